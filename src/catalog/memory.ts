@@ -1,0 +1,47 @@
+// A catalog held in memory and fed by someone else: files at startup, a watch
+// on the cluster, or a test. Lookups never leave the process.
+
+import type { Catalog, Resolution, StepReference } from './catalog.ts'
+import { DefinitionIndex } from './definition-index.ts'
+import { type Definition, type DefinitionSource, toDefinition } from '../stepaction/definition.ts'
+import type { StepAction } from '../types/tekton.ts'
+
+export class MemoryCatalog implements Catalog {
+  readonly #index = new DefinitionIndex()
+  /** Says where definitions come from, in "not found" and "no resolver" messages. */
+  readonly origin: string
+
+  constructor(origin: string) {
+    this.origin = origin
+  }
+
+  /** Builds a catalog from StepAction objects, e.g. in tests or from an inline list. */
+  static of(origin: string, stepActions: readonly StepAction[], source: DefinitionSource = { kind: 'directory', location: origin }): MemoryCatalog {
+    const catalog = new MemoryCatalog(origin)
+    for (const sa of stepActions) catalog.put(toDefinition(sa, source))
+    return catalog
+  }
+
+  /** Adds or replaces a definition; returns the one it replaced. */
+  put(definition: Definition): Definition | undefined {
+    return this.#index.put(definition)
+  }
+
+  delete(namespace: string | undefined, name: string): void {
+    this.#index.delete(namespace, name)
+  }
+
+  get size(): number {
+    return this.#index.size
+  }
+
+  async resolve(ref: StepReference): Promise<Resolution> {
+    if (ref.resolver !== undefined && ref.resolver !== '') {
+      return { error: `resolver ${JSON.stringify(ref.resolver)} is not available: StepActions come from ${this.origin}, by name` }
+    }
+    const name = ref.name ?? ''
+    const definition = this.#index.lookup(ref.namespace, name)
+    if (definition === undefined) return { error: `stepactions.tekton.dev ${JSON.stringify(name)} not found in namespace ${JSON.stringify(ref.namespace)}` }
+    return { definition }
+  }
+}

@@ -1,0 +1,122 @@
+// `stepsplice render`: the offline twin of admission. It runs the same
+// splice as the webhook, so what it prints is what the cluster would store.
+
+import { readFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { DirectoryCatalog } from '../catalog/directory.ts'
+import { formatProblem } from '../core/problem.ts'
+import { namespaceOf, spliceObject, type SpliceDeps } from '../core/splice.ts'
+import { formatDocuments, type OutputFormat, parseDocuments } from '../io/documents.ts'
+import type { KubeObject } from '../types/k8s.ts'
+import { type CliIO, UsageError } from './io.ts'
+
+export const renderHelp = `Usage: stepsplice render --catalog DIR [--catalog DIR...] [-f FILE|-]... [-o yaml|json] [-n NAMESPACE]
+
+Expands every step reference in TaskRuns and PipelineRuns (inline specs) and
+prints all objects in input order; other objects are printed unchanged.
+
+Options:
+  --catalog DIR      directory of StepAction YAML/JSON files (repeatable, required)
+  -f, --filename F   file to read, or - for stdin (repeatable; default: stdin)
+  -o, --output FMT   yaml (default) or json; json prints one object, or an
+                     array when there are several
+  -n, --namespace NS namespace for objects that set none (default: default)
+  -h, --help         show this help
+
+Exit status: 0 success, 1 when any object has errors (all are printed on
+stderr, nothing on stdout), 2 for usage errors and unreadable input.
+`
+
+async function readInput(name: string, io: CliIO): Promise<string> {
+  if (name === '-') return io.readStdin()
+  try {
+    return await readFile(name, 'utf8')
+  } catch (err) {
+    throw new UsageError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+}
+
+function describeObject(obj: unknown, index: number): string {
+  const o = (typeof obj === 'object' && obj !== null ? obj : {}) as KubeObject
+  const meta = o.metadata ?? {}
+  const name = meta.name ?? (meta.generateName ? `${meta.generateName}*` : undefined)
+  const kind = typeof o.kind === 'string' ? o.kind : 'object'
+  return name === undefined ? `${kind} #${index + 1}` : `${kind} ${meta.namespace ? `${meta.namespace}/` : ''}${name}`
+}
+
+function isKubeObject(v: unknown): v is KubeObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+interface Rendered {
+  out: unknown
+  errors: string[]
+  warnings: string[]
+}
+
+/** Expands one document; a `…List` expands each of its items. */
+async function renderDocument(doc: unknown, index: number, namespace: string, deps: SpliceDeps): Promise<Rendered> {
+  if (!isKubeObject(doc)) return { out: doc, errors: [], warnings: [] }
+  if (typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items)) {
+    const items = await Promise.all(doc.items.map((item, i) => renderDocument(item, i, namespace, deps)))
+    return {
+      out: { ...doc, items: items.map((i) => i.out) },
+      errors: items.flatMap((i) => i.errors),
+      warnings: items.flatMap((i) => i.warnings),
+    }
+  }
+  const result = await spliceObject(doc, namespaceOf(doc, namespace), deps)
+  const label = describeObject(doc, index)
+  return {
+    out: result.object,
+    errors: result.problems.map((p) => `${label}: ${formatProblem(p)}`),
+    warnings: result.warnings.map((w) => `${label}: ${w}`),
+  }
+}
+
+export async function runRender(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      catalog: { type: 'string', multiple: true },
+      filename: { type: 'string', short: 'f', multiple: true },
+      output: { type: 'string', short: 'o', default: 'yaml' },
+      namespace: { type: 'string', short: 'n', default: 'default' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    io.stdout(renderHelp)
+    return 0
+  }
+  if (values.output !== 'yaml' && values.output !== 'json') throw new UsageError(`--output must be yaml or json, not ${JSON.stringify(values.output)}`)
+  const catalogs = values.catalog ?? []
+  if (catalogs.length === 0) throw new UsageError('at least one --catalog DIR is required')
+  let catalog: DirectoryCatalog
+  try {
+    catalog = await DirectoryCatalog.load(catalogs)
+  } catch (err) {
+    throw new UsageError(`cannot read catalog: ${(err as Error).message}`)
+  }
+  for (const w of catalog.loadWarnings) io.stderr(`Warning: ${w}\n`)
+
+  const documents: unknown[] = []
+  for (const name of values.filename ?? ['-']) {
+    const parsed = parseDocuments(await readInput(name, io), name === '-' ? '<stdin>' : name)
+    if (parsed.errors.length > 0) throw new UsageError(parsed.errors.join('\n'))
+    documents.push(...parsed.documents)
+  }
+
+  const deps: SpliceDeps = { catalog }
+  const rendered = await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps)))
+  for (const w of rendered.flatMap((r) => r.warnings)) io.stderr(`Warning: ${w}\n`)
+  const errors = rendered.flatMap((r) => r.errors)
+  if (errors.length > 0) {
+    for (const e of errors) io.stderr(`error: ${e}\n`)
+    return 1
+  }
+  io.stdout(formatDocuments(rendered.map((r) => r.out), values.output as OutputFormat))
+  return 0
+}

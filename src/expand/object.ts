@@ -1,0 +1,142 @@
+// Expansion of a whole object: pure, given the definitions its steps resolved
+// to. Either every referenced step expands and the object comes back with
+// them spliced in, or nothing changes and every problem found is returned.
+
+import { formatProblem, problem, type Problem } from '../core/problem.ts'
+import type { Resolution, StepReference } from '../catalog/catalog.ts'
+import { referenceKey } from '../catalog/catalog.ts'
+import { definitionId, type SourceKind } from '../stepaction/definition.ts'
+import type { KubeObject } from '../types/k8s.ts'
+import type { Step } from '../types/tekton.ts'
+import { checkStepShape, expandStep } from './step.ts'
+import { findRefSteps, findTaskSites, type StepSite, type TaskSite, valueAt } from './sites.ts'
+
+export const provenanceAnnotation = 'stepsplice.dev/resolved'
+
+export interface ProvenanceEntry {
+  path: string
+  step: string
+  definition: string
+  source: SourceKind
+  digest: string
+}
+
+export interface Expansion {
+  /** The expanded object; the input itself when nothing changed or when there are problems. */
+  object: KubeObject
+  changed: boolean
+  problems: Problem[]
+  warnings: string[]
+  expanded: ProvenanceEntry[]
+}
+
+/** What a ref step asks the catalog for. */
+export function referenceOf(step: Step, namespace: string): StepReference {
+  const ref = step.ref ?? {}
+  const out: StepReference = { namespace }
+  if (typeof ref.name === 'string' && ref.name !== '') out.name = ref.name
+  if (typeof ref.resolver === 'string' && ref.resolver !== '') out.resolver = ref.resolver
+  if (Array.isArray(ref.params)) out.params = ref.params
+  return out
+}
+
+/** What an object asks for: its task specs, its ref steps, and the shape problems of its steps. */
+export interface Plan {
+  sites: TaskSite[]
+  /** Ref steps of a valid shape: the ones to resolve and expand. */
+  refSteps: StepSite[]
+  problems: Problem[]
+}
+
+/** Steps without ref are checked only for stray params; they are otherwise Tekton's business. */
+export function planObject(obj: KubeObject): Plan {
+  const sites = findTaskSites(obj)
+  const problems: Problem[] = []
+  for (const site of sites) {
+    const steps = Array.isArray(site.taskSpec.steps) ? site.taskSpec.steps : []
+    steps.forEach((step, i) => {
+      if (typeof step === 'object' && step !== null && step.ref == null) problems.push(...checkStepShape(step, `${site.path}.steps[${i}]`))
+    })
+  }
+  // A step whose shape is wrong is reported here and neither resolved nor expanded.
+  const refSteps = findRefSteps(sites).filter((s) => {
+    const found = checkStepShape(s.step, s.path)
+    problems.push(...found)
+    return found.length === 0
+  })
+  return { sites, refSteps, problems }
+}
+
+function stepName(step: Step): string {
+  return typeof step.name === 'string' ? step.name : ''
+}
+
+/** Tekton fills `$(tasks.…)` only in pipeline task params; inside an embedded task's steps it stays literal forever. */
+function taskResultWarnings(s: StepSite): string[] {
+  if (!s.path.startsWith('spec.pipelineSpec.')) return []
+  return (s.step.params ?? [])
+    .filter((p) => JSON.stringify(p.value).includes('$(tasks.'))
+    .map((p) => `${s.path}.params: ${JSON.stringify(p.name)} refers to a task result, which Tekton never substitutes inside a task's steps; pass it through a pipeline task param`)
+}
+
+function annotate(obj: KubeObject, entries: ProvenanceEntry[]): void {
+  const metadata = (obj.metadata ??= {})
+  const annotations = (metadata.annotations ??= {})
+  let previous: ProvenanceEntry[] = []
+  try {
+    const parsed: unknown = JSON.parse(annotations[provenanceAnnotation] ?? '[]')
+    if (Array.isArray(parsed)) previous = parsed as ProvenanceEntry[]
+  } catch {
+    // A hand-edited annotation that is not JSON is replaced, not trusted.
+  }
+  const paths = new Set(entries.map((e) => e.path))
+  annotations[provenanceAnnotation] = JSON.stringify([...previous.filter((e) => !paths.has(e.path)), ...entries])
+}
+
+/**
+ * Expands every ref step of `obj` as planned. `resolutions` holds what the
+ * catalog answered for each reference (keyed by referenceKey); `namespace` is
+ * the one references were resolved in.
+ */
+export function expandObject(obj: KubeObject, plan: Plan, namespace: string, resolutions: ReadonlyMap<string, Resolution>): Expansion {
+  const { sites, refSteps } = plan
+  const problems = [...plan.problems]
+  const unchanged = (found: Problem[], warnings: string[] = []): Expansion => ({ object: obj, changed: false, problems: found, warnings, expanded: [] })
+  if (refSteps.length === 0) return unchanged(problems)
+
+  const warnings: string[] = []
+  const expandedSteps = new Map<string, Step>()
+  const entries: ProvenanceEntry[] = []
+  for (const s of refSteps) {
+    const name = stepName(s.step)
+    const resolution = resolutions.get(referenceKey(referenceOf(s.step, namespace)))
+    if (resolution === undefined || 'error' in resolution) {
+      problems.push(problem(`${s.path}.ref`, resolution?.error ?? 'reference was not resolved', { step: name }))
+      continue
+    }
+    const d = resolution.definition
+    const context = { step: name, definition: definitionId(d, namespace) }
+    if (d.problems.length > 0) {
+      for (const p of d.problems) problems.push(problem(`${s.path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, context))
+      continue
+    }
+    const result = expandStep(s.step, d, [s.site.propagated, s.site.task])
+    if ('errors' in result) {
+      for (const message of result.errors) problems.push(problem(`${s.path}.params`, message, context))
+      continue
+    }
+    warnings.push(...taskResultWarnings(s))
+    expandedSteps.set(s.path, result.step)
+    entries.push({ path: s.path, step: name, definition: context.definition, source: d.source.kind, digest: d.digest })
+  }
+  if (problems.length > 0) return unchanged(problems, warnings)
+
+  const out = structuredClone(obj)
+  for (const site of sites) {
+    const taskSpec = valueAt(out, site.segments) as TaskSite['taskSpec']
+    const steps = taskSpec.steps ?? []
+    taskSpec.steps = steps.map((step, i) => expandedSteps.get(`${site.path}.steps[${i}]`) ?? step)
+  }
+  annotate(out, entries)
+  return { object: out, changed: true, problems: [], warnings, expanded: entries }
+}

@@ -1,0 +1,43 @@
+// A param value, typed the way Tekton types it when it decodes JSON: a list of
+// strings is an array, a map of strings an object, anything else a string.
+
+import type { ParamType } from '../types/tekton.ts'
+
+export type ParamValue =
+  | { type: 'string'; string: string }
+  | { type: 'array'; array: string[] }
+  | { type: 'object'; object: Record<string, string> }
+
+export function stringValue(s: string): ParamValue {
+  return { type: 'string', string: s }
+}
+
+function isStringList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((e) => typeof e === 'string')
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((e) => typeof e === 'string')
+}
+
+/**
+ * Mirrors Tekton's ParamValue.UnmarshalJSON: a value that is neither a string,
+ * a list of strings nor a map of strings becomes its JSON text (so `3` is "3").
+ */
+export function parseParamValue(raw: unknown): ParamValue {
+  if (isStringList(raw)) return { type: 'array', array: [...raw] }
+  if (isStringMap(raw)) return { type: 'object', object: { ...raw } }
+  if (typeof raw === 'string') return stringValue(raw)
+  if (raw === null || raw === undefined) return stringValue('')
+  return stringValue(JSON.stringify(raw))
+}
+
+/** The type a raw value decodes to; used to compare a default with its declared type. */
+export function rawValueType(raw: unknown): ParamType {
+  return parseParamValue(raw).type
+}
+
+/** The string part of a value, empty for arrays and objects (as Go's StringVal). */
+export function stringPart(v: ParamValue): string {
+  return v.type === 'string' ? v.string : ''
+}

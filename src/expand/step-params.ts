@@ -1,0 +1,234 @@
+// The values a StepAction's params take for one step, in Tekton's documented
+// order (applyStepActionParameters):
+//   1. the step's param values, substituted with the task's params
+//      (run values over task defaults, objects merged key by key);
+//   2. the value the step passes;
+//   3. defaults that reference other params, resolved in dependency order;
+//   4. plain defaults;
+//   5. step-result references in the step's values, last.
+// The result is a replacement table for the StepAction-derived fields, or the
+// messages that explain why there is none.
+
+import type { Param, ParamSpec } from '../types/tekton.ts'
+import type { Step } from '../types/tekton.ts'
+import { type ParamValue, parseParamValue, stringPart } from './param-value.ts'
+import {
+  addParamValue,
+  applyToParamValue,
+  emptyReplacements,
+  paramKeys,
+  type Replacements,
+  replacementsFromParams,
+} from './replacements.ts'
+import { escapeRegExp, extractExpressions } from './variables.ts'
+
+interface NamedValue {
+  name: string
+  value: ParamValue
+}
+
+/** `$(params.x)` inside a default → `x`, exactly as Tekton trims it (only the dot form is understood). */
+function referencedName(expression: string): string {
+  return expression.replace(/^\$\(params\./, '').replace(/\)$/, '')
+}
+
+/**
+ * Replacements from declared defaults (Tekton's replacementsFromDefaultParams):
+ * plain defaults first, then defaults that reference one of those.
+ */
+export function replacementsFromDefaults(specs: readonly ParamSpec[]): Replacements {
+  const r = emptyReplacements()
+  const referencing: { name: string; text: string }[] = []
+  for (const spec of specs) {
+    if (spec.default === undefined) continue
+    const value = parseParamValue(spec.default)
+    if (stringPart(value).includes('$(params.')) referencing.push({ name: spec.name, text: stringPart(value) })
+    else addParamValue(r, spec.name, value)
+  }
+  for (const { name, text } of referencing) {
+    for (const expression of extractExpressions(text, 'params')) {
+      const found = paramKeys(referencedName(expression)).find((k) => r.strings.has(k))
+      if (found === undefined) continue
+      // Tekton starts again from the raw default for every reference it finds.
+      const resolved = text.replaceAll(expression, r.strings.get(found) ?? '')
+      for (const key of paramKeys(name)) r.strings.set(key, resolved)
+    }
+  }
+  return r
+}
+
+/** Run values over task defaults (Tekton's getTaskParameters). */
+export function taskReplacements(taskParams: readonly ParamSpec[], runParams: readonly Param[]): Replacements {
+  const r = replacementsFromDefaults(taskParams)
+  const run = replacementsFromParams(runParams.map((p) => ({ name: p.name, value: parseParamValue(p.value) })))
+  mergeInto(r, run)
+  return r
+}
+
+/** Later values win; object values merge key by key. */
+export function mergeInto(target: Replacements, source: Replacements): void {
+  for (const [k, v] of source.strings) target.strings.set(k, v)
+  for (const [k, v] of source.arrays) target.arrays.set(k, v)
+  for (const [k, v] of source.objects) {
+    const existing = target.objects.get(k)
+    target.objects.set(k, existing === undefined ? { ...v } : { ...existing, ...v })
+  }
+}
+
+/** Forgets every key of a param, so references to it stay as written for Tekton to fill in. */
+export function forgetParam(r: Replacements, name: string): void {
+  const prefixes = paramKeys(name)
+  const matches = (key: string): boolean =>
+    prefixes.some((p) => key === p || key.startsWith(`${p}[`)) || key.startsWith(`params.${name}.`)
+  for (const table of [r.strings, r.arrays, r.objects]) {
+    for (const key of table.keys()) if (matches(key)) table.delete(key)
+  }
+}
+
+/** Extra params first, then missing required ones: the order and wording Tekton uses. */
+export function checkProvidedParams(stepParams: readonly Param[] | undefined, specs: readonly ParamSpec[]): string[] {
+  const declared = new Set(specs.map((s) => s.name))
+  const provided = new Set((stepParams ?? []).map((p) => p.name))
+  const extra = [...provided].filter((n) => !declared.has(n))
+  if (extra.length > 0) return [`extra params passed by Step to StepAction: [${extra.join(' ')}]`]
+  const missing = specs.filter((s) => s.default === undefined && !provided.has(s.name)).map((s) => s.name)
+  if (missing.length > 0) return [`non-existent params in Step: [${missing.join(' ')}]`]
+  return []
+}
+
+/** Resolves defaults that reference other params, reporting unknown references and cycles. */
+function resolveReferencingDefaults(specs: readonly ParamSpec[], processed: NamedValue[], pending: Map<string, string[]>): string[] {
+  const valueOf = (name: string): ParamValue | undefined => processed.find((p) => p.name === name)?.value
+  while (pending.size > 0) {
+    let progressed = false
+    for (const [name, refs] of pending) {
+      if (!refs.every((r) => valueOf(r) !== undefined)) continue
+      const spec = specs.find((s) => s.name === name)
+      let text = stringPart(parseParamValue(spec?.default))
+      for (const ref of refs) text = text.replaceAll(`$(params.${ref})`, stringPart(valueOf(ref) ?? { type: 'string', string: '' }))
+      processed.push({ name, value: { type: 'string', string: text } })
+      pending.delete(name)
+      progressed = true
+    }
+    if (progressed) continue
+    const declared = new Set(specs.map((s) => s.name))
+    const unknown: string[] = []
+    for (const [name, refs] of pending) {
+      for (const ref of refs) if (!declared.has(ref)) unknown.push(`parameter ${JSON.stringify(name)} references non-existent parameter ${JSON.stringify(ref)}`)
+    }
+    if (unknown.length > 0) return unknown
+    return [`circular dependency detected in parameter references: ${[...pending.keys()].join(', ')}`]
+  }
+  return []
+}
+
+const stepExpressionHelp =
+  'must be one of the form 1). "steps.<stepName>.results.<resultName>"; 2). "steps.<stepName>.results.<objectResultName>.<individualAttribute>"'
+
+interface StepResultRef {
+  step: string
+  result: string
+}
+
+function parseStepResultReference(expression: string): StepResultRef | undefined {
+  const parts = expression.split('.')
+  if (parts.length < 4 || parts[0] !== 'steps' || parts[2] !== 'results') return undefined
+  if (parts.length !== 4 && parts.length !== 5) return undefined
+  const result = parts.length === 4 ? (parts[3] ?? '').replace(/\[([0-9])*\*?\]/g, '') : (parts[3] ?? '')
+  return { step: parts[1] ?? '', result }
+}
+
+/** `$(params.p[2])` used in the derived step's command, args or env → the result's element. */
+function indexedUsages(step: Step, name: string, ref: StepResultRef): Map<string, string> {
+  const out = new Map<string, string>()
+  const texts = [...(step.command ?? []), ...(step.args ?? []), ...(step.env ?? []).map((e) => e.value ?? '')]
+  const forms = [`params.${name}`, `params\\[${escapeRegExp(JSON.stringify(name))}\\]`, `params\\['${escapeRegExp(name)}'\\]`]
+  for (const form of forms) {
+    const re = new RegExp(String.raw`\$\(${form}\[([0-9]*)\*?\]\)`, 'g')
+    for (const text of texts) {
+      for (const m of text.matchAll(re)) {
+        if (m[1]) out.set(m[0].slice(2, -1), `$(steps.${ref.step}.results.${ref.result}[${m[1]}])`)
+      }
+    }
+  }
+  return out
+}
+
+/** Step 5: a param whose value is `$(steps.s.results.r…)` is rewritten to that result reference. */
+function stepResultReplacements(step: Step, provided: readonly NamedValue[], specs: readonly ParamSpec[]): Map<string, string> | string {
+  const out = new Map<string, string>()
+  for (const p of provided) {
+    const text = stringPart(p.value)
+    if (!text.startsWith('$(steps.')) continue
+    const ref = parseStepResultReference(text.replace(/^\$\(/, '').replace(/\)$/, ''))
+    if (ref === undefined) return `invalid step result reference ${JSON.stringify(text)} in param ${JSON.stringify(p.name)}: ${stepExpressionHelp}`
+    const spec = specs.find((s) => s.name === p.name)
+    if (spec === undefined) continue
+    if (spec.type === 'object') {
+      for (const key of Object.keys(spec.properties ?? {})) out.set(`params.${spec.name}.${key}`, `$(steps.${ref.step}.results.${ref.result}.${key})`)
+    } else if (spec.type === 'array') {
+      for (const key of paramKeys(spec.name)) out.set(`${key}[*]`, `$(steps.${ref.step}.results.${ref.result}[*])`)
+      for (const [k, v] of indexedUsages(step, spec.name, ref)) out.set(k, v)
+    } else {
+      for (const key of paramKeys(spec.name)) out.set(key, text)
+    }
+  }
+  return out
+}
+
+/** The declared name behind a replacement key such as `params["x"]` or `inputs.params.x`. */
+function nameOfKey(key: string): string {
+  const m = /^(?:inputs\.)?params(?:\.(.+)|\["(.+)"\]|\['(.+)'\])$/.exec(key)
+  return m?.[1] ?? m?.[2] ?? m?.[3] ?? key
+}
+
+/** A key that is both a string and an array means the default and the passed value disagree on type. */
+function typeMismatches(r: Replacements): string[] {
+  const names = new Set<string>()
+  for (const key of r.strings.keys()) if (r.arrays.has(key)) names.add(nameOfKey(key))
+  return [...names].sort().map((n) => `invalid parameter substitution: ${n}. Please check the types of the default value and the passed value`)
+}
+
+export type ParamResolution = { replacements: Replacements } | { errors: string[] }
+
+/**
+ * The replacement table for one referenced step. `derived` is the step built
+ * from the StepAction (needed to find indexed uses of result-fed arrays),
+ * `specs` its defaulted params, `layers` the tables step 1 applies in order
+ * (pipeline params propagated into an embedded task, then the task's own).
+ */
+export function resolveStepActionParams(
+  derived: Step,
+  stepParams: readonly Param[] | undefined,
+  specs: readonly ParamSpec[],
+  layers: readonly Replacements[],
+): ParamResolution {
+  const provided: NamedValue[] = (stepParams ?? []).map((p) => ({
+    name: p.name,
+    value: layers.reduce((v, layer) => applyToParamValue(v, layer), parseParamValue(p.value)),
+  }))
+  const providedByName = new Map(provided.map((p) => [p.name, p.value]))
+  const r = replacementsFromDefaults(specs)
+  const processed: NamedValue[] = []
+  const pending = new Map<string, string[]>()
+  for (const spec of specs) {
+    const given = providedByName.get(spec.name)
+    if (given !== undefined) {
+      processed.push({ name: spec.name, value: given })
+      continue
+    }
+    if (spec.default === undefined) continue
+    const value = parseParamValue(spec.default)
+    if (!stringPart(value).includes('$(params.')) processed.push({ name: spec.name, value })
+    else pending.set(spec.name, extractExpressions(stringPart(value), 'params').map(referencedName))
+  }
+  const chainErrors = resolveReferencingDefaults(specs, processed, pending)
+  if (chainErrors.length > 0) return { errors: chainErrors }
+  mergeInto(r, replacementsFromParams(processed))
+  const fromResults = stepResultReplacements(derived, provided, specs)
+  if (typeof fromResults === 'string') return { errors: [fromResults] }
+  for (const [k, v] of fromResults) r.strings.set(k, v)
+  const mismatches = typeMismatches(r)
+  if (mismatches.length > 0) return { errors: mismatches }
+  return { replacements: r }
+}

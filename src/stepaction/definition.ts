@@ -1,0 +1,64 @@
+// A step definition as the catalog holds it: the StepAction as written, its
+// defaulted spec, its digest, and the problems validation found. A definition
+// with problems is kept, not dropped, so a step that references it is told why
+// it cannot be used instead of being told it does not exist.
+
+import type { Problem } from '../core/problem.ts'
+import type { StepAction, StepActionSpec } from '../types/tekton.ts'
+import { checkStepActionSchema } from './schema.ts'
+import { defaultStepActionSpec } from './defaults.ts'
+import { validateStepActionSpec } from './validate.ts'
+import { sha256Digest } from './canonical.ts'
+
+export type SourceKind = 'directory' | 'cluster' | 'url'
+
+export interface DefinitionSource {
+  kind: SourceKind
+  /** Where it came from: a file path, an API path or a URL. */
+  location: string
+}
+
+export interface Definition {
+  name: string
+  /** Unset for a file definition without a namespace: it serves every namespace. */
+  namespace?: string
+  apiVersion: string
+  source: DefinitionSource
+  /** The spec with Tekton's defaults applied; what expansion uses. */
+  spec: StepActionSpec
+  digest: string
+  problems: Problem[]
+}
+
+export function isStepActionDocument(doc: unknown): boolean {
+  return typeof doc === 'object' && doc !== null && (doc as { kind?: unknown }).kind === 'StepAction'
+}
+
+/** Validates a StepAction exactly as Tekton's admission would: schema, defaults, then semantic rules. */
+export function validateStepAction(doc: unknown): Problem[] {
+  const structural = checkStepActionSchema(doc)
+  if (structural.length > 0) return structural
+  const sa = doc as StepAction
+  return validateStepActionSpec(defaultStepActionSpec(sa.spec ?? {}), sa.apiVersion ?? '')
+}
+
+export function toDefinition(doc: StepAction, source: DefinitionSource): Definition {
+  const problems = validateStepAction(doc)
+  const meta = doc.metadata ?? {}
+  const rawSpec = typeof doc.spec === 'object' && doc.spec !== null ? doc.spec : {}
+  const definition: Definition = {
+    name: typeof meta.name === 'string' ? meta.name : '',
+    apiVersion: String(doc.apiVersion ?? ''),
+    source,
+    spec: problems.length === 0 ? defaultStepActionSpec(rawSpec) : rawSpec,
+    digest: sha256Digest(rawSpec),
+    problems,
+  }
+  if (typeof meta.namespace === 'string' && meta.namespace !== '') definition.namespace = meta.namespace
+  return definition
+}
+
+export function definitionId(d: Pick<Definition, 'name' | 'namespace' | 'source'>, namespace: string): string {
+  if (d.source.kind === 'url') return d.source.location
+  return `${d.namespace ?? namespace}/${d.name}`
+}

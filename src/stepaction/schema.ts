@@ -1,0 +1,146 @@
+// The structural schema of a StepAction, checked with ajv before any semantic
+// rule runs. It is strict at the levels Tekton defines (an unknown field in
+// `spec` is almost always a typo, and `kubectl apply` rejects it too) and open
+// inside the Kubernetes types Tekton embeds (securityContext, valueFrom), whose
+// full schema belongs to the API server.
+
+import { Ajv, type ErrorObject } from 'ajv'
+import { problem, type Problem } from '../core/problem.ts'
+
+const stringList = { type: 'array', items: { type: 'string' } }
+const propertySpecs = {
+  type: 'object',
+  additionalProperties: { type: 'object', properties: { type: { type: 'string' } }, additionalProperties: false },
+}
+
+const stepActionSchema = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  properties: {
+    apiVersion: { enum: ['tekton.dev/v1beta1', 'tekton.dev/v1alpha1'] },
+    kind: { const: 'StepAction' },
+    metadata: {
+      type: 'object',
+      required: ['name'],
+      properties: {
+        name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' },
+        namespace: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+        labels: { type: 'object', additionalProperties: { type: 'string' } },
+        annotations: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
+    spec: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        description: { type: 'string' },
+        image: { type: 'string' },
+        command: stringList,
+        args: stringList,
+        script: { type: 'string' },
+        workingDir: { type: 'string' },
+        env: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['name'],
+            additionalProperties: false,
+            properties: {
+              name: { type: 'string' },
+              value: { type: 'string' },
+              valueFrom: { type: 'object' },
+            },
+          },
+        },
+        params: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['name'],
+            additionalProperties: false,
+            properties: {
+              name: { type: 'string' },
+              type: { type: 'string' },
+              description: { type: 'string' },
+              properties: propertySpecs,
+              default: {},
+              enum: stringList,
+            },
+          },
+        },
+        results: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['name'],
+            additionalProperties: false,
+            properties: {
+              name: { type: 'string' },
+              type: { type: 'string' },
+              description: { type: 'string' },
+              properties: propertySpecs,
+            },
+          },
+        },
+        securityContext: { type: 'object' },
+        volumeMounts: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['name', 'mountPath'],
+            additionalProperties: false,
+            properties: {
+              name: { type: 'string' },
+              mountPath: { type: 'string' },
+              subPath: { type: 'string' },
+              subPathExpr: { type: 'string' },
+              readOnly: { type: 'boolean' },
+              recursiveReadOnly: { type: 'string' },
+              mountPropagation: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+  },
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true })
+const validate = ajv.compile(stepActionSchema)
+
+/** `/spec/params/0/name` → `spec.params[0].name` */
+export function jsonPointerToPath(pointer: string): string {
+  let path = ''
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replaceAll('~1', '/').replaceAll('~0', '~')
+    if (/^[0-9]+$/.test(part)) path += `[${part}]`
+    else path += path === '' ? part : `.${part}`
+  }
+  return path
+}
+
+function describe(e: ErrorObject): Problem {
+  const at = jsonPointerToPath(e.instancePath)
+  const join = (field: string): string => (at === '' ? field : `${at}.${field}`)
+  const p = e.params as Record<string, unknown>
+  switch (e.keyword) {
+    case 'required':
+      return problem(join(String(p.missingProperty)), 'missing field')
+    case 'additionalProperties':
+      return problem(join(String(p.additionalProperty)), 'unknown field')
+    case 'enum':
+      return problem(at, `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`)
+    case 'const':
+      return problem(at, `must be ${JSON.stringify(p.allowedValue)}`)
+    case 'pattern':
+      return problem(at, 'must be a lowercase RFC 1123 name (letters, digits and "-", starting and ending with a letter or digit)')
+    default:
+      return problem(at, e.message ?? e.keyword)
+  }
+}
+
+/** Structural problems of a StepAction document; empty when it has the right shape. */
+export function checkStepActionSchema(doc: unknown): Problem[] {
+  if (validate(doc)) return []
+  return (validate.errors ?? []).map(describe)
+}
