@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 STAMP := node_modules/.stepsplice-installed
 TAPFLAGS ?=
 
-.PHONY: install typecheck test run render bench clean
+.PHONY: install typecheck test run certs demo bench clean
 
 install: $(STAMP)
 
@@ -21,9 +21,20 @@ typecheck: $(STAMP)
 test: typecheck
 	tap $(TAPFLAGS)
 
-# Until the webhook server lands, `make run` renders the example TaskRun.
-run: $(STAMP)
-	node bin/stepsplice.js render --catalog examples/stepactions -f examples/taskruns/build.yaml
+# The webhook on https://localhost:8443 with dev certificates and the example catalog.
+run: $(STAMP) certs/tls.crt
+	node bin/stepsplice.js serve --host 127.0.0.1 --port 8443 --catalog examples/stepactions
+
+certs: certs/tls.crt
+
+certs/tls.crt:
+	certs/mint.sh
+
+# Posts the example AdmissionReview to a running `make run` and prints the decoded patch.
+demo: $(STAMP)
+	curl -sS --cacert certs/ca.crt -H 'Content-Type: application/json' \
+	  --data @examples/admission/taskrun-review.json https://localhost:8443/mutate \
+	  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s).response;console.log(JSON.stringify({...r,patch:undefined},null,2));if(r.patch)console.log(JSON.stringify(JSON.parse(Buffer.from(r.patch,"base64")),null,2))})'
 
 bench: $(STAMP)
 	npm run bench

@@ -9,7 +9,8 @@ const major = Number(process.versions.node.split('.')[0])
 if (major >= 24) {
   const { main } = await import('../src/cli/main.ts')
   const { processIO } = await import('../src/cli/io.ts')
-  process.exitCode = await main(process.argv.slice(2), processIO())
+  // Exit explicitly: after a forced shutdown, stuck connections would keep the process alive.
+  process.exit(await main(process.argv.slice(2), processIO()))
 } else {
   let node
   try {
@@ -19,5 +20,5 @@ if (major >= 24) {
     process.exit(2)
   }
   const r = spawnSync(node, [new URL(import.meta.url).pathname, ...process.argv.slice(2)], { stdio: 'inherit' })
-  process.exitCode = r.status ?? 1
+  process.exit(r.status ?? 1)
 }

@@ -17,8 +17,13 @@ export interface StepReference {
 /** A failed lookup is a value with a message for the user, never an exception. */
 export type Resolution = { definition: Definition } | { error: string }
 
+export interface ResolveOptions {
+  /** Aborted when the caller's deadline passes; a catalog that fetches remotely should stop then. */
+  signal?: AbortSignal
+}
+
 export interface Catalog {
-  resolve(ref: StepReference): Promise<Resolution>
+  resolve(ref: StepReference, options?: ResolveOptions): Promise<Resolution>
   /** Definitions held, for metrics and readiness. */
   readonly size: number
 }

@@ -3,6 +3,7 @@
 
 import { type CliIO, processIO, UsageError } from './io.ts'
 import { renderHelp, runRender } from './render.ts'
+import { runServe, serveHelp } from './serve.ts'
 
 export const mainHelp = `stepsplice: reusable steps (Tekton StepActions) spliced into TaskRuns,
 PipelineRuns and Pods at admission.
@@ -11,6 +12,7 @@ Usage: stepsplice <command> [options]
 
 Commands:
   render   expand step references offline, exactly as admission would
+  serve    run the admission webhook (HTTPS)
 
 Run "stepsplice <command> --help" for a command's options.
 `
@@ -21,6 +23,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     switch (command) {
       case 'render':
         return await runRender(rest, io)
+      case 'serve':
+        return await runServe(rest, io)
       case undefined:
       case '-h':
       case '--help':
@@ -37,6 +41,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
       io.stderr(`error: ${(err as Error).message}\n`)
       if (command === 'render') io.stderr(`\n${renderHelp}`)
+      if (command === 'serve') io.stderr(`\n${serveHelp}`)
       return 2
     }
     throw err
@@ -44,5 +49,6 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
 }
 
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2), processIO())
+  // Exit explicitly: after a forced shutdown, stuck connections would keep the process alive.
+  process.exit(await main(process.argv.slice(2), processIO()))
 }

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { DirectoryCatalog } from '../catalog/directory.ts'
+import { describeObject } from '../core/describe.ts'
 import { formatProblem } from '../core/problem.ts'
 import { namespaceOf, spliceObject, type SpliceDeps } from '../core/splice.ts'
 import { formatDocuments, type OutputFormat, parseDocuments } from '../io/documents.ts'
@@ -36,14 +37,6 @@ async function readInput(name: string, io: CliIO): Promise<string> {
   }
 }
 
-function describeObject(obj: unknown, index: number): string {
-  const o = (typeof obj === 'object' && obj !== null ? obj : {}) as KubeObject
-  const meta = o.metadata ?? {}
-  const name = meta.name ?? (meta.generateName ? `${meta.generateName}*` : undefined)
-  const kind = typeof o.kind === 'string' ? o.kind : 'object'
-  return name === undefined ? `${kind} #${index + 1}` : `${kind} ${meta.namespace ? `${meta.namespace}/` : ''}${name}`
-}
-
 function isKubeObject(v: unknown): v is KubeObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
@@ -66,7 +59,7 @@ async function renderDocument(doc: unknown, index: number, namespace: string, de
     }
   }
   const result = await spliceObject(doc, namespaceOf(doc, namespace), deps)
-  const label = describeObject(doc, index)
+  const label = doc.metadata?.name || doc.metadata?.generateName ? describeObject(doc) : `${describeObject(doc)} (document ${index + 1})`
   return {
     out: result.object,
     errors: result.problems.map((p) => `${label}: ${formatProblem(p)}`),

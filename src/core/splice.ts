@@ -1,7 +1,7 @@
 // The one path every caller takes, `render` and the webhook alike:
 // plan (pure) → resolve references (the only I/O) → expand (pure).
 
-import type { Catalog, Resolution } from '../catalog/catalog.ts'
+import type { Catalog, ResolveOptions, Resolution } from '../catalog/catalog.ts'
 import { referenceKey } from '../catalog/catalog.ts'
 import { type Expansion, expandObject, type Plan, planObject, referenceOf } from '../expand/object.ts'
 import type { KubeObject } from '../types/k8s.ts'
@@ -17,7 +17,7 @@ export function namespaceOf(obj: KubeObject, fallback: string): string {
 }
 
 /** Asks the catalog once per distinct reference, all at once. A catalog that throws yields an error value. */
-export async function resolveReferences(plan: Plan, namespace: string, catalog: Catalog): Promise<Map<string, Resolution>> {
+export async function resolveReferences(plan: Plan, namespace: string, catalog: Catalog, options: ResolveOptions = {}): Promise<Map<string, Resolution>> {
   const pending = new Map<string, Promise<Resolution>>()
   for (const s of plan.refSteps) {
     const ref = referenceOf(s.step, namespace)
@@ -25,7 +25,7 @@ export async function resolveReferences(plan: Plan, namespace: string, catalog: 
     if (!pending.has(key)) {
       pending.set(
         key,
-        catalog.resolve(ref).catch((err: unknown) => ({ error: `catalog failed: ${err instanceof Error ? err.message : String(err)}` })),
+        catalog.resolve(ref, options).catch((err: unknown) => ({ error: `catalog failed: ${err instanceof Error ? err.message : String(err)}` })),
       )
     }
   }
@@ -34,8 +34,8 @@ export async function resolveReferences(plan: Plan, namespace: string, catalog: 
   return resolved
 }
 
-export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps): Promise<Expansion> {
+export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions = {}): Promise<Expansion> {
   const plan = planObject(obj)
-  const resolutions = await resolveReferences(plan, namespace, deps.catalog)
+  const resolutions = await resolveReferences(plan, namespace, deps.catalog, options)
   return expandObject(obj, plan, namespace, resolutions)
 }

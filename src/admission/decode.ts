@@ -1,0 +1,45 @@
+// Turns an HTTP body into an AdmissionRequest, or says exactly what is wrong
+// with it. Everything here is the caller's mistake (HTTP 400): the API server
+// never sends these, so they come from misconfigured clients and tests.
+
+import type { AdmissionRequest, GroupVersionKind } from '../types/admission.ts'
+
+export type Decoded = { request: AdmissionRequest } | { error: string }
+
+const supportedVersion = 'admission.k8s.io/v1'
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function isGvk(v: unknown): v is GroupVersionKind {
+  return isObject(v) && typeof v.group === 'string' && typeof v.version === 'string' && typeof v.kind === 'string'
+}
+
+export function decodeReview(body: unknown): Decoded {
+  if (!isObject(body)) return { error: 'body must be a JSON object: an AdmissionReview' }
+  if (body.kind !== 'AdmissionReview') return { error: `kind must be AdmissionReview, got ${JSON.stringify(body.kind ?? null)}` }
+  if (body.apiVersion !== supportedVersion) {
+    return { error: `unsupported AdmissionReview version ${JSON.stringify(body.apiVersion ?? null)}: this webhook speaks ${supportedVersion}; set admissionReviewVersions: ["v1"]` }
+  }
+  const request = body.request
+  if (!isObject(request)) return { error: 'request is missing' }
+  if (typeof request.uid !== 'string' || request.uid === '') return { error: 'request.uid is missing' }
+  if (!isGvk(request.kind)) return { error: 'request.kind must be {group, version, kind}' }
+  if (typeof request.operation !== 'string') return { error: 'request.operation is missing' }
+  for (const field of ['object', 'oldObject'] as const) {
+    const value = request[field]
+    if (value !== undefined && value !== null && !isObject(value)) return { error: `request.${field} must be an object` }
+  }
+  const object = request.object
+  if (isObject(object)) {
+    const declared = request.kind
+    const apiVersion = declared.group === '' ? declared.version : `${declared.group}/${declared.version}`
+    if (object.kind !== declared.kind || object.apiVersion !== apiVersion) {
+      return {
+        error: `request.object is ${String(object.apiVersion)} ${String(object.kind)} but request.kind declares ${apiVersion} ${declared.kind}`,
+      }
+    }
+  }
+  return { request: request as unknown as AdmissionRequest }
+}

@@ -1,0 +1,92 @@
+// POST /mutate for one decoded request: the same splice `render` runs, then
+// the difference as a JSON patch. Pure apart from catalog lookups.
+
+import type { Catalog } from '../catalog/catalog.ts'
+import { describeObject } from '../core/describe.ts'
+import { formatProblem } from '../core/problem.ts'
+import { namespaceOf, spliceObject } from '../core/splice.ts'
+import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
+import { withDeadline } from './deadline.ts'
+import { diffPatch, encodePatch } from './patch.ts'
+
+export type OnTimeout = 'deny' | 'allow'
+
+export interface MutateOptions {
+  /** Milliseconds to answer within; keep it below the webhook's timeoutSeconds. */
+  deadlineMs: number
+  onTimeout: OnTimeout
+}
+
+export type Outcome = 'patched' | 'unchanged' | 'denied' | 'timeout' | 'skipped'
+
+export interface Admission {
+  response: AdmissionResponse
+  outcome: Outcome
+  /** Lower-case plural resource, for logs and metric labels. */
+  resource: string
+  expandedSteps: number
+}
+
+const mutableKinds = new Map([
+  ['tekton.dev/TaskRun', 'taskruns'],
+  ['tekton.dev/PipelineRun', 'pipelineruns'],
+])
+
+export function resourceOf(request: AdmissionRequest): string {
+  return request.resource?.resource || mutableKinds.get(`${request.kind.group}/${request.kind.kind}`) || request.kind.kind.toLowerCase()
+}
+
+export async function mutate(request: AdmissionRequest, catalog: Catalog, options: MutateOptions): Promise<Admission> {
+  const resource = resourceOf(request)
+  const pass = (outcome: Outcome, warnings: string[] = []): Admission => ({
+    response: { uid: request.uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) },
+    outcome,
+    resource,
+    expandedSteps: 0,
+  })
+  const handled = mutableKinds.has(`${request.kind.group}/${request.kind.kind}`)
+  const object = request.object
+  if (!handled || (request.operation !== 'CREATE' && request.operation !== 'UPDATE') || !object) return pass('skipped')
+
+  const namespace = namespaceOf(object, request.namespace || 'default')
+  const result = await withDeadline(options.deadlineMs, (signal) => spliceObject(object, namespace, { catalog }, { signal }))
+  const label = describeObject(object, namespace)
+  if ('timedOut' in result) {
+    const message = `${label}: step definitions could not be resolved within ${options.deadlineMs} ms`
+    if (options.onTimeout === 'allow') return pass('timeout', [`stepsplice: ${message}; admitted without expansion`])
+    return {
+      response: { uid: request.uid, allowed: false, status: { code: 504, reason: 'Timeout', message } },
+      outcome: 'timeout',
+      resource,
+      expandedSteps: 0,
+    }
+  }
+  const expansion = result.value
+  if (expansion.problems.length > 0) {
+    return {
+      response: {
+        uid: request.uid,
+        allowed: false,
+        status: { code: 422, reason: 'Invalid', message: expansion.problems.map((p) => `${label}: ${formatProblem(p)}`).join('\n') },
+        ...(expansion.warnings.length > 0 ? { warnings: expansion.warnings } : {}),
+      },
+      outcome: 'denied',
+      resource,
+      expandedSteps: 0,
+    }
+  }
+  const ops = expansion.changed ? diffPatch(object, expansion.object) : []
+  if (ops.length === 0) return pass('unchanged', expansion.warnings)
+  return {
+    response: {
+      uid: request.uid,
+      allowed: true,
+      patchType: 'JSONPatch',
+      patch: encodePatch(ops),
+      ...(expansion.warnings.length > 0 ? { warnings: expansion.warnings } : {}),
+    },
+    outcome: 'patched',
+    resource,
+    expandedSteps: expansion.expanded.length,
+  }
+}

@@ -1,0 +1,57 @@
+// admission.k8s.io/v1 AdmissionReview, with the API's field names.
+
+import type { KubeObject } from './k8s.ts'
+
+export interface GroupVersionKind {
+  group: string
+  version: string
+  kind: string
+}
+
+export interface GroupVersionResource {
+  group: string
+  version: string
+  resource: string
+}
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT'
+
+export interface AdmissionRequest {
+  uid: string
+  kind: GroupVersionKind
+  resource: GroupVersionResource
+  subResource?: string
+  requestKind?: GroupVersionKind
+  name?: string
+  namespace?: string
+  operation: Operation
+  userInfo?: Record<string, unknown>
+  object?: KubeObject | null
+  oldObject?: KubeObject | null
+  dryRun?: boolean
+  options?: Record<string, unknown>
+}
+
+export interface AdmissionStatus {
+  code: number
+  message: string
+  reason?: string
+}
+
+export interface AdmissionResponse {
+  uid: string
+  allowed: boolean
+  status?: AdmissionStatus
+  patchType?: 'JSONPatch'
+  /** base64 of an RFC 6902 JSON patch. */
+  patch?: string
+  warnings?: string[]
+  auditAnnotations?: Record<string, string>
+}
+
+export interface AdmissionReview {
+  apiVersion: 'admission.k8s.io/v1'
+  kind: 'AdmissionReview'
+  request?: AdmissionRequest
+  response?: AdmissionResponse
+}
