@@ -2,6 +2,7 @@
 // to. Either every referenced step expands and the object comes back with
 // them spliced in, or nothing changes and every problem found is returned.
 
+import { withValueAt } from '../core/json.ts'
 import { formatProblem, problem, type Problem } from '../core/problem.ts'
 import type { Resolution, StepReference } from '../catalog/catalog.ts'
 import { referenceKey } from '../catalog/catalog.ts'
@@ -9,7 +10,7 @@ import { definitionId, type SourceKind } from '../stepaction/definition.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
 import { checkStepShape, expandStep } from './step.ts'
-import { findRefSteps, findTaskSites, type StepSite, type TaskSite, valueAt } from './sites.ts'
+import { findRefSteps, findTaskSites, type StepSite, type TaskSite } from './sites.ts'
 
 export const provenanceAnnotation = 'stepsplice.dev/resolved'
 
@@ -131,12 +132,14 @@ export function expandObject(obj: KubeObject, plan: Plan, namespace: string, res
   }
   if (problems.length > 0) return unchanged(problems, warnings)
 
-  const out = structuredClone(obj)
+  // Copy only the containers on the way to what changes; the rest is shared with the input.
+  let out = obj
   for (const site of sites) {
-    const taskSpec = valueAt(out, site.segments) as TaskSite['taskSpec']
-    const steps = taskSpec.steps ?? []
-    taskSpec.steps = steps.map((step, i) => expandedSteps.get(`${site.path}.steps[${i}]`) ?? step)
+    const steps = site.taskSpec.steps ?? []
+    const expandedTaskSteps = steps.map((step, i) => expandedSteps.get(`${site.path}.steps[${i}]`) ?? step)
+    out = withValueAt(out, [...site.segments, 'steps'], expandedTaskSteps)
   }
+  out = withValueAt(out, ['metadata'], { ...(out.metadata ?? {}), annotations: { ...(out.metadata?.annotations ?? {}) } })
   annotate(out, entries)
   return { object: out, changed: true, problems: [], warnings, expanded: entries }
 }

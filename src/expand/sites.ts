@@ -127,13 +127,6 @@ export function findTaskSites(obj: KubeObject): TaskSite[] {
   return []
 }
 
-/** The value at `segments` inside `root`, e.g. a task spec found in the original, looked up in a copy. */
-export function valueAt(root: unknown, segments: readonly (string | number)[]): unknown {
-  let v: unknown = root
-  for (const s of segments) v = isObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[s] : undefined
-  return v
-}
-
 /** The steps that reference a definition. */
 export function findRefSteps(sites: readonly TaskSite[]): StepSite[] {
   const out: StepSite[] = []

@@ -1,6 +1,7 @@
 // One step with `ref`: the shape checks Tekton's admission applies to it, and
 // its expansion against a resolved definition.
 
+import { cloneJson } from '../core/json.ts'
 import { problem, type Problem } from '../core/problem.ts'
 import type { Definition } from '../stepaction/definition.ts'
 import type { EnvVar, KeySelector, VolumeMount } from '../types/k8s.ts'
@@ -83,7 +84,7 @@ export function checkStepShape(step: Step, at: string): Problem[] {
 
 /** The step a StepAction describes, before params are applied (Tekton's ToStep). */
 function derivedStep(spec: StepActionSpec): Step {
-  const clone = <T>(v: T): T => structuredClone(v)
+  const clone = cloneJson
   const step: Step = { image: spec.image ?? '' }
   if (spec.command !== undefined) step.command = [...spec.command]
   if (spec.args !== undefined) step.args = [...spec.args]
