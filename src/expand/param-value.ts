@@ -12,12 +12,15 @@ export function stringValue(s: string): ParamValue {
   return { type: 'string', string: s }
 }
 
-function isStringList(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((e) => typeof e === 'string')
+// Go decodes a JSON null inside a []string or map[string]string as "".
+const stringOrNull = (e: unknown): boolean => typeof e === 'string' || e === null
+
+function isStringList(v: unknown): v is (string | null)[] {
+  return Array.isArray(v) && v.every(stringOrNull)
 }
 
-function isStringMap(v: unknown): v is Record<string, string> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((e) => typeof e === 'string')
+function isStringMap(v: unknown): v is Record<string, string | null> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(stringOrNull)
 }
 
 /**
@@ -25,8 +28,8 @@ function isStringMap(v: unknown): v is Record<string, string> {
  * a list of strings nor a map of strings becomes its JSON text (so `3` is "3").
  */
 export function parseParamValue(raw: unknown): ParamValue {
-  if (isStringList(raw)) return { type: 'array', array: [...raw] }
-  if (isStringMap(raw)) return { type: 'object', object: { ...raw } }
+  if (isStringList(raw)) return { type: 'array', array: raw.map((e) => e ?? '') }
+  if (isStringMap(raw)) return { type: 'object', object: Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v ?? ''])) }
   if (typeof raw === 'string') return stringValue(raw)
   if (raw === null || raw === undefined) return stringValue('')
   return stringValue(JSON.stringify(raw))

@@ -13,11 +13,14 @@ function defaultProperties(properties: Record<string, PropertySpec>): Record<str
 /** Explicit type, else object when properties are set, else the default's type, else string. */
 export function defaultParamSpec(p: ParamSpec): ParamSpec {
   const out: ParamSpec = { ...p }
+  // Go decodes `default: null` into a nil *ParamValue: no default at all, so
+  // it neither sets the type nor has to match it.
+  if (p.default === null) delete out.default
   if (p.properties !== undefined) out.properties = defaultProperties(p.properties)
   if (p.type) return out
   if (p.properties !== undefined) out.type = 'object'
-  else if (p.default === undefined) out.type = 'string'
-  else out.type = rawValueType(p.default)
+  else if (out.default === undefined) out.type = 'string'
+  else out.type = rawValueType(out.default)
   return out
 }
 

@@ -23,7 +23,9 @@ const stepActionSchema = {
       type: 'object',
       required: ['name'],
       properties: {
-        name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' },
+        // A DNS-1123 subdomain (every dot-separated label starts and ends
+        // alphanumeric), capped at 63 as Tekton's ObjectMetadata check does.
+        name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' },
         namespace: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
         labels: { type: 'object', additionalProperties: { type: 'string' } },
         annotations: { type: 'object', additionalProperties: { type: 'string' } },
@@ -133,7 +135,12 @@ function describe(e: ErrorObject): Problem {
     case 'const':
       return problem(at, `must be ${JSON.stringify(p.allowedValue)}`)
     case 'pattern':
-      return problem(at, 'must be a lowercase RFC 1123 name (letters, digits and "-", starting and ending with a letter or digit)')
+      return problem(
+        at,
+        at.endsWith('namespace')
+          ? 'must be a lowercase RFC 1123 label (letters, digits and "-", starting and ending with a letter or digit)'
+          : 'must be a lowercase RFC 1123 subdomain (letters, digits, "-" and ".", each dot-separated part starting and ending with a letter or digit)',
+      )
     default:
       return problem(at, e.message ?? e.keyword)
   }

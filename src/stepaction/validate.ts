@@ -117,13 +117,17 @@ function checkParamNames(params: ParamSpec[]): Problem[] {
   if (badNames.length > 0) {
     out.push(problem('spec.params', `The format of following array and string variable names is invalid: [${badNames.join(' ')}]`))
   }
-  const badObjects: string[] = []
+  // Built like Tekton's map[name][]badKey and printed as Go prints a map:
+  // sorted by name (not by the formatted entry, where "x-y:" sorts before "x:").
+  const badObjects = new Map<string, string[]>()
   for (const p of params.filter((q) => q.type === 'object')) {
+    if (!objectName.test(p.name)) badObjects.set(p.name, [])
     const keys = Object.keys(p.properties ?? {}).filter((k) => !objectName.test(k)).sort()
-    if (!objectName.test(p.name) || keys.length > 0) badObjects.push(`${p.name}:[${keys.join(' ')}]`)
+    if (keys.length > 0) badObjects.set(p.name, [...(badObjects.get(p.name) ?? []), ...keys])
   }
-  if (badObjects.length > 0) {
-    out.push(problem('spec.params', `Object param name and key name format is invalid: map[${badObjects.sort().join(' ')}]`))
+  if (badObjects.size > 0) {
+    const entries = [...badObjects.keys()].sort().map((name) => `${name}:[${(badObjects.get(name) ?? []).join(' ')}]`)
+    out.push(problem('spec.params', `Object param name and key name format is invalid: map[${entries.join(' ')}]`))
   }
   return out
 }
@@ -181,18 +185,21 @@ function checkResults(spec: StepActionSpec, results: StepResult[]): Problem[] {
 function checkVolumeMounts(spec: StepActionSpec, params: ParamSpec[]): Problem[] {
   const names = new Set(params.map((p) => p.name))
   const mounts = spec.volumeMounts ?? []
+  const out: Problem[] = []
   for (let i = 0; i < mounts.length; i++) {
     const name = mounts[i]?.name ?? ''
     const at = `spec.volumeMounts[${i}].name`
     const expressions = extractExpressions(name, 'params')
     if (expressions.length !== 1 || expressions[0] !== name) {
       // Tekton stops at the first bad mount; so do we.
-      return [problem(at, `invalid value: ${name}: expect the Name to be a single param reference, such as $(params.volume-name)`)]
+      out.push(problem(at, `invalid value: ${name}: expect the Name to be a single param reference, such as $(params.volume-name)`))
+      return out
     }
+    // An undeclared name does not stop Tekton's scan; only a malformed one does.
     const p = unknownVariables({ path: at, value: name, kind: 'volumeMount' }, 'params', names)
-    if (p) return [p]
+    if (p) out.push(p)
   }
-  return []
+  return out
 }
 
 /** v1alpha1 only: defaults may reference only declared params, and never in a cycle. */
