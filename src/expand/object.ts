@@ -121,7 +121,7 @@ export function expandObject(obj: KubeObject, plan: Plan, namespace: string, res
       for (const p of d.problems) problems.push(problem(`${s.path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, context))
       continue
     }
-    const result = expandStep(s.step, d, [s.site.propagated, s.site.task])
+    const result = expandStep(s.step, d, [s.site.propagated, s.site.task], s.site.declared, s.site.runtimeParams)
     if ('errors' in result) {
       for (const message of result.errors) problems.push(problem(`${s.path}.params`, message, context))
       continue

@@ -189,19 +189,93 @@ function typeMismatches(r: Replacements): string[] {
   return [...names].sort().map((n) => `invalid parameter substitution: ${n}. Please check the types of the default value and the passed value`)
 }
 
+/** An array or object StepAction param whose value is a task param known only at run time. */
+interface Deferred {
+  spec: ParamSpec
+  /** The task param it is given, e.g. `f` for `$(params.f[*])`. */
+  target: string
+}
+
+const wholeParamReference = /^\$\(params\.([_a-zA-Z][_a-zA-Z0-9.-]*)(?:\[\*\])?\)$/
+
+/**
+ * A step value still exactly `$(params.x)` or `$(params.x[*])` after the
+ * task's params were applied names a param whose value only exists at run
+ * time (a task result or matrix value reaching an embedded task). Tekton
+ * expands the step when that value is known, so an array or object StepAction
+ * param receives a real array or object. A string cannot stand in for one
+ * (`$(params.list[*])` would stay literal and nothing would ever fill it), so
+ * such a value is deferred: the StepAction's references become references to
+ * `x`, which Tekton fills when the TaskRun runs. A task param declared with
+ * another type is not deferred, so Tekton's type checks still apply.
+ */
+function deferredTarget(value: ParamValue, spec: ParamSpec, taskParams: readonly ParamSpec[], runtimeParams: readonly string[]): string | undefined {
+  if (value.type !== 'string' || (spec.type !== 'array' && spec.type !== 'object')) return undefined
+  const target = wholeParamReference.exec(value.string)?.[1]
+  // Only a param known to be decided at run time: any other reference left is one Tekton will not fill either.
+  if (target === undefined || !runtimeParams.includes(target)) return undefined
+  const declared = taskParams.find((p) => p.name === target)
+  return declared === undefined || declared.type === spec.type ? target : undefined
+}
+
+/** Every text of a derived step that substitution touches. */
+function substitutedTexts(step: Step): string[] {
+  const texts = [step.image ?? '', step.script ?? '', step.workingDir ?? '', ...(step.command ?? []), ...(step.args ?? [])]
+  for (const e of step.env ?? []) {
+    texts.push(e.value ?? '')
+    for (const sel of [e.valueFrom?.secretKeyRef, e.valueFrom?.configMapKeyRef]) texts.push(sel?.name ?? '', sel?.key ?? '')
+  }
+  for (const m of step.volumeMounts ?? []) texts.push(m.name, m.mountPath, m.subPath ?? '')
+  return texts
+}
+
+function addDeferredReferences(r: Replacements, derived: Step, d: Deferred, taskParams: readonly ParamSpec[]): void {
+  const { spec, target } = d
+  forgetParam(r, spec.name)
+  if (spec.type === 'array') {
+    // Whole-array uses become `$(params.x[*])`, which Tekton expands when it is a whole command/args element, as ours was.
+    for (const key of paramKeys(spec.name)) {
+      r.strings.set(key, `$(params.${target}[*])`)
+      r.strings.set(`${key}[*]`, `$(params.${target}[*])`)
+    }
+    const forms = paramKeys(spec.name).map(escapeRegExp).join('|')
+    const indexed = new RegExp(String.raw`\$\((${forms})\[([0-9]+)\]\)`, 'g')
+    for (const text of substitutedTexts(derived)) {
+      for (const m of text.matchAll(indexed)) r.strings.set(m[0].slice(2, -1), `$(params.${target}[${m[2] ?? ''}])`)
+    }
+    return
+  }
+  // Objects: Tekton merges the run-time value over the StepAction default key
+  // by key. Keys the task declares are sure to be in the value (Tekton
+  // requires them); for the others the StepAction default is the better guess.
+  const declared = taskParams.find((p) => p.name === target)
+  const declaredDefault = parseParamValue(declared?.default)
+  const sure = new Set([...Object.keys(declared?.properties ?? {}), ...(declaredDefault.type === 'object' ? Object.keys(declaredDefault.object) : [])])
+  const fallback = parseParamValue(spec.default)
+  const defaults = fallback.type === 'object' ? fallback.object : {}
+  for (const key of Object.keys(spec.properties ?? {})) {
+    const byDefault = sure.has(key) ? undefined : defaults[key]
+    r.strings.set(`params.${spec.name}.${key}`, byDefault ?? `$(params.${target}.${key})`)
+  }
+}
+
 export type ParamResolution = { replacements: Replacements } | { errors: string[] }
 
 /**
  * The replacement table for one referenced step. `derived` is the step built
  * from the StepAction (needed to find indexed uses of result-fed arrays),
  * `specs` its defaulted params, `layers` the tables step 1 applies in order
- * (pipeline params propagated into an embedded task, then the task's own).
+ * (pipeline params propagated into an embedded task, then the task's own),
+ * `taskParams` the enclosing task's declared (defaulted) params and
+ * `runtimeParams` the names of those whose value is known only at run time.
  */
 export function resolveStepActionParams(
   derived: Step,
   stepParams: readonly Param[] | undefined,
   specs: readonly ParamSpec[],
   layers: readonly Replacements[],
+  taskParams: readonly ParamSpec[] = [],
+  runtimeParams: readonly string[] = [],
 ): ParamResolution {
   const provided: NamedValue[] = (stepParams ?? []).map((p) => ({
     name: p.name,
@@ -211,8 +285,17 @@ export function resolveStepActionParams(
   const r = replacementsFromDefaults(specs)
   const processed: NamedValue[] = []
   const pending = new Map<string, string[]>()
+  const deferred: Deferred[] = []
   for (const spec of specs) {
     const given = providedByName.get(spec.name)
+    const target = given === undefined ? undefined : deferredTarget(given, spec, taskParams, runtimeParams)
+    if (target !== undefined) {
+      deferred.push({ spec, target })
+      // Typed as declared, as the run-time value will be; like Go's StringVal of
+      // an array, its string part (seen by referencing defaults) is empty.
+      processed.push({ name: spec.name, value: spec.type === 'array' ? { type: 'array', array: [] } : { type: 'object', object: {} } })
+      continue
+    }
     if (given !== undefined) {
       processed.push({ name: spec.name, value: given })
       continue
@@ -225,6 +308,7 @@ export function resolveStepActionParams(
   const chainErrors = resolveReferencingDefaults(specs, processed, pending)
   if (chainErrors.length > 0) return { errors: chainErrors }
   mergeInto(r, replacementsFromParams(processed))
+  for (const d of deferred) addDeferredReferences(r, derived, d, taskParams)
   const fromResults = stepResultReplacements(derived, provided, specs)
   if (typeof fromResults === 'string') return { errors: [fromResults] }
   for (const [k, v] of fromResults) r.strings.set(k, v)

@@ -5,7 +5,7 @@ import { cloneJson } from '../core/json.ts'
 import { problem, type Problem } from '../core/problem.ts'
 import type { Definition } from '../stepaction/definition.ts'
 import type { EnvVar, KeySelector, VolumeMount } from '../types/k8s.ts'
-import type { Step, StepActionSpec } from '../types/tekton.ts'
+import type { ParamSpec, Step, StepActionSpec } from '../types/tekton.ts'
 import { applyList, applyString, type Replacements } from './replacements.ts'
 import { resolveStepActionParams, checkProvidedParams } from './step-params.ts'
 
@@ -149,12 +149,18 @@ function merge(user: Step, from: Step): Step {
 export type StepExpansion = { step: Step } | { errors: string[] }
 
 /** Expands one valid ref step against a valid definition; `layers` substitute the step's param values. */
-export function expandStep(step: Step, definition: Definition, layers: readonly Replacements[]): StepExpansion {
+export function expandStep(
+  step: Step,
+  definition: Definition,
+  layers: readonly Replacements[],
+  taskParams: readonly ParamSpec[] = [],
+  runtimeParams: readonly string[] = [],
+): StepExpansion {
   const specs = definition.spec.params ?? []
   const paramErrors = checkProvidedParams(step.params, specs)
   if (paramErrors.length > 0) return { errors: paramErrors }
   const derived = derivedStep(definition.spec)
-  const resolution = resolveStepActionParams(derived, step.params, specs, layers)
+  const resolution = resolveStepActionParams(derived, step.params, specs, layers, taskParams, runtimeParams)
   if ('errors' in resolution) return resolution
   applyToDerived(derived, resolution.replacements)
   return { step: merge(step, derived) }

@@ -1,0 +1,321 @@
+// `stepsplice render`, run in-process through main() with captured IO, and
+// once as the real binary to check stdin and exit codes end to end.
+
+import { spawnSync } from 'node:child_process'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { parseAllDocuments } from 'yaml'
+import { main } from '../src/cli/main.ts'
+import type { CliIO } from '../src/cli/io.ts'
+
+interface Captured extends CliIO {
+  out: string
+  err: string
+}
+
+function capture(stdin = ''): Captured {
+  const io: Captured = {
+    out: '',
+    err: '',
+    stdout(s: string) {
+      io.out += s
+    },
+    stderr(s: string) {
+      io.err += s
+    },
+    readStdin: async () => stdin,
+  }
+  return io
+}
+
+async function render(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
+  const io = capture(stdin)
+  const code = await main(['render', ...args], io)
+  return { code, out: io.out, err: io.err }
+}
+
+function yamlDocs(text: string): unknown[] {
+  return parseAllDocuments(text).map((d) => d.toJS())
+}
+
+const echoYaml = `apiVersion: tekton.dev/v1beta1
+kind: StepAction
+metadata:
+  name: echo
+spec:
+  image: alpine
+  params:
+    - name: msg
+      default: hello
+  args: ["$(params.msg)"]
+`
+const teamEchoYaml = `apiVersion: tekton.dev/v1beta1
+kind: StepAction
+metadata:
+  name: echo
+  namespace: team-a
+spec:
+  image: team-a-image
+  params:
+    - name: msg
+      default: team hello
+  args: ["$(params.msg)"]
+`
+
+const taskRunYaml = (name: string, msg: string, ns = 'default') => `apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata:
+  name: ${name}
+${ns === '' ? '' : `  namespace: ${ns}\n`}spec:
+  taskSpec:
+    steps:
+      - name: say
+        ref:
+          name: echo
+        params:
+          - name: msg
+            value: ${msg}
+`
+const configMapYaml = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: untouched
+data:
+  key: "$(params.msg)"
+`
+
+const dir = await mkdtemp(join(tmpdir(), 'stepsplice-render-'))
+t.teardown(() => rm(dir, { recursive: true, force: true }))
+const catalog = join(dir, 'catalog')
+await mkdir(join(catalog, 'nested'), { recursive: true })
+await writeFile(join(catalog, 'echo.yaml'), echoYaml)
+await writeFile(join(catalog, 'nested', 'team.yml'), teamEchoYaml)
+const file = async (name: string, text: string): Promise<string> => {
+  const path = join(dir, name)
+  await writeFile(path, text)
+  return path
+}
+const oneTaskRun = await file('one.yaml', taskRunYaml('one', 'first'))
+const twoTaskRun = await file('two.yaml', taskRunYaml('two', 'second'))
+const mixed = await file('mixed.yaml', `${configMapYaml}---\n${taskRunYaml('three', 'third')}---\n# a comment-only document\n---\njust a string\n`)
+
+type Obj = { kind?: string; metadata?: { name?: string; annotations?: Record<string, string> }; spec?: { taskSpec?: { steps?: Record<string, unknown>[] } } }
+const firstStep = (doc: unknown) => (doc as Obj).spec?.taskSpec?.steps?.[0]
+
+t.test('-f FILE', async (t) => {
+  const r = await render(['--catalog', catalog, '-f', oneTaskRun])
+  t.equal(r.code, 0)
+  t.equal(r.err, '')
+  const docs = yamlDocs(r.out)
+  t.equal(docs.length, 1)
+  t.strictSame(firstStep(docs[0]), { name: 'say', image: 'alpine', args: ['first'] })
+  t.match((docs[0] as Obj).metadata?.annotations?.['stepsplice.dev/resolved'], /"definition":"default\/echo"/)
+})
+
+t.test('several -f, in order', async (t) => {
+  const r = await render(['--catalog', catalog, '-f', twoTaskRun, '--filename', oneTaskRun])
+  t.equal(r.code, 0)
+  t.strictSame(
+    yamlDocs(r.out).map((d) => (d as Obj).metadata?.name),
+    ['two', 'one'],
+  )
+})
+
+t.test('stdin, with and without -f -', async (t) => {
+  const input = taskRunYaml('from-stdin', 'piped')
+  for (const args of [[], ['-f', '-']]) {
+    const r = await render(['--catalog', catalog, ...args], input)
+    t.equal(r.code, 0, JSON.stringify(args))
+    t.strictSame(firstStep(yamlDocs(r.out)[0]), { name: 'say', image: 'alpine', args: ['piped'] }, JSON.stringify(args))
+  }
+  const both = await render(['--catalog', catalog, '-f', oneTaskRun, '-f', '-'], input)
+  t.strictSame(
+    yamlDocs(both.out).map((d) => (d as Obj).metadata?.name),
+    ['one', 'from-stdin'],
+  )
+  const empty = await render(['--catalog', catalog], '')
+  t.equal(empty.code, 0, 'empty input is no error')
+  t.equal(empty.out, '')
+})
+
+t.test('multi-document YAML: everything printed, in input order, other objects unchanged', async (t) => {
+  const r = await render(['--catalog', catalog, '-f', mixed])
+  t.equal(r.code, 0)
+  t.equal(r.err, '')
+  const docs = yamlDocs(r.out)
+  t.equal(docs.length, 3, 'the empty document is dropped')
+  t.strictSame(docs[0], { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'untouched' }, data: { key: '$(params.msg)' } })
+  t.strictSame(firstStep(docs[1]), { name: 'say', image: 'alpine', args: ['third'] })
+  t.equal(docs[2], 'just a string')
+})
+
+t.test('JSON input and -o json', async (t) => {
+  const taskRun = yamlDocs(taskRunYaml('json-run', 'from json'))[0]
+  const input = await file('in.json', JSON.stringify(taskRun))
+  const one = await render(['--catalog', catalog, '-f', input, '-o', 'json'])
+  t.equal(one.code, 0)
+  const parsed = JSON.parse(one.out) as unknown
+  t.notOk(Array.isArray(parsed), 'one object prints as an object')
+  t.strictSame(firstStep(parsed), { name: 'say', image: 'alpine', args: ['from json'] })
+
+  const several = await render(['--catalog', catalog, '-f', input, '-f', mixed, '--output', 'json'])
+  const list = JSON.parse(several.out) as unknown[]
+  t.ok(Array.isArray(list), 'several objects print as an array')
+  t.strictSame(
+    list.map((d) => (typeof d === 'string' ? d : (d as Obj).kind)),
+    ['TaskRun', 'ConfigMap', 'TaskRun', 'just a string'],
+  )
+
+  // What -o json printed for several objects reads back as those objects.
+  const again = await render(['--catalog', catalog, '-f', '-', '-o', 'json'], several.out)
+  t.equal(again.code, 0)
+  t.strictSame(JSON.parse(again.out), list, 'rendering the output again changes nothing')
+})
+
+t.test('-o yaml', async (t) => {
+  const r = await render(['--catalog', catalog, '-f', oneTaskRun, '-o', 'yaml'])
+  t.equal(r.code, 0)
+  t.match(r.out, /^apiVersion: tekton\.dev\/v1\n/)
+  t.strictSame(firstStep(yamlDocs(r.out)[0]), { name: 'say', image: 'alpine', args: ['first'] })
+})
+
+t.test('--namespace applies to objects that set none', async (t) => {
+  const input = taskRunYaml('no-ns', '$(params.nothing)', '')
+  const inTeam = await render(['--catalog', catalog, '--namespace', 'team-a'], input)
+  t.equal(inTeam.code, 0)
+  const doc = yamlDocs(inTeam.out)[0]
+  t.equal(firstStep(doc)?.image, 'team-a-image', 'the namespaced definition wins')
+  t.match((doc as Obj).metadata?.annotations?.['stepsplice.dev/resolved'], /"definition":"team-a\/echo"/)
+  t.equal((await render(['--catalog', catalog, '-n', 'team-a'], input)).out, inTeam.out, '-n is --namespace')
+
+  const byDefault = await render(['--catalog', catalog], input)
+  t.equal(firstStep(yamlDocs(byDefault.out)[0])?.image, 'alpine', 'namespace "default" by default')
+  t.match(byDefault.out, /default\/echo/)
+
+  const ownNamespace = await render(['--catalog', catalog, '-n', 'team-a'], taskRunYaml('own', 'x', 'elsewhere'))
+  t.equal(firstStep(yamlDocs(ownNamespace.out)[0])?.image, 'alpine', "an object's own namespace wins over --namespace")
+})
+
+t.test('kind: List expands its items', async (t) => {
+  const items = yamlDocs(`${taskRunYaml('a', 'in a list')}---\n${configMapYaml}`)
+  const list = { apiVersion: 'v1', kind: 'List', metadata: {}, items }
+  const r = await render(['--catalog', catalog, '-o', 'json'], JSON.stringify(list))
+  t.equal(r.code, 0)
+  const out = JSON.parse(r.out) as { kind: string; items: unknown[] }
+  t.equal(out.kind, 'List')
+  t.equal(out.items.length, 2)
+  t.strictSame(firstStep(out.items[0]), { name: 'say', image: 'alpine', args: ['in a list'] })
+  t.strictSame(out.items[1], items[1])
+
+  const broken = { ...list, items: [yamlDocs(taskRunYaml('bad', 'x').replace('name: echo', 'name: missing'))[0]] }
+  const failed = await render(['--catalog', catalog], JSON.stringify(broken))
+  t.equal(failed.code, 1)
+  t.match(failed.err, /TaskRun default\/bad: spec\.taskSpec\.steps\[0\]\.ref: stepactions\.tekton\.dev "missing" not found/)
+})
+
+t.test('errors: exit 1, every error on stderr, nothing on stdout', async (t) => {
+  const bad = await file(
+    'bad.yaml',
+    `${taskRunYaml('first-bad', 'x').replace('name: echo', 'name: missing')}---\n${taskRunYaml('fine', 'ok')}---\n${taskRunYaml('second-bad', 'x').replace('params:', 'env: []\n        params:')}`,
+  )
+  const r = await render(['--catalog', catalog, '-f', bad])
+  t.equal(r.code, 1)
+  t.equal(r.out, '')
+  const lines = r.err.trimEnd().split('\n')
+  t.equal(lines.length, 2, r.err)
+  t.match(lines[0], /^error: TaskRun default\/first-bad: spec\.taskSpec\.steps\[0\]\.ref: stepactions\.tekton\.dev "missing" not found in namespace "default" \(step "say"\)$/)
+  t.match(lines[1], /^error: TaskRun default\/second-bad: spec\.taskSpec\.steps\[0\]\.env: env cannot be used with Ref \(step "say"\)$/)
+
+  const unnamed = await render(['--catalog', catalog], JSON.stringify({ apiVersion: 'tekton.dev/v1', kind: 'TaskRun', spec: { taskSpec: { steps: [{ ref: {} }] } } }))
+  t.equal(unnamed.code, 1)
+  t.match(unnamed.err, /^error: TaskRun.*: spec\.taskSpec\.steps\[0\]\.ref\.name: missing field\(s\): name/)
+})
+
+t.test('catalog problems', async (t) => {
+  const messy = join(dir, 'messy')
+  await mkdir(messy)
+  await writeFile(join(messy, 'echo.yaml'), echoYaml)
+  await writeFile(join(messy, 'copy.json'), JSON.stringify(yamlDocs(echoYaml)[0]))
+  await writeFile(join(messy, 'broken.yaml'), 'apiVersion: tekton.dev/v1beta1\nkind: StepAction\nmetadata:\n  name: broken\nspec:\n  args: ["x"]\n')
+  await writeFile(join(messy, 'not-yaml.yaml'), 'key: [unclosed\n')
+  await writeFile(join(messy, 'other.yaml'), configMapYaml)
+  await writeFile(join(messy, 'README.md'), 'ignored')
+
+  const ok = await render(['--catalog', messy], JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'c' } }))
+  t.equal(ok.code, 0, 'a catalog with bad files still loads')
+  t.match(ok.err, /Warning: .*not-yaml\.yaml/)
+  t.match(ok.err, /Warning: .*other\.yaml: document 1 skipped: kind ConfigMap, not StepAction/)
+  t.match(ok.err, /Warning: StepAction \*\/echo is defined more than once/)
+
+  const uses = await render(['--catalog', messy], `${taskRunYaml('dup', 'x')}---\n${taskRunYaml('brk', 'x').replace('name: echo', 'name: broken').replace(/params:\n.*\n.*\n/, '')}`)
+  t.equal(uses.code, 1)
+  t.equal(uses.out, '')
+  t.match(uses.err, /error: TaskRun default\/dup: spec\.taskSpec\.steps\[0\]\.ref: StepAction is invalid: defined more than once/)
+  t.match(uses.err, /error: TaskRun default\/brk: spec\.taskSpec\.steps\[0\]\.ref: StepAction is invalid: spec\.image: missing field/)
+
+  const twoDirs = await render(['--catalog', catalog, '--catalog', join(dir, 'messy')], taskRunYaml('x', 'y'))
+  t.equal(twoDirs.code, 1, 'definitions from several --catalog directories are one catalog')
+  t.match(twoDirs.err, /defined more than once/)
+})
+
+t.test('usage errors: exit 2, nothing on stdout', async (t) => {
+  const badYaml = await file('bad-syntax.yaml', 'kind: TaskRun\nmetadata: {name: [\n')
+  const cases: [string, string[], RegExp][] = [
+    ['unknown flag', ['--catalog', catalog, '--frobnicate'], /error: .*--frobnicate/],
+    ['positional argument', ['--catalog', catalog, 'extra.yaml'], /error: /],
+    ['missing --catalog', ['-f', oneTaskRun], /error: at least one --catalog DIR is required/],
+    ['bad -o', ['--catalog', catalog, '-f', oneTaskRun, '-o', 'table'], /error: --output must be yaml or json, not "table"/],
+    ['unreadable file', ['--catalog', catalog, '-f', join(dir, 'nope.yaml')], /error: cannot read .*nope\.yaml: ENOENT/],
+    ['a directory given as a file', ['--catalog', catalog, '-f', dir], /error: cannot read /],
+    ['YAML syntax error', ['--catalog', catalog, '-f', badYaml], /error: .*bad-syntax\.yaml/],
+    ['missing catalog directory', ['--catalog', join(dir, 'no-such-dir'), '-f', oneTaskRun], /error: cannot read catalog/],
+    ['-o without a value', ['--catalog', catalog, '-o'], /error: /],
+  ]
+  for (const [what, args, message] of cases) {
+    const r = await render(args, taskRunYaml('x', 'y'))
+    t.equal(r.code, 2, what)
+    t.equal(r.out, '', `${what}: stdout`)
+    t.match(r.err, message, `${what}: message`)
+    t.match(r.err, /Usage: stepsplice render/, `${what}: usage follows`)
+  }
+  const unknownCommand = capture()
+  t.equal(await main(['frobnicate'], unknownCommand), 2)
+  t.match(unknownCommand.err, /unknown command "frobnicate"/)
+  const none = capture()
+  t.equal(await main([], none), 2)
+  t.match(none.err, /Usage: stepsplice <command>/)
+})
+
+t.test('--help', async (t) => {
+  for (const flag of ['--help', '-h']) {
+    const r = await render([flag])
+    t.equal(r.code, 0, flag)
+    t.match(r.out, /^Usage: stepsplice render --catalog DIR/, flag)
+    t.equal(r.err, '')
+  }
+  const top = capture()
+  t.equal(await main(['--help'], top), 0)
+  t.match(top.out, /render/)
+})
+
+t.test('the real binary: stdin, stdout and exit codes', async (t) => {
+  const run = (args: string[], input: string) =>
+    spawnSync(process.execPath, ['bin/stepsplice.js', 'render', ...args], { input, encoding: 'utf8', timeout: 20_000 })
+
+  const ok = run(['--catalog', catalog, '-o', 'json'], taskRunYaml('bin', 'through the binary'))
+  t.equal(ok.status, 0, ok.stderr)
+  t.equal(ok.stderr, '')
+  t.strictSame(firstStep(JSON.parse(ok.stdout)), { name: 'say', image: 'alpine', args: ['through the binary'] })
+
+  const failed = run(['--catalog', catalog], taskRunYaml('bin', 'x').replace('name: echo', 'name: missing'))
+  t.equal(failed.status, 1)
+  t.equal(failed.stdout, '')
+  t.match(failed.stderr, /^error: TaskRun default\/bin: .*not found/)
+
+  const usage = run(['--catalog', catalog, '--nope'], '')
+  t.equal(usage.status, 2)
+  t.equal(usage.stdout, '')
+  t.match(usage.stderr, /^error: /)
+})
