@@ -442,7 +442,7 @@ t.test('PipelineRun: a step param that refers to a task result directly gets a w
   const e = await expand(obj, echo)
   t.equal(e.changed, true)
   t.equal(e.warnings.length, 1)
-  t.match(e.warnings[0], /^spec\.pipelineSpec\.tasks\[0\]\.taskSpec\.steps\[0\]\.params: "msg" refers to a task result/)
+  t.match(e.warnings[0], /^spec\.pipelineSpec\.tasks\[0\]\.taskSpec\.steps\[0\]\.params: "msg" uses a task result, which Tekton never fills in inside steps/)
 })
 
 t.test('resolution', async (t) => {
@@ -510,4 +510,13 @@ t.test('resolution', async (t) => {
     const catalog = MemoryCatalog.of('test', [stepAction('echo', { image: 'first' }), stepAction('echo', { image: 'second' })])
     t.equal(stepOf(await expandWith(taskRun({ steps: [{ ref: { name: 'echo' } }] }), catalog)).image, 'second')
   })
+})
+
+t.test('a hand-edited provenance annotation with junk entries is cleaned, not a crash', async (t) => {
+  const obj = taskRun({ steps: [{ name: 'a', ref: { name: 'echo' }, params: [{ name: 'msg', value: 'hi' }] }] })
+  obj.metadata = { ...obj.metadata, annotations: { 'stepsplice.dev/resolved': '[null, 5, {"path": 3}, {"path": "spec.other", "step": "x"}]' } }
+  const e = await expand(obj, echo)
+  t.equal(e.problems.length, 0)
+  const entries = JSON.parse(e.object.metadata?.annotations?.['stepsplice.dev/resolved'] ?? '[]') as { path: string }[]
+  t.strictSame(entries.map((x) => x.path), ['spec.other', 'spec.taskSpec.steps[0]'], 'well-formed old entries kept, junk dropped')
 })

@@ -15,6 +15,8 @@ export interface MutateOptions {
   /** Milliseconds to answer within; keep it below the webhook's timeoutSeconds. */
   deadlineMs: number
   onTimeout: OnTimeout
+  /** Image of the init container that writes Pod step scripts (see src/pod/prepare.ts). */
+  prepareImage?: string
 }
 
 export type Outcome = 'patched' | 'unchanged' | 'denied' | 'timeout' | 'skipped'
@@ -30,7 +32,14 @@ export interface Admission {
 const mutableKinds = new Map([
   ['tekton.dev/TaskRun', 'taskruns'],
   ['tekton.dev/PipelineRun', 'pipelineruns'],
+  ['/Pod', 'pods'],
 ])
+
+/** Pods are immutable once created, so they are only ever spliced at CREATE. */
+function mutableOperation(request: AdmissionRequest): boolean {
+  if (request.kind.kind === 'Pod') return request.operation === 'CREATE'
+  return request.operation === 'CREATE' || request.operation === 'UPDATE'
+}
 
 export function resourceOf(request: AdmissionRequest): string {
   return request.resource?.resource || mutableKinds.get(`${request.kind.group}/${request.kind.kind}`) || request.kind.kind.toLowerCase()
@@ -46,10 +55,10 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
   })
   const handled = mutableKinds.has(`${request.kind.group}/${request.kind.kind}`)
   const object = request.object
-  if (!handled || (request.operation !== 'CREATE' && request.operation !== 'UPDATE') || !object) return pass('skipped')
+  if (!handled || !mutableOperation(request) || !object) return pass('skipped')
 
   const namespace = namespaceOf(object, request.namespace || 'default')
-  const result = await withDeadline(options.deadlineMs, (signal) => spliceObject(object, namespace, { catalog }, { signal }))
+  const result = await withDeadline(options.deadlineMs, (signal) => spliceObject(object, namespace, { catalog, ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}) }, { signal }))
   const label = describeObject(object, namespace)
   if ('timedOut' in result) {
     const message = `${label}: step definitions could not be resolved within ${options.deadlineMs} ms`

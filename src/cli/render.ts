@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { DirectoryCatalog } from '../catalog/directory.ts'
+import { defaultPrepareImage } from '../pod/splice.ts'
 import { describeObject } from '../core/describe.ts'
 import { formatProblem } from '../core/problem.ts'
 import { namespaceOf, spliceObject, type SpliceDeps } from '../core/splice.ts'
@@ -13,8 +14,10 @@ import { type CliIO, UsageError } from './io.ts'
 
 export const renderHelp = `Usage: stepsplice render --catalog DIR [--catalog DIR...] [-f FILE|-]... [-o yaml|json] [-n NAMESPACE]
 
-Expands every step reference in TaskRuns and PipelineRuns (inline specs) and
-prints all objects in input order; other objects are printed unchanged.
+Expands every step reference in TaskRuns and PipelineRuns (inline specs), and
+the stepsplice.dev/steps of Pods and of the Pod templates of Jobs, CronJobs,
+Deployments, StatefulSets, DaemonSets and ReplicaSets. Prints all objects in
+input order; other objects are printed unchanged.
 
 Options:
   --catalog DIR      directory of StepAction YAML/JSON files (repeatable, required)
@@ -22,6 +25,8 @@ Options:
   -o, --output FMT   yaml (default) or json; json prints one object, or an
                      array when there are several
   -n, --namespace NS namespace for objects that set none (default: default)
+  --prepare-image IMG  image of the init container that writes Pod step
+                     scripts, as the webhook's flag (default ${defaultPrepareImage})
   -h, --help         show this help
 
 Exit status: 0 success, 1 when any object has errors (all are printed on
@@ -58,8 +63,10 @@ async function renderDocument(doc: unknown, index: number, namespace: string, de
       warnings: items.flatMap((i) => i.warnings),
     }
   }
-  const result = await spliceObject(doc, namespaceOf(doc, namespace), deps)
-  const label = doc.metadata?.name || doc.metadata?.generateName ? describeObject(doc) : `${describeObject(doc)} (document ${index + 1})`
+  const ns = namespaceOf(doc, namespace)
+  const result = await spliceObject(doc, ns, deps, { includeWorkloads: true })
+  // Named as the webhook names it, so render's errors and a denial read the same.
+  const label = doc.metadata?.name || doc.metadata?.generateName ? describeObject(doc, ns) : `${describeObject(doc, ns)} (document ${index + 1})`
   return {
     out: result.object,
     errors: result.problems.map((p) => `${label}: ${formatProblem(p)}`),
@@ -77,6 +84,7 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
       filename: { type: 'string', short: 'f', multiple: true },
       output: { type: 'string', short: 'o', default: 'yaml' },
       namespace: { type: 'string', short: 'n', default: 'default' },
+      'prepare-image': { type: 'string', default: defaultPrepareImage },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -102,7 +110,7 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
     documents.push(...parsed.documents)
   }
 
-  const deps: SpliceDeps = { catalog }
+  const deps: SpliceDeps = { catalog, prepareImage: values['prepare-image'] }
   const rendered = await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps)))
   for (const w of rendered.flatMap((r) => r.warnings)) io.stderr(`Warning: ${w}\n`)
   const errors = rendered.flatMap((r) => r.errors)

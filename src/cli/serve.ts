@@ -5,13 +5,14 @@ import { pino, type Level } from 'pino'
 import type { OnTimeout } from '../admission/mutate.ts'
 import { DirectoryCatalog } from '../catalog/directory.ts'
 import { startServer } from '../server/serve.ts'
+import { defaultPrepareImage } from '../pod/splice.ts'
 import { parseDuration } from './duration.ts'
 import { type CliIO, UsageError } from './io.ts'
 
 export const serveHelp = `Usage: stepsplice serve --catalog DIR [--catalog DIR...] [options]
 
 Serves the admission webhook over HTTPS:
-  POST /mutate    AdmissionReview v1 for TaskRuns and PipelineRuns: JSON patch
+  POST /mutate    AdmissionReview v1 for TaskRuns, PipelineRuns and Pods: JSON patch
   POST /validate  AdmissionReview v1 for StepActions: Tekton's validation
   GET  /healthz   process alive
   GET  /readyz    catalog loaded
@@ -31,14 +32,21 @@ Options:
   --grace-period DUR   on SIGTERM, how long in-flight requests may take
                        (default 25s)
   --log-level LEVEL    trace, debug, info (default), warn, error, fatal
+  --prepare-image IMG  image of the init container that writes Pod step
+                       scripts; needs sh and base64 (default ${defaultPrepareImage})
   -h, --help           show this help
 `
 
 const levels = new Set<Level>(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
 
+/** setTimeout's ceiling: a longer timer fires after 1 ms instead (TimeoutOverflowWarning). */
+const maxTimerMs = 2 ** 31 - 1
+
 function duration(flag: string, text: string): number {
   const ms = parseDuration(text)
   if (ms === undefined || ms <= 0) throw new UsageError(`${flag} must be a duration such as 4s or 750ms, not ${JSON.stringify(text)}`)
+  // Past the ceiling, `--deadline 600h` silently meant 1 ms: every admission timed out.
+  if (ms > maxTimerMs) throw new UsageError(`${flag} must be at most ${maxTimerMs} ms (about 24 days), not ${JSON.stringify(text)}`)
   return ms
 }
 
@@ -57,6 +65,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       'on-timeout': { type: 'string', default: 'deny' },
       'grace-period': { type: 'string', default: '25s' },
       'log-level': { type: 'string', default: 'info' },
+      'prepare-image': { type: 'string', default: defaultPrepareImage },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -64,7 +73,8 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     io.stdout(serveHelp)
     return 0
   }
-  const port = Number(values.port)
+  // Digits only: Number() reads "" (an unset $PORT) as 0, a random port, and accepts 1e3 or 0x1f.
+  const port = /^\d+$/.test(values.port) ? Number(values.port) : Number.NaN
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, not ${JSON.stringify(values.port)}`)
   const onTimeout = values['on-timeout']
   if (onTimeout !== 'deny' && onTimeout !== 'allow') throw new UsageError(`--on-timeout must be deny or allow, not ${JSON.stringify(onTimeout)}`)
@@ -94,6 +104,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       logger,
       deadlineMs,
       onTimeout: onTimeout as OnTimeout,
+      prepareImage: values['prepare-image'],
     })
   } catch (err) {
     const e = err as NodeJS.ErrnoException

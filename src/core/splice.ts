@@ -3,11 +3,20 @@
 
 import type { Catalog, ResolveOptions, Resolution } from '../catalog/catalog.ts'
 import { referenceKey } from '../catalog/catalog.ts'
-import { type Expansion, expandObject, type Plan, planObject, referenceOf } from '../expand/object.ts'
+import { type Expansion, expandObject, planObject, referenceOf } from '../expand/object.ts'
+import { defaultPrepareImage, expandPod, planPod } from '../pod/splice.ts'
 import type { KubeObject } from '../types/k8s.ts'
+import type { Step } from '../types/tekton.ts'
 
 export interface SpliceDeps {
   catalog: Catalog
+  /** Image of the init container that writes Pod step scripts. */
+  prepareImage?: string
+}
+
+export interface SpliceOptions extends ResolveOptions {
+  /** Expand the Pod templates of Jobs, Deployments and the like (render does; the webhook mutates Pods only). */
+  includeWorkloads?: boolean
 }
 
 /** The namespace references resolve in: the object's own, else the caller's default. */
@@ -17,7 +26,7 @@ export function namespaceOf(obj: KubeObject, fallback: string): string {
 }
 
 /** Asks the catalog once per distinct reference, all at once. A catalog that throws yields an error value. */
-export async function resolveReferences(plan: Plan, namespace: string, catalog: Catalog, options: ResolveOptions = {}): Promise<Map<string, Resolution>> {
+export async function resolveReferences(plan: { refSteps: readonly { step: Step }[] }, namespace: string, catalog: Catalog, options: ResolveOptions = {}): Promise<Map<string, Resolution>> {
   const pending = new Map<string, Promise<Resolution>>()
   for (const s of plan.refSteps) {
     const ref = referenceOf(s.step, namespace)
@@ -34,7 +43,13 @@ export async function resolveReferences(plan: Plan, namespace: string, catalog: 
   return resolved
 }
 
-export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions = {}): Promise<Expansion> {
+export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Expansion> {
+  const includeWorkloads = options.includeWorkloads ?? false
+  const podPlan = planPod(obj, includeWorkloads)
+  if (podPlan !== undefined) {
+    const resolutions = await resolveReferences(podPlan, namespace, deps.catalog, options)
+    return expandPod(obj, podPlan, namespace, resolutions, { prepareImage: deps.prepareImage ?? defaultPrepareImage })
+  }
   const plan = planObject(obj)
   const resolutions = await resolveReferences(plan, namespace, deps.catalog, options)
   return expandObject(obj, plan, namespace, resolutions)

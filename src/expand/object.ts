@@ -77,7 +77,7 @@ function taskResultWarnings(s: StepSite): string[] {
   if (!s.path.startsWith('spec.pipelineSpec.')) return []
   return (s.step.params ?? [])
     .filter((p) => JSON.stringify(p.value).includes('$(tasks.'))
-    .map((p) => `${s.path}.params: ${JSON.stringify(p.name)} refers to a task result, which Tekton never substitutes inside a task's steps; pass it through a pipeline task param`)
+    .map((p) => `${s.path}.params: ${JSON.stringify(p.name)} uses a task result, which Tekton never fills in inside steps; pass it via a task param`)
 }
 
 function annotate(obj: KubeObject, entries: ProvenanceEntry[]): void {
@@ -86,7 +86,8 @@ function annotate(obj: KubeObject, entries: ProvenanceEntry[]): void {
   let previous: ProvenanceEntry[] = []
   try {
     const parsed: unknown = JSON.parse(annotations[provenanceAnnotation] ?? '[]')
-    if (Array.isArray(parsed)) previous = parsed as ProvenanceEntry[]
+    // Keep only well-formed entries: the annotation is user-editable text.
+    if (Array.isArray(parsed)) previous = parsed.filter((e): e is ProvenanceEntry => typeof e === 'object' && e !== null && typeof e.path === 'string')
   } catch {
     // A hand-edited annotation that is not JSON is replaced, not trusted.
   }

@@ -1,7 +1,7 @@
 // The webhook's HTTP surface. Everything it uses arrives as a dependency, so
 // tests build this exact server with real parts and look at its metrics.
 
-import Fastify, { type FastifyError } from 'fastify'
+import Fastify, { type FastifyError, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import type { Catalog } from '../catalog/catalog.ts'
 import { decodeReview } from '../admission/decode.ts'
@@ -59,7 +59,9 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
     https: { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' },
     bodyLimit,
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // Through logController: the top-level disableRequestLogging is deprecated
+    // (FSTDEP023) and printed a warning to stderr on every start.
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     // Kubernetes objects never carry these keys; dropping them beats a misleading "not JSON".
     onProtoPoisoning: 'remove',
@@ -67,6 +69,21 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
   })
   // AdmissionReviews are JSON; anything else is the caller's mistake (415), not something to guess at.
   app.removeContentTypeParser('text/plain')
+
+  // Draining: on close fastify reaps the keep-alive connections that are idle
+  // at that moment, but a connection whose request is still in flight stays
+  // open after its response (the API server keeps connections alive), so
+  // server.close() never finished and every SIGTERM under traffic ran into the
+  // grace period and exit 1. Responses sent while closing tell the client to
+  // hang up, so the connection ends with the request.
+  let draining = false
+  app.addHook('preClose', async () => {
+    draining = true
+  })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (draining) reply.header('connection', 'close')
+    return payload
+  })
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const known = clientError(err)

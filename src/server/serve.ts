@@ -17,6 +17,8 @@ export interface ServeConfig {
   logger: Logger
   deadlineMs: number
   onTimeout: OnTimeout
+  /** Image of the init container that writes Pod step scripts. */
+  prepareImage?: string
   /** How long to wait for certificate file events to settle. */
   certDebounceMs?: number
 }
@@ -36,7 +38,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const metrics = createMetrics(() => config.catalog.size)
   const app = buildApp(
     { catalog: config.catalog, metrics, logger: config.logger, ready: () => true },
-    { tls, deadlineMs: config.deadlineMs, onTimeout: config.onTimeout },
+    { tls, deadlineMs: config.deadlineMs, onTimeout: config.onTimeout, ...(config.prepareImage ? { prepareImage: config.prepareImage } : {}) },
   )
   await app.listen({ host: config.host, port: config.port })
   const address = app.server.address()

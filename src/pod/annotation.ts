@@ -1,0 +1,120 @@
+// The `stepsplice.dev/steps` annotation: a YAML or JSON list of steps in
+// Tekton's Step shape, restricted to what makes sense in a plain Pod. Parsed
+// with a JSON Schema so every error names the step and the field.
+
+import { Ajv, type ErrorObject } from 'ajv'
+import { parse } from 'yaml'
+import { problem, type Problem } from '../core/problem.ts'
+import { jsonPointerToPath } from '../stepaction/schema.ts'
+import type { Step } from '../types/tekton.ts'
+
+export const stepsAnnotation = 'stepsplice.dev/steps'
+export const placementAnnotation = 'stepsplice.dev/placement'
+export const workspaceAnnotation = 'stepsplice.dev/workspace'
+
+/** Step fields that only work under Tekton's entrypoint, which a plain Pod does not have. */
+const needsTekton = ['timeout', 'onError', 'when', 'stdoutConfig', 'stderrConfig', 'workspaces', 'displayName', 'volumeDevices']
+/** Fields the definition provides; a step that sets them next to `ref` is refused, as in Tekton. */
+const forbiddenWithRef = ['image', 'command', 'args', 'script', 'workingDir', 'env', 'volumeMounts', 'results']
+
+const paramValue = {
+  anyOf: [
+    { type: 'string' },
+    { type: 'array', items: { type: 'string' } },
+    { type: 'object', additionalProperties: { type: 'string' } },
+  ],
+}
+
+const stepSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['name', 'ref'],
+    additionalProperties: false,
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 58, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+      ref: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          resolver: { type: 'string', minLength: 1 },
+          params: { type: 'array', items: { type: 'object', required: ['name', 'value'], properties: { name: { type: 'string' }, value: paramValue } } },
+        },
+      },
+      params: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'value'],
+          additionalProperties: false,
+          properties: { name: { type: 'string', minLength: 1 }, value: paramValue },
+        },
+      },
+      computeResources: { type: 'object' },
+      envFrom: { type: 'array', items: { type: 'object' } },
+      imagePullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] },
+      securityContext: { type: 'object' },
+    },
+  },
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true })
+const validate = ajv.compile(stepSchema)
+
+function describe(e: ErrorObject, steps: unknown[], base: string): Problem | undefined {
+  const at = jsonPointerToPath(e.instancePath)
+  const index = /^\[(\d+)\]/.exec(at)?.[1]
+  const raw = index === undefined ? undefined : (steps[Number(index)] as { name?: unknown } | undefined)
+  const step = typeof raw?.name === 'string' ? raw.name : undefined
+  const path = `${base}${at}`
+  const extra = step === undefined ? {} : { step }
+  const p = e.params as Record<string, unknown>
+  switch (e.keyword) {
+    case 'required':
+      return problem(`${path}.${String(p.missingProperty)}`, 'missing field', extra)
+    case 'additionalProperties': {
+      const field = String(p.additionalProperty)
+      const where = `${path}.${field}`
+      if (needsTekton.includes(field)) return problem(where, `${field} needs Tekton's entrypoint and cannot be used in a Pod`, extra)
+      if (forbiddenWithRef.includes(field)) return problem(where, `${field} cannot be used with Ref: the StepAction provides it`, extra)
+      return problem(where, 'unknown field', extra)
+    }
+    case 'pattern':
+      return problem(path, 'must be a lowercase RFC 1123 label (letters, digits and "-")', extra)
+    case 'enum':
+      return problem(path, `must be one of ${(p.allowedValues as unknown[]).join(', ')}`, extra)
+    case 'anyOf':
+      return problem(path, 'must be a string, a list of strings or a map of strings', extra)
+    default:
+      // anyOf branches report their own type errors; the anyOf line above says it better.
+      if (/\/value(\/|$)/.test(e.schemaPath) && e.schemaPath.includes('anyOf')) return undefined
+      return problem(path, e.message ?? e.keyword, extra)
+  }
+}
+
+export type ParsedSteps = { steps: Step[] } | { problems: Problem[] }
+
+/** Parses the annotation's text; `base` is the path used in problems. */
+export function parseStepsAnnotation(text: string, base = `metadata.annotations["${stepsAnnotation}"]`): ParsedSteps {
+  let value: unknown
+  try {
+    value = parse(text, { version: '1.1', uniqueKeys: true })
+  } catch (err) {
+    return { problems: [problem(base, `not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`)] }
+  }
+  if (!Array.isArray(value)) return { problems: [problem(base, 'must be a list of steps')] }
+  if (!validate(value)) {
+    const problems = (validate.errors ?? []).map((e) => describe(e, value as unknown[], base)).filter((p): p is Problem => p !== undefined)
+    return { problems }
+  }
+  const names = new Map<string, number>()
+  const problems: Problem[] = []
+  ;(value as Step[]).forEach((s, i) => {
+    const name = s.name ?? ''
+    if (names.has(name)) problems.push(problem(`${base}[${i}].name`, `duplicate step name ${JSON.stringify(name)}`, { step: name }))
+    names.set(name, i)
+    if (s.ref?.name === undefined && s.ref?.resolver === undefined) problems.push(problem(`${base}[${i}].ref.name`, 'missing field(s): name', { step: name }))
+  })
+  return problems.length > 0 ? { problems } : { steps: value as Step[] }
+}

@@ -1,0 +1,239 @@
+// Reusable steps in any Pod: each step of the `stepsplice.dev/steps`
+// annotation becomes an init container `step-<name>`. Init containers run one
+// after another and share the Pod's volumes, so the steps run in order on one
+// filesystem, and then the Pod's own containers start. Pure, like the Tekton
+// expansion: definitions arrive already resolved.
+
+import type { Resolution } from '../catalog/catalog.ts'
+import { referenceKey } from '../catalog/catalog.ts'
+import { withValueAt } from '../core/json.ts'
+import { formatProblem, problem, type Problem } from '../core/problem.ts'
+import { referenceOf, provenanceAnnotation, type Expansion, type ProvenanceEntry } from '../expand/object.ts'
+import { expandStep } from '../expand/step.ts'
+import { definitionId } from '../stepaction/definition.ts'
+import type { Container, KubeObject, PodSpec, Volume, VolumeMount } from '../types/k8s.ts'
+import type { Step } from '../types/tekton.ts'
+import { parseStepsAnnotation, placementAnnotation, stepsAnnotation, workspaceAnnotation } from './annotation.ts'
+import { prepareContainer, prepareName, resultsVolume, scriptPath, scriptsRoot, scriptsVolume } from './prepare.ts'
+import { findPodTemplate, type PodTemplateSite } from './sites.ts'
+import { resultsRoot, rewriteVariables, type VariableContext } from './variables.ts'
+
+export const workspaceVolume = 'stepsplice-workspace'
+export const defaultPrepareImage = 'busybox:1.37.0'
+
+export interface PodSpliceOptions {
+  /** Image of the init container that writes scripts; must have sh and base64. */
+  prepareImage: string
+}
+
+export interface PodPlan {
+  site: PodTemplateSite
+  /** Path prefix of the annotation, for problems. */
+  annotationPath: string
+  /** Parsed steps with their path, when the annotation is valid. */
+  refSteps: { step: Step; path: string }[]
+  problems: Problem[]
+}
+
+/** Undefined when `obj` holds no Pod spec or the Pod asks for no steps. */
+export function planPod(obj: KubeObject, includeWorkloads: boolean): PodPlan | undefined {
+  const site = findPodTemplate(obj, includeWorkloads)
+  const text = site?.metadata.annotations?.[stepsAnnotation]
+  if (site === undefined || typeof text !== 'string') return undefined
+  const annotationPath = `${site.path === '' ? '' : `${site.path}.`}metadata.annotations["${stepsAnnotation}"]`
+  const parsed = parseStepsAnnotation(text, annotationPath)
+  if ('problems' in parsed) return { site, annotationPath, refSteps: [], problems: parsed.problems }
+  return { site, annotationPath, refSteps: parsed.steps.map((step, i) => ({ step, path: `${annotationPath}[${i}]` })), problems: [] }
+}
+
+interface Built {
+  name: string
+  container: Container
+  script?: string
+  results: Set<string>
+  entry: ProvenanceEntry
+}
+
+function toContainer(step: Step, name: string): { container: Container; script?: string } {
+  const c: Container = { name: `step-${name}`, image: step.image ?? '' }
+  if (typeof step.imagePullPolicy === 'string') c.imagePullPolicy = step.imagePullPolicy
+  const script = typeof step.script === 'string' && step.script !== '' ? step.script : undefined
+  if (script !== undefined) c.command = [scriptPath(name)]
+  else if (step.command !== undefined) c.command = step.command
+  if (step.args !== undefined && step.args.length > 0) c.args = step.args
+  if (step.workingDir) c.workingDir = step.workingDir
+  if (step.env !== undefined) c.env = step.env
+  if (Array.isArray(step.envFrom)) c.envFrom = step.envFrom
+  if (typeof step.computeResources === 'object' && step.computeResources !== null) c.resources = step.computeResources as Container['resources']
+  if (step.securityContext !== undefined) c.securityContext = step.securityContext
+  c.volumeMounts = [...(step.volumeMounts ?? [])]
+  return script === undefined ? { container: c } : { container: c, script }
+}
+
+/** Applies rewriteVariables to every text field of a step container. */
+function rewriteContainer(c: Container, script: string | undefined, ctx: VariableContext): { script?: string; errors: string[] } {
+  const errors: string[] = []
+  const fix = (s: string): string => {
+    const r = rewriteVariables(s, ctx)
+    errors.push(...r.errors)
+    return r.text
+  }
+  if (c.command) c.command = c.command.map(fix)
+  if (c.args) c.args = c.args.map(fix)
+  if (c.workingDir) c.workingDir = fix(c.workingDir)
+  c.env = c.env?.map((e) => (typeof e.value === 'string' ? { ...e, value: fix(e.value) } : e))
+  if (c.env === undefined) delete c.env
+  c.volumeMounts = c.volumeMounts?.map((m) => ({ ...m, mountPath: fix(m.mountPath), ...(typeof m.subPath === 'string' ? { subPath: fix(m.subPath) } : {}) }))
+  const rewritten = script === undefined ? undefined : fix(script)
+  return rewritten === undefined ? { errors } : { script: rewritten, errors }
+}
+
+const mountsPath = (c: Container, path: string): boolean => (c.volumeMounts ?? []).some((m) => m.mountPath === path)
+
+function addMount(c: Container, mount: VolumeMount): Container {
+  if ((c.volumeMounts ?? []).some((m) => m.name === mount.name || m.mountPath === mount.mountPath)) return c
+  return { ...c, volumeMounts: [...(c.volumeMounts ?? []), mount] }
+}
+
+/** Resolves the user's and our volumes: reuse an identical one, refuse a different one under our name. */
+function planVolumes(spec: PodSpec, wanted: Volume[], at: string): { volumes: Volume[]; problems: Problem[] } {
+  const volumes = [...(spec.volumes ?? [])]
+  const problems: Problem[] = []
+  for (const v of wanted) {
+    const i = volumes.findIndex((e) => e.name === v.name)
+    if (i < 0) volumes.push(v)
+    else if (v.name.startsWith('stepsplice-') && JSON.stringify(volumes[i]) !== JSON.stringify(v)) {
+      problems.push(problem(`${at}spec.volumes[${i}]`, `volume ${JSON.stringify(v.name)} already exists with a different source; names starting with "stepsplice-" are reserved`))
+    }
+  }
+  return { volumes, problems }
+}
+
+function workspacePath(site: PodTemplateSite): string | undefined {
+  const value = site.metadata.annotations?.[workspaceAnnotation]
+  if (value === 'none') return undefined
+  return value && value.startsWith('/') ? value : '/workspace'
+}
+
+/**
+ * Splices the planned steps into the Pod spec. `resolutions` holds what the
+ * catalog answered per reference; `namespace` is where they were resolved.
+ */
+export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, resolutions: ReadonlyMap<string, Resolution>, options: PodSpliceOptions): Expansion {
+  const unchanged = (problems: Problem[]): Expansion => ({ object: obj, changed: false, problems, warnings: [], expanded: [] })
+  if (plan.problems.length > 0) return unchanged(plan.problems)
+  const { site } = plan
+  const prefix = site.path === '' ? '' : `${site.path}.`
+  const problems: Problem[] = []
+  const workspaceAnnotationValue = site.metadata.annotations?.[workspaceAnnotation]
+  if (workspaceAnnotationValue !== undefined && workspaceAnnotationValue !== 'none' && !workspaceAnnotationValue.startsWith('/')) {
+    problems.push(problem(`${prefix}metadata.annotations["${workspaceAnnotation}"]`, 'must be an absolute path or "none"'))
+  }
+  const placement = site.metadata.annotations?.[placementAnnotation]
+  if (placement !== undefined && placement !== 'first' && placement !== 'last') {
+    problems.push(problem(`${prefix}metadata.annotations["${placementAnnotation}"]`, 'must be "first" or "last"'))
+  }
+  const workspace = workspacePath(site)
+
+  const built: Built[] = []
+  const earlier = new Map<string, Set<string>>()
+  for (const { step, path } of plan.refSteps) {
+    const name = step.name ?? ''
+    const resolution = resolutions.get(referenceKey(referenceOf(step, namespace)))
+    if (resolution === undefined || 'error' in resolution) {
+      problems.push(problem(`${path}.ref`, resolution?.error ?? 'reference was not resolved', { step: name }))
+      continue
+    }
+    const d = resolution.definition
+    const context = { step: name, definition: definitionId(d, namespace) }
+    if (d.problems.length > 0) {
+      for (const p of d.problems) problems.push(problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, context))
+      continue
+    }
+    const expanded = expandStep(step, d, [])
+    if ('errors' in expanded) {
+      for (const message of expanded.errors) problems.push(problem(`${path}.params`, message, context))
+      continue
+    }
+    const results = new Set((d.spec.results ?? []).map((r) => r.name))
+    const { container, script } = toContainer(expanded.step, name)
+    const rewritten = rewriteContainer(container, script, { step: name, declaredResults: results, earlier })
+    for (const e of rewritten.errors) problems.push(problem(path, e, context))
+    earlier.set(name, results)
+    built.push({
+      name,
+      container,
+      ...(rewritten.script === undefined ? {} : { script: rewritten.script }),
+      results,
+      entry: { path, step: name, definition: context.definition, source: d.source.kind, digest: d.digest },
+    })
+  }
+  if (problems.length > 0) return unchanged(problems)
+
+  // Paths name the annotation's steps, not container indexes, so a second pass compares equal.
+  const entries = built.map((b) => b.entry)
+  const previous = site.metadata.annotations?.[provenanceAnnotation]
+  if (previous !== undefined) {
+    // Reinvocation, or a Pod copied from a spliced one: the same splice again is a no-op.
+    if (previous === JSON.stringify(entries)) return unchanged([])
+    return unchanged([problem(`${prefix}metadata.annotations["${provenanceAnnotation}"]`, 'the Pod was already spliced from other step definitions; remove this annotation and the step-* init containers to splice it again')])
+  }
+
+  const spec = site.spec
+  const scripts = built.filter((b) => b.script !== undefined).map((b) => ({ step: b.name, script: b.script ?? '' }))
+  const resultSteps = built.filter((b) => b.results.size > 0).map((b) => b.name)
+  const needResults = resultSteps.length > 0
+  const ours: Container[] = []
+  if (scripts.length > 0 || needResults) ours.push(prepareContainer(options.prepareImage, { scripts, resultSteps }))
+  for (const b of built) {
+    let c = b.container
+    if (b.script !== undefined) c = addMount(c, { name: scriptsVolume, mountPath: scriptsRoot, readOnly: true })
+    if (needResults) c = addMount(c, { name: resultsVolume, mountPath: resultsRoot })
+    if (workspace !== undefined && !mountsPath(c, workspace)) c = addMount(c, { name: workspaceVolume, mountPath: workspace })
+    ours.push(c)
+  }
+
+  const existing = [...(spec.initContainers ?? []).map((c, i) => ({ c, at: `spec.initContainers[${i}]` })), ...(spec.containers ?? []).map((c, i) => ({ c, at: `spec.containers[${i}]` }))]
+  for (const c of ours) {
+    const clash = existing.find((e) => e.c.name === c.name)
+    if (clash) problems.push(problem(`${prefix}${clash.at}.name`, `container name ${JSON.stringify(c.name)} is taken; stepsplice needs it for ${c.name === prepareName ? 'writing scripts' : `step ${JSON.stringify((c.name ?? '').slice(5))}`}`))
+  }
+
+  const wanted: Volume[] = []
+  if (workspace !== undefined) wanted.push({ name: workspaceVolume, emptyDir: {} })
+  if (needResults) wanted.push({ name: resultsVolume, emptyDir: {} })
+  if (scripts.length > 0) wanted.push({ name: scriptsVolume, emptyDir: {} })
+  // A definition's param-named mount binds to the Pod's volume of that name, or to a new emptyDir.
+  for (const b of built) for (const m of b.container.volumeMounts ?? []) if (!m.name.startsWith('stepsplice-')) wanted.push({ name: m.name, emptyDir: {} })
+  const volumes = planVolumes(spec, wanted, prefix)
+  problems.push(...volumes.problems)
+  if (problems.length > 0) return unchanged(problems)
+
+  // The Pod's own containers see the workspace and, read-only, the results; `$(steps.s.results.r.path)` works there too.
+  const containers = (spec.containers ?? []).map((c) => {
+    let out = c
+    if (workspace !== undefined && !mountsPath(out, workspace)) out = addMount(out, { name: workspaceVolume, mountPath: workspace })
+    if (needResults) {
+      out = addMount(out, { name: resultsVolume, mountPath: resultsRoot, readOnly: true })
+      const ctx: VariableContext = { declaredResults: new Set(), earlier }
+      const fix = (s: string): string => rewriteVariables(s, ctx).text
+      if (out.command) out = { ...out, command: out.command.map(fix) }
+      if (out.args) out = { ...out, args: out.args.map(fix) }
+      if (out.env) out = { ...out, env: out.env.map((e) => (typeof e.value === 'string' ? { ...e, value: fix(e.value) } : e)) }
+    }
+    return out
+  })
+  const own = spec.initContainers ?? []
+  const initContainers = placement === 'first' ? [...ours, ...own] : [...own, ...ours]
+
+  let out = obj
+  const specAt = [...site.segments, 'spec']
+  out = withValueAt(out, [...specAt, 'initContainers'], initContainers)
+  out = withValueAt(out, [...specAt, 'containers'], containers)
+  out = withValueAt(out, [...specAt, 'volumes'], volumes.volumes)
+  out = withValueAt(out, [...site.segments, 'metadata', 'annotations'], {
+    ...(site.metadata.annotations ?? {}),
+    [provenanceAnnotation]: JSON.stringify(entries),
+  })
+  return { object: out, changed: true, problems: [], warnings: [], expanded: entries }
+}

@@ -1,0 +1,69 @@
+// After params are applied, a Pod step must hold no Tekton variable: there is
+// no Tekton to fill it in later. Result paths become files on a shared
+// emptyDir; everything else that needs Tekton is an error that says so.
+// Other `$(NAME)` text is left alone: in command, args and env values it is
+// Kubernetes' own env-var expansion.
+
+export const resultsRoot = '/stepsplice/results'
+
+export function resultPath(step: string, result: string): string {
+  return `${resultsRoot}/${step}/${result}`
+}
+
+export interface VariableContext {
+  /** The step being written; undefined for the Pod's own containers. */
+  step?: string
+  /** Results the step's definition declares. */
+  declaredResults: ReadonlySet<string>
+  /** Steps that run before this one, with the results each declares. */
+  earlier: ReadonlyMap<string, ReadonlySet<string>>
+}
+
+export type Rewrite = { text: string; errors: string[] }
+
+const reference = /\$\(([^()]*)\)/g
+const ownResult = /^(?:step\.)?results(?:\.([^.[\]]+)|\["([^"]+)"\]|\['([^']+)'\])\.path$/
+const otherResult = /^steps\.([^.]+)\.results\.([^.[\]]+)\.path$/
+const resultValue = /^steps\.([^.]+)\.results\.([^.[\]]+)/
+const tektonOnly = /^(workspaces|context|tasks|finally)\./
+const unresolvedParam = /^(inputs\.)?params[.[]/
+
+export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
+  const errors: string[] = []
+  const out = text.replace(reference, (whole, inner: string) => {
+    const own = ownResult.exec(inner)
+    if (own && ctx.step !== undefined) {
+      const name = own[1] ?? own[2] ?? own[3] ?? ''
+      if (!ctx.declaredResults.has(name)) {
+        errors.push(`${whole} names result ${JSON.stringify(name)}, which the StepAction does not declare`)
+        return whole
+      }
+      return resultPath(ctx.step, name)
+    }
+    const other = otherResult.exec(inner)
+    if (other) {
+      const [, step = '', result = ''] = other
+      const results = ctx.earlier.get(step)
+      if (results === undefined) {
+        if (ctx.step === undefined) return whole
+        errors.push(`${whole}: step ${JSON.stringify(step)} is not an earlier step of this Pod`)
+        return whole
+      }
+      if (!results.has(result)) {
+        errors.push(`${whole}: step ${JSON.stringify(step)} declares no result ${JSON.stringify(result)}`)
+        return whole
+      }
+      return resultPath(step, result)
+    }
+    if (ctx.step === undefined) return whole
+    const value = resultValue.exec(inner)
+    if (value) {
+      errors.push(`${whole} needs Tekton's entrypoint to read the value; read the file at $(steps.${value[1]}.results.${value[2]}.path) instead`)
+      return whole
+    }
+    if (tektonOnly.test(inner)) errors.push(`${whole} is a Tekton variable and has no value in a Pod`)
+    else if (unresolvedParam.test(inner)) errors.push(`${whole} is not a param of the StepAction, so nothing can fill it in`)
+    return whole
+  })
+  return { text: out, errors }
+}

@@ -1,0 +1,76 @@
+// Past its deadline the webhook answers with a decision (deny with 504, or
+// allow unexpanded with a warning) instead of letting the API server's call
+// time out, and it counts every such answer.
+
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import { loadExampleCatalog, root, sample, SlowCatalog, startTestServer } from './helpers/server.ts'
+
+const example = JSON.parse(await readFile(join(root, 'examples/admission/taskrun-review.json'), 'utf8')) as { request: { uid: string } }
+const deadlineExceeded = 'stepsplice_admission_deadline_exceeded_total'
+
+t.test('deny on timeout: 504 naming the deadline, counted, catalog told to stop', async (t) => {
+  // Far longer than the deadline; the test never waits for it, because the signal cuts it short.
+  const catalog = new SlowCatalog(await loadExampleCatalog(), 60_000)
+  const server = await startTestServer(t, { catalog, deadlineMs: 200, onTimeout: 'deny' })
+  const before = sample(await server.metrics(), deadlineExceeded, { resource: 'taskruns' })
+  t.equal(before, undefined, 'no timeouts counted yet')
+
+  const reply = await server.review('/mutate', example)
+  t.equal(reply.status, 200)
+  const response = reply.body.response
+  t.equal(response.uid, example.request.uid)
+  t.equal(response.allowed, false)
+  t.equal(response.status?.code, 504)
+  t.equal(response.status?.reason, 'Timeout')
+  t.match(response.status?.message, /^TaskRun default\/build-\*: step definitions could not be resolved within 200 ms$/)
+  t.notOk(response.patch)
+
+  t.ok(catalog.calls > 0, 'the catalog was asked')
+  t.equal(catalog.aborted, catalog.calls, 'every pending resolution was aborted through options.signal')
+
+  const metrics = await server.metrics()
+  t.equal(sample(metrics, deadlineExceeded, { resource: 'taskruns' }), 1, 'deadline counter incremented')
+  t.equal(sample(metrics, 'stepsplice_admission_requests_total', { endpoint: 'mutate', resource: 'taskruns', outcome: 'timeout' }), 1)
+  t.equal(sample(metrics, 'stepsplice_admission_denials_total', { endpoint: 'mutate', resource: 'taskruns' }), 1, 'a timeout denial is a denial')
+
+  const [line, ...more] = server.logs.admissionLines()
+  t.equal(more.length, 0, 'one admission log line')
+  t.match(line, { outcome: 'timeout', allowed: false, uid: example.request.uid })
+
+  await server.review('/mutate', example)
+  t.equal(sample(await server.metrics(), deadlineExceeded, { resource: 'taskruns' }), 2, 'counted again')
+})
+
+t.test('allow on timeout: admitted unexpanded, with a warning', async (t) => {
+  const catalog = new SlowCatalog(await loadExampleCatalog(), 60_000)
+  const server = await startTestServer(t, { catalog, deadlineMs: 200, onTimeout: 'allow' })
+  const reply = await server.review('/mutate', example)
+  t.equal(reply.status, 200)
+  const response = reply.body.response
+  t.equal(response.uid, example.request.uid)
+  t.equal(response.allowed, true)
+  t.notOk(response.patch, 'no patch')
+  t.notOk(response.patchType, 'no patchType')
+  t.notOk(response.status)
+  t.equal(response.warnings?.length, 1, 'one warning')
+  t.match(response.warnings?.[0], /could not be resolved within 200 ms; admitted without expansion/)
+  t.ok((response.warnings?.[0] ?? '').length <= 256, 'warning short enough to survive the API server')
+  t.equal(catalog.aborted, catalog.calls)
+
+  const metrics = await server.metrics()
+  t.equal(sample(metrics, deadlineExceeded, { resource: 'taskruns' }), 1, 'deadline counter incremented')
+  t.equal(sample(metrics, 'stepsplice_admission_denials_total', { endpoint: 'mutate', resource: 'taskruns' }), undefined, 'not a denial')
+  t.match(server.logs.admissionLines(), [{ outcome: 'timeout', allowed: true }])
+})
+
+t.test('a slow catalog inside the deadline still expands', async (t) => {
+  const catalog = new SlowCatalog(await loadExampleCatalog(), 20)
+  const server = await startTestServer(t, { catalog, deadlineMs: 10_000, onTimeout: 'deny' })
+  const reply = await server.review('/mutate', example)
+  t.equal(reply.body.response.allowed, true)
+  t.equal(reply.body.response.patchType, 'JSONPatch')
+  t.equal(catalog.aborted, 0, 'nothing aborted')
+  t.equal(sample(await server.metrics(), deadlineExceeded, { resource: 'taskruns' }), undefined, 'no timeout counted')
+})
