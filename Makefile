@@ -30,10 +30,12 @@ certs: certs/tls.crt
 certs/tls.crt:
 	certs/mint.sh
 
-# Posts the example AdmissionReview to a running `make run` and prints the decoded patch.
+# Posts an example AdmissionReview to a running `make run` and prints the decoded patch.
+# REVIEW=examples/admission/pod-review.json for the Pod example.
+REVIEW ?= examples/admission/taskrun-review.json
 demo: $(STAMP)
 	curl -sS --cacert certs/ca.crt -H 'Content-Type: application/json' \
-	  --data @examples/admission/taskrun-review.json https://localhost:8443/mutate \
+	  --data @$(REVIEW) https://localhost:8443/mutate \
 	  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s).response;console.log(JSON.stringify({...r,patch:undefined},null,2));if(r.patch)console.log(JSON.stringify(JSON.parse(Buffer.from(r.patch,"base64")),null,2))})'
 
 bench: $(STAMP)
