@@ -8,27 +8,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import { main } from '../src/cli/main.ts'
-import type { CliIO } from '../src/cli/io.ts'
-
-interface Captured extends CliIO {
-  out: string
-  err: string
-}
-
-function capture(stdin = ''): Captured {
-  const io: Captured = {
-    out: '',
-    err: '',
-    stdout(s: string) {
-      io.out += s
-    },
-    stderr(s: string) {
-      io.err += s
-    },
-    readStdin: async () => stdin,
-  }
-  return io
-}
+import { captureIO as capture } from './helpers/cli.ts'
 
 async function render(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
   const io = capture(stdin)

@@ -1,17 +1,6 @@
 import t from 'tap'
 import { main } from '../src/cli/main.ts'
-import type { CliIO } from '../src/cli/io.ts'
-
-function capture(stdin = ''): CliIO & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout(s: string) { io.out += s },
-    stderr(s: string) { io.err += s },
-    readStdin: async () => stdin,
-  }
-  return io
-}
+import { captureIO as capture } from './helpers/cli.ts'
 
 t.test('every example renders without errors', async (t) => {
   for (const file of ['examples/taskruns/build.yaml', 'examples/taskruns/image-pipeline.yaml']) {

@@ -17,7 +17,6 @@ import type tap from 'tap'
 import type { OnTimeout } from '../../src/admission/mutate.ts'
 import type { Catalog, ResolveOptions, Resolution, StepReference } from '../../src/catalog/catalog.ts'
 import { DirectoryCatalog } from '../../src/catalog/directory.ts'
-import type { CliIO } from '../../src/cli/io.ts'
 import { main } from '../../src/cli/main.ts'
 import { type RunningServer, startServer } from '../../src/server/serve.ts'
 import type { KubeObject } from '../../src/types/k8s.ts'
@@ -329,25 +328,8 @@ export function applyEncodedPatch(object: unknown, patch: string): unknown {
   return fastJsonPatch.applyPatch(structuredClone(object), decodePatch(patch), true, true).newDocument
 }
 
-export interface Captured extends CliIO {
-  out: string
-  err: string
-}
-
-export function captureIO(stdin = ''): Captured {
-  const io: Captured = {
-    out: '',
-    err: '',
-    stdout(s: string) {
-      io.out += s
-    },
-    stderr(s: string) {
-      io.err += s
-    },
-    readStdin: async () => stdin,
-  }
-  return io
-}
+export { captureIO, type Captured } from './cli.ts'
+import { captureIO } from './cli.ts'
 
 export interface Rendered {
   code: number
