@@ -106,15 +106,23 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
     let response: AdmissionResponse
     let outcome: string
     let expandedSteps = 0
-    if (endpoint === 'mutate') {
-      const result = await mutate(req, deps.catalog, options)
-      response = result.response
-      outcome = result.outcome
-      expandedSteps = result.expandedSteps
-    } else {
-      const result = validateStepActionRequest(req)
-      response = result.response
-      outcome = response.allowed ? 'valid' : 'denied'
+    try {
+      if (endpoint === 'mutate') {
+        const result = await mutate(req, deps.catalog, options)
+        response = result.response
+        outcome = result.outcome
+        expandedSteps = result.expandedSteps
+      } else {
+        const result = validateStepActionRequest(req)
+        response = result.response
+        outcome = response.allowed ? 'valid' : 'denied'
+      }
+    } catch (err) {
+      // A bug of ours must still reach the user as a decision they can read, not a bare 500.
+      request.log.error({ err, uid: req.uid }, 'admission failed')
+      const message = `stepsplice failed on this request (uid ${req.uid}): ${err instanceof Error ? err.message : String(err)}; the webhook's log has details`
+      response = { uid: req.uid, allowed: false, status: { code: 500, reason: 'InternalError', message } }
+      outcome = 'error'
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
     const resource = resourceOf(req)
