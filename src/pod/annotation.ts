@@ -104,17 +104,18 @@ export function parseStepsAnnotation(text: string, base = `metadata.annotations[
     return { problems: [problem(base, `not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`)] }
   }
   if (!Array.isArray(value)) return { problems: [problem(base, 'must be a list of steps')] }
-  if (!validate(value)) {
-    const problems = (validate.errors ?? []).map((e) => describe(e, value as unknown[], base)).filter((p): p is Problem => p !== undefined)
-    return { problems }
-  }
+  const items: unknown[] = value
+  const problems: Problem[] = validate(items) ? [] : (validate.errors ?? []).map((e) => describe(e, items, base)).filter((p): p is Problem => p !== undefined)
+  // Checked even when the schema found problems, so that all are reported in one round;
+  // items of the wrong shape were reported above and are skipped here.
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
   const names = new Map<string, number>()
-  const problems: Problem[] = []
-  ;(value as Step[]).forEach((s, i) => {
-    const name = s.name ?? ''
+  items.forEach((s, i) => {
+    if (!isObject(s) || typeof s.name !== 'string') return
+    const name = s.name
     if (names.has(name)) problems.push(problem(`${base}[${i}].name`, `duplicate step name ${JSON.stringify(name)}`, { step: name }))
     names.set(name, i)
-    if (s.ref?.name === undefined && s.ref?.resolver === undefined) problems.push(problem(`${base}[${i}].ref.name`, 'missing field(s): name', { step: name }))
+    if (isObject(s.ref) && s.ref.name === undefined && s.ref.resolver === undefined) problems.push(problem(`${base}[${i}].ref.name`, 'missing field(s): name', { step: name }))
   })
-  return problems.length > 0 ? { problems } : { steps: value as Step[] }
+  return problems.length > 0 ? { problems } : { steps: items as Step[] }
 }

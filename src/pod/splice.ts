@@ -10,6 +10,7 @@ import { withValueAt } from '../core/json.ts'
 import { formatProblem, problem, type Problem } from '../core/problem.ts'
 import { referenceOf, provenanceAnnotation, type Expansion, type ProvenanceEntry } from '../expand/object.ts'
 import { expandStep } from '../expand/step.ts'
+import { canonicalJson } from '../stepaction/canonical.ts'
 import { definitionId } from '../stepaction/definition.ts'
 import type { Container, KubeObject, PodSpec, Volume, VolumeMount } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
@@ -102,7 +103,8 @@ function planVolumes(spec: PodSpec, wanted: Volume[], at: string): { volumes: Vo
   for (const v of wanted) {
     const i = volumes.findIndex((e) => e.name === v.name)
     if (i < 0) volumes.push(v)
-    else if (v.name.startsWith('stepsplice-') && JSON.stringify(volumes[i]) !== JSON.stringify(v)) {
+    // Compared with sorted keys: `{emptyDir: {}, name: …}` written in another key order is the same volume.
+    else if (v.name.startsWith('stepsplice-') && canonicalJson(volumes[i]) !== canonicalJson(v)) {
       problems.push(problem(`${at}spec.volumes[${i}]`, `volume ${JSON.stringify(v.name)} already exists with a different source; names starting with "stepsplice-" are reserved`))
     }
   }
@@ -134,6 +136,20 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
     problems.push(problem(`${prefix}metadata.annotations["${placementAnnotation}"]`, 'must be "first" or "last"'))
   }
   const workspace = workspacePath(site)
+  // `[]` asks for no steps: nothing to splice, so no workspace and no provenance either.
+  if (plan.refSteps.length === 0) return unchanged(problems)
+
+  const spec = site.spec
+  const existing = [...(spec.initContainers ?? []).map((c, i) => ({ c, at: `spec.initContainers[${i}]` })), ...(spec.containers ?? []).map((c, i) => ({ c, at: `spec.containers[${i}]` }))]
+  const clashes: Problem[] = []
+  const clashWith = (name: string, purpose: string): void => {
+    const clash = existing.find((e) => e.c.name === name)
+    if (clash) clashes.push(problem(`${prefix}${clash.at}.name`, `container name ${JSON.stringify(name)} is taken; stepsplice needs it for ${purpose}`))
+  }
+  // Step container names are known before resolving, so a clash is reported with the steps' own problems.
+  // Not in a Pod that was spliced already: its step-* containers are ours (see the provenance check).
+  const spliced = site.metadata.annotations?.[provenanceAnnotation] !== undefined
+  if (!spliced) for (const { step } of plan.refSteps) clashWith(`step-${step.name ?? ''}`, `step ${JSON.stringify(step.name ?? '')}`)
 
   const built: Built[] = []
   const earlier = new Map<string, Set<string>>()
@@ -165,10 +181,12 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
       container,
       ...(rewritten.script === undefined ? {} : { script: rewritten.script }),
       results,
-      entry: { path, step: name, definition: context.definition, source: d.source.kind, digest: d.digest },
+      // Relative to the Pod, not to the workload: the template's annotations are
+      // copied into every Pod it creates, and that Pod must compare equal below.
+      entry: { path: path.slice(prefix.length), step: name, definition: context.definition, source: d.source.kind, digest: d.digest },
     })
   }
-  if (problems.length > 0) return unchanged(problems)
+  if (problems.length > 0) return unchanged([...problems, ...clashes])
 
   // Paths name the annotation's steps, not container indexes, so a second pass compares equal.
   const entries = built.map((b) => b.entry)
@@ -179,7 +197,6 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
     return unchanged([problem(`${prefix}metadata.annotations["${provenanceAnnotation}"]`, 'the Pod was already spliced from other step definitions; remove this annotation and the step-* init containers to splice it again')])
   }
 
-  const spec = site.spec
   const scripts = built.filter((b) => b.script !== undefined).map((b) => ({ step: b.name, script: b.script ?? '' }))
   const resultSteps = built.filter((b) => b.results.size > 0).map((b) => b.name)
   const needResults = resultSteps.length > 0
@@ -193,36 +210,44 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
     ours.push(c)
   }
 
-  const existing = [...(spec.initContainers ?? []).map((c, i) => ({ c, at: `spec.initContainers[${i}]` })), ...(spec.containers ?? []).map((c, i) => ({ c, at: `spec.containers[${i}]` }))]
-  for (const c of ours) {
-    const clash = existing.find((e) => e.c.name === c.name)
-    if (clash) problems.push(problem(`${prefix}${clash.at}.name`, `container name ${JSON.stringify(c.name)} is taken; stepsplice needs it for ${c.name === prepareName ? 'writing scripts' : `step ${JSON.stringify((c.name ?? '').slice(5))}`}`))
-  }
+  if (ours[0]?.name === prepareName) clashWith(prepareName, 'writing scripts')
+  problems.push(...clashes)
 
   const wanted: Volume[] = []
   if (workspace !== undefined) wanted.push({ name: workspaceVolume, emptyDir: {} })
   if (needResults) wanted.push({ name: resultsVolume, emptyDir: {} })
   if (scripts.length > 0) wanted.push({ name: scriptsVolume, emptyDir: {} })
   // A definition's param-named mount binds to the Pod's volume of that name, or to a new emptyDir.
-  for (const b of built) for (const m of b.container.volumeMounts ?? []) if (!m.name.startsWith('stepsplice-')) wanted.push({ name: m.name, emptyDir: {} })
+  // Skipping by name, not by prefix: a `stepsplice-x` that is neither ours nor the Pod's
+  // used to get no volume at all, and a mount of a missing volume makes the Pod invalid.
+  const podVolumes = new Set((spec.volumes ?? []).map((v) => v.name))
+  for (const b of built) {
+    for (const m of b.container.volumeMounts ?? []) {
+      if (!podVolumes.has(m.name) && !wanted.some((v) => v.name === m.name)) wanted.push({ name: m.name, emptyDir: {} })
+    }
+  }
   const volumes = planVolumes(spec, wanted, prefix)
   problems.push(...volumes.problems)
-  if (problems.length > 0) return unchanged(problems)
 
   // The Pod's own containers see the workspace and, read-only, the results; `$(steps.s.results.r.path)` works there too.
-  const containers = (spec.containers ?? []).map((c) => {
+  // Rewritten even when no step declares results, and errors kept: a reference
+  // to one of our steps that cannot be resolved would otherwise run as literal text.
+  const containers = (spec.containers ?? []).map((c, i) => {
     let out = c
     if (workspace !== undefined && !mountsPath(out, workspace)) out = addMount(out, { name: workspaceVolume, mountPath: workspace })
-    if (needResults) {
-      out = addMount(out, { name: resultsVolume, mountPath: resultsRoot, readOnly: true })
-      const ctx: VariableContext = { declaredResults: new Set(), earlier }
-      const fix = (s: string): string => rewriteVariables(s, ctx).text
-      if (out.command) out = { ...out, command: out.command.map(fix) }
-      if (out.args) out = { ...out, args: out.args.map(fix) }
-      if (out.env) out = { ...out, env: out.env.map((e) => (typeof e.value === 'string' ? { ...e, value: fix(e.value) } : e)) }
+    if (needResults) out = addMount(out, { name: resultsVolume, mountPath: resultsRoot, readOnly: true })
+    const ctx: VariableContext = { declaredResults: new Set(), earlier }
+    const fix = (s: string): string => {
+      const r = rewriteVariables(s, ctx)
+      for (const e of r.errors) problems.push(problem(`${prefix}spec.containers[${i}]`, e))
+      return r.text
     }
+    if (out.command) out = { ...out, command: out.command.map(fix) }
+    if (out.args) out = { ...out, args: out.args.map(fix) }
+    if (out.env) out = { ...out, env: out.env.map((e) => (typeof e.value === 'string' ? { ...e, value: fix(e.value) } : e)) }
     return out
   })
+  if (problems.length > 0) return unchanged(problems)
   const own = spec.initContainers ?? []
   const initContainers = placement === 'first' ? [...ours, ...own] : [...own, ...ours]
 

@@ -55,12 +55,14 @@ export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
       }
       return resultPath(step, result)
     }
-    if (ctx.step === undefined) return whole
     const value = resultValue.exec(inner)
-    if (value) {
+    // In the Pod's own containers only our steps' results are ours (other dotted
+    // `$(…)` may be an env var); a value read there would stay literal text.
+    if (value && (ctx.step !== undefined || ctx.earlier.has(value[1] ?? ''))) {
       errors.push(`${whole} needs Tekton's entrypoint to read the value; read the file at $(steps.${value[1]}.results.${value[2]}.path) instead`)
       return whole
     }
+    if (ctx.step === undefined) return whole
     if (tektonOnly.test(inner)) errors.push(`${whole} is a Tekton variable and has no value in a Pod`)
     else if (unresolvedParam.test(inner)) errors.push(`${whole} is not a param of the StepAction, so nothing can fill it in`)
     return whole

@@ -1,0 +1,456 @@
+// Splicing steps into a Pod: order and placement, Tekton's param semantics,
+// the fields a step carries, workspace, volumes, collisions, provenance and
+// idempotency. Everything goes through spliceObject, the entry point render
+// and the webhook share.
+
+import t from 'tap'
+import { sha256Digest } from '../src/stepaction/canonical.ts'
+import type { Container, KubeObject } from '../src/types/k8s.ts'
+import { stepAction } from './helpers/catalog.ts'
+import {
+  actions,
+  catalogWith,
+  containerNamed,
+  initContainers,
+  initNames,
+  lines,
+  placementKey,
+  podWith,
+  provenanceOf,
+  resolvedKey,
+  specOf,
+  splice,
+  stepsKey,
+  volumesOf,
+  workspaceKey,
+} from './helpers/pod.ts'
+
+const workspaceMount = { name: 'stepsplice-workspace', mountPath: '/workspace' }
+const workspaceVolume = { name: 'stepsplice-workspace', emptyDir: {} }
+
+/** Exercises every kind of param Tekton knows. */
+const tool = stepAction('tool', {
+  image: 'registry.example/tool:$(params.version)',
+  params: [
+    { name: 'version', default: '1.0' },
+    { name: 'target' },
+    { name: 'flags', type: 'array', default: ['--quiet'] },
+    { name: 'endpoint', type: 'object', properties: { url: {}, method: {} }, default: { url: 'https://default.example', method: 'GET' } },
+    { name: 'context', default: '/src' },
+    { name: 'dockerfile', default: '$(params.context)/Dockerfile' },
+  ],
+  workingDir: '$(params.context)',
+  command: ['tool'],
+  args: ['$(params.flags[*])', '--target=$(params.target)', '$(params.flags[0])', '--method=$(params.endpoint.method)', '$(params.endpoint.url)'],
+  env: [{ name: 'DOCKERFILE', value: '$(params.dockerfile)' }],
+})
+
+/** Mounts a volume named by a param, as Tekton StepActions do. */
+const cache = stepAction('cache', {
+  image: 'busybox:1.37',
+  params: [{ name: 'volume', default: 'cache' }, { name: 'at', default: '/cache' }],
+  command: ['ls'],
+  volumeMounts: [{ name: '$(params.volume)', mountPath: '$(params.at)' }],
+})
+
+const rooted = stepAction('rooted', { image: 'busybox:1.37', command: ['id'], securityContext: { runAsUser: 0 } })
+
+const catalog = catalogWith(tool, cache, rooted)
+
+async function spliced(pod: KubeObject): Promise<KubeObject> {
+  const e = await splice(pod, catalog)
+  if (e.problems.length > 0) throw new Error(lines(e).join('\n'))
+  if (!e.changed) throw new Error('not changed')
+  return e.object
+}
+
+t.test('a simple step: one init container, workspace, provenance; the input is not modified', async (t) => {
+  const pod = podWith([{ name: 'hi', ref: { name: 'echo' } }])
+  const before = structuredClone(pod)
+  const e = await splice(pod, catalog)
+  t.same(e.problems, [])
+  t.equal(e.changed, true)
+  t.same(pod, before, 'input untouched')
+  const spec = specOf(e.object)
+  t.same(spec.initContainers, [{ name: 'step-hi', image: 'alpine:3.20', command: ['echo'], args: ['hello'], volumeMounts: [workspaceMount] }])
+  t.same(spec.containers, [{ name: 'main', image: 'busybox:1.37', command: ['sh', '-c', 'ls /workspace'], volumeMounts: [workspaceMount] }])
+  t.same(spec.volumes, [workspaceVolume])
+  t.same(e.expanded.map((x) => x.step), ['hi'])
+  t.equal(e.object.metadata?.annotations?.[stepsKey], pod.metadata?.annotations?.[stepsKey], 'steps annotation kept')
+})
+
+t.test('steps run in annotation order after the Pod\'s own init containers', async (t) => {
+  const spec = {
+    initContainers: [{ name: 'setup', image: 'busybox:1.37' }],
+    containers: [{ name: 'main', image: 'busybox:1.37' }],
+  }
+  const steps = [
+    { name: 'write', ref: { name: 'writer' }, params: [{ name: 'value', value: 'v' }] },
+    { name: 'one', ref: { name: 'echo' } },
+    { name: 'two', ref: { name: 'echo' }, params: [{ name: 'msg', value: 'second' }] },
+  ]
+  const last = await spliced(podWith(steps, { spec }))
+  t.same(initNames(last), ['setup', 'stepsplice-prepare', 'step-write', 'step-one', 'step-two'], 'default is last')
+  const explicit = await spliced(podWith(steps, { spec, annotations: { [placementKey]: 'last' } }))
+  t.same(initNames(explicit), initNames(last), 'placement: last is the default')
+  const first = await spliced(podWith(steps, { spec, annotations: { [placementKey]: 'first' } }))
+  t.same(initNames(first), ['stepsplice-prepare', 'step-write', 'step-one', 'step-two', 'setup'], 'placement: first')
+  t.same(containerNamed(first, 'setup'), { name: 'setup', image: 'busybox:1.37' }, "the Pod's own init container is left as it was")
+  t.same(containerNamed(first, 'step-two').args, ['second'])
+})
+
+t.test('a placement or workspace that makes no sense is refused', async (t) => {
+  const e = await splice(podWith([{ name: 'hi', ref: { name: 'echo' } }], { annotations: { [placementKey]: 'middle', [workspaceKey]: 'workspace' } }), catalog)
+  t.equal(e.changed, false)
+  t.same(lines(e), [
+    'metadata.annotations["stepsplice.dev/workspace"]: must be an absolute path or "none"',
+    'metadata.annotations["stepsplice.dev/placement"]: must be "first" or "last"',
+  ])
+})
+
+t.test('params follow Tekton: values, defaults, whole arrays, array elements, objects, chains', async (t) => {
+  const out = await spliced(
+    podWith([
+      {
+        name: 'given',
+        ref: { name: 'tool' },
+        params: [
+          { name: 'target', value: 'app' },
+          { name: 'version', value: '2.1' },
+          { name: 'flags', value: ['-v', '--json'] },
+          { name: 'endpoint', value: { url: 'https://hook.example' } },
+          { name: 'context', value: '/work' },
+        ],
+      },
+      { name: 'defaults', ref: { name: 'tool' }, params: [{ name: 'target', value: 'lib' }] },
+      { name: 'explicit', ref: { name: 'tool' }, params: [{ name: 'target', value: 'x' }, { name: 'flags', value: [] }, { name: 'dockerfile', value: '/d/Containerfile' }] },
+    ]),
+  )
+  const given = containerNamed(out, 'step-given')
+  t.equal(given.image, 'registry.example/tool:2.1', 'image substituted')
+  t.equal(given.workingDir, '/work')
+  t.same(given.command, ['tool'])
+  t.same(given.args, ['-v', '--json', '--target=app', '-v', '--method=GET', 'https://hook.example'], 'array spliced as whole args; object key from the value, the other from the default')
+  t.same(given.env, [{ name: 'DOCKERFILE', value: '/work/Dockerfile' }], 'a default that references a param follows the value given')
+
+  const defaults = containerNamed(out, 'step-defaults')
+  t.equal(defaults.image, 'registry.example/tool:1.0')
+  t.equal(defaults.workingDir, '/src')
+  t.same(defaults.args, ['--quiet', '--target=lib', '--quiet', '--method=GET', 'https://default.example'])
+  t.same(defaults.env, [{ name: 'DOCKERFILE', value: '/src/Dockerfile' }], 'chain resolved from defaults')
+
+  const explicit = containerNamed(out, 'step-explicit')
+  t.same(explicit.args?.slice(0, 1), ['--target=x'], 'an empty array adds no args')
+  t.same(explicit.env, [{ name: 'DOCKERFILE', value: '/d/Containerfile' }], 'a value given beats the chained default')
+
+  t.notMatch(JSON.stringify(specOf(out)), /\$\(params/, 'no param reference left anywhere')
+})
+
+t.test('extra and missing params are refused with Tekton\'s words, naming step and StepAction', async (t) => {
+  const extra = await splice(podWith([{ name: 'a', ref: { name: 'echo' }, params: [{ name: 'colour', value: 'blue' }] }]), catalog)
+  t.equal(extra.changed, false)
+  t.same(extra.problems, [
+    { path: 'metadata.annotations["stepsplice.dev/steps"][0].params', message: 'extra params passed by Step to StepAction: [colour]', step: 'a', definition: 'default/echo' },
+  ])
+  const missing = await splice(podWith([{ name: 'ok', ref: { name: 'echo' } }, { name: 'b', ref: { name: 'tool' } }]), catalog)
+  t.same(lines(missing), ['metadata.annotations["stepsplice.dev/steps"][1].params: non-existent params in Step: [target] (step "b", StepAction default/tool)'])
+  const unknown = await splice(podWith([{ name: 'c', ref: { name: 'nope' } }]), catalog)
+  t.same(lines(unknown), ['metadata.annotations["stepsplice.dev/steps"][0].ref: stepactions.tekton.dev "nope" not found in namespace "default" (step "c")'])
+  const both = await splice(podWith([{ name: 'a', ref: { name: 'echo' }, params: [{ name: 'colour', value: 'blue' }] }, { name: 'c', ref: { name: 'nope' } }]), catalog)
+  t.equal(both.problems.length, 2, 'problems of every step at once')
+})
+
+t.test('StepActions resolve in the Pod\'s namespace', async (t) => {
+  const teamEcho = stepAction('echo', { image: 'team-image', command: ['echo'] }, { namespace: 'team-a' })
+  const out = await splice(podWith([{ name: 'hi', ref: { name: 'echo' } }], { namespace: 'team-a' }), catalogWith(teamEcho))
+  t.equal(containerNamed(out.object, 'step-hi').image, 'team-image')
+  t.equal((provenanceOf(out.object) as { definition: string }[])[0]?.definition, 'team-a/echo')
+})
+
+t.test('computeResources, envFrom and imagePullPolicy are carried to the container', async (t) => {
+  const out = await spliced(
+    podWith([
+      {
+        name: 'hi',
+        ref: { name: 'echo' },
+        computeResources: { requests: { cpu: '250m', memory: '64Mi' }, limits: { memory: '128Mi' } },
+        envFrom: [{ configMapRef: { name: 'settings' } }, { secretRef: { name: 'creds' }, prefix: 'S_' }],
+        imagePullPolicy: 'Always',
+      },
+      { name: 'plain', ref: { name: 'echo' } },
+    ]),
+  )
+  const c = containerNamed(out, 'step-hi')
+  t.same(c.resources, { requests: { cpu: '250m', memory: '64Mi' }, limits: { memory: '128Mi' } })
+  t.same(c.envFrom, [{ configMapRef: { name: 'settings' } }, { secretRef: { name: 'creds' }, prefix: 'S_' }])
+  t.equal(c.imagePullPolicy, 'Always')
+  t.notOk('computeResources' in c, 'no Tekton field name leaks into the container')
+  const plain = containerNamed(out, 'step-plain')
+  for (const f of ['resources', 'envFrom', 'imagePullPolicy', 'securityContext', 'env', 'workingDir']) t.notOk(f in plain, `${f} absent when not asked for`)
+})
+
+t.test("securityContext: the definition's wins; the step's is kept when the definition has none", async (t) => {
+  const out = await spliced(
+    podWith([
+      { name: 'root', ref: { name: 'rooted' }, securityContext: { runAsNonRoot: true } },
+      { name: 'kept', ref: { name: 'echo' }, securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true } },
+      { name: 'root-only', ref: { name: 'rooted' } },
+    ]),
+  )
+  t.same(containerNamed(out, 'step-root').securityContext, { runAsUser: 0 })
+  t.same(containerNamed(out, 'step-kept').securityContext, { runAsNonRoot: true, readOnlyRootFilesystem: true })
+  t.same(containerNamed(out, 'step-root-only').securityContext, { runAsUser: 0 })
+})
+
+t.test('workspace: default, custom path, none', async (t) => {
+  const steps = [{ name: 'hi', ref: { name: 'echo' } }]
+  const custom = await spliced(podWith(steps, { annotations: { [workspaceKey]: '/data/ws' } }))
+  const customMount = { name: 'stepsplice-workspace', mountPath: '/data/ws' }
+  t.same(containerNamed(custom, 'step-hi').volumeMounts, [customMount])
+  t.same(containerNamed(custom, 'main').volumeMounts, [customMount])
+  t.same(volumesOf(custom), [workspaceVolume])
+
+  const none = await spliced(podWith(steps, { annotations: { [workspaceKey]: 'none' } }))
+  t.same(containerNamed(none, 'step-hi').volumeMounts ?? [], [], 'no mount in the step')
+  t.same(containerNamed(none, 'main').volumeMounts ?? [], [], 'no mount in the container')
+  t.same(volumesOf(none), [], 'no volume')
+  t.notMatch(JSON.stringify(none), /stepsplice-workspace/)
+})
+
+t.test('a container that already mounts the workspace path keeps its own mount', async (t) => {
+  const spec = {
+    containers: [
+      { name: 'main', image: 'busybox:1.37', volumeMounts: [{ name: 'data', mountPath: '/workspace' }] },
+      { name: 'sidecar', image: 'busybox:1.37', volumeMounts: [{ name: 'data', mountPath: '/data' }] },
+    ],
+    volumes: [{ name: 'data', emptyDir: { medium: 'Memory' } }],
+  }
+  const out = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }], { spec }))
+  t.same(containerNamed(out, 'main').volumeMounts, [{ name: 'data', mountPath: '/workspace' }], 'unchanged')
+  t.same(containerNamed(out, 'sidecar').volumeMounts, [{ name: 'data', mountPath: '/data' }, workspaceMount], 'others get the workspace')
+  t.same(containerNamed(out, 'step-hi').volumeMounts, [workspaceMount])
+  t.same(volumesOf(out), [{ name: 'data', emptyDir: { medium: 'Memory' } }, workspaceVolume], "the Pod's volumes first, then ours")
+})
+
+t.test('a step whose definition mounts the workspace path keeps that mount', async (t) => {
+  const out = await spliced(podWith([{ name: 'c', ref: { name: 'cache' }, params: [{ name: 'at', value: '/workspace' }] }]))
+  t.same(containerNamed(out, 'step-c').volumeMounts, [{ name: 'cache', mountPath: '/workspace' }])
+})
+
+t.test('param-named volumes bind to the Pod\'s volume of that name, or get a new emptyDir', async (t) => {
+  const spec = {
+    containers: [{ name: 'main', image: 'busybox:1.37' }],
+    volumes: [{ name: 'shared', persistentVolumeClaim: { claimName: 'shared-pvc' } }],
+  }
+  const out = await spliced(
+    podWith(
+      [
+        { name: 'bound', ref: { name: 'cache' }, params: [{ name: 'volume', value: 'shared' }] },
+        { name: 'fresh', ref: { name: 'cache' }, params: [{ name: 'at', value: '/other' }] },
+        { name: 'again', ref: { name: 'cache' } },
+      ],
+      { spec },
+    ),
+  )
+  t.same(containerNamed(out, 'step-bound').volumeMounts, [{ name: 'shared', mountPath: '/cache' }, workspaceMount])
+  t.same(containerNamed(out, 'step-fresh').volumeMounts, [{ name: 'cache', mountPath: '/other' }, workspaceMount])
+  t.same(containerNamed(out, 'step-again').volumeMounts, [{ name: 'cache', mountPath: '/cache' }, workspaceMount])
+  t.same(volumesOf(out), [{ name: 'shared', persistentVolumeClaim: { claimName: 'shared-pvc' } }, workspaceVolume, { name: 'cache', emptyDir: {} }], 'one new emptyDir, the PVC untouched')
+  t.same(containerNamed(out, 'main').volumeMounts, [workspaceMount], 'the main container does not mount step volumes')
+})
+
+t.test('a param-named volume binds even under a stepsplice- name, or gets an emptyDir', async (t) => {
+  // The Pod's own volume, whatever its name: the step asked for it by name.
+  const spec = { containers: [{ name: 'main', image: 'busybox:1.37' }], volumes: [{ name: 'stepsplice-cache', persistentVolumeClaim: { claimName: 'c' } }] }
+  const bound = await splice(podWith([{ name: 'c', ref: { name: 'cache' }, params: [{ name: 'volume', value: 'stepsplice-cache' }] }], { spec }), catalog)
+  t.same(lines(bound), [])
+  t.same(volumesOf(bound.object), [{ name: 'stepsplice-cache', persistentVolumeClaim: { claimName: 'c' } }, workspaceVolume])
+  // Not in the Pod: a new emptyDir, never a mount of a volume that does not exist.
+  const fresh = await spliced(podWith([{ name: 'c', ref: { name: 'cache' }, params: [{ name: 'volume', value: 'stepsplice-cache' }] }]))
+  t.same(containerNamed(fresh, 'step-c').volumeMounts, [{ name: 'stepsplice-cache', mountPath: '/cache' }, workspaceMount])
+  t.same(volumesOf(fresh), [workspaceVolume, { name: 'stepsplice-cache', emptyDir: {} }])
+  for (const obj of [bound.object, fresh]) {
+    const names = new Set(volumesOf(obj).map((v) => v.name))
+    for (const c of [...initContainers(obj), ...(specOf(obj).containers ?? [])]) {
+      for (const m of c.volumeMounts ?? []) t.ok(names.has(m.name), `${c.name} mounts ${m.name}, which exists`)
+    }
+  }
+})
+
+t.test('an empty list of steps changes nothing', async (t) => {
+  for (const text of ['[]', '--- []\n']) {
+    const pod = podWith(text)
+    const e = await splice(pod, catalog)
+    t.same(e.problems, [])
+    t.equal(e.changed, false, JSON.stringify(text))
+    t.equal(e.object, pod)
+  }
+  const bad = await splice(podWith('[]', { annotations: { [placementKey]: 'middle' } }), catalog)
+  t.same(lines(bad), ['metadata.annotations["stepsplice.dev/placement"]: must be "first" or "last"'], 'a bad placement is still reported')
+})
+
+t.test('a different volume under a stepsplice- name is refused; an identical one is reused', async (t) => {
+  const steps = [{ name: 'w', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] }]
+  const taken = await splice(
+    podWith(steps, {
+      spec: {
+        containers: [{ name: 'main', image: 'busybox:1.37' }],
+        volumes: [
+          { name: 'data', emptyDir: {} },
+          { name: 'stepsplice-workspace', persistentVolumeClaim: { claimName: 'ws' } },
+          { name: 'stepsplice-results', hostPath: { path: '/tmp' } },
+        ],
+      },
+    }),
+    catalog,
+  )
+  t.equal(taken.changed, false)
+  t.same(lines(taken), [
+    'spec.volumes[1]: volume "stepsplice-workspace" already exists with a different source; names starting with "stepsplice-" are reserved',
+    'spec.volumes[2]: volume "stepsplice-results" already exists with a different source; names starting with "stepsplice-" are reserved',
+  ])
+
+  // Written by hand or kept from an earlier tool: the same emptyDir, keys in any order.
+  const identical = await splice(
+    podWith(steps, {
+      spec: {
+        containers: [{ name: 'main', image: 'busybox:1.37' }],
+        volumes: [{ emptyDir: {}, name: 'stepsplice-workspace' }, { name: 'stepsplice-scripts', emptyDir: {} }],
+      },
+    }),
+    catalog,
+  )
+  t.same(lines(identical), [], 'an identical volume is not a collision')
+  t.same(
+    volumesOf(identical.object).map((v) => v.name),
+    ['stepsplice-workspace', 'stepsplice-scripts', 'stepsplice-results'],
+    'reused, not duplicated',
+  )
+})
+
+t.test('container names stepsplice needs are refused when taken', async (t) => {
+  const steps = [{ name: 'build', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] }]
+  const e = await splice(
+    podWith(steps, {
+      spec: {
+        initContainers: [{ name: 'step-build', image: 'busybox:1.37' }],
+        containers: [{ name: 'stepsplice-prepare', image: 'busybox:1.37' }],
+      },
+    }),
+    catalog,
+  )
+  t.equal(e.changed, false)
+  t.same(lines(e).sort(), [
+    'spec.containers[0].name: container name "stepsplice-prepare" is taken; stepsplice needs it for writing scripts',
+    'spec.initContainers[0].name: container name "step-build" is taken; stepsplice needs it for step "build"',
+  ])
+
+  // Known before resolving: reported together with the steps' own problems.
+  const withOthers = await splice(
+    podWith([...steps, { name: 'gone', ref: { name: 'nope' } }], { spec: { initContainers: [{ name: 'step-build', image: 'busybox:1.37' }], containers: [{ name: 'main', image: 'x' }] } }),
+    catalog,
+  )
+  t.same(lines(withOthers), [
+    'metadata.annotations["stepsplice.dev/steps"][1].ref: stepactions.tekton.dev "nope" not found in namespace "default" (step "gone")',
+    'spec.initContainers[0].name: container name "step-build" is taken; stepsplice needs it for step "build"',
+  ])
+})
+
+t.test('provenance names each step, its definition, source and digest', async (t) => {
+  const out = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }, { name: 'w', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] }]))
+  t.same(provenanceOf(out), [
+    { path: 'metadata.annotations["stepsplice.dev/steps"][0]', step: 'hi', definition: 'default/echo', source: 'directory', digest: sha256Digest(actions.echo.spec) },
+    { path: 'metadata.annotations["stepsplice.dev/steps"][1]', step: 'w', definition: 'default/writer', source: 'directory', digest: sha256Digest(actions.writer.spec) },
+  ])
+})
+
+t.test('idempotent: a spliced Pod spliced again is left alone', async (t) => {
+  const steps = [{ name: 'w', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] }, { name: 'hi', ref: { name: 'echo' } }]
+  const once = await spliced(podWith(steps, { annotations: { [placementKey]: 'first' } }))
+  const again = await splice(once, catalog)
+  t.same(again.problems, [])
+  t.equal(again.changed, false)
+  t.equal(again.object, once, 'the same object back')
+  t.same(again.expanded, [])
+})
+
+t.test('a Pod spliced from other definitions is refused, not spliced twice', async (t) => {
+  const once = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }]))
+  const edited = structuredClone(once)
+  const annotations = edited.metadata?.annotations ?? {}
+  annotations[stepsKey] = '- {name: hi, ref: {name: echo}}\n- {name: more, ref: {name: echo}}\n'
+  const e = await splice(edited, catalog)
+  t.equal(e.changed, false)
+  t.same(lines(e), [
+    'metadata.annotations["stepsplice.dev/resolved"]: the Pod was already spliced from other step definitions; remove this annotation and the step-* init containers to splice it again',
+  ])
+
+  // The definition changed since (a new digest): also refused.
+  const changedEcho = stepAction('echo', { image: 'alpine:3.21', command: ['echo'] })
+  const moved = await splice(once, catalogWith(changedEcho))
+  t.equal(moved.changed, false)
+  t.match(lines(moved), [/stepsplice\.dev\/resolved.*already spliced from other step definitions/])
+
+  const forged = podWith([{ name: 'hi', ref: { name: 'echo' } }], { annotations: { [resolvedKey]: 'not json' } })
+  t.equal((await splice(forged, catalog)).problems.length, 1, 'a forged provenance is refused too')
+})
+
+t.test('Pods without the steps annotation are never touched', async (t) => {
+  const plain = podWith(undefined, { annotations: { other: 'x', [placementKey]: 'first', [workspaceKey]: '/w' } })
+  const e = await splice(plain, catalog)
+  t.equal(e.changed, false)
+  t.equal(e.object, plain)
+  t.same(e.problems, [])
+  const withProvenance = podWith(undefined, { annotations: { [resolvedKey]: '[]' } })
+  t.equal((await splice(withProvenance, catalog)).changed, false, 'a provenance annotation alone does nothing')
+  const noMeta: KubeObject = { apiVersion: 'v1', kind: 'Pod', spec: { containers: [{ name: 'c', image: 'i' }] } }
+  const bare = await splice(noMeta, catalog)
+  t.equal(bare.object, noMeta)
+  t.same(bare.problems, [])
+})
+
+t.test('the webhook splices Pods only: workload templates are left alone unless asked', async (t) => {
+  const job: KubeObject = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'j', namespace: 'default' }, spec: { template: podWith([{ name: 'hi', ref: { name: 'echo' } }]) } }
+  const e = await splice(job, catalog)
+  t.equal(e.changed, false)
+  t.equal(e.object, job)
+  const rendered = await splice(job, catalog, { includeWorkloads: true })
+  t.equal(rendered.changed, true)
+  const wrongGroup: KubeObject = { ...job, apiVersion: 'example.com/v1' }
+  t.equal((await splice(wrongGroup, catalog, { includeWorkloads: true })).changed, false, 'a Job of another group is not a batch Job')
+})
+
+t.test('a generateName-only Pod is spliced', async (t) => {
+  const pod = podWith([{ name: 'hi', ref: { name: 'echo' } }], { generateName: 'build-' })
+  const out = await spliced(pod)
+  t.equal(out.metadata?.generateName, 'build-')
+  t.notOk(out.metadata?.name)
+  t.same(initNames(out), ['step-hi'])
+})
+
+t.test('the prepare image is the one asked for', async (t) => {
+  const pod = podWith([{ name: 'w', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] }])
+  const byDefault = await splice(pod, catalog)
+  t.equal(initContainers(byDefault.object)[0]?.image, 'busybox:1.37.0')
+  const custom = await splice(pod, catalog, { prepareImage: 'registry.internal/tools/busybox:1' })
+  t.equal(initContainers(custom.object)[0]?.image, 'registry.internal/tools/busybox:1')
+})
+
+t.test('fields of the Pod that stepsplice does not own pass through', async (t) => {
+  const spec = {
+    restartPolicy: 'Never',
+    serviceAccountName: 'builder',
+    nodeSelector: { pool: 'build' },
+    containers: [{ name: 'main', image: 'busybox:1.37', ports: [{ containerPort: 80 }], env: [{ name: 'A', value: '$(B)' }] }],
+  }
+  const out = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }], { spec, annotations: { keep: 'me' }, name: 'named' }))
+  const s = specOf(out)
+  t.equal(s.restartPolicy, 'Never')
+  t.equal(s.serviceAccountName, 'builder')
+  t.same(s.nodeSelector, { pool: 'build' })
+  const main = s.containers?.[0] as Container
+  t.same(main.ports, [{ containerPort: 80 }])
+  t.same(main.env, [{ name: 'A', value: '$(B)' }], "Kubernetes' own $(VAR) left alone")
+  t.equal(out.metadata?.annotations?.keep, 'me')
+  t.equal(out.metadata?.name, 'named')
+})
