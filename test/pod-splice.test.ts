@@ -217,7 +217,7 @@ t.test('workspace: default, custom path, none', async (t) => {
   t.notMatch(JSON.stringify(none), /stepsplice-workspace/)
 })
 
-t.test('a container that already mounts the workspace path keeps its own mount', async (t) => {
+t.test('a container that already mounts the workspace path: its volume becomes the workspace', async (t) => {
   const spec = {
     containers: [
       { name: 'main', image: 'busybox:1.37', volumeMounts: [{ name: 'data', mountPath: '/workspace' }] },
@@ -227,9 +227,19 @@ t.test('a container that already mounts the workspace path keeps its own mount',
   }
   const out = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }], { spec }))
   t.same(containerNamed(out, 'main').volumeMounts, [{ name: 'data', mountPath: '/workspace' }], 'unchanged')
-  t.same(containerNamed(out, 'sidecar').volumeMounts, [{ name: 'data', mountPath: '/data' }, workspaceMount], 'others get the workspace')
-  t.same(containerNamed(out, 'step-hi').volumeMounts, [workspaceMount])
-  t.same(volumesOf(out), [{ name: 'data', emptyDir: { medium: 'Memory' } }, workspaceVolume], "the Pod's volumes first, then ours")
+  const dataAtWorkspace = { name: 'data', mountPath: '/workspace' }
+  t.same(containerNamed(out, 'sidecar').volumeMounts, [{ name: 'data', mountPath: '/data' }, dataAtWorkspace], 'others mount the same volume there')
+  t.same(containerNamed(out, 'step-hi').volumeMounts, [dataAtWorkspace], 'steps write where the container reads')
+  t.same(volumesOf(out), [{ name: 'data', emptyDir: { medium: 'Memory' } }], 'no stepsplice-workspace emptyDir')
+})
+
+t.test('an existing workspace mount with a subPath is followed, read-only is not', async (t) => {
+  const spec = {
+    containers: [{ name: 'main', image: 'busybox:1.37', volumeMounts: [{ name: 'data', mountPath: '/workspace', subPath: 'ws', readOnly: true }] }],
+    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'pvc' } }],
+  }
+  const out = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }], { spec }))
+  t.same(containerNamed(out, 'step-hi').volumeMounts, [{ name: 'data', mountPath: '/workspace', subPath: 'ws' }])
 })
 
 t.test('a step whose definition mounts the workspace path keeps that mount', async (t) => {

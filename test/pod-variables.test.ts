@@ -160,7 +160,7 @@ t.test('Tekton-only variables are refused, each named', async (t) => {
 t.test('a param reference nothing can fill is refused', async (t) => {
   const e = await splice(podWith([{ name: 'e', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.other)' }] }]), catalog)
   t.same(lines(e), [
-    'metadata.annotations["stepsplice.dev/steps"][0]: $(params.other) is not a param of the StepAction, so nothing can fill it in (step "e", StepAction default/echo)',
+    'metadata.annotations["stepsplice.dev/steps"][0]: $(params.other) has no value: the StepAction declares no such param or key, so nothing can fill it in (step "e", StepAction default/echo)',
   ])
 })
 

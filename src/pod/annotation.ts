@@ -99,7 +99,8 @@ export type ParsedSteps = { steps: Step[] } | { problems: Problem[] }
 export function parseStepsAnnotation(text: string, base = `metadata.annotations["${stepsAnnotation}"]`): ParsedSteps {
   let value: unknown
   try {
-    value = parse(text, { version: '1.1', uniqueKeys: true })
+    // YAML 1.2: this text is ours alone (the API server sees one string), so a step named `no` stays a string.
+    value = parse(text, { uniqueKeys: true })
   } catch (err) {
     return { problems: [problem(base, `not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`)] }
   }

@@ -92,7 +92,8 @@ function rewriteContainer(c: Container, script: string | undefined, ctx: Variabl
 const mountsPath = (c: Container, path: string): boolean => (c.volumeMounts ?? []).some((m) => m.mountPath === path)
 
 function addMount(c: Container, mount: VolumeMount): Container {
-  if ((c.volumeMounts ?? []).some((m) => m.name === mount.name || m.mountPath === mount.mountPath)) return c
+  // By path only: one volume may be mounted at several paths, but a path holds one mount.
+  if (mountsPath(c, mount.mountPath)) return c
   return { ...c, volumeMounts: [...(c.volumeMounts ?? []), mount] }
 }
 
@@ -197,6 +198,15 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
     return unchanged([problem(`${prefix}metadata.annotations["${provenanceAnnotation}"]`, 'the Pod was already spliced from other step definitions; remove this annotation and the step-* init containers to splice it again')])
   }
 
+  // When a Pod container already mounts the workspace path, its volume is the workspace: the
+  // steps mount it too, so what they leave there reaches that container (an emptyDir would not).
+  const existingWorkspace = workspace === undefined ? undefined : (spec.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => m.mountPath === workspace)
+  const workspaceMount: VolumeMount | undefined =
+    workspace === undefined
+      ? undefined
+      : existingWorkspace === undefined
+        ? { name: workspaceVolume, mountPath: workspace }
+        : { name: existingWorkspace.name, mountPath: workspace, ...(typeof existingWorkspace.subPath === 'string' ? { subPath: existingWorkspace.subPath } : {}) }
   const scripts = built.filter((b) => b.script !== undefined).map((b) => ({ step: b.name, script: b.script ?? '' }))
   const resultSteps = built.filter((b) => b.results.size > 0).map((b) => b.name)
   const needResults = resultSteps.length > 0
@@ -206,7 +216,7 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
     let c = b.container
     if (b.script !== undefined) c = addMount(c, { name: scriptsVolume, mountPath: scriptsRoot, readOnly: true })
     if (needResults) c = addMount(c, { name: resultsVolume, mountPath: resultsRoot })
-    if (workspace !== undefined && !mountsPath(c, workspace)) c = addMount(c, { name: workspaceVolume, mountPath: workspace })
+    if (workspaceMount !== undefined && !mountsPath(c, workspaceMount.mountPath)) c = addMount(c, workspaceMount)
     ours.push(c)
   }
 
@@ -214,7 +224,7 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
   problems.push(...clashes)
 
   const wanted: Volume[] = []
-  if (workspace !== undefined) wanted.push({ name: workspaceVolume, emptyDir: {} })
+  if (workspaceMount?.name === workspaceVolume) wanted.push({ name: workspaceVolume, emptyDir: {} })
   if (needResults) wanted.push({ name: resultsVolume, emptyDir: {} })
   if (scripts.length > 0) wanted.push({ name: scriptsVolume, emptyDir: {} })
   // A definition's param-named mount binds to the Pod's volume of that name, or to a new emptyDir.
@@ -234,7 +244,7 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
   // to one of our steps that cannot be resolved would otherwise run as literal text.
   const containers = (spec.containers ?? []).map((c, i) => {
     let out = c
-    if (workspace !== undefined && !mountsPath(out, workspace)) out = addMount(out, { name: workspaceVolume, mountPath: workspace })
+    if (workspaceMount !== undefined && !mountsPath(out, workspaceMount.mountPath)) out = addMount(out, workspaceMount)
     if (needResults) out = addMount(out, { name: resultsVolume, mountPath: resultsRoot, readOnly: true })
     const ctx: VariableContext = { declaredResults: new Set(), earlier }
     const fix = (s: string): string => {

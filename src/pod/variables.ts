@@ -64,7 +64,7 @@ export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
     }
     if (ctx.step === undefined) return whole
     if (tektonOnly.test(inner)) errors.push(`${whole} is a Tekton variable and has no value in a Pod`)
-    else if (unresolvedParam.test(inner)) errors.push(`${whole} is not a param of the StepAction, so nothing can fill it in`)
+    else if (unresolvedParam.test(inner)) errors.push(`${whole} has no value: the StepAction declares no such param or key, so nothing can fill it in`)
     return whole
   })
   return { text: out, errors }

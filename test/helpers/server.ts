@@ -225,6 +225,7 @@ export interface TestServerOptions {
   deadlineMs?: number
   onTimeout?: OnTimeout
   certDebounceMs?: number
+  prepareImage?: string
 }
 
 export async function startTestServer(t: Teardown, options: TestServerOptions = {}): Promise<TestServer> {
@@ -241,6 +242,7 @@ export async function startTestServer(t: Teardown, options: TestServerOptions = 
     deadlineMs: options.deadlineMs ?? 5000,
     onTimeout: options.onTimeout ?? 'deny',
     certDebounceMs: options.certDebounceMs ?? 50,
+    ...(options.prepareImage === undefined ? {} : { prepareImage: options.prepareImage }),
   })
   t.teardown(() => running.close())
   const request = (path: string, o?: RequestOptions): Promise<HttpResult> => httpsRequest(running.url, certs.ca, path, o)
