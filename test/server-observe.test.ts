@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parseDocuments } from '../src/io/documents.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
-import { reviewOf, root, sample, startTestServer, type TestServer } from './helpers/server.ts'
+import { reviewOf, root, sample, startTestServer } from './helpers/server.ts'
 
 const example = JSON.parse(await readFile(join(root, 'examples/admission/taskrun-review.json'), 'utf8')) as {
   request: Record<string, unknown> & { uid: string; object: KubeObject }

@@ -3,24 +3,17 @@
 // them spliced in, or nothing changes and every problem found is returned.
 
 import { withValueAt } from '../core/json.ts'
-import { formatProblem, problem, type Problem } from '../core/problem.ts'
-import type { Resolution, StepReference } from '../catalog/catalog.ts'
-import { referenceKey } from '../catalog/catalog.ts'
-import { definitionId, type SourceKind } from '../stepaction/definition.ts'
+import type { Problem } from '../core/problem.ts'
+import type { Resolution } from '../catalog/catalog.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
-import { checkStepShape, expandStep } from './step.ts'
+import { checkStepShape } from './step.ts'
+import { expandReference, type ProvenanceEntry } from './reference.ts'
+
+export { referenceOf, type ProvenanceEntry } from './reference.ts'
 import { findRefSteps, findTaskSites, type StepSite, type TaskSite } from './sites.ts'
 
 export const provenanceAnnotation = 'stepsplice.dev/resolved'
-
-export interface ProvenanceEntry {
-  path: string
-  step: string
-  definition: string
-  source: SourceKind
-  digest: string
-}
 
 export interface Expansion {
   /** The expanded object; the input itself when nothing changed or when there are problems. */
@@ -31,15 +24,6 @@ export interface Expansion {
   expanded: ProvenanceEntry[]
 }
 
-/** What a ref step asks the catalog for. */
-export function referenceOf(step: Step, namespace: string): StepReference {
-  const ref = step.ref ?? {}
-  const out: StepReference = { namespace }
-  if (typeof ref.name === 'string' && ref.name !== '') out.name = ref.name
-  if (typeof ref.resolver === 'string' && ref.resolver !== '') out.resolver = ref.resolver
-  if (Array.isArray(ref.params)) out.params = ref.params
-  return out
-}
 
 /** What an object asks for: its task specs, its ref steps, and the shape problems of its steps. */
 export interface Plan {
@@ -66,10 +50,6 @@ export function planObject(obj: KubeObject): Plan {
     return found.length === 0
   })
   return { sites, refSteps, problems }
-}
-
-function stepName(step: Step): string {
-  return typeof step.name === 'string' ? step.name : ''
 }
 
 /** Tekton fills `$(tasks.…)` only in pipeline task params; inside an embedded task's steps it stays literal forever. */
@@ -110,26 +90,18 @@ export function expandObject(obj: KubeObject, plan: Plan, namespace: string, res
   const expandedSteps = new Map<string, Step>()
   const entries: ProvenanceEntry[] = []
   for (const s of refSteps) {
-    const name = stepName(s.step)
-    const resolution = resolutions.get(referenceKey(referenceOf(s.step, namespace)))
-    if (resolution === undefined || 'error' in resolution) {
-      problems.push(problem(`${s.path}.ref`, resolution?.error ?? 'reference was not resolved', { step: name }))
-      continue
-    }
-    const d = resolution.definition
-    const context = { step: name, definition: definitionId(d, namespace) }
-    if (d.problems.length > 0) {
-      for (const p of d.problems) problems.push(problem(`${s.path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, context))
-      continue
-    }
-    const result = expandStep(s.step, d, [s.site.propagated, s.site.task], s.site.declared, s.site.runtimeParams)
-    if ('errors' in result) {
-      for (const message of result.errors) problems.push(problem(`${s.path}.params`, message, context))
+    const result = expandReference(s.step, s.path, namespace, resolutions, {
+      layers: [s.site.propagated, s.site.task],
+      taskParams: s.site.declared,
+      runtimeParams: s.site.runtimeParams,
+    })
+    if ('problems' in result) {
+      problems.push(...result.problems)
       continue
     }
     warnings.push(...taskResultWarnings(s))
     expandedSteps.set(s.path, result.step)
-    entries.push({ path: s.path, step: name, definition: context.definition, source: d.source.kind, digest: d.digest })
+    entries.push(result.entry)
   }
   if (problems.length > 0) return unchanged(problems, warnings)
 

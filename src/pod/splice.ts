@@ -5,13 +5,11 @@
 // expansion: definitions arrive already resolved.
 
 import type { Resolution } from '../catalog/catalog.ts'
-import { referenceKey } from '../catalog/catalog.ts'
 import { withValueAt } from '../core/json.ts'
-import { formatProblem, problem, type Problem } from '../core/problem.ts'
-import { referenceOf, provenanceAnnotation, type Expansion, type ProvenanceEntry } from '../expand/object.ts'
-import { expandStep } from '../expand/step.ts'
+import { problem, type Problem } from '../core/problem.ts'
+import { provenanceAnnotation, type Expansion } from '../expand/object.ts'
+import { expandReference, type ProvenanceEntry } from '../expand/reference.ts'
 import { canonicalJson } from '../stepaction/canonical.ts'
-import { definitionId } from '../stepaction/definition.ts'
 import type { Container, KubeObject, PodSpec, Volume, VolumeMount } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
 import { parseStepsAnnotation, placementAnnotation, stepsAnnotation, workspaceAnnotation } from './annotation.ts'
@@ -156,22 +154,13 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
   const earlier = new Map<string, Set<string>>()
   for (const { step, path } of plan.refSteps) {
     const name = step.name ?? ''
-    const resolution = resolutions.get(referenceKey(referenceOf(step, namespace)))
-    if (resolution === undefined || 'error' in resolution) {
-      problems.push(problem(`${path}.ref`, resolution?.error ?? 'reference was not resolved', { step: name }))
+    // A Pod has no task params: step values are taken as written, and nothing fills anything in later.
+    const expanded = expandReference(step, path, namespace, resolutions, { layers: [] })
+    if ('problems' in expanded) {
+      problems.push(...expanded.problems)
       continue
     }
-    const d = resolution.definition
-    const context = { step: name, definition: definitionId(d, namespace) }
-    if (d.problems.length > 0) {
-      for (const p of d.problems) problems.push(problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, context))
-      continue
-    }
-    const expanded = expandStep(step, d, [])
-    if ('errors' in expanded) {
-      for (const message of expanded.errors) problems.push(problem(`${path}.params`, message, context))
-      continue
-    }
+    const { definition: d, context } = expanded
     const results = new Set((d.spec.results ?? []).map((r) => r.name))
     const { container, script } = toContainer(expanded.step, name)
     const rewritten = rewriteContainer(container, script, { step: name, declaredResults: results, earlier })
@@ -184,7 +173,7 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
       results,
       // Relative to the Pod, not to the workload: the template's annotations are
       // copied into every Pod it creates, and that Pod must compare equal below.
-      entry: { path: path.slice(prefix.length), step: name, definition: context.definition, source: d.source.kind, digest: d.digest },
+      entry: { ...expanded.entry, path: path.slice(prefix.length) },
     })
   }
   if (problems.length > 0) return unchanged([...problems, ...clashes])

@@ -61,7 +61,7 @@ function checkScript(spec: StepActionSpec): Problem[] {
   return out
 }
 
-function checkDeclaredUsage(spec: StepActionSpec, params: ParamSpec[], fields: Field[]): Problem[] {
+function checkDeclaredUsage(params: ParamSpec[], fields: Field[]): Problem[] {
   const out: Problem[] = []
   const all = new Set(params.map((p) => p.name))
   for (const field of fields) {
@@ -255,7 +255,7 @@ export function validateStepActionSpec(spec: StepActionSpec, apiVersion: string)
   const out: Problem[] = []
   if (!spec.image) out.push(problem('spec.image', 'missing field(s): image'))
   out.push(...checkScript(spec))
-  out.push(...checkDeclaredUsage(spec, params, fields))
+  out.push(...checkDeclaredUsage(params, fields))
   out.push(...checkParamTypes(params))
   out.push(...checkParamNames(params))
   out.push(...checkArrayUsage(params, fields))
