@@ -91,6 +91,7 @@ t.test('the prepare container: first, a constant program, items and mounts', asy
     { name: 'stepsplice-results', mountPath: '/stepsplice/results' },
   ])
   t.notOk('args' in prepare)
+  t.same(prepare.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } }, 'fits the restricted Pod Security level')
   t.same(volumesOf(out), [
     { name: 'stepsplice-workspace', emptyDir: {} },
     { name: 'stepsplice-results', emptyDir: {} },
