@@ -2,15 +2,13 @@
 // with it. Everything here is the caller's mistake (HTTP 400): the API server
 // never sends these, so they come from misconfigured clients and tests.
 
+import { isJsonObject as isObject } from '../core/json.ts'
 import type { AdmissionRequest, GroupVersionKind } from '../types/admission.ts'
 
 export type Decoded = { request: AdmissionRequest } | { error: string }
 
 const supportedVersion = 'admission.k8s.io/v1'
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
 function isGvk(v: unknown): v is GroupVersionKind {
   return isObject(v) && typeof v.group === 'string' && typeof v.version === 'string' && typeof v.kind === 'string'

@@ -1,6 +1,7 @@
 // `stepsplice render`: the offline twin of admission. It runs the same
 // splice as the webhook, so what it prints is what the cluster would store.
 
+import { isJsonObject } from '../core/json.ts'
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { DirectoryCatalog } from '../catalog/directory.ts'
@@ -43,7 +44,7 @@ async function readInput(name: string, io: CliIO): Promise<string> {
 }
 
 function isKubeObject(v: unknown): v is KubeObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
+  return isJsonObject(v)
 }
 
 interface Rendered {

@@ -25,3 +25,8 @@ export function withValueAt<T>(root: T, segments: readonly (string | number)[], 
   copy[head] = withValueAt(container[head], rest, value)
   return copy as T
 }
+
+/** A JSON object: not null, not an array. */
+export function isJsonObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}

@@ -2,6 +2,7 @@
 // values those steps can see. Both resolution (which definitions to fetch) and
 // expansion (what to write) walk the same list, so they cannot disagree.
 
+import { isJsonObject as isObject } from '../core/json.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Param, ParamSpec, PipelineRun, PipelineTask, Step, TaskRun, TaskSpec } from '../types/tekton.ts'
 import { parseParamValue, stringPart } from './param-value.ts'
@@ -38,9 +39,6 @@ export interface StepSite {
 
 const tektonVersions = new Set(['tekton.dev/v1', 'tekton.dev/v1beta1'])
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
 function list<T>(v: unknown): T[] {
   return Array.isArray(v) ? (v as T[]) : []

@@ -2,6 +2,7 @@
 // Tekton's Step shape, restricted to what makes sense in a plain Pod. Parsed
 // with a JSON Schema so every error names the step and the field.
 
+import { isJsonObject } from '../core/json.ts'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parse } from 'yaml'
 import { problem, type Problem } from '../core/problem.ts'
@@ -109,14 +110,13 @@ export function parseStepsAnnotation(text: string, base = `metadata.annotations[
   const problems: Problem[] = validate(items) ? [] : (validate.errors ?? []).map((e) => describe(e, items, base)).filter((p): p is Problem => p !== undefined)
   // Checked even when the schema found problems, so that all are reported in one round;
   // items of the wrong shape were reported above and are skipped here.
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
   const names = new Map<string, number>()
   items.forEach((s, i) => {
-    if (!isObject(s) || typeof s.name !== 'string') return
+    if (!isJsonObject(s) || typeof s.name !== 'string') return
     const name = s.name
     if (names.has(name)) problems.push(problem(`${base}[${i}].name`, `duplicate step name ${JSON.stringify(name)}`, { step: name }))
     names.set(name, i)
-    if (isObject(s.ref) && s.ref.name === undefined && s.ref.resolver === undefined) problems.push(problem(`${base}[${i}].ref.name`, 'missing field(s): name', { step: name }))
+    if (isJsonObject(s.ref) && s.ref.name === undefined && s.ref.resolver === undefined) problems.push(problem(`${base}[${i}].ref.name`, 'missing field(s): name', { step: name }))
   })
   return problems.length > 0 ? { problems } : { steps: items as Step[] }
 }

@@ -3,6 +3,7 @@
 // become; the webhook only ever sees Pods (templates are left alone so GitOps
 // tools see no drift).
 
+import { isJsonObject as isObject } from '../core/json.ts'
 import type { KubeObject, ObjectMeta, PodSpec } from '../types/k8s.ts'
 
 export interface PodTemplateSite {
@@ -22,9 +23,6 @@ const templatePaths: Record<string, (string | number)[]> = {
   'apps/ReplicaSet': ['spec', 'template'],
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
 function at(root: unknown, segments: readonly (string | number)[]): unknown {
   let v = root
