@@ -5,10 +5,10 @@
 //
 //   npm run bench            (or: node bench/expand.ts [iterations])
 
-import { MemoryCatalog } from '../src/catalog/memory.ts'
-import { spliceObject } from '../src/core/splice.ts'
-import { expandObject, planObject } from '../src/expand/object.ts'
-import { resolveReferences } from '../src/core/splice.ts'
+import { MemoryCatalog } from '../src/resolution/memory.ts'
+import { spliceObject } from '../src/pipeline/splice.ts'
+import { expandRun, planRun } from '../src/runs/expand.ts'
+import { resolveReferences } from '../src/resolution/resolve.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import type { StepAction } from '../src/types/tekton.ts'
 
@@ -85,11 +85,11 @@ for (const steps of [1, 10, 100]) {
   const obj = taskRunWith(steps)
   const runs = Math.max(50, Math.round(iterations / Math.sqrt(steps)))
   // Pure expansion: definitions already resolved, as in the webhook after lookup.
-  const plan = planObject(obj)
+  const plan = planRun(obj)
   const resolved = await resolveReferences(plan, 'default', catalog)
-  const check = expandObject(obj, planObject(obj), 'default', resolved)
+  const check = expandRun(obj, planRun(obj), 'default', resolved)
   if (check.problems.length > 0) throw new Error(`benchmark input is invalid: ${JSON.stringify(check.problems)}`)
-  const expandMs = await measure(() => expandObject(obj, planObject(obj), 'default', resolved), runs)
+  const expandMs = await measure(() => expandRun(obj, planRun(obj), 'default', resolved), runs)
   const spliceMs = await measure(() => spliceObject(obj, 'default', { catalog }), runs)
   rows.push({ steps, expandMs, spliceMs })
 }

@@ -4,9 +4,9 @@
 
 import { createHash } from 'node:crypto'
 import t from 'tap'
-import { MemoryCatalog } from '../src/catalog/memory.ts'
-import type { Catalog } from '../src/catalog/catalog.ts'
-import { provenanceAnnotation } from '../src/expand/object.ts'
+import { MemoryCatalog } from '../src/resolution/memory.ts'
+import type { Catalog } from '../src/resolution/catalog.ts'
+import { provenanceAnnotation } from '../src/steps/expansion.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { catalogOf, expand, expandWith, pipelineRun, pipelineStepsOf, stepAction, stepOf, stepsOf, taskRun } from './helpers/catalog.ts'
 

@@ -5,7 +5,7 @@
 // exists, and its documented behaviour otherwise.
 
 import t, { type Test } from 'tap'
-import { applyList, applyString, replacementsFromParams } from '../src/expand/replacements.ts'
+import { applyList, applyString, replacementsFromParams } from '../src/variables/replacements.ts'
 import { expand, stepAction, stepOf, taskRun } from './helpers/catalog.ts'
 
 const probe = (params: unknown[], args: string[], extra: Record<string, unknown> = {}) =>

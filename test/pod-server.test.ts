@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { parseDocuments } from '../src/io/documents.ts'
+import { parseDocuments } from '../src/json/documents.ts'
 import type { KubeObject, PodSpec } from '../src/types/k8s.ts'
 import { applyEncodedPatch, decodePatch, renderObject, reviewOf, root, startTestServer, type TapTest, type TestServer } from './helpers/server.ts'
 

@@ -4,7 +4,7 @@
 // and the webhook share.
 
 import t from 'tap'
-import { sha256Digest } from '../src/stepaction/canonical.ts'
+import { sha256Digest } from '../src/json/canonical.ts'
 import type { Container, KubeObject } from '../src/types/k8s.ts'
 import { stepAction } from './helpers/catalog.ts'
 import {

@@ -5,8 +5,9 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import type { Catalog, Resolution } from '../src/catalog/catalog.ts'
-import type { Definition } from '../src/stepaction/definition.ts'
+import type { Resolution } from '../src/definitions/reference.ts'
+import type { Catalog } from '../src/resolution/catalog.ts'
+import type { Definition } from '../src/definitions/definition.ts'
 import { root, sample, startTestServer } from './helpers/server.ts'
 
 const example = JSON.parse(await readFile(join(root, 'examples/admission/taskrun-review.json'), 'utf8')) as { request: { uid: string } }

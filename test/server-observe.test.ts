@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { parseDocuments } from '../src/io/documents.ts'
+import { parseDocuments } from '../src/json/documents.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { reviewOf, root, sample, startTestServer } from './helpers/server.ts'
 

@@ -4,9 +4,9 @@
 // check.
 
 import t from 'tap'
-import { validateStepAction } from '../src/stepaction/definition.ts'
-import { defaultParamSpec, defaultStepActionSpec, defaultStepResult } from '../src/stepaction/defaults.ts'
-import type { Problem } from '../src/core/problem.ts'
+import { validateStepAction } from '../src/definitions/definition.ts'
+import { defaultParamSpec, defaultStepActionSpec, defaultStepResult } from '../src/definitions/defaults.ts'
+import type { Problem } from '../src/problems/problem.ts'
 import type { ParamSpec, StepActionSpec } from '../src/types/tekton.ts'
 
 const V1BETA1 = 'tekton.dev/v1beta1'

@@ -5,9 +5,10 @@
 
 import t from 'tap'
 import { parse } from 'yaml'
-import { toDefinition, validateStepAction, type DefinitionSource } from '../src/stepaction/definition.ts'
-import { checkStepActionSchema, jsonPointerToPath } from '../src/stepaction/schema.ts'
-import type { Problem } from '../src/core/problem.ts'
+import { toDefinition, validateStepAction, type DefinitionSource } from '../src/definitions/definition.ts'
+import { checkStepActionSchema } from '../src/definitions/schema.ts'
+import { jsonPointerToPath } from '../src/problems/path.ts'
+import type { Problem } from '../src/problems/problem.ts'
 import type { StepAction } from '../src/types/tekton.ts'
 
 function doc(spec: unknown, metadata: unknown = { name: 'sa' }): Record<string, unknown> {

@@ -5,8 +5,8 @@
 // paths are ours and name the exact element.
 
 import t from 'tap'
-import { validateStepAction } from '../src/stepaction/definition.ts'
-import type { Problem } from '../src/core/problem.ts'
+import { validateStepAction } from '../src/definitions/definition.ts'
+import type { Problem } from '../src/problems/problem.ts'
 import type { ParamSpec, StepActionSpec } from '../src/types/tekton.ts'
 
 function check(spec: StepActionSpec, apiVersion = 'tekton.dev/v1beta1'): Problem[] {

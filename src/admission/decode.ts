@@ -2,7 +2,7 @@
 // with it. Everything here is the caller's mistake (HTTP 400): the API server
 // never sends these, so they come from misconfigured clients and tests.
 
-import { isJsonObject as isObject } from '../core/json.ts'
+import { isJsonObject as isObject } from '../json/values.ts'
 import type { AdmissionRequest, GroupVersionKind } from '../types/admission.ts'
 
 export type Decoded = { request: AdmissionRequest } | { error: string }

@@ -1,10 +1,10 @@
 // POST /mutate for one decoded request: the same splice `render` runs, then
 // the difference as a JSON patch. Pure apart from catalog lookups.
 
-import type { Catalog } from '../catalog/catalog.ts'
-import { describeObject } from '../core/describe.ts'
-import { formatProblem } from '../core/problem.ts'
-import { namespaceOf, spliceObject } from '../core/splice.ts'
+import type { Catalog } from '../resolution/catalog.ts'
+import { describeObject } from '../problems/describe.ts'
+import { formatProblem } from '../problems/problem.ts'
+import { namespaceOf, spliceObject } from '../pipeline/splice.ts'
 import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
 import { withDeadline } from './deadline.ts'
 import { diffPatch, encodePatch } from './patch.ts'
@@ -15,7 +15,7 @@ export interface MutateOptions {
   /** Milliseconds to answer within; keep it below the webhook's timeoutSeconds. */
   deadlineMs: number
   onTimeout: OnTimeout
-  /** Image of the init container that writes Pod step scripts (see src/pod/prepare.ts). */
+  /** Image of the init container that writes Pod step scripts (see src/pods/prepare.ts). */
   prepareImage?: string
 }
 

@@ -2,9 +2,9 @@
 // them, so a cluster without Tekton still refuses a broken definition at
 // `kubectl apply`, with every problem listed at once.
 
-import { describeObject } from '../core/describe.ts'
-import { formatProblem } from '../core/problem.ts'
-import { validateStepAction } from '../stepaction/definition.ts'
+import { describeObject } from '../problems/describe.ts'
+import { formatProblem } from '../problems/problem.ts'
+import { validateStepAction } from '../definitions/definition.ts'
 import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
 
 export function validateStepActionRequest(request: AdmissionRequest): { response: AdmissionResponse; problems: number } {

@@ -1,15 +1,15 @@
 // `stepsplice render`: the offline twin of admission. It runs the same
 // splice as the webhook, so what it prints is what the cluster would store.
 
-import { isJsonObject } from '../core/json.ts'
+import { isJsonObject } from '../json/values.ts'
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { DirectoryCatalog } from '../catalog/directory.ts'
-import { defaultPrepareImage } from '../pod/splice.ts'
-import { describeObject } from '../core/describe.ts'
-import { formatProblem } from '../core/problem.ts'
-import { namespaceOf, spliceObject, type SpliceDeps } from '../core/splice.ts'
-import { formatDocuments, type OutputFormat, parseDocuments } from '../io/documents.ts'
+import { DirectoryCatalog } from '../resolution/directory.ts'
+import { defaultPrepareImage } from '../pods/expand.ts'
+import { describeObject } from '../problems/describe.ts'
+import { formatProblem } from '../problems/problem.ts'
+import { namespaceOf, spliceObject, type SpliceDeps } from '../pipeline/splice.ts'
+import { formatDocuments, type OutputFormat, parseDocuments } from '../json/documents.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { type CliIO, UsageError } from './io.ts'
 

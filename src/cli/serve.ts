@@ -3,9 +3,9 @@
 import { parseArgs } from 'node:util'
 import { pino, type Level } from 'pino'
 import type { OnTimeout } from '../admission/mutate.ts'
-import { DirectoryCatalog } from '../catalog/directory.ts'
+import { DirectoryCatalog } from '../resolution/directory.ts'
 import { startServer } from '../server/serve.ts'
-import { defaultPrepareImage } from '../pod/splice.ts'
+import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
 import { type CliIO, UsageError } from './io.ts'
 

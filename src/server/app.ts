@@ -3,7 +3,7 @@
 
 import Fastify, { type FastifyError, LogController } from 'fastify'
 import type { Logger } from 'pino'
-import type { Catalog } from '../catalog/catalog.ts'
+import type { Catalog } from '../resolution/catalog.ts'
 import { decodeReview } from '../admission/decode.ts'
 import { type MutateOptions, mutate, resourceOf } from '../admission/mutate.ts'
 import { validateStepActionRequest } from '../admission/validate.ts'

@@ -2,7 +2,7 @@
 // follow certificate rotation, and close gracefully.
 
 import type { Logger } from 'pino'
-import type { Catalog } from '../catalog/catalog.ts'
+import type { Catalog } from '../resolution/catalog.ts'
 import type { OnTimeout } from '../admission/mutate.ts'
 import { buildApp, type WebhookApp } from './app.ts'
 import { readKeyPair, watchCertificates } from './certificates.ts'

@@ -1,9 +1,9 @@
 // Builds StepActions and catalogs for tests without touching the disk.
 
-import { MemoryCatalog } from '../../src/catalog/memory.ts'
-import { type Expansion } from '../../src/expand/object.ts'
-import { spliceObject } from '../../src/core/splice.ts'
-import type { Catalog } from '../../src/catalog/catalog.ts'
+import { MemoryCatalog } from '../../src/resolution/memory.ts'
+import type { Expansion } from '../../src/steps/expansion.ts'
+import { spliceObject } from '../../src/pipeline/splice.ts'
+import type { Catalog } from '../../src/resolution/catalog.ts'
 import type { KubeObject } from '../../src/types/k8s.ts'
 import type { StepAction, StepActionSpec } from '../../src/types/tekton.ts'
 

@@ -3,10 +3,10 @@
 // use, and read the result back without undefined slipping through.
 
 import { stringify } from 'yaml'
-import type { Catalog } from '../../src/catalog/catalog.ts'
-import { spliceObject } from '../../src/core/splice.ts'
-import { formatProblem } from '../../src/core/problem.ts'
-import type { Expansion } from '../../src/expand/object.ts'
+import type { Catalog } from '../../src/resolution/catalog.ts'
+import { spliceObject } from '../../src/pipeline/splice.ts'
+import { formatProblem } from '../../src/problems/problem.ts'
+import type { Expansion } from '../../src/steps/expansion.ts'
 import type { Container, KubeObject, PodSpec, Volume } from '../../src/types/k8s.ts'
 import type { StepAction } from '../../src/types/tekton.ts'
 import { catalogOf, stepAction } from './catalog.ts'

@@ -5,7 +5,8 @@
 // full schema belongs to the API server.
 
 import { Ajv, type ErrorObject } from 'ajv'
-import { problem, type Problem } from '../core/problem.ts'
+import { jsonPointerToPath } from '../problems/path.ts'
+import { problem, type Problem } from '../problems/problem.ts'
 
 const stringList = { type: 'array', items: { type: 'string' } }
 const propertySpecs = {
@@ -109,17 +110,6 @@ const stepActionSchema = {
 
 const ajv = new Ajv({ allErrors: true, strict: true })
 const validate = ajv.compile(stepActionSchema)
-
-/** `/spec/params/0/name` → `spec.params[0].name` */
-export function jsonPointerToPath(pointer: string): string {
-  let path = ''
-  for (const raw of pointer.split('/').slice(1)) {
-    const part = raw.replaceAll('~1', '/').replaceAll('~0', '~')
-    if (/^[0-9]+$/.test(part)) path += `[${part}]`
-    else path += path === '' ? part : `.${part}`
-  }
-  return path
-}
 
 function describe(e: ErrorObject): Problem {
   const at = jsonPointerToPath(e.instancePath)

@@ -1,4 +1,5 @@
-// Copying JSON values. Objects here came from JSON or YAML, so a plain
+// JSON values: copying, changing one place without touching the input, and
+// telling objects from lists. Objects here came from JSON or YAML, so a plain
 // recursive copy is exact, and several times faster than structuredClone on
 // the small objects the admission path handles.
 
@@ -29,4 +30,9 @@ export function withValueAt<T>(root: T, segments: readonly (string | number)[], 
 /** A JSON object: not null, not an array. */
 export function isJsonObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** The list `v` is, or an empty one: user input may hold anything where a list belongs. */
+export function asList<T>(v: unknown): T[] {
+  return Array.isArray(v) ? (v as T[]) : []
 }

@@ -2,7 +2,7 @@
 // are inferred before anything validates or expands the definition.
 
 import type { ParamSpec, PropertySpec, StepActionSpec, StepResult } from '../types/tekton.ts'
-import { rawValueType } from '../expand/param-value.ts'
+import { rawValueType } from '../variables/param-value.ts'
 
 function defaultProperties(properties: Record<string, PropertySpec>): Record<string, PropertySpec> {
   const out: Record<string, PropertySpec> = {}

@@ -6,8 +6,8 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { MemoryCatalog } from './memory.ts'
-import { parseDocuments } from '../io/documents.ts'
-import { type Definition, isStepActionDocument, toDefinition } from '../stepaction/definition.ts'
+import { parseDocuments } from '../json/documents.ts'
+import { type Definition, isStepActionDocument, toDefinition } from '../definitions/definition.ts'
 import type { StepAction } from '../types/tekton.ts'
 
 const documentExtensions = new Set(['.yaml', '.yml', '.json'])

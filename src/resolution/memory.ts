@@ -1,9 +1,10 @@
 // A catalog held in memory and fed by someone else: files at startup, a watch
 // on the cluster, or a test. Lookups never leave the process.
 
-import type { Catalog, Resolution, StepReference } from './catalog.ts'
+import type { Resolution, StepReference } from '../definitions/reference.ts'
+import type { Catalog } from './catalog.ts'
 import { DefinitionIndex } from './definition-index.ts'
-import { type Definition, type DefinitionSource, toDefinition } from '../stepaction/definition.ts'
+import { type Definition, type DefinitionSource, toDefinition } from '../definitions/definition.ts'
 import type { StepAction } from '../types/tekton.ts'
 
 export class MemoryCatalog implements Catalog {

@@ -2,7 +2,7 @@
 // namespace-less one of the same name, so a team can override a shared step
 // in its own namespace.
 
-import type { Definition } from '../stepaction/definition.ts'
+import type { Definition } from '../definitions/definition.ts'
 
 const anyNamespace = ''
 

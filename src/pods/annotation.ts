@@ -2,11 +2,11 @@
 // Tekton's Step shape, restricted to what makes sense in a plain Pod. Parsed
 // with a JSON Schema so every error names the step and the field.
 
-import { isJsonObject } from '../core/json.ts'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parse } from 'yaml'
-import { problem, type Problem } from '../core/problem.ts'
-import { jsonPointerToPath } from '../stepaction/schema.ts'
+import { isJsonObject } from '../json/values.ts'
+import { jsonPointerToPath } from '../problems/path.ts'
+import { problem, type Problem } from '../problems/problem.ts'
 import type { Step } from '../types/tekton.ts'
 
 export const stepsAnnotation = 'stepsplice.dev/steps'

@@ -1,33 +1,14 @@
-// One referenced step, from the catalog's answer to the expanded step: shared
+// One referenced step expanded, given what its reference resolved to: shared
 // by TaskRuns, PipelineRuns and Pods, so a reference fails the same way, with
 // the same messages, wherever it is written.
 
-import type { Resolution } from '../catalog/catalog.ts'
-import { referenceKey } from '../catalog/catalog.ts'
-import { formatProblem, problem, type Problem } from '../core/problem.ts'
-import { type Definition, definitionId, type SourceKind } from '../stepaction/definition.ts'
+import { type Definition, definitionId } from '../definitions/definition.ts'
+import { referenceKey, referenceOf, type Resolution } from '../definitions/reference.ts'
+import { formatProblem, problem, type Problem } from '../problems/problem.ts'
 import type { ParamSpec, Step } from '../types/tekton.ts'
-import type { Replacements } from './replacements.ts'
-import { expandStep } from './step.ts'
-import type { StepReference } from '../catalog/catalog.ts'
-
-/** What a ref step asks the catalog for. */
-export function referenceOf(step: Step, namespace: string): StepReference {
-  const ref = step.ref ?? {}
-  const out: StepReference = { namespace }
-  if (typeof ref.name === 'string' && ref.name !== '') out.name = ref.name
-  if (typeof ref.resolver === 'string' && ref.resolver !== '') out.resolver = ref.resolver
-  if (Array.isArray(ref.params)) out.params = ref.params
-  return out
-}
-
-export interface ProvenanceEntry {
-  path: string
-  step: string
-  definition: string
-  source: SourceKind
-  digest: string
-}
+import type { Replacements } from '../variables/replacements.ts'
+import { expandStep } from './expand.ts'
+import type { ProvenanceEntry } from './expansion.ts'
 
 /** What the step's param values see: see expandStep. */
 export interface ParamScope {

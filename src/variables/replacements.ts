@@ -58,6 +58,26 @@ export function replacementsFromRawParams(params: readonly Param[] | undefined):
   return replacementsFromParams((params ?? []).map((p) => ({ name: p.name, value: parseParamValue(p.value) })))
 }
 
+/** Later values win; object values merge key by key. */
+export function mergeInto(target: Replacements, source: Replacements): void {
+  for (const [k, v] of source.strings) target.strings.set(k, v)
+  for (const [k, v] of source.arrays) target.arrays.set(k, v)
+  for (const [k, v] of source.objects) {
+    const existing = target.objects.get(k)
+    target.objects.set(k, existing === undefined ? { ...v } : { ...existing, ...v })
+  }
+}
+
+/** Forgets every key of a param, so references to it stay as written for Tekton to fill in. */
+export function forgetParam(r: Replacements, name: string): void {
+  const prefixes = paramKeys(name)
+  const matches = (key: string): boolean =>
+    prefixes.some((p) => key === p || key.startsWith(`${p}[`)) || key.startsWith(`params.${name}.`)
+  for (const table of [r.strings, r.arrays, r.objects]) {
+    for (const key of table.keys()) if (matches(key)) table.delete(key)
+  }
+}
+
 /** Replaces every `$(key)` found in `s`, in one pass. Unknown references stay as written. */
 export function applyString(s: string, strings: ReadonlyMap<string, string>): string {
   let start = s.indexOf('$(')

@@ -1,29 +1,17 @@
-// Expansion of a whole object: pure, given the definitions its steps resolved
-// to. Either every referenced step expands and the object comes back with
-// them spliced in, or nothing changes and every problem found is returned.
+// Expansion of a TaskRun or PipelineRun: pure, given the definitions its
+// steps resolved to. Either every referenced step expands and the object
+// comes back with them spliced in, or nothing changes and every problem found
+// is returned.
 
-import { withValueAt } from '../core/json.ts'
-import type { Problem } from '../core/problem.ts'
-import type { Resolution } from '../catalog/catalog.ts'
+import type { Resolution } from '../definitions/reference.ts'
+import { withValueAt } from '../json/values.ts'
+import type { Problem } from '../problems/problem.ts'
+import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
+import { expandReference } from '../steps/reference.ts'
+import { checkStepShape } from '../steps/shape.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
-import { checkStepShape } from './step.ts'
-import { expandReference, type ProvenanceEntry } from './reference.ts'
-
-export { referenceOf, type ProvenanceEntry } from './reference.ts'
 import { findRefSteps, findTaskSites, type StepSite, type TaskSite } from './sites.ts'
-
-export const provenanceAnnotation = 'stepsplice.dev/resolved'
-
-export interface Expansion {
-  /** The expanded object; the input itself when nothing changed or when there are problems. */
-  object: KubeObject
-  changed: boolean
-  problems: Problem[]
-  warnings: string[]
-  expanded: ProvenanceEntry[]
-}
-
 
 /** What an object asks for: its task specs, its ref steps, and the shape problems of its steps. */
 export interface Plan {
@@ -34,7 +22,7 @@ export interface Plan {
 }
 
 /** Steps without ref are checked only for stray params; they are otherwise Tekton's business. */
-export function planObject(obj: KubeObject): Plan {
+export function planRun(obj: KubeObject): Plan {
   const sites = findTaskSites(obj)
   const problems: Problem[] = []
   for (const site of sites) {
@@ -80,7 +68,7 @@ function annotate(obj: KubeObject, entries: ProvenanceEntry[]): void {
  * catalog answered for each reference (keyed by referenceKey); `namespace` is
  * the one references were resolved in.
  */
-export function expandObject(obj: KubeObject, plan: Plan, namespace: string, resolutions: ReadonlyMap<string, Resolution>): Expansion {
+export function expandRun(obj: KubeObject, plan: Plan, namespace: string, resolutions: ReadonlyMap<string, Resolution>): Expansion {
   const { sites, refSteps } = plan
   const problems = [...plan.problems]
   const unchanged = (found: Problem[], warnings: string[] = []): Expansion => ({ object: obj, changed: false, problems: found, warnings, expanded: [] })

@@ -4,12 +4,12 @@
 // filesystem, and then the Pod's own containers start. Pure, like the Tekton
 // expansion: definitions arrive already resolved.
 
-import type { Resolution } from '../catalog/catalog.ts'
-import { withValueAt } from '../core/json.ts'
-import { problem, type Problem } from '../core/problem.ts'
-import { provenanceAnnotation, type Expansion } from '../expand/object.ts'
-import { expandReference, type ProvenanceEntry } from '../expand/reference.ts'
-import { canonicalJson } from '../stepaction/canonical.ts'
+import type { Resolution } from '../definitions/reference.ts'
+import { canonicalJson } from '../json/canonical.ts'
+import { withValueAt } from '../json/values.ts'
+import { problem, type Problem } from '../problems/problem.ts'
+import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
+import { expandReference } from '../steps/reference.ts'
 import type { Container, KubeObject, PodSpec, Volume, VolumeMount } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
 import { parseStepsAnnotation, placementAnnotation, stepsAnnotation, workspaceAnnotation } from './annotation.ts'

@@ -23,11 +23,3 @@ export function formatProblem(p: Problem): string {
   const where = p.path === '' ? '' : `${p.path}: `
   return `${where}${p.message}${context.length > 0 ? ` (${context.join(', ')})` : ''}`
 }
-
-export function fieldPath(base: string, field: string): string {
-  return base === '' ? field : `${base}.${field}`
-}
-
-export function indexPath(base: string, field: string, index: number): string {
-  return `${fieldPath(base, field)}[${index}]`
-}

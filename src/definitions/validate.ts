@@ -3,10 +3,10 @@
 // Tekton's wording so that users who know Tekton recognise them; paths are ours
 // and point at the exact element (`spec.env[1].value`).
 
-import { type Problem, problem } from '../core/problem.ts'
+import { type Problem, problem } from '../problems/problem.ts'
 import type { ParamSpec, StepActionSpec, StepResult } from '../types/tekton.ts'
-import { escapeRegExp, extractEntireVariables, extractExpressions, extractVariables, trimArrayIndex } from '../expand/variables.ts'
-import { parseParamValue, rawValueType } from '../expand/param-value.ts'
+import { escapeRegExp, extractEntireVariables, extractExpressions, extractVariables, trimArrayIndex } from '../variables/scan.ts'
+import { parseParamValue, rawValueType } from '../variables/param-value.ts'
 
 const stringOrArrayName = /^[_a-zA-Z][_a-zA-Z0-9.-]*$/
 const objectName = /^[_a-zA-Z][_a-zA-Z0-9-]*$/

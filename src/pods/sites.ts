@@ -3,7 +3,7 @@
 // become; the webhook only ever sees Pods (templates are left alone so GitOps
 // tools see no drift).
 
-import { isJsonObject as isObject } from '../core/json.ts'
+import { isJsonObject as isObject } from '../json/values.ts'
 import type { KubeObject, ObjectMeta, PodSpec } from '../types/k8s.ts'
 
 export interface PodTemplateSite {

@@ -9,18 +9,19 @@
 // The result is a replacement table for the StepAction-derived fields, or the
 // messages that explain why there is none.
 
-import type { Param, ParamSpec } from '../types/tekton.ts'
-import type { Step } from '../types/tekton.ts'
-import { type ParamValue, parseParamValue, stringPart } from './param-value.ts'
+import type { Param, ParamSpec, Step } from '../types/tekton.ts'
+import { type ParamValue, parseParamValue, stringPart } from '../variables/param-value.ts'
 import {
   addParamValue,
   applyToParamValue,
   emptyReplacements,
+  forgetParam,
+  mergeInto,
   paramKeys,
   type Replacements,
   replacementsFromParams,
-} from './replacements.ts'
-import { escapeRegExp, extractExpressions } from './variables.ts'
+} from '../variables/replacements.ts'
+import { escapeRegExp, extractExpressions } from '../variables/scan.ts'
 
 interface NamedValue {
   name: string
@@ -63,26 +64,6 @@ export function taskReplacements(taskParams: readonly ParamSpec[], runParams: re
   const run = replacementsFromParams(runParams.map((p) => ({ name: p.name, value: parseParamValue(p.value) })))
   mergeInto(r, run)
   return r
-}
-
-/** Later values win; object values merge key by key. */
-export function mergeInto(target: Replacements, source: Replacements): void {
-  for (const [k, v] of source.strings) target.strings.set(k, v)
-  for (const [k, v] of source.arrays) target.arrays.set(k, v)
-  for (const [k, v] of source.objects) {
-    const existing = target.objects.get(k)
-    target.objects.set(k, existing === undefined ? { ...v } : { ...existing, ...v })
-  }
-}
-
-/** Forgets every key of a param, so references to it stay as written for Tekton to fill in. */
-export function forgetParam(r: Replacements, name: string): void {
-  const prefixes = paramKeys(name)
-  const matches = (key: string): boolean =>
-    prefixes.some((p) => key === p || key.startsWith(`${p}[`)) || key.startsWith(`params.${name}.`)
-  for (const table of [r.strings, r.arrays, r.objects]) {
-    for (const key of table.keys()) if (matches(key)) table.delete(key)
-  }
 }
 
 /** Extra params first, then missing required ones: the order and wording Tekton uses. */

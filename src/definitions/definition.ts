@@ -3,12 +3,12 @@
 // with problems is kept, not dropped, so a step that references it is told why
 // it cannot be used instead of being told it does not exist.
 
-import type { Problem } from '../core/problem.ts'
+import { sha256Digest } from '../json/canonical.ts'
+import type { Problem } from '../problems/problem.ts'
 import type { StepAction, StepActionSpec } from '../types/tekton.ts'
 import { checkStepActionSchema } from './schema.ts'
 import { defaultStepActionSpec } from './defaults.ts'
 import { validateStepActionSpec } from './validate.ts'
-import { sha256Digest } from './canonical.ts'
 
 export type SourceKind = 'directory' | 'cluster' | 'url'
 

@@ -1,0 +1,117 @@
+// Where an object holds steps that may reference definitions, and which param
+// values those steps can see. Both resolution (which definitions to fetch) and
+// expansion (what to write) walk the same list, so they cannot disagree.
+
+import { defaultParamSpec } from '../definitions/defaults.ts'
+import { asList, isJsonObject as isObject } from '../json/values.ts'
+import { taskReplacements } from '../steps/params.ts'
+import type { KubeObject } from '../types/k8s.ts'
+import type { ParamSpec, PipelineRun, PipelineTask, Step, TaskRun, TaskSpec } from '../types/tekton.ts'
+import { parseParamValue } from '../variables/param-value.ts'
+import { applyToParamValue, forgetParam, mergeInto, type Replacements, replacementsFromParams } from '../variables/replacements.ts'
+import { holdsReference, paramsOf, pipelineTable } from './pipeline-params.ts'
+
+/** An inline task spec and the param values its steps' `params` are substituted with. */
+export interface TaskSite {
+  /** Path of the task spec inside the object, e.g. `spec.taskSpec`. */
+  path: string
+  /** The same path as keys and indexes, to find the task spec again in a copy. */
+  segments: (string | number)[]
+  taskSpec: TaskSpec
+  /**
+   * Applied to step param values first: pipeline params propagated into an
+   * embedded task (Tekton's propagateParams). Empty for a TaskRun.
+   */
+  propagated: Replacements
+  /** Task params over their defaults; params known only at run time are absent, so their references stay for Tekton. */
+  task: Replacements
+  /** Names of task params whose value is known only at run time. */
+  runtimeParams: string[]
+  /** The task's declared params, defaulted: the type and keys of a value known only at run time. */
+  declared: ParamSpec[]
+}
+
+export interface StepSite {
+  site: TaskSite
+  index: number
+  path: string
+  step: Step
+}
+
+const tektonVersions = new Set(['tekton.dev/v1', 'tekton.dev/v1beta1'])
+
+function taskSiteForTaskRun(tr: TaskRun): TaskSite[] {
+  const spec = tr.spec
+  if (!isObject(spec) || !isObject(spec.taskSpec)) return []
+  const taskSpec = spec.taskSpec
+  const taskParams = paramsOf(taskSpec.params).map(defaultParamSpec)
+  return [
+    {
+      path: 'spec.taskSpec',
+      segments: ['spec', 'taskSpec'],
+      taskSpec,
+      propagated: replacementsFromParams([]),
+      task: taskReplacements(taskParams, paramsOf(spec.params)),
+      runtimeParams: [],
+      declared: taskParams,
+    },
+  ]
+}
+
+function taskSiteForPipelineTask(pt: PipelineTask, segments: (string | number)[], pipeline: Replacements): TaskSite | undefined {
+  if (!isObject(pt) || !isObject(pt.taskSpec)) return undefined
+  const taskSpec = pt.taskSpec
+  const passed = paramsOf(pt.params).map((p) => ({ ...p, value: applyToParamValue(parseParamValue(p.value), pipeline) }))
+  const runtimeParams = passed.filter((p) => holdsReference(p.value)).map((p) => p.name)
+  // Matrix params fan out into one TaskRun per combination: no single value exists at admission.
+  for (const p of [...paramsOf(pt.matrix?.params), ...asList<{ params?: unknown }>(pt.matrix?.include).flatMap((inc) => paramsOf(inc?.params))]) {
+    runtimeParams.push(p.name)
+  }
+  const concrete = passed.filter((p) => !runtimeParams.includes(p.name))
+  const declared = paramsOf(taskSpec.params).map(defaultParamSpec)
+  const task = taskReplacements(declared, [])
+  mergeInto(
+    task,
+    replacementsFromParams(concrete.map((p) => ({ name: p.name, value: p.value }))),
+  )
+  for (const name of runtimeParams) forgetParam(task, name)
+  // Task params shadow pipeline params of the same name.
+  const propagated = replacementsFromParams([])
+  mergeInto(propagated, pipeline)
+  for (const p of passed) forgetParam(propagated, p.name)
+  const path = `spec.pipelineSpec.${String(segments[2])}[${String(segments[3])}].taskSpec`
+  return { path, segments, taskSpec, propagated, task, runtimeParams: [...new Set(runtimeParams)], declared }
+}
+
+function taskSitesForPipelineRun(pr: PipelineRun): TaskSite[] {
+  const spec = pr.spec
+  if (!isObject(spec) || !isObject(spec.pipelineSpec)) return []
+  const table = pipelineTable(pr)
+  const sites: TaskSite[] = []
+  for (const field of ['tasks', 'finally'] as const) {
+    asList<PipelineTask>(spec.pipelineSpec[field]).forEach((pt, i) => {
+      const site = taskSiteForPipelineTask(pt, ['spec', 'pipelineSpec', field, i, 'taskSpec'], table)
+      if (site) sites.push(site)
+    })
+  }
+  return sites
+}
+
+/** Every inline task spec of a TaskRun or PipelineRun; nothing for any other object. */
+export function findTaskSites(obj: KubeObject): TaskSite[] {
+  if (!tektonVersions.has(String(obj.apiVersion))) return []
+  if (obj.kind === 'TaskRun') return taskSiteForTaskRun(obj as TaskRun)
+  if (obj.kind === 'PipelineRun') return taskSitesForPipelineRun(obj as PipelineRun)
+  return []
+}
+
+/** The steps that reference a definition. */
+export function findRefSteps(sites: readonly TaskSite[]): StepSite[] {
+  const out: StepSite[] = []
+  for (const site of sites) {
+    asList<Step>(site.taskSpec.steps).forEach((step, index) => {
+      if (isObject(step) && step.ref != null) out.push({ site, index, path: `${site.path}.steps[${index}]`, step })
+    })
+  }
+  return out
+}

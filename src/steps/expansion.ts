@@ -1,0 +1,26 @@
+// What expanding an object reports, for TaskRuns, PipelineRuns and Pods alike:
+// the object, every problem, warnings, and where each spliced step came from.
+
+import type { SourceKind } from '../definitions/definition.ts'
+import type { Problem } from '../problems/problem.ts'
+import type { KubeObject } from '../types/k8s.ts'
+
+/** Records, on the object, which definition each spliced step came from: for audits and for idempotency. */
+export const provenanceAnnotation = 'stepsplice.dev/resolved'
+
+export interface ProvenanceEntry {
+  path: string
+  step: string
+  definition: string
+  source: SourceKind
+  digest: string
+}
+
+export interface Expansion {
+  /** The expanded object; the input itself when nothing changed or when there are problems. */
+  object: KubeObject
+  changed: boolean
+  problems: Problem[]
+  warnings: string[]
+  expanded: ProvenanceEntry[]
+}

@@ -1,0 +1,79 @@
+// The shape checks Tekton's admission applies to a step before anything is
+// resolved: what may stand next to `ref`, what a `ref` must hold, and names.
+
+import { problem, type Problem } from '../problems/problem.ts'
+import type { Step } from '../types/tekton.ts'
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const qualifiedName = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+const urlLike = /[\w-]+:\/\/*/
+
+/** Set, as Go's omitempty sees a field: a non-empty list or string, or any other non-null value. */
+export const nonEmpty = (v: unknown): boolean => (Array.isArray(v) ? v.length > 0 : typeof v === 'string' ? v !== '' : v != null)
+
+/** Fields a Step may not set next to `ref`. `env` is checked for presence: Tekton rejects even `env: []`. */
+const forbiddenWithRef: { field: keyof Step; label: string; present: (v: unknown) => boolean }[] = [
+  { field: 'image', label: 'image', present: nonEmpty },
+  { field: 'command', label: 'command', present: nonEmpty },
+  { field: 'args', label: 'args', present: nonEmpty },
+  { field: 'script', label: 'script', present: nonEmpty },
+  { field: 'workingDir', label: 'working dir', present: nonEmpty },
+  { field: 'env', label: 'env', present: (v) => v != null },
+  { field: 'volumeMounts', label: 'volumeMounts', present: nonEmpty },
+  { field: 'results', label: 'results', present: nonEmpty },
+]
+
+function isQualifiedName(name: string): boolean {
+  const parts = name.split('/')
+  if (parts.length > 2) return false
+  const [prefix, local] = parts.length === 2 ? parts : [undefined, parts[0] ?? '']
+  if (prefix !== undefined && (prefix === '' || prefix.length > 253 || !dnsSubdomain.test(prefix))) return false
+  return local !== undefined && local.length <= 63 && qualifiedName.test(local)
+}
+
+function checkRef(step: Step, at: string): Problem[] {
+  const ref = step.ref
+  const refAt = `${at}.ref`
+  if (typeof ref !== 'object' || ref === null || Array.isArray(ref)) return [problem(refAt, 'must be an object with name, or resolver and params')]
+  const name = typeof ref.name === 'string' ? ref.name : ''
+  const resolver = typeof ref.resolver === 'string' ? ref.resolver : ''
+  const out: Problem[] = []
+  if (resolver !== '' || ref.params != null) {
+    if (ref.params != null) {
+      if (name !== '') out.push(problem(refAt, 'expected exactly one, got both: name, params'))
+      if (resolver === '') out.push(problem(`${refAt}.resolver`, 'missing field(s): resolver'))
+    }
+    if (resolver !== '' && name !== '' && !urlLike.test(name)) out.push(problem(`${refAt}.name`, `invalid value: invalid URI for request: ${name}`))
+  } else if (name !== '') {
+    if (urlLike.test(name)) out.push(problem(`${refAt}.resolver`, `missing field(s): resolver (the name ${JSON.stringify(name)} is a URL)`))
+    else if (!isQualifiedName(name)) {
+      out.push(problem(`${refAt}.name`, `invalid value: ${JSON.stringify(name)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`))
+    }
+  } else {
+    out.push(problem(`${refAt}.name`, 'missing field(s): name'))
+  }
+  return out
+}
+
+/** Admission-time checks of a step's shape; `at` is the step's path. */
+export function checkStepShape(step: Step, at: string): Problem[] {
+  const stepName = typeof step.name === 'string' ? step.name : ''
+  const out: Problem[] = []
+  if (step.ref == null) {
+    if (nonEmpty(step.params)) out.push(problem(`${at}.params`, 'params cannot be used without Ref'))
+    return out.map((p) => ({ ...p, step: stepName }))
+  }
+  out.push(...checkRef(step, at))
+  for (const f of forbiddenWithRef) {
+    if (f.present(step[f.field])) out.push(problem(`${at}.${String(f.field)}`, `${f.label} cannot be used with Ref`))
+  }
+  if (stepName !== '' && !dnsLabel.test(stepName)) out.push(problem(`${at}.name`, `invalid value ${JSON.stringify(stepName)}: Task step name must be a valid DNS Label`))
+  if (step.params != null && !Array.isArray(step.params)) out.push(problem(`${at}.params`, 'must be a list of {name, value}'))
+  else {
+    step.params?.forEach((p, i) => {
+      if (typeof p?.name !== 'string' || p.name === '') out.push(problem(`${at}.params[${i}].name`, 'missing field(s): name'))
+    })
+  }
+  return out.map((p) => ({ ...p, step: stepName }))
+}
