@@ -187,10 +187,10 @@ t.test('a Pod annotation that does not parse is denied with every problem', asyn
 })
 
 t.test('the server uses its --prepare-image for the prepare container', async (t) => {
-  const custom = await startTestServer(t, { prepareImage: 'registry.example.com/tools/sh:1@sha256:' + 'a'.repeat(64) })
+  const custom = await startTestServer(t, { prepareImage: `registry.example.com/tools/sh:1@sha256:${'a'.repeat(64)}` })
   const pod = podFrom(templateOf(exampleJob))
   const reply = await custom.review('/mutate', reviewOf(pod, { kind: podKind, resource: podResource, operation: 'CREATE' }))
   const patched = applyEncodedPatch(pod, reply.body.response.patch ?? '') as { spec: PodSpec }
   const prepare = patched.spec.initContainers?.find((c) => c.name === 'stepsplice-prepare')
-  t.equal(prepare?.image, 'registry.example.com/tools/sh:1@sha256:' + 'a'.repeat(64))
+  t.equal(prepare?.image, `registry.example.com/tools/sh:1@sha256:${'a'.repeat(64)}`)
 })

@@ -33,7 +33,8 @@ function spawnServe(t: TapTest, args: string[]): Spawned {
   const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = []
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-  createInterface({ input: child.stdout! }).on('line', (text) => {
+  if (child.stdout === null) throw new Error('spawned with stdout piped, but it has no stdout')
+  createInterface({ input: child.stdout }).on('line', (text) => {
     let line: Record<string, unknown>
     try {
       line = JSON.parse(text) as Record<string, unknown>

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 import { pino, type Level } from 'pino'
 import type { OnTimeout } from '../admission/mutate.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
-import { startServer } from '../server/serve.ts'
+import { type RunningServer, startServer } from '../server/serve.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
 import { type CliIO, UsageError } from './io.ts'
@@ -93,7 +93,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     throw new UsageError(`cannot read catalog: ${(err as Error).message}`)
   }
   for (const w of catalog.loadWarnings) logger.warn({ catalog: dirs }, w)
-  let server
+  let server: RunningServer
   try {
     server = await startServer({
       host: values.host,

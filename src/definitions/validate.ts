@@ -24,10 +24,10 @@ function referenceFields(spec: StepActionSpec): Field[] {
   const fields: Field[] = []
   if (spec.image !== undefined) fields.push({ path: 'spec.image', value: spec.image, kind: 'image' })
   if (spec.script !== undefined) fields.push({ path: 'spec.script', value: spec.script, kind: 'script' })
-  spec.command?.forEach((value, i) => fields.push({ path: `spec.command[${i}]`, value, kind: 'command' }))
-  spec.args?.forEach((value, i) => fields.push({ path: `spec.args[${i}]`, value, kind: 'args' }))
-  spec.env?.forEach((e, i) => fields.push({ path: `spec.env[${i}].value`, value: e.value ?? '', kind: 'env' }))
-  spec.volumeMounts?.forEach((m, i) => fields.push({ path: `spec.volumeMounts[${i}].name`, value: m.name, kind: 'volumeMount' }))
+  for (const [i, value] of (spec.command ?? []).entries()) fields.push({ path: `spec.command[${i}]`, value, kind: 'command' })
+  for (const [i, value] of (spec.args ?? []).entries()) fields.push({ path: `spec.args[${i}]`, value, kind: 'args' })
+  for (const [i, e] of (spec.env ?? []).entries()) fields.push({ path: `spec.env[${i}].value`, value: e.value ?? '', kind: 'env' })
+  for (const [i, m] of (spec.volumeMounts ?? []).entries()) fields.push({ path: `spec.volumeMounts[${i}].name`, value: m.name, kind: 'volumeMount' })
   return fields
 }
 

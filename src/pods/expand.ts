@@ -113,7 +113,7 @@ function planVolumes(spec: PodSpec, wanted: Volume[], at: string): { volumes: Vo
 function workspacePath(site: PodTemplateSite): string | undefined {
   const value = site.metadata.annotations?.[workspaceAnnotation]
   if (value === 'none') return undefined
-  return value && value.startsWith('/') ? value : '/workspace'
+  return value?.startsWith('/') ? value : '/workspace'
 }
 
 /**

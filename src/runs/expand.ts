@@ -48,19 +48,18 @@ function taskResultWarnings(s: StepSite): string[] {
     .map((p) => `${s.path}.params: ${JSON.stringify(p.name)} uses a task result, which Tekton never fills in inside steps; pass it via a task param`)
 }
 
-function annotate(obj: KubeObject, entries: ProvenanceEntry[]): void {
-  const metadata = (obj.metadata ??= {})
-  const annotations = (metadata.annotations ??= {})
+/** The provenance annotation after this expansion: earlier entries for other steps, then these. */
+function provenanceValue(previousText: string | undefined, entries: ProvenanceEntry[]): string {
   let previous: ProvenanceEntry[] = []
   try {
-    const parsed: unknown = JSON.parse(annotations[provenanceAnnotation] ?? '[]')
+    const parsed: unknown = JSON.parse(previousText ?? '[]')
     // Keep only well-formed entries: the annotation is user-editable text.
     if (Array.isArray(parsed)) previous = parsed.filter((e): e is ProvenanceEntry => typeof e === 'object' && e !== null && typeof e.path === 'string')
   } catch {
     // A hand-edited annotation that is not JSON is replaced, not trusted.
   }
   const paths = new Set(entries.map((e) => e.path))
-  annotations[provenanceAnnotation] = JSON.stringify([...previous.filter((e) => !paths.has(e.path)), ...entries])
+  return JSON.stringify([...previous.filter((e) => !paths.has(e.path)), ...entries])
 }
 
 /**
@@ -100,7 +99,8 @@ export function expandRun(obj: KubeObject, plan: Plan, namespace: string, resolu
     const expandedTaskSteps = steps.map((step, i) => expandedSteps.get(`${site.path}.steps[${i}]`) ?? step)
     out = withValueAt(out, [...site.segments, 'steps'], expandedTaskSteps)
   }
-  out = withValueAt(out, ['metadata'], { ...(out.metadata ?? {}), annotations: { ...(out.metadata?.annotations ?? {}) } })
-  annotate(out, entries)
+  const annotations = { ...(out.metadata?.annotations ?? {}) }
+  annotations[provenanceAnnotation] = provenanceValue(annotations[provenanceAnnotation], entries)
+  out = withValueAt(out, ['metadata'], { ...(out.metadata ?? {}), annotations })
   return { object: out, changed: true, problems: [], warnings, expanded: entries }
 }

@@ -40,7 +40,7 @@ export function watchCertificates(options: WatchOptions): CertificateWatch {
   const reload = (): void => {
     readKeyPair(certFile, keyFile).then(
       (pair) => {
-        if (last && last.cert.equals(pair.cert) && last.key.equals(pair.key)) return
+        if (last?.cert.equals(pair.cert) && last.key.equals(pair.key)) return
         last = pair
         options.onReload(pair)
       },

@@ -79,14 +79,14 @@ export function checkProvidedParams(stepParams: readonly Param[] | undefined, sp
 
 /** Resolves defaults that reference other params, reporting unknown references and cycles. */
 function resolveReferencingDefaults(specs: readonly ParamSpec[], processed: NamedValue[], pending: Map<string, string[]>): string[] {
-  const valueOf = (name: string): ParamValue | undefined => processed.find((p) => p.name === name)?.value
+  const known = (name: string): ParamValue | undefined => processed.find((p) => p.name === name)?.value
   while (pending.size > 0) {
     let progressed = false
     for (const [name, refs] of pending) {
-      if (!refs.every((r) => valueOf(r) !== undefined)) continue
+      if (!refs.every((r) => known(r) !== undefined)) continue
       const spec = specs.find((s) => s.name === name)
       let text = stringPart(parseParamValue(spec?.default))
-      for (const ref of refs) text = text.replaceAll(`$(params.${ref})`, stringPart(valueOf(ref) ?? { type: 'string', string: '' }))
+      for (const ref of refs) text = text.replaceAll(`$(params.${ref})`, stringPart(known(ref) ?? { type: 'string', string: '' }))
       processed.push({ name, value: { type: 'string', string: text } })
       pending.delete(name)
       progressed = true

@@ -34,7 +34,7 @@ export function addParamValue(r: Replacements, name: string, value: ParamValue):
   switch (value.type) {
     case 'array':
       for (const key of paramKeys(name)) {
-        value.array.forEach((element, i) => r.strings.set(`${key}[${i}]`, element))
+        for (const [i, element] of value.array.entries()) r.strings.set(`${key}[${i}]`, element)
         r.arrays.set(key, value.array)
       }
       break

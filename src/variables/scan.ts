@@ -34,7 +34,7 @@ export function extractVariables(s: string, prefix: string): Extracted {
   for (const m of s.matchAll(referencePattern(prefix))) {
     const g = m.groups ?? {}
     const dotted = g.var1
-    if (dotted !== undefined && dotted.includes('.')) {
+    if (dotted?.includes('.')) {
       if (dotted.split('.').length > 2) {
         const shown = prefix.replaceAll('\\', '')
         return {
