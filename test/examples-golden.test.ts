@@ -23,7 +23,10 @@ async function checkGolden(t: TapTest, name: string, actual: string): Promise<vo
 }
 
 async function filesIn(dir: string): Promise<string[]> {
-  return (await readdir(join(root, dir))).filter((f) => /\.(ya?ml|json)$/.test(f)).sort().map((f) => `${dir}/${f}`)
+  return (await readdir(join(root, dir)))
+    .filter((f) => /\.(ya?ml|json)$/.test(f))
+    .sort()
+    .map((f) => `${dir}/${f}`)
 }
 
 const renderInputs = [...(await filesIn('examples/taskruns')), ...(await filesIn('examples/pods')), 'test/golden/inputs/broken.yaml']

@@ -19,8 +19,18 @@ function provenance(obj: KubeObject): unknown {
 /** sha256 over JSON with object keys sorted at every level: what the digest is documented to be. */
 function expectedDigest(spec: unknown): string {
   const sorted = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(sorted) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sorted(x)])) : v
-  return `sha256:${createHash('sha256').update(JSON.stringify(sorted(spec))).digest('hex')}`
+    Array.isArray(v)
+      ? v.map(sorted)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v)
+              .sort(([a], [b]) => (a < b ? -1 : 1))
+              .map(([k, x]) => [k, sorted(x)]),
+          )
+        : v
+  return `sha256:${createHash('sha256')
+    .update(JSON.stringify(sorted(spec)))
+    .digest('hex')}`
 }
 
 t.test('objects without step references come back as they are', async (t) => {
@@ -28,7 +38,12 @@ t.test('objects without step references come back as they are', async (t) => {
     taskRun({ steps: [{ name: 'a', image: 'busybox', script: 'echo $(params.x)' }] }),
     { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'r' }, spec: { taskRef: { name: 'some-task' } } },
     { apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name: 'p' }, spec: { pipelineRef: { name: 'some-pipeline' } } },
-    pipelineRun({ tasks: [{ name: 't', taskRef: { name: 'x' } }, { name: 'u', taskSpec: { steps: [{ image: 'busybox' }] } }] }),
+    pipelineRun({
+      tasks: [
+        { name: 't', taskRef: { name: 'x' } },
+        { name: 'u', taskSpec: { steps: [{ image: 'busybox' }] } },
+      ],
+    }),
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { steps: 'ref: x' } },
     // Only Tekton's own kinds are looked into, whatever their shape.
     { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { taskSpec: { steps: [{ ref: { name: 'echo' } }] } } },
@@ -89,18 +104,24 @@ t.test('unknown fields anywhere are preserved', async (t) => {
     },
     status: { podName: 'x' },
   })
-  t.strictSame({ ...metadata, annotations: { ...metadata?.annotations, [provenanceAnnotation]: 'x' } }, {
-    name: 'run',
-    namespace: 'default',
-    labels: { a: 'b' },
-    annotations: { keep: 'me', [provenanceAnnotation]: 'x' },
-    'x-meta': [1, 2],
-  })
+  t.strictSame(
+    { ...metadata, annotations: { ...metadata?.annotations, [provenanceAnnotation]: 'x' } },
+    {
+      name: 'run',
+      namespace: 'default',
+      labels: { a: 'b' },
+      annotations: { keep: 'me', [provenanceAnnotation]: 'x' },
+      'x-meta': [1, 2],
+    },
+  )
 })
 
 t.test('TaskRun v1 and v1beta1', async (t) => {
   for (const apiVersion of ['tekton.dev/v1', 'tekton.dev/v1beta1']) {
-    const obj = { ...taskRun({ steps: [{ name: 'e', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.who)' }] }] }, [{ name: 'who', value: 'world' }]), apiVersion }
+    const obj = {
+      ...taskRun({ steps: [{ name: 'e', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.who)' }] }] }, [{ name: 'who', value: 'world' }]),
+      apiVersion,
+    }
     const e = await expand(obj, echo)
     t.equal(e.changed, true, apiVersion)
     t.equal(e.object.apiVersion, apiVersion)
@@ -134,11 +155,19 @@ t.test('provenance annotation', async (t) => {
 
 t.test('provenance keeps other annotations and earlier entries', async (t) => {
   const earlier = [{ path: 'spec.taskSpec.steps[0]', step: 'old', definition: 'default/old', source: 'directory', digest: 'sha256:00' }]
-  const obj = taskRun({ steps: [{ name: 'old', image: 'busybox' }, { name: 'e', ref: { name: 'echo' } }] })
+  const obj = taskRun({
+    steps: [
+      { name: 'old', image: 'busybox' },
+      { name: 'e', ref: { name: 'echo' } },
+    ],
+  })
   obj.metadata = { ...obj.metadata, annotations: { other: 'x', [provenanceAnnotation]: JSON.stringify(earlier) } }
   const e = await expand(obj, echo)
   t.equal(e.object.metadata?.annotations?.other, 'x')
-  t.strictSame(provenance(e.object), [...earlier, { path: 'spec.taskSpec.steps[1]', step: 'e', definition: 'default/echo', source: 'directory', digest: e.expanded[0]?.digest }])
+  t.strictSame(provenance(e.object), [
+    ...earlier,
+    { path: 'spec.taskSpec.steps[1]', step: 'e', definition: 'default/echo', source: 'directory', digest: e.expanded[0]?.digest },
+  ])
 
   const garbled = taskRun({ steps: [{ name: 'e', ref: { name: 'echo' } }] })
   garbled.metadata = { ...garbled.metadata, annotations: { [provenanceAnnotation]: 'not json' } }
@@ -148,8 +177,16 @@ t.test('provenance keeps other annotations and earlier entries', async (t) => {
 
 t.test('expanding the output again changes nothing', async (t) => {
   const inputs = [
-    taskRun({ steps: [{ name: 'e', ref: { name: 'echo' } }, { name: 'i', image: 'busybox' }] }),
-    pipelineRun({ tasks: [{ name: 't', taskSpec: { steps: [{ ref: { name: 'echo' } }] } }], finally: [{ name: 'f', taskSpec: { steps: [{ ref: { name: 'echo' } }] } }] }),
+    taskRun({
+      steps: [
+        { name: 'e', ref: { name: 'echo' } },
+        { name: 'i', image: 'busybox' },
+      ],
+    }),
+    pipelineRun({
+      tasks: [{ name: 't', taskSpec: { steps: [{ ref: { name: 'echo' } }] } }],
+      finally: [{ name: 'f', taskSpec: { steps: [{ ref: { name: 'echo' } }] } }],
+    }),
   ]
   for (const obj of inputs) {
     const first = await expand(obj, echo)
@@ -174,7 +211,10 @@ t.test('PipelineRun: tasks and finally with inline task specs', async (t) => {
         {
           name: 'through-task-param',
           params: [{ name: 'who', value: '$(params.target)' }],
-          taskSpec: { params: [{ name: 'who' }], steps: [{ name: 's', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.greeting), $(params.who)' }] }] },
+          taskSpec: {
+            params: [{ name: 'who' }],
+            steps: [{ name: 's', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.greeting), $(params.who)' }] }],
+          },
         },
         {
           name: 'shadowing',
@@ -184,7 +224,10 @@ t.test('PipelineRun: tasks and finally with inline task specs', async (t) => {
         {
           name: 'task-default',
           taskSpec: {
-            params: [{ name: 'over-task-default', default: 'task default' }, { name: 'own', default: 'own default' }],
+            params: [
+              { name: 'over-task-default', default: 'task default' },
+              { name: 'own', default: 'own default' },
+            ],
             steps: [{ ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.over-task-default)/$(params.own)' }] }],
           },
         },
@@ -232,7 +275,17 @@ t.test('PipelineRun: array and object pipeline params', async (t) => {
       tasks: [
         {
           name: 'direct',
-          taskSpec: { steps: [{ ref: { name: 'probe' }, params: [{ name: 'list', value: '$(params.flags[*])' }, { name: 'map', value: '$(params.cfg[*])' }] }] },
+          taskSpec: {
+            steps: [
+              {
+                ref: { name: 'probe' },
+                params: [
+                  { name: 'list', value: '$(params.flags[*])' },
+                  { name: 'map', value: '$(params.cfg[*])' },
+                ],
+              },
+            ],
+          },
         },
         {
           name: 'via-task',
@@ -241,13 +294,27 @@ t.test('PipelineRun: array and object pipeline params', async (t) => {
             { name: 'c', value: '$(params.cfg[*])' },
           ],
           taskSpec: {
-            params: [{ name: 'f', type: 'array' }, { name: 'c', properties: { a: {} } }],
-            steps: [{ ref: { name: 'probe' }, params: [{ name: 'list', value: '$(params.f[*])' }, { name: 'map', value: '$(params.c)' }] }],
+            params: [
+              { name: 'f', type: 'array' },
+              { name: 'c', properties: { a: {} } },
+            ],
+            steps: [
+              {
+                ref: { name: 'probe' },
+                params: [
+                  { name: 'list', value: '$(params.f[*])' },
+                  { name: 'map', value: '$(params.c)' },
+                ],
+              },
+            ],
           },
         },
       ],
     },
-    [{ name: 'flags', value: ['-a', '-b'] }, { name: 'cfg', value: { a: 'run a' } }],
+    [
+      { name: 'flags', value: ['-a', '-b'] },
+      { name: 'cfg', value: { a: 'run a' } },
+    ],
   )
   const e = await expand(obj, sa)
   t.strictSame(e.problems, [])
@@ -302,7 +369,12 @@ t.test('PipelineRun: pipeline defaults are resolved as Tekton resolves them', as
 
 t.test('PipelineRun: pipeline params without a value are left for Tekton to reject', async (t) => {
   const obj = pipelineRun({
-    params: [{ name: 'missing' }, { name: 'uses-missing', default: '$(params.missing)-x' }, { name: 'loop-a', default: '$(params.loop-b)' }, { name: 'loop-b', default: '$(params.loop-a)' }],
+    params: [
+      { name: 'missing' },
+      { name: 'uses-missing', default: '$(params.missing)-x' },
+      { name: 'loop-a', default: '$(params.loop-b)' },
+      { name: 'loop-b', default: '$(params.loop-a)' },
+    ],
     tasks: [
       {
         name: 't',
@@ -378,8 +450,19 @@ t.test('PipelineRun: arrays and objects known only at run time reach StepAction 
         ],
         taskSpec: {
           // The task declares o's key a: Tekton guarantees it at run time. b it does not.
-          params: [{ name: 'f', type: 'array' }, { name: 'o', properties: { a: {} } }],
-          steps: [{ ref: { name: 'probe' }, params: [{ name: 'list', value: '$(params.f[*])' }, { name: 'map', value: '$(params.o[*])' }] }],
+          params: [
+            { name: 'f', type: 'array' },
+            { name: 'o', properties: { a: {} } },
+          ],
+          steps: [
+            {
+              ref: { name: 'probe' },
+              params: [
+                { name: 'list', value: '$(params.f[*])' },
+                { name: 'map', value: '$(params.o[*])' },
+              ],
+            },
+          ],
         },
       },
     ],
@@ -438,7 +521,9 @@ t.test('PipelineRun: run-time object keys the task default provides are referenc
 })
 
 t.test('PipelineRun: a step param that refers to a task result directly gets a warning', async (t) => {
-  const obj = pipelineRun({ tasks: [{ name: 't', taskSpec: { steps: [{ ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(tasks.a.results.r)' }] }] } }] })
+  const obj = pipelineRun({
+    tasks: [{ name: 't', taskSpec: { steps: [{ ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(tasks.a.results.r)' }] }] } }],
+  })
   const e = await expand(obj, echo)
   t.equal(e.changed, true)
   t.equal(e.warnings.length, 1)
@@ -462,9 +547,16 @@ t.test('resolution', async (t) => {
     const e = await expand(taskRun({ steps: [{ name: 's', ref: { name: 'broken' } }] }), broken)
     t.equal(e.changed, false)
     t.ok(e.problems.length >= 2)
-    for (const p of e.problems) t.match(p, { path: 'spec.taskSpec.steps[0].ref', step: 's', definition: 'default/broken', message: /^StepAction is invalid: spec\./ })
-    t.ok(e.problems.some((p) => /spec\.image/.test(p.message)), 'the missing image')
-    t.ok(e.problems.some((p) => /spec\.args\[0\]: non-existent variable in "\$\(params\.nope\)"/.test(p.message)), 'the undeclared param')
+    for (const p of e.problems)
+      t.match(p, { path: 'spec.taskSpec.steps[0].ref', step: 's', definition: 'default/broken', message: /^StepAction is invalid: spec\./ })
+    t.ok(
+      e.problems.some((p) => /spec\.image/.test(p.message)),
+      'the missing image',
+    )
+    t.ok(
+      e.problems.some((p) => /spec\.args\[0\]: non-existent variable in "\$\(params\.nope\)"/.test(p.message)),
+      'the undeclared param',
+    )
   })
   t.test('namespaced definitions win over namespace-less ones, and stay in their namespace', async (t) => {
     const catalog = catalogOf(
@@ -518,5 +610,9 @@ t.test('a hand-edited provenance annotation with junk entries is cleaned, not a 
   const e = await expand(obj, echo)
   t.equal(e.problems.length, 0)
   const entries = JSON.parse(e.object.metadata?.annotations?.['stepsplice.dev/resolved'] ?? '[]') as { path: string }[]
-  t.strictSame(entries.map((x) => x.path), ['spec.other', 'spec.taskSpec.steps[0]'], 'well-formed old entries kept, junk dropped')
+  t.strictSame(
+    entries.map((x) => x.path),
+    ['spec.other', 'spec.taskSpec.steps[0]'],
+    'well-formed old entries kept, junk dropped',
+  )
 })

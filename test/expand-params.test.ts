@@ -130,7 +130,9 @@ t.test('task params reach the StepAction through step params', async (t) => {
 t.test('array params passed as $(params.x[*]) or $(params.x) become arrays', async (t) => {
   const sa = probe([{ name: 'flags', type: 'array' }], ['build', '$(params.flags[*])', '--', '$(params.flags)', '$(params.flags[2])'])
   for (const value of ['$(params.taskArray[*])', '$(params.taskArray)']) {
-    const args = await argsOf(t, sa, [{ name: 'flags', value }], { params: [{ name: 'taskArray', type: 'array' }] }, [{ name: 'taskArray', value: ['-a', '-b', '-c'] }])
+    const args = await argsOf(t, sa, [{ name: 'flags', value }], { params: [{ name: 'taskArray', type: 'array' }] }, [
+      { name: 'taskArray', value: ['-a', '-b', '-c'] },
+    ])
     t.strictSame(args, ['build', '-a', '-b', '-c', '--', '-a', '-b', '-c', '-c'], value)
   }
   const empty = await argsOf(t, sa, [{ name: 'flags', value: [] }])
@@ -210,7 +212,13 @@ t.test('object params merge key by key: TaskRun, then Task default, then StepAct
     })
     const obj = taskRun(
       {
-        params: [{ name: 'objectparam', properties: { key1: { type: 'string' }, key2: { type: 'string' } }, default: { key1: 'taskspec default key1', key2: 'taskspec default key2' } }],
+        params: [
+          {
+            name: 'objectparam',
+            properties: { key1: { type: 'string' }, key2: { type: 'string' } },
+            default: { key1: 'taskspec default key1', key2: 'taskspec default key2' },
+          },
+        ],
         steps: [
           {
             name: 'action-runner',
@@ -242,7 +250,10 @@ t.test('object params merge key by key: TaskRun, then Task default, then StepAct
   })
 
   t.test('a partial object literal keeps the other StepAction default keys', async (t) => {
-    const sa = probe([{ name: 'o', type: 'object', properties: { a: {}, b: {} }, default: { a: 'default a', b: 'default b' } }], ['$(params.o.a)', '$(params.o.b)'])
+    const sa = probe(
+      [{ name: 'o', type: 'object', properties: { a: {}, b: {} }, default: { a: 'default a', b: 'default b' } }],
+      ['$(params.o.a)', '$(params.o.b)'],
+    )
     t.strictSame(await argsOf(t, sa, [{ name: 'o', value: { b: 'given b' } }]), ['default a', 'given b'])
   })
 })
@@ -257,10 +268,24 @@ t.test('resolution order inside the StepAction', async (t) => {
       ],
       threeArgs,
     )
-    t.strictSame(await argsOf(t, sa, undefined), ['step action string param', 'step action', 'array', 'step action', 'array', 'param', 'step action object param'])
+    t.strictSame(await argsOf(t, sa, undefined), [
+      'step action string param',
+      'step action',
+      'array',
+      'step action',
+      'array',
+      'param',
+      'step action object param',
+    ])
   })
   t.test('the step value wins over the default', async (t) => {
-    const sa = probe([{ name: 'p', default: 'default' }, { name: 'q', default: '$(params.p)!' }], ['$(params.p)', '$(params.q)'])
+    const sa = probe(
+      [
+        { name: 'p', default: 'default' },
+        { name: 'q', default: '$(params.p)!' },
+      ],
+      ['$(params.p)', '$(params.q)'],
+    )
     t.strictSame(await argsOf(t, sa, [{ name: 'p', value: 'given' }]), ['given', 'given!'], 'a referencing default sees the step value')
     t.strictSame(await argsOf(t, sa, [{ name: 'q', value: 'own' }]), ['default', 'own'], 'a step value replaces a referencing default')
   })
@@ -277,18 +302,16 @@ t.test('resolution order inside the StepAction', async (t) => {
   })
   t.test('chains declared in any order', async (t) => {
     const sa = probe(
-      [
-        { name: 'c', default: '$(params.b)/c' },
-        { name: 'b', default: '$(params.a)/b' },
-        { name: 'a', default: '$(params.root)/a' },
-        { name: 'root' },
-      ],
+      [{ name: 'c', default: '$(params.b)/c' }, { name: 'b', default: '$(params.a)/b' }, { name: 'a', default: '$(params.root)/a' }, { name: 'root' }],
       ['$(params.a)', '$(params.b)', '$(params.c)'],
     )
     t.strictSame(await argsOf(t, sa, [{ name: 'root', value: 'r' }]), ['r/a', 'r/a/b', 'r/a/b/c'])
   })
   t.test('a default with several references', async (t) => {
-    const sa = probe([{ name: 'host', default: 'example.com' }, { name: 'port' }, { name: 'url', default: 'https://$(params.host):$(params.port)/$(params.host)' }], ['$(params.url)'])
+    const sa = probe(
+      [{ name: 'host', default: 'example.com' }, { name: 'port' }, { name: 'url', default: 'https://$(params.host):$(params.port)/$(params.host)' }],
+      ['$(params.url)'],
+    )
     t.strictSame(await argsOf(t, sa, [{ name: 'port', value: '8443' }]), ['https://example.com:8443/example.com'])
   })
   t.test('a StepAction default referencing a Task param fails unless the step gives a value', async (t) => {
@@ -298,7 +321,10 @@ t.test('resolution order inside the StepAction', async (t) => {
     // Tekton: parameter substitution with task param reference.
     t.strictSame(await argsOf(t, sa, [{ name: 'message', value: 'override' }], task, run), ['override'])
     const problems = await problemsOf(sa, {}, task, run)
-    t.strictSame(problems.map((p) => p.message), ['parameter "message" references non-existent parameter "task-param"'])
+    t.strictSame(
+      problems.map((p) => p.message),
+      ['parameter "message" references non-existent parameter "task-param"'],
+    )
   })
 })
 
@@ -375,7 +401,17 @@ t.test('whole arrays and objects in every substituted field', async (t) => {
     ],
   })
   const e = await expand(
-    taskRun({ steps: [{ ref: { name: 'probe' }, params: [{ name: 'arr', value: ['one', 'two'] }, { name: 'obj', value: { k: 'kay' } }] }] }),
+    taskRun({
+      steps: [
+        {
+          ref: { name: 'probe' },
+          params: [
+            { name: 'arr', value: ['one', 'two'] },
+            { name: 'obj', value: { k: 'kay' } },
+          ],
+        },
+      ],
+    }),
     sa,
   )
   t.strictSame(e.problems, [])
@@ -458,7 +494,10 @@ t.test('step-result references in step params', async (t) => {
     ])
   })
   t.test('object (Tekton: step result reference with object type)', async (t) => {
-    const sa = probe([{ name: 'config', type: 'object', properties: { key1: { type: 'string' }, key2: { type: 'string' } } }], ['$(params.config.key1)', '$(params.config.key2)'])
+    const sa = probe(
+      [{ name: 'config', type: 'object', properties: { key1: { type: 'string' }, key2: { type: 'string' } } }],
+      ['$(params.config.key1)', '$(params.config.key2)'],
+    )
     t.strictSame(await argsOf(t, sa, [{ name: 'config', value: '$(steps.step1.results.config)' }]), [
       '$(steps.step1.results.config.key1)',
       '$(steps.step1.results.config.key2)',
@@ -480,7 +519,11 @@ t.test('step-result references in step params', async (t) => {
         { name: 'object-param', type: 'object', properties: { key: { type: 'string' } } },
       ],
     })
-    const inline = { name: 'inlined-step', image: 'ubuntu', results: [{ name: 'result1' }, { name: 'result2', type: 'array' }, { name: 'result3', type: 'object' }] }
+    const inline = {
+      name: 'inlined-step',
+      image: 'ubuntu',
+      results: [{ name: 'result1' }, { name: 'result2', type: 'array' }, { name: 'result3', type: 'object' }],
+    }
     const e = await expand(
       taskRun({
         steps: [
@@ -527,7 +570,8 @@ t.test('step-result references in step params', async (t) => {
       path: 'spec.taskSpec.steps[0].params',
       step: 'step1',
       definition: 'default/probe',
-      message: /must be one of the form 1\)\. "steps\.<stepName>\.results\.<resultName>"; 2\)\. "steps\.<stepName>\.results\.<objectResultName>\.<individualAttribute>"/,
+      message:
+        /must be one of the form 1\)\. "steps\.<stepName>\.results\.<resultName>"; 2\)\. "steps\.<stepName>\.results\.<objectResultName>\.<individualAttribute>"/,
     })
   })
 })
@@ -535,13 +579,22 @@ t.test('step-result references in step params', async (t) => {
 t.test('errors', async (t) => {
   t.test('extra params are reported, and first (Tekton: params extra)', async (t) => {
     const sa = probe([{ name: 'needed' }], ['$(params.needed)'])
-    const problems = await problemsOf(sa, { name: 'named', params: [{ name: 'x', value: '1' }, { name: 'y', value: '2' }] })
+    const problems = await problemsOf(sa, {
+      name: 'named',
+      params: [
+        { name: 'x', value: '1' },
+        { name: 'y', value: '2' },
+      ],
+    })
     // `needed` is missing too, but Tekton reports extra params before it looks for missing ones.
     t.strictSame(problems, [
       { path: 'spec.taskSpec.steps[0].params', message: 'extra params passed by Step to StepAction: [x y]', step: 'named', definition: 'default/probe' },
     ])
     const none = await problemsOf(probe([], ['a']), { params: [{ name: 'string-param', value: '$(params.stringparam)' }] })
-    t.strictSame(none.map((p) => p.message), ['extra params passed by Step to StepAction: [string-param]'])
+    t.strictSame(
+      none.map((p) => p.message),
+      ['extra params passed by Step to StepAction: [string-param]'],
+    )
   })
   t.test('missing required params (Tekton: params missing)', async (t) => {
     const sa = probe([{ name: 'a' }, { name: 'opt', default: 'o' }, { name: 'b', type: 'array' }], ['$(params.a)'])
@@ -551,21 +604,33 @@ t.test('errors', async (t) => {
   t.test('type mismatch with a default (Tekton: param types not matching)', async (t) => {
     const sa = probe([{ name: 'commands', type: 'array', default: ['Hello, I am the default value'] }], ['$(params.commands)'], { script: 'echo $@' })
     const problems = await problemsOf(sa, { name: 'test', params: [{ name: 'commands', value: 'Hello, I am of type string' }] })
-    t.strictSame(problems.map((p) => p.message), ['invalid parameter substitution: commands. Please check the types of the default value and the passed value'])
+    t.strictSame(
+      problems.map((p) => p.message),
+      ['invalid parameter substitution: commands. Please check the types of the default value and the passed value'],
+    )
     const reverse = probe([{ name: 'flag', default: 'one' }], ['$(params.flag)'])
     const problems2 = await problemsOf(reverse, { params: [{ name: 'flag', value: ['a', 'b'] }] })
-    t.strictSame(problems2.map((p) => p.message), ['invalid parameter substitution: flag. Please check the types of the default value and the passed value'])
+    t.strictSame(
+      problems2.map((p) => p.message),
+      ['invalid parameter substitution: flag. Please check the types of the default value and the passed value'],
+    )
   })
   t.test('matching types with a default (Tekton: param types are matching)', async (t) => {
     const sa = probe([{ name: 'commands', type: 'array', default: ['Hello, I am the default value'] }], ['$(params.commands)'], { script: 'echo $@' })
-    const e = await expand(taskRun({ steps: [{ name: 'test', ref: { name: 'probe' }, params: [{ name: 'commands', value: ['Hello, I am of type list'] }] }] }), sa)
+    const e = await expand(
+      taskRun({ steps: [{ name: 'test', ref: { name: 'probe' }, params: [{ name: 'commands', value: ['Hello, I am of type list'] }] }] }),
+      sa,
+    )
     t.strictSame(stepOf(e), { name: 'test', image: 'myimage', args: ['Hello, I am of type list'], script: 'echo $@' })
   })
   t.test('an unresolved reference in a TaskRun is a string, so a type mismatch with a default', async (t) => {
     // Only values known to be decided at run time (PipelineRun task results, matrix) are passed on as references.
     const sa = probe([{ name: 'list', type: 'array', default: ['d'] }], ['$(params.list[*])'])
     const problems = await problemsOf(sa, { params: [{ name: 'list', value: '$(params.nothere[*])' }] })
-    t.strictSame(problems.map((p) => p.message), ['invalid parameter substitution: list. Please check the types of the default value and the passed value'])
+    t.strictSame(
+      problems.map((p) => p.message),
+      ['invalid parameter substitution: list. Please check the types of the default value and the passed value'],
+    )
   })
   t.test('a mismatched type without a default is accepted, as in Tekton', async (t) => {
     const sa = probe([{ name: 'list', type: 'array' }], ['$(params.list[*])', '$(params.list)'])
@@ -574,7 +639,10 @@ t.test('errors', async (t) => {
   t.test('a default referencing an undeclared param (Tekton: unresolvable parameter reference)', async (t) => {
     const sa = probe([{ name: 'param1', type: 'string', default: '$(params.nonexistent)' }], ['$(params.param1)'])
     const problems = await problemsOf(sa, {})
-    t.strictSame(problems.map((p) => p.message), ['parameter "param1" references non-existent parameter "nonexistent"'])
+    t.strictSame(
+      problems.map((p) => p.message),
+      ['parameter "param1" references non-existent parameter "nonexistent"'],
+    )
   })
   t.test('circular defaults (Tekton: circular dependency in params)', async (t) => {
     const sa = probe(
@@ -589,13 +657,26 @@ t.test('errors', async (t) => {
     t.equal(problems.length, 1)
     t.match(problems[0]?.message, /^circular dependency detected in parameter references/)
     const self = await problemsOf(probe([{ name: 'me', default: 'x$(params.me)' }], ['$(params.me)']), {})
-    t.match(self.map((p) => p.message), [/^circular dependency detected in parameter references/])
+    t.match(
+      self.map((p) => p.message),
+      [/^circular dependency detected in parameter references/],
+    )
     t.strictSame(await argsOf(t, sa, [{ name: 'param1', value: 'cut' }]), ['cut', 'cut', 'cut'], 'a step value breaks the cycle')
   })
   t.test('errors name the step and the definition', async (t) => {
     const sa = probe([{ name: 'a' }], ['$(params.a)'])
-    const e = await expand(taskRun({ steps: [{ name: 'first', image: 'x' }, { name: 'second', ref: { name: 'probe' } }] }), sa)
-    t.strictSame(e.problems, [{ path: 'spec.taskSpec.steps[1].params', message: 'non-existent params in Step: [a]', step: 'second', definition: 'default/probe' }])
+    const e = await expand(
+      taskRun({
+        steps: [
+          { name: 'first', image: 'x' },
+          { name: 'second', ref: { name: 'probe' } },
+        ],
+      }),
+      sa,
+    )
+    t.strictSame(e.problems, [
+      { path: 'spec.taskSpec.steps[1].params', message: 'non-existent params in Step: [a]', step: 'second', definition: 'default/probe' },
+    ])
   })
 })
 
@@ -609,10 +690,9 @@ t.test('what is left for Tekton', async (t) => {
     results: [{ name: 'out' }],
   })
   const e = await expand(
-    taskRun(
-      { params: [{ name: 'x' }], steps: [{ name: 'later', ref: { name: 'later' }, onError: '$(params.x)', timeout: '$(params.x)' }] },
-      [{ name: 'x', value: 'continue' }],
-    ),
+    taskRun({ params: [{ name: 'x' }], steps: [{ name: 'later', ref: { name: 'later' }, onError: '$(params.x)', timeout: '$(params.x)' }] }, [
+      { name: 'x', value: 'continue' },
+    ]),
     sa,
   )
   t.strictSame(e.problems, [])

@@ -105,7 +105,11 @@ t.test('a ref name that is not a qualified name', async (t) => {
   }
   for (const name of ['_foo', 'foo_', 'a b']) {
     const e = await expand(refStep({ ref: { name } }), sa)
-    t.match(e.problems[0]?.message, /name part must consist of alphanumeric characters, '-', '_' or '\.', and must start and end with an alphanumeric character/, name)
+    t.match(
+      e.problems[0]?.message,
+      /name part must consist of alphanumeric characters, '-', '_' or '\.', and must start and end with an alphanumeric character/,
+      name,
+    )
   }
 })
 
@@ -136,7 +140,10 @@ t.test('a step param without a name', async (t) => {
 t.test('a step whose shape is wrong is neither resolved nor expanded', async (t) => {
   // The reference to a missing definition is not reported: the step is rejected before lookup.
   const e = await expand(taskRun({ steps: [{ name: 's', ref: { name: 'missing' }, image: 'x' }] }), sa)
-  t.strictSame(e.problems.map((p) => p.message), ['image cannot be used with Ref'])
+  t.strictSame(
+    e.problems.map((p) => p.message),
+    ['image cannot be used with Ref'],
+  )
 })
 
 t.test('every problem of one object is reported together', async (t) => {
@@ -178,12 +185,9 @@ t.test('problems across the tasks of a PipelineRun are reported together', async
   })
   const e = await expand(obj, sa)
   t.equal(e.changed, false)
-  t.strictSame(
-    e.problems.map((p) => `${p.path}: ${p.message}`).sort(),
-    [
-      'spec.pipelineSpec.finally[0].taskSpec.steps[0].workingDir: working dir cannot be used with Ref',
-      'spec.pipelineSpec.tasks[0].taskSpec.steps[0].script: script cannot be used with Ref',
-      'spec.pipelineSpec.tasks[1].taskSpec.steps[0].params: extra params passed by Step to StepAction: [nope]',
-    ],
-  )
+  t.strictSame(e.problems.map((p) => `${p.path}: ${p.message}`).sort(), [
+    'spec.pipelineSpec.finally[0].taskSpec.steps[0].workingDir: working dir cannot be used with Ref',
+    'spec.pipelineSpec.tasks[0].taskSpec.steps[0].script: script cannot be used with Ref',
+    'spec.pipelineSpec.tasks[1].taskSpec.steps[0].params: extra params passed by Step to StepAction: [nope]',
+  ])
 })

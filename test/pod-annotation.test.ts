@@ -67,14 +67,21 @@ t.test('a name that is not a DNS label, too long or empty', async (t) => {
   t.same(problemsOf('- name: Build_It\n  ref: {name: e}'), [
     { path: `${base}[0].name`, message: 'must be a lowercase RFC 1123 label (letters, digits and "-")', step: 'Build_It' },
   ])
-  t.same(problemsOf('- name: -lead\n  ref: {name: e}')[0], { path: `${base}[0].name`, message: 'must be a lowercase RFC 1123 label (letters, digits and "-")', step: '-lead' })
+  t.same(problemsOf('- name: -lead\n  ref: {name: e}')[0], {
+    path: `${base}[0].name`,
+    message: 'must be a lowercase RFC 1123 label (letters, digits and "-")',
+    step: '-lead',
+  })
   // step-<name> must fit the 63 characters of a container name.
   const long = 'a'.repeat(59)
   t.same(problemsOf(`- name: ${long}\n  ref: {name: e}`), [{ path: `${base}[0].name`, message: 'must NOT have more than 58 characters', step: long }])
   t.ok('steps' in parseStepsAnnotation(`- name: ${'a'.repeat(58)}\n  ref: {name: e}`), '58 characters are fine')
   const empty = problemsOf('- name: ""\n  ref: {name: e}')
   t.ok(empty.length > 0)
-  t.ok(empty.every((p) => p.path === `${base}[0].name` && p.step === ''), 'an empty name is the name field of step ""')
+  t.ok(
+    empty.every((p) => p.path === `${base}[0].name` && p.step === ''),
+    'an empty name is the name field of step ""',
+  )
 })
 
 t.test('duplicate step names are refused at the later step', async (t) => {
@@ -101,9 +108,11 @@ t.test("Tekton-only fields say they need Tekton's entrypoint", async (t) => {
     workspaces: '[{name: src}]',
   }
   for (const [field, value] of Object.entries(fields)) {
-    t.same(problemsOf(`- name: s\n  ref: {name: e}\n  ${field}: ${value}`), [
-      { path: `${base}[0].${field}`, message: `${field} needs Tekton's entrypoint and cannot be used in a Pod`, step: 's' },
-    ], field)
+    t.same(
+      problemsOf(`- name: s\n  ref: {name: e}\n  ${field}: ${value}`),
+      [{ path: `${base}[0].${field}`, message: `${field} needs Tekton's entrypoint and cannot be used in a Pod`, step: 's' }],
+      field,
+    )
   }
 })
 
@@ -119,9 +128,11 @@ t.test('fields the StepAction provides are refused next to ref', async (t) => {
     results: '[{name: r}]',
   }
   for (const [field, value] of Object.entries(fields)) {
-    t.same(problemsOf(`- name: s\n  ref: {name: e}\n  ${field}: ${value}`), [
-      { path: `${base}[0].${field}`, message: `${field} cannot be used with Ref: the StepAction provides it`, step: 's' },
-    ], field)
+    t.same(
+      problemsOf(`- name: s\n  ref: {name: e}\n  ${field}: ${value}`),
+      [{ path: `${base}[0].${field}`, message: `${field} cannot be used with Ref: the StepAction provides it`, step: 's' }],
+      field,
+    )
   }
 })
 

@@ -17,7 +17,7 @@ const run = promisify(execFile)
 
 const plainScript = 'echo "hello $1"\nprintf \'%s\\n\' "$@"\n'
 const bangScript = '#!/bin/sh\necho "bang $*"\n'
-const trickyScript = 'printf \'%s %d\\n\' "$(whoami)" `echo 1` \'it\'\\\'\'s\' "é ✓" \\\\ $HOME ${PATH:+set}\nexit 0\n'
+const trickyScript = "printf '%s %d\\n' \"$(whoami)\" `echo 1` 'it'\\''s' \"é ✓\" \\\\ $HOME ${PATH:+set}\nexit 0\n"
 
 const actionsForScripts = [
   stepAction('plain', { image: 'busybox:1.37', params: [{ name: 'who', default: 'world' }], script: plainScript, args: ['$(params.who)', 'b c'] }),
@@ -46,7 +46,13 @@ const allSteps = [
 t.test('script files: the preamble without a shebang, the script as written with one', async (t) => {
   const out = await spliced(podWith(allSteps))
   const prepare = containerNamed(out, 'stepsplice-prepare')
-  t.same(Object.keys(decodedScripts(prepare)), ['STEPSPLICE_SCRIPT_SAY_HI', 'STEPSPLICE_SCRIPT_BANG', 'STEPSPLICE_SCRIPT_INDENTED', 'STEPSPLICE_SCRIPT_TRICKY', 'STEPSPLICE_SCRIPT_W'])
+  t.same(Object.keys(decodedScripts(prepare)), [
+    'STEPSPLICE_SCRIPT_SAY_HI',
+    'STEPSPLICE_SCRIPT_BANG',
+    'STEPSPLICE_SCRIPT_INDENTED',
+    'STEPSPLICE_SCRIPT_TRICKY',
+    'STEPSPLICE_SCRIPT_W',
+  ])
   const scripts = decodedScripts(prepare)
   t.equal(scripts.STEPSPLICE_SCRIPT_SAY_HI, `#!/bin/sh\nset -e\n${plainScript}`)
   t.equal(scripts.STEPSPLICE_SCRIPT_BANG, bangScript)
@@ -67,7 +73,10 @@ t.test('a script step runs its file, with the args appended', async (t) => {
   t.notOk('args' in bang, 'no empty args')
   const res = containerNamed(out, 'step-res')
   t.same(res.command, ['touch'], 'a step without a script keeps its command')
-  t.notOk(res.volumeMounts?.some((m) => m.name === 'stepsplice-scripts'), 'and mounts no scripts')
+  t.notOk(
+    res.volumeMounts?.some((m) => m.name === 'stepsplice-scripts'),
+    'and mounts no scripts',
+  )
 })
 
 t.test('the prepare container: first, a constant program, items and mounts', async (t) => {
@@ -91,7 +100,11 @@ t.test('the prepare container: first, a constant program, items and mounts', asy
     { name: 'stepsplice-results', mountPath: '/stepsplice/results' },
   ])
   t.notOk('args' in prepare)
-  t.same(prepare.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } }, 'fits the restricted Pod Security level')
+  t.same(
+    prepare.securityContext,
+    { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+    'fits the restricted Pod Security level',
+  )
   t.same(volumesOf(out), [
     { name: 'stepsplice-workspace', emptyDir: {} },
     { name: 'stepsplice-results', emptyDir: {} },
@@ -110,7 +123,11 @@ t.test('results without scripts: the prepare container only makes directories', 
   t.notOk('env' in prepare, 'no env')
   t.same(prepare.command?.slice(3), ['stepsplice-prepare', 'results=res'])
   t.same(prepare.volumeMounts, [{ name: 'stepsplice-results', mountPath: '/stepsplice/results' }])
-  t.same(volumesOf(out).map((v) => v.name), ['stepsplice-workspace', 'stepsplice-results'], 'no scripts volume')
+  t.same(
+    volumesOf(out).map((v) => v.name),
+    ['stepsplice-workspace', 'stepsplice-results'],
+    'no scripts volume',
+  )
   t.same(containerNamed(out, 'step-res').args, ['/stepsplice/results/res/a'])
 })
 
@@ -146,7 +163,13 @@ t.test('the prepare program, run: script files with their content and mode, resu
   const expected = decodedScripts(prepare)
   const files = (await readdir(join(root, 'scripts'))).sort()
   t.same(files, ['bang', 'indented', 'say-hi', 'tricky', 'w'], 'one file per script step')
-  for (const [step, variable] of [['say-hi', 'STEPSPLICE_SCRIPT_SAY_HI'], ['bang', 'STEPSPLICE_SCRIPT_BANG'], ['indented', 'STEPSPLICE_SCRIPT_INDENTED'], ['tricky', 'STEPSPLICE_SCRIPT_TRICKY'], ['w', 'STEPSPLICE_SCRIPT_W']] as const) {
+  for (const [step, variable] of [
+    ['say-hi', 'STEPSPLICE_SCRIPT_SAY_HI'],
+    ['bang', 'STEPSPLICE_SCRIPT_BANG'],
+    ['indented', 'STEPSPLICE_SCRIPT_INDENTED'],
+    ['tricky', 'STEPSPLICE_SCRIPT_TRICKY'],
+    ['w', 'STEPSPLICE_SCRIPT_W'],
+  ] as const) {
     const file = join(root, 'scripts', step)
     t.equal(await readFile(file, 'utf8'), expected[variable], `${step}: content`)
     t.equal((await stat(file)).mode & 0o777, 0o755, `${step}: mode 0755`)
@@ -177,7 +200,10 @@ t.test('the prepare program with results only, and with a step name full of dash
     ]),
   )
   const prepare = containerNamed(out, 'stepsplice-prepare')
-  t.same(prepare.env?.map((e) => e.name), ['STEPSPLICE_SCRIPT_A_B_C_1'])
+  t.same(
+    prepare.env?.map((e) => e.name),
+    ['STEPSPLICE_SCRIPT_A_B_C_1'],
+  )
   const root = await tempDir(t, 'stepsplice-prepare-')
   await runPrepare(t, prepare, root)
   t.same(await readdir(join(root, 'scripts')), ['a-b-c-1'])

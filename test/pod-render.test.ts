@@ -45,13 +45,39 @@ const workloads: { kind: string; object: KubeObject; path: string[] }[] = [
   { kind: 'Job', object: exampleJob, path: ['spec', 'template'] },
   {
     kind: 'CronJob',
-    object: { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: 'default' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template } } } },
+    object: {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'nightly', namespace: 'default' },
+      spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template } } },
+    },
     path: ['spec', 'jobTemplate', 'spec', 'template'],
   },
-  { kind: 'Deployment', object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'default' }, spec: { replicas: 2, selector, template: labelled } }, path: ['spec', 'template'] },
-  { kind: 'StatefulSet', object: { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 's', namespace: 'default' }, spec: { serviceName: 's', selector, template: labelled } }, path: ['spec', 'template'] },
-  { kind: 'DaemonSet', object: { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'ds', namespace: 'default' }, spec: { selector, template: labelled } }, path: ['spec', 'template'] },
-  { kind: 'ReplicaSet', object: { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'rs', namespace: 'default' }, spec: { replicas: 1, selector, template: labelled } }, path: ['spec', 'template'] },
+  {
+    kind: 'Deployment',
+    object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'default' }, spec: { replicas: 2, selector, template: labelled } },
+    path: ['spec', 'template'],
+  },
+  {
+    kind: 'StatefulSet',
+    object: {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 's', namespace: 'default' },
+      spec: { serviceName: 's', selector, template: labelled },
+    },
+    path: ['spec', 'template'],
+  },
+  {
+    kind: 'DaemonSet',
+    object: { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'ds', namespace: 'default' }, spec: { selector, template: labelled } },
+    path: ['spec', 'template'],
+  },
+  {
+    kind: 'ReplicaSet',
+    object: { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'rs', namespace: 'default' }, spec: { replicas: 1, selector, template: labelled } },
+    path: ['spec', 'template'],
+  },
 ]
 
 function at(obj: unknown, path: readonly string[]): { metadata: { annotations: Record<string, string>; labels?: Record<string, string> }; spec: PodSpec } {
@@ -65,11 +91,17 @@ const stepContainerNames = ['stepsplice-prepare', 'step-clone', 'step-build']
 t.test('the example Pod renders: steps, prepare, workspace, results in the main container', async (t) => {
   const [pod] = await renderJson([examplePod])
   const spec = pod?.spec as PodSpec
-  t.same(spec.initContainers?.map((c) => c.name), stepContainerNames)
+  t.same(
+    spec.initContainers?.map((c) => c.name),
+    stepContainerNames,
+  )
   t.same(spec.containers?.[0]?.command, ['sh', '-c', 'echo built commit $(cat /stepsplice/results/clone/commit); ls -l /workspace/bin'])
   t.same(spec.initContainers?.[2]?.args, ['-trimpath', '-o', '/workspace/bin/', './cmd/controller'])
   t.same(spec.initContainers?.[2]?.resources, { requests: { cpu: '1', memory: '1Gi' } })
-  t.same(spec.volumes?.map((v) => v.name), ['stepsplice-workspace', 'stepsplice-results', 'stepsplice-scripts'])
+  t.same(
+    spec.volumes?.map((v) => v.name),
+    ['stepsplice-workspace', 'stepsplice-results', 'stepsplice-scripts'],
+  )
   t.equal(pod?.metadata?.generateName, 'build-app-')
 })
 
@@ -116,7 +148,11 @@ t.test('render output rendered again is byte-identical', async (t) => {
   const yamlSecond = await render(yamlFirst.out)
   t.equal(yamlSecond.code, 0, yamlSecond.err)
   t.equal(yamlSecond.out, yamlFirst.out, 'YAML too')
-  t.same(parseAllDocuments(yamlFirst.out).map((d) => d.toJS()), JSON.parse(first.out), 'YAML and JSON say the same')
+  t.same(
+    parseAllDocuments(yamlFirst.out).map((d) => d.toJS()),
+    JSON.parse(first.out),
+    'YAML and JSON say the same',
+  )
 })
 
 t.test('a Pod created from a rendered template is left alone by the webhook splice', async (t) => {
@@ -125,7 +161,12 @@ t.test('a Pod created from a rendered template is left alone by the webhook spli
   for (const [i, w] of workloads.entries()) {
     // What the workload's controller creates: the template's metadata and spec.
     const tpl = at(rendered[i], w.path)
-    const pod: KubeObject = { apiVersion: 'v1', kind: 'Pod', metadata: { ...tpl.metadata, generateName: `${w.kind.toLowerCase()}-`, namespace: 'default' }, spec: tpl.spec }
+    const pod: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { ...tpl.metadata, generateName: `${w.kind.toLowerCase()}-`, namespace: 'default' },
+      spec: tpl.spec,
+    }
     const e = await splice(pod, catalog)
     t.same(lines(e), [], `${w.kind}: not refused`)
     t.equal(e.changed, false, `${w.kind}: not spliced twice`)
@@ -144,9 +185,24 @@ t.test('--prepare-image sets the prepare container image in Pods and templates',
 })
 
 t.test('objects without steps come out unchanged', async (t) => {
-  const plainPod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'plain', namespace: 'default', annotations: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i' }] } }
-  const plainJob = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'j' }, spec: { template: { spec: { containers: [{ name: 'c', image: 'i' }], restartPolicy: 'Never' } } } }
-  const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', annotations: { 'stepsplice.dev/steps': '- {name: x, ref: {name: echo}}' } }, data: { a: 'b' } }
+  const plainPod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'plain', namespace: 'default', annotations: { a: 'b' } },
+    spec: { containers: [{ name: 'c', image: 'i' }] },
+  }
+  const plainJob = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'j' },
+    spec: { template: { spec: { containers: [{ name: 'c', image: 'i' }], restartPolicy: 'Never' } } },
+  }
+  const configMap = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'cm', annotations: { 'stepsplice.dev/steps': '- {name: x, ref: {name: echo}}' } },
+    data: { a: 'b' },
+  }
   const objects = [plainPod, plainJob, configMap]
   t.same(await renderJson(objects), objects)
 })
@@ -154,8 +210,14 @@ t.test('objects without steps come out unchanged', async (t) => {
 t.test('a List of Pods has each item expanded', async (t) => {
   const [list] = await renderJson([{ apiVersion: 'v1', kind: 'List', items: [examplePod, exampleJob] }])
   const items = (list as { items: KubeObject[] }).items
-  t.same((items[0]?.spec as PodSpec | undefined)?.initContainers?.map((c) => c.name), stepContainerNames)
-  t.same(at(items[1], ['spec', 'template']).spec.initContainers?.map((c) => c.name), stepContainerNames)
+  t.same(
+    (items[0]?.spec as PodSpec | undefined)?.initContainers?.map((c) => c.name),
+    stepContainerNames,
+  )
+  t.same(
+    at(items[1], ['spec', 'template']).spec.initContainers?.map((c) => c.name),
+    stepContainerNames,
+  )
 })
 
 t.test('errors: exit 1, nothing on stdout, each line naming the object, the path and the step', async (t) => {

@@ -20,7 +20,12 @@ const templateOf = (job: KubeObject): Template => (job.spec as { template: Templ
 
 /** The Pod the Job controller creates from `template`. */
 function podFrom(template: Template): KubeObject {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { ...structuredClone(template.metadata), generateName: 'build-app-', namespace: 'default' }, spec: structuredClone(template.spec) }
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...structuredClone(template.metadata), generateName: 'build-app-', namespace: 'default' },
+    spec: structuredClone(template.spec),
+  }
 }
 
 const podKind = { group: '', version: 'v1', kind: 'Pod' }
@@ -55,7 +60,10 @@ t.test('a Job template rendered and the same Pod admitted give the same containe
   t.ok(response.patch, 'a patch')
   t.equal(outcomeOf(response.uid), 'patched')
   const ops = decodePatch(response.patch ?? '')
-  t.ok(ops.every((op) => op.path.startsWith('/spec/') || op.path.startsWith('/metadata/annotations')), 'the patch touches spec and annotations only')
+  t.ok(
+    ops.every((op) => op.path.startsWith('/spec/') || op.path.startsWith('/metadata/annotations')),
+    'the patch touches spec and annotations only',
+  )
 
   const patched = applyEncodedPatch(pod, response.patch ?? '') as KubeObject
   t.same(pod, sent, 'applied to a copy')
@@ -63,12 +71,11 @@ t.test('a Job template rendered and the same Pod admitted give the same containe
   t.same(spec.initContainers, renderedTemplate.spec.initContainers, 'init containers')
   t.same(spec.containers, renderedTemplate.spec.containers, 'containers')
   t.same(spec.volumes, renderedTemplate.spec.volumes, 'volumes')
-  t.same(spec.initContainers?.map((c) => c.name), ['stepsplice-prepare', 'step-clone', 'step-build'])
-  t.equal(
-    patched.metadata?.annotations?.['stepsplice.dev/resolved'],
-    renderedTemplate.metadata.annotations['stepsplice.dev/resolved'],
-    'the same provenance',
+  t.same(
+    spec.initContainers?.map((c) => c.name),
+    ['stepsplice-prepare', 'step-clone', 'step-build'],
   )
+  t.equal(patched.metadata?.annotations?.['stepsplice.dev/resolved'], renderedTemplate.metadata.annotations['stepsplice.dev/resolved'], 'the same provenance')
 
   // Reinvocation: the patched Pod comes back through the webhook.
   const again = await admit(t, patched)
@@ -109,7 +116,10 @@ t.test('a Pod without the steps annotation gets no patch', async (t) => {
 })
 
 t.test('a workload sent to /mutate is not touched: the webhook mutates Pods', async (t) => {
-  const reply = await server.review('/mutate', reviewOf(exampleJob, { kind: { group: 'batch', version: 'v1', kind: 'Job' }, resource: { group: 'batch', version: 'v1', resource: 'jobs' } }))
+  const reply = await server.review(
+    '/mutate',
+    reviewOf(exampleJob, { kind: { group: 'batch', version: 'v1', kind: 'Job' }, resource: { group: 'batch', version: 'v1', resource: 'jobs' } }),
+  )
   t.equal(reply.body.response.allowed, true)
   t.notOk(reply.body.response.patch)
   t.equal(outcomeOf(reply.body.response.uid), 'skipped')
@@ -175,15 +185,23 @@ t.test('a Pod annotation that does not parse is denied with every problem', asyn
   const pod: KubeObject = {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { generateName: 'x-', namespace: 'default', annotations: { 'stepsplice.dev/steps': '- {name: a, ref: {name: git-clone}, timeout: 1m}\n- {name: a, ref: {name: go-build}}\n' } },
+    metadata: {
+      generateName: 'x-',
+      namespace: 'default',
+      annotations: { 'stepsplice.dev/steps': '- {name: a, ref: {name: git-clone}, timeout: 1m}\n- {name: a, ref: {name: go-build}}\n' },
+    },
     spec: { containers: [{ name: 'c', image: 'busybox:1.37' }] },
   }
   const response = await admit(t, pod)
   t.equal(response.status?.code, 422)
-  t.same((response.status?.message ?? '').split('\n'), [
-    `Pod default/x-*: metadata.annotations["stepsplice.dev/steps"][0].timeout: timeout needs Tekton's entrypoint and cannot be used in a Pod (step "a")`,
-    'Pod default/x-*: metadata.annotations["stepsplice.dev/steps"][1].name: duplicate step name "a" (step "a")',
-  ], 'the duplicate too, in the same round')
+  t.same(
+    (response.status?.message ?? '').split('\n'),
+    [
+      `Pod default/x-*: metadata.annotations["stepsplice.dev/steps"][0].timeout: timeout needs Tekton's entrypoint and cannot be used in a Pod (step "a")`,
+      'Pod default/x-*: metadata.annotations["stepsplice.dev/steps"][1].name: duplicate step name "a" (step "a")',
+    ],
+    'the duplicate too, in the same round',
+  )
 })
 
 t.test('the server uses its --prepare-image for the prepare container', async (t) => {

@@ -48,7 +48,10 @@ const tool = stepAction('tool', {
 /** Mounts a volume named by a param, as Tekton StepActions do. */
 const cache = stepAction('cache', {
   image: 'busybox:1.37',
-  params: [{ name: 'volume', default: 'cache' }, { name: 'at', default: '/cache' }],
+  params: [
+    { name: 'volume', default: 'cache' },
+    { name: 'at', default: '/cache' },
+  ],
   command: ['ls'],
   volumeMounts: [{ name: '$(params.volume)', mountPath: '$(params.at)' }],
 })
@@ -75,11 +78,14 @@ t.test('a simple step: one init container, workspace, provenance; the input is n
   t.same(spec.initContainers, [{ name: 'step-hi', image: 'alpine:3.20', command: ['echo'], args: ['hello'], volumeMounts: [workspaceMount] }])
   t.same(spec.containers, [{ name: 'main', image: 'busybox:1.37', command: ['sh', '-c', 'ls /workspace'], volumeMounts: [workspaceMount] }])
   t.same(spec.volumes, [workspaceVolume])
-  t.same(e.expanded.map((x) => x.step), ['hi'])
+  t.same(
+    e.expanded.map((x) => x.step),
+    ['hi'],
+  )
   t.equal(e.object.metadata?.annotations?.[stepsKey], pod.metadata?.annotations?.[stepsKey], 'steps annotation kept')
 })
 
-t.test('steps run in annotation order after the Pod\'s own init containers', async (t) => {
+t.test("steps run in annotation order after the Pod's own init containers", async (t) => {
   const spec = {
     initContainers: [{ name: 'setup', image: 'busybox:1.37' }],
     containers: [{ name: 'main', image: 'busybox:1.37' }],
@@ -123,14 +129,26 @@ t.test('params follow Tekton: values, defaults, whole arrays, array elements, ob
         ],
       },
       { name: 'defaults', ref: { name: 'tool' }, params: [{ name: 'target', value: 'lib' }] },
-      { name: 'explicit', ref: { name: 'tool' }, params: [{ name: 'target', value: 'x' }, { name: 'flags', value: [] }, { name: 'dockerfile', value: '/d/Containerfile' }] },
+      {
+        name: 'explicit',
+        ref: { name: 'tool' },
+        params: [
+          { name: 'target', value: 'x' },
+          { name: 'flags', value: [] },
+          { name: 'dockerfile', value: '/d/Containerfile' },
+        ],
+      },
     ]),
   )
   const given = containerNamed(out, 'step-given')
   t.equal(given.image, 'registry.example/tool:2.1', 'image substituted')
   t.equal(given.workingDir, '/work')
   t.same(given.command, ['tool'])
-  t.same(given.args, ['-v', '--json', '--target=app', '-v', '--method=GET', 'https://hook.example'], 'array spliced as whole args; object key from the value, the other from the default')
+  t.same(
+    given.args,
+    ['-v', '--json', '--target=app', '-v', '--method=GET', 'https://hook.example'],
+    'array spliced as whole args; object key from the value, the other from the default',
+  )
   t.same(given.env, [{ name: 'DOCKERFILE', value: '/work/Dockerfile' }], 'a default that references a param follows the value given')
 
   const defaults = containerNamed(out, 'step-defaults')
@@ -146,21 +164,38 @@ t.test('params follow Tekton: values, defaults, whole arrays, array elements, ob
   t.notMatch(JSON.stringify(specOf(out)), /\$\(params/, 'no param reference left anywhere')
 })
 
-t.test('extra and missing params are refused with Tekton\'s words, naming step and StepAction', async (t) => {
+t.test("extra and missing params are refused with Tekton's words, naming step and StepAction", async (t) => {
   const extra = await splice(podWith([{ name: 'a', ref: { name: 'echo' }, params: [{ name: 'colour', value: 'blue' }] }]), catalog)
   t.equal(extra.changed, false)
   t.same(extra.problems, [
-    { path: 'metadata.annotations["stepsplice.dev/steps"][0].params', message: 'extra params passed by Step to StepAction: [colour]', step: 'a', definition: 'default/echo' },
+    {
+      path: 'metadata.annotations["stepsplice.dev/steps"][0].params',
+      message: 'extra params passed by Step to StepAction: [colour]',
+      step: 'a',
+      definition: 'default/echo',
+    },
   ])
-  const missing = await splice(podWith([{ name: 'ok', ref: { name: 'echo' } }, { name: 'b', ref: { name: 'tool' } }]), catalog)
+  const missing = await splice(
+    podWith([
+      { name: 'ok', ref: { name: 'echo' } },
+      { name: 'b', ref: { name: 'tool' } },
+    ]),
+    catalog,
+  )
   t.same(lines(missing), ['metadata.annotations["stepsplice.dev/steps"][1].params: non-existent params in Step: [target] (step "b", StepAction default/tool)'])
   const unknown = await splice(podWith([{ name: 'c', ref: { name: 'nope' } }]), catalog)
   t.same(lines(unknown), ['metadata.annotations["stepsplice.dev/steps"][0].ref: stepactions.tekton.dev "nope" not found in namespace "default" (step "c")'])
-  const both = await splice(podWith([{ name: 'a', ref: { name: 'echo' }, params: [{ name: 'colour', value: 'blue' }] }, { name: 'c', ref: { name: 'nope' } }]), catalog)
+  const both = await splice(
+    podWith([
+      { name: 'a', ref: { name: 'echo' }, params: [{ name: 'colour', value: 'blue' }] },
+      { name: 'c', ref: { name: 'nope' } },
+    ]),
+    catalog,
+  )
   t.equal(both.problems.length, 2, 'problems of every step at once')
 })
 
-t.test('StepActions resolve in the Pod\'s namespace', async (t) => {
+t.test("StepActions resolve in the Pod's namespace", async (t) => {
   const teamEcho = stepAction('echo', { image: 'team-image', command: ['echo'] }, { namespace: 'team-a' })
   const out = await splice(podWith([{ name: 'hi', ref: { name: 'echo' } }], { namespace: 'team-a' }), catalogWith(teamEcho))
   t.equal(containerNamed(out.object, 'step-hi').image, 'team-image')
@@ -247,7 +282,7 @@ t.test('a step whose definition mounts the workspace path keeps that mount', asy
   t.same(containerNamed(out, 'step-c').volumeMounts, [{ name: 'cache', mountPath: '/workspace' }])
 })
 
-t.test('param-named volumes bind to the Pod\'s volume of that name, or get a new emptyDir', async (t) => {
+t.test("param-named volumes bind to the Pod's volume of that name, or get a new emptyDir", async (t) => {
   const spec = {
     containers: [{ name: 'main', image: 'busybox:1.37' }],
     volumes: [{ name: 'shared', persistentVolumeClaim: { claimName: 'shared-pvc' } }],
@@ -265,7 +300,11 @@ t.test('param-named volumes bind to the Pod\'s volume of that name, or get a new
   t.same(containerNamed(out, 'step-bound').volumeMounts, [{ name: 'shared', mountPath: '/cache' }, workspaceMount])
   t.same(containerNamed(out, 'step-fresh').volumeMounts, [{ name: 'cache', mountPath: '/other' }, workspaceMount])
   t.same(containerNamed(out, 'step-again').volumeMounts, [{ name: 'cache', mountPath: '/cache' }, workspaceMount])
-  t.same(volumesOf(out), [{ name: 'shared', persistentVolumeClaim: { claimName: 'shared-pvc' } }, workspaceVolume, { name: 'cache', emptyDir: {} }], 'one new emptyDir, the PVC untouched')
+  t.same(
+    volumesOf(out),
+    [{ name: 'shared', persistentVolumeClaim: { claimName: 'shared-pvc' } }, workspaceVolume, { name: 'cache', emptyDir: {} }],
+    'one new emptyDir, the PVC untouched',
+  )
   t.same(containerNamed(out, 'main').volumeMounts, [workspaceMount], 'the main container does not mount step volumes')
 })
 
@@ -325,7 +364,10 @@ t.test('a different volume under a stepsplice- name is refused; an identical one
     podWith(steps, {
       spec: {
         containers: [{ name: 'main', image: 'busybox:1.37' }],
-        volumes: [{ emptyDir: {}, name: 'stepsplice-workspace' }, { name: 'stepsplice-scripts', emptyDir: {} }],
+        volumes: [
+          { emptyDir: {}, name: 'stepsplice-workspace' },
+          { name: 'stepsplice-scripts', emptyDir: {} },
+        ],
       },
     }),
     catalog,
@@ -357,7 +399,9 @@ t.test('container names stepsplice needs are refused when taken', async (t) => {
 
   // Known before resolving: reported together with the steps' own problems.
   const withOthers = await splice(
-    podWith([...steps, { name: 'gone', ref: { name: 'nope' } }], { spec: { initContainers: [{ name: 'step-build', image: 'busybox:1.37' }], containers: [{ name: 'main', image: 'x' }] } }),
+    podWith([...steps, { name: 'gone', ref: { name: 'nope' } }], {
+      spec: { initContainers: [{ name: 'step-build', image: 'busybox:1.37' }], containers: [{ name: 'main', image: 'x' }] },
+    }),
     catalog,
   )
   t.same(lines(withOthers), [
@@ -367,15 +411,35 @@ t.test('container names stepsplice needs are refused when taken', async (t) => {
 })
 
 t.test('provenance names each step, its definition, source and digest', async (t) => {
-  const out = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }, { name: 'w', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] }]))
+  const out = await spliced(
+    podWith([
+      { name: 'hi', ref: { name: 'echo' } },
+      { name: 'w', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] },
+    ]),
+  )
   t.same(provenanceOf(out), [
-    { path: 'metadata.annotations["stepsplice.dev/steps"][0]', step: 'hi', definition: 'default/echo', source: 'directory', digest: sha256Digest(actions.echo.spec) },
-    { path: 'metadata.annotations["stepsplice.dev/steps"][1]', step: 'w', definition: 'default/writer', source: 'directory', digest: sha256Digest(actions.writer.spec) },
+    {
+      path: 'metadata.annotations["stepsplice.dev/steps"][0]',
+      step: 'hi',
+      definition: 'default/echo',
+      source: 'directory',
+      digest: sha256Digest(actions.echo.spec),
+    },
+    {
+      path: 'metadata.annotations["stepsplice.dev/steps"][1]',
+      step: 'w',
+      definition: 'default/writer',
+      source: 'directory',
+      digest: sha256Digest(actions.writer.spec),
+    },
   ])
 })
 
 t.test('idempotent: a spliced Pod spliced again is left alone', async (t) => {
-  const steps = [{ name: 'w', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] }, { name: 'hi', ref: { name: 'echo' } }]
+  const steps = [
+    { name: 'w', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] },
+    { name: 'hi', ref: { name: 'echo' } },
+  ]
   const once = await spliced(podWith(steps, { annotations: { [placementKey]: 'first' } }))
   const again = await splice(once, catalog)
   t.same(again.problems, [])
@@ -420,7 +484,12 @@ t.test('Pods without the steps annotation are never touched', async (t) => {
 })
 
 t.test('the webhook splices Pods only: workload templates are left alone unless asked', async (t) => {
-  const job: KubeObject = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'j', namespace: 'default' }, spec: { template: podWith([{ name: 'hi', ref: { name: 'echo' } }]) } }
+  const job: KubeObject = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'j', namespace: 'default' },
+    spec: { template: podWith([{ name: 'hi', ref: { name: 'echo' } }]) },
+  }
   const e = await splice(job, catalog)
   t.equal(e.changed, false)
   t.equal(e.object, job)

@@ -14,7 +14,10 @@ const own = stepAction('own', {
   results: [{ name: 'out' }, { name: 'meta' }],
   command: ['sh', '-c', 'date > "$1"', '--'],
   args: ['$(step.results.out.path)'],
-  env: [{ name: 'META', value: '$(step.results.meta.path)' }, { name: 'HOME_DIR', value: '$(HOME)/x' }],
+  env: [
+    { name: 'META', value: '$(step.results.meta.path)' },
+    { name: 'HOME_DIR', value: '$(HOME)/x' },
+  ],
   workingDir: '/tmp',
 })
 
@@ -51,13 +54,22 @@ async function spliced(pod: KubeObject): Promise<KubeObject> {
 }
 
 t.test("a step's own result paths, in args, env and script", async (t) => {
-  const out = await spliced(podWith([{ name: 'o', ref: { name: 'own' } }, { name: 's', ref: { name: 'scripted' } }]))
+  const out = await spliced(
+    podWith([
+      { name: 'o', ref: { name: 'own' } },
+      { name: 's', ref: { name: 'scripted' } },
+    ]),
+  )
   const o = containerNamed(out, 'step-o')
   t.same(o.args, ['/stepsplice/results/o/out'])
-  t.same(o.env, [
-    { name: 'META', value: '/stepsplice/results/o/meta' },
-    { name: 'HOME_DIR', value: '$(HOME)/x' },
-  ], "Kubernetes' $(HOME) left alone")
+  t.same(
+    o.env,
+    [
+      { name: 'META', value: '/stepsplice/results/o/meta' },
+      { name: 'HOME_DIR', value: '$(HOME)/x' },
+    ],
+    "Kubernetes' $(HOME) left alone",
+  )
   t.same(o.command, ['sh', '-c', 'date > "$1"', '--'])
   const scripts = decodedScripts(containerNamed(out, 'stepsplice-prepare'))
   t.equal(
@@ -108,16 +120,20 @@ t.test('result paths of later, unknown or undeclared results are refused', async
   )
   t.equal(e.changed, false)
   const found = lines(e)
-  t.match(found, [
-    /^metadata\.annotations\["stepsplice\.dev\/steps"\]\[0\]: \$\(steps\.w\.results\.out\.path\): step "w" is not an earlier step of this Pod \(step "r", StepAction default\/reader\)$/,
-    /\[0\]: .*step "w" is not an earlier step/,
-    /\[2\]: \$\(steps\.w\.results\.nope\.path\): step "w" declares no result "nope" \(step "x"/,
-    /\[2\]: .*declares no result "nope"/,
-    /\[3\]: \$\(steps\.ghost\.results\.out\.path\): step "ghost" is not an earlier step of this Pod/,
-    /\[3\]: .*"ghost" is not an earlier step/,
-    /\[4\]: \$\(steps\.z\.results\.out\.path\): step "z" is not an earlier step of this Pod/,
-    /\[4\]: .*"z" is not an earlier step/,
-  ], 'each named once per field it appears in (args and env)')
+  t.match(
+    found,
+    [
+      /^metadata\.annotations\["stepsplice\.dev\/steps"\]\[0\]: \$\(steps\.w\.results\.out\.path\): step "w" is not an earlier step of this Pod \(step "r", StepAction default\/reader\)$/,
+      /\[0\]: .*step "w" is not an earlier step/,
+      /\[2\]: \$\(steps\.w\.results\.nope\.path\): step "w" declares no result "nope" \(step "x"/,
+      /\[2\]: .*declares no result "nope"/,
+      /\[3\]: \$\(steps\.ghost\.results\.out\.path\): step "ghost" is not an earlier step of this Pod/,
+      /\[3\]: .*"ghost" is not an earlier step/,
+      /\[4\]: \$\(steps\.z\.results\.out\.path\): step "z" is not an earlier step of this Pod/,
+      /\[4\]: .*"z" is not an earlier step/,
+    ],
+    'each named once per field it appears in (args and env)',
+  )
   t.equal(found.length, 8)
 })
 
@@ -173,8 +189,16 @@ t.test('an object param key with no value is refused, not left for nobody to fil
   const e = await splice(podWith([{ name: 'o', ref: { name: 'endpoint' } }]), catalogWith(endpoint))
   t.equal(e.changed, false)
   t.equal(e.problems.length, 1)
-  t.match(e.problems[0], { path: 'metadata.annotations["stepsplice.dev/steps"][0]', step: 'o', definition: 'default/endpoint', message: /^\$\(params\.endpoint\.url\) / })
-  const given = await splice(podWith([{ name: 'o', ref: { name: 'endpoint' }, params: [{ name: 'endpoint', value: { url: 'https://x' } }] }]), catalogWith(endpoint))
+  t.match(e.problems[0], {
+    path: 'metadata.annotations["stepsplice.dev/steps"][0]',
+    step: 'o',
+    definition: 'default/endpoint',
+    message: /^\$\(params\.endpoint\.url\) /,
+  })
+  const given = await splice(
+    podWith([{ name: 'o', ref: { name: 'endpoint' }, params: [{ name: 'endpoint', value: { url: 'https://x' } }] }]),
+    catalogWith(endpoint),
+  )
   t.same(containerNamed(given.object, 'step-o').args, ['GET', 'https://x'])
 })
 
@@ -186,7 +210,10 @@ t.test("the Pod's own containers read results by path, mounted read-only", async
         image: 'busybox:1.37',
         command: ['sh', '-c', 'cat $(steps.w.results.out.path)'],
         args: ['$(steps.w.results.extra.path)', '$(steps.other.results.x.path)', '$(MY_VAR)'],
-        env: [{ name: 'OUT', value: '$(steps.w.results.out.path)' }, { name: 'FROM', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+        env: [
+          { name: 'OUT', value: '$(steps.w.results.out.path)' },
+          { name: 'FROM', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        ],
       },
     ],
   }
@@ -194,7 +221,10 @@ t.test("the Pod's own containers read results by path, mounted read-only", async
   const main = containerNamed(out, 'main')
   t.same(main.command, ['sh', '-c', 'cat /stepsplice/results/w/out'])
   t.same(main.args, ['/stepsplice/results/w/extra', '$(steps.other.results.x.path)', '$(MY_VAR)'], 'not one of our steps: left for Kubernetes')
-  t.same(main.env, [{ name: 'OUT', value: '/stepsplice/results/w/out' }, { name: 'FROM', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }])
+  t.same(main.env, [
+    { name: 'OUT', value: '/stepsplice/results/w/out' },
+    { name: 'FROM', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  ])
   t.same(main.volumeMounts, [{ name: 'stepsplice-workspace', mountPath: '/workspace' }, resultsMountRO])
 })
 
@@ -206,7 +236,13 @@ t.test("the Pod's own containers: a step's result value or an undeclared result 
   const spec = {
     containers: [
       { name: 'ok', image: 'busybox:1.37', command: ['cat', '$(steps.w.results.out.path)'] },
-      { name: 'main', image: 'busybox:1.37', command: ['echo', '$(steps.w.results.out)'], args: ['$(steps.w.results.typo.path)'], env: [{ name: 'X', value: '$(steps.hi.results.x.path)' }] },
+      {
+        name: 'main',
+        image: 'busybox:1.37',
+        command: ['echo', '$(steps.w.results.out)'],
+        args: ['$(steps.w.results.typo.path)'],
+        env: [{ name: 'X', value: '$(steps.hi.results.x.path)' }],
+      },
     ],
   }
   const e = await splice(podWith(steps, { spec }), catalog)
@@ -225,9 +261,17 @@ t.test("the Pod's own containers: Tekton-looking text that is not about our step
 })
 
 t.test('no results anywhere: no results volume and no results mounts', async (t) => {
-  const out = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }, { name: 'c', ref: { name: 'echo' } }]))
+  const out = await spliced(
+    podWith([
+      { name: 'hi', ref: { name: 'echo' } },
+      { name: 'c', ref: { name: 'echo' } },
+    ]),
+  )
   t.notMatch(JSON.stringify(specOf(out)), /stepsplice-results|\/stepsplice\/results/)
-  t.same(volumesOf(out).map((v) => v.name), ['stepsplice-workspace'])
+  t.same(
+    volumesOf(out).map((v) => v.name),
+    ['stepsplice-workspace'],
+  )
 })
 
 t.test('results with the workspace off', async (t) => {
@@ -236,5 +280,8 @@ t.test('results with the workspace off', async (t) => {
   )
   t.same(containerNamed(out, 'step-w').volumeMounts, [{ name: 'stepsplice-scripts', mountPath: '/stepsplice/scripts', readOnly: true }, resultsMount])
   t.same(containerNamed(out, 'main').volumeMounts, [resultsMountRO])
-  t.same(volumesOf(out).map((v) => v.name), ['stepsplice-results', 'stepsplice-scripts'])
+  t.same(
+    volumesOf(out).map((v) => v.name),
+    ['stepsplice-results', 'stepsplice-scripts'],
+  )
 })

@@ -205,10 +205,16 @@ t.test('errors: exit 1, every error on stderr, nothing on stdout', async (t) => 
   t.equal(r.out, '')
   const lines = r.err.trimEnd().split('\n')
   t.equal(lines.length, 2, r.err)
-  t.match(lines[0], /^error: TaskRun default\/first-bad: spec\.taskSpec\.steps\[0\]\.ref: stepactions\.tekton\.dev "missing" not found in namespace "default" \(step "say"\)$/)
+  t.match(
+    lines[0],
+    /^error: TaskRun default\/first-bad: spec\.taskSpec\.steps\[0\]\.ref: stepactions\.tekton\.dev "missing" not found in namespace "default" \(step "say"\)$/,
+  )
   t.match(lines[1], /^error: TaskRun default\/second-bad: spec\.taskSpec\.steps\[0\]\.env: env cannot be used with Ref \(step "say"\)$/)
 
-  const unnamed = await render(['--catalog', catalog], JSON.stringify({ apiVersion: 'tekton.dev/v1', kind: 'TaskRun', spec: { taskSpec: { steps: [{ ref: {} }] } } }))
+  const unnamed = await render(
+    ['--catalog', catalog],
+    JSON.stringify({ apiVersion: 'tekton.dev/v1', kind: 'TaskRun', spec: { taskSpec: { steps: [{ ref: {} }] } } }),
+  )
   t.equal(unnamed.code, 1)
   t.match(unnamed.err, /^error: TaskRun.*: spec\.taskSpec\.steps\[0\]\.ref\.name: missing field\(s\): name/)
 })
@@ -229,7 +235,12 @@ t.test('catalog problems', async (t) => {
   t.match(ok.err, /Warning: .*other\.yaml: document 1 skipped: kind ConfigMap, not StepAction/)
   t.match(ok.err, /Warning: StepAction \*\/echo is defined more than once/)
 
-  const uses = await render(['--catalog', messy], `${taskRunYaml('dup', 'x')}---\n${taskRunYaml('brk', 'x').replace('name: echo', 'name: broken').replace(/params:\n.*\n.*\n/, '')}`)
+  const uses = await render(
+    ['--catalog', messy],
+    `${taskRunYaml('dup', 'x')}---\n${taskRunYaml('brk', 'x')
+      .replace('name: echo', 'name: broken')
+      .replace(/params:\n.*\n.*\n/, '')}`,
+  )
   t.equal(uses.code, 1)
   t.equal(uses.out, '')
   t.match(uses.err, /error: TaskRun default\/dup: spec\.taskSpec\.steps\[0\]\.ref: StepAction is invalid: defined more than once/)

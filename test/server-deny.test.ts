@@ -19,7 +19,14 @@ const threeProblems: KubeObject = {
     taskSpec: {
       steps: [
         // An extra param git-clone does not declare.
-        { name: 'clone', ref: { name: 'git-clone' }, params: [{ name: 'url', value: 'https://example.com/r' }, { name: 'colour', value: 'blue' }] },
+        {
+          name: 'clone',
+          ref: { name: 'git-clone' },
+          params: [
+            { name: 'url', value: 'https://example.com/r' },
+            { name: 'colour', value: 'blue' },
+          ],
+        },
         // A StepAction that does not exist.
         { name: 'lint', ref: { name: 'golangci-lint' } },
         // A field Tekton forbids next to ref.
@@ -59,7 +66,10 @@ t.test('a generateName-only object is named with its prefix in the denial', asyn
   const reply = await server.review('/mutate', reviewOf(object, { uid: 'deny-gen', name: '' }))
   const lines = (reply.body.response.status?.message ?? '').split('\n')
   t.equal(lines.length, 3)
-  t.ok(lines.every((l) => l.startsWith('TaskRun default/broken-*: ')), 'named by generateName')
+  t.ok(
+    lines.every((l) => l.startsWith('TaskRun default/broken-*: ')),
+    'named by generateName',
+  )
   t.same(lines, (await renderObject(t, object)).errors, 'same lines as render')
 })
 
@@ -94,7 +104,11 @@ t.test('a PipelineRun step param that refers to a task result is admitted with a
 
   const rendered = await renderObject(t, object)
   t.equal(rendered.code, 0)
-  t.same(rendered.warnings, warnings.map((w) => `PipelineRun default/warned: ${w}`), 'render warns the same, prefixed with the object')
+  t.same(
+    rendered.warnings,
+    warnings.map((w) => `PipelineRun default/warned: ${w}`),
+    'render warns the same, prefixed with the object',
+  )
   t.equal(JSON.stringify(applyEncodedPatch(object, response.patch ?? '')), JSON.stringify(JSON.parse(rendered.out)))
 })
 
@@ -139,7 +153,10 @@ for (const version of ['v1alpha1', 'v1beta1']) {
   })
 
   t.test(`POST /validate denies a ${version} StepAction with every problem listed`, async (t) => {
-    const reply = await server.review('/validate', reviewOf(brokenStepAction(`tekton.dev/${version}`), { uid: `bad-${version}`, kind, resource, operation: 'UPDATE' }))
+    const reply = await server.review(
+      '/validate',
+      reviewOf(brokenStepAction(`tekton.dev/${version}`), { uid: `bad-${version}`, kind, resource, operation: 'UPDATE' }),
+    )
     t.equal(reply.status, 200)
     const response = reply.body.response
     t.equal(response.uid, `bad-${version}`)
@@ -147,7 +164,10 @@ for (const version of ['v1alpha1', 'v1beta1']) {
     t.equal(response.status?.code, 422)
     t.notOk(response.patch, '/validate never patches')
     const lines = (response.status?.message ?? '').split('\n')
-    t.ok(lines.every((l) => l.startsWith('StepAction default/broken: ')), 'every line names the StepAction')
+    t.ok(
+      lines.every((l) => l.startsWith('StepAction default/broken: ')),
+      'every line names the StepAction',
+    )
     const expected = [
       /spec\.script: script cannot be used with command/,
       /spec\.args\[0\]: non-existent variable in "\$\(params\.missing\)"/,
@@ -155,7 +175,11 @@ for (const version of ['v1alpha1', 'v1beta1']) {
       /spec\.params\[1\]\.default: "string" type does not match default value's type: "array"/,
     ]
     t.equal(lines.length, expected.length, 'one line per problem, no more')
-    for (const re of expected) t.ok(lines.some((l) => re.test(l)), `lists ${re}`)
+    for (const re of expected)
+      t.ok(
+        lines.some((l) => re.test(l)),
+        `lists ${re}`,
+      )
   })
 }
 

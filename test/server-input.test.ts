@@ -69,8 +69,20 @@ const cases: Case[] = [
     status: 400,
     message: /^request\.object is tekton\.dev\/v1beta1 TaskRun but request\.kind declares tekton\.dev\/v1 TaskRun$/,
   },
-  { name: 'Content-Type text/plain', body: JSON.stringify(example), contentType: 'text/plain', status: 415, message: /^Content-Type must be application\/json$/ },
-  { name: 'Content-Type application/x-yaml', body: JSON.stringify(example), contentType: 'application/x-yaml', status: 415, message: /^Content-Type must be application\/json$/ },
+  {
+    name: 'Content-Type text/plain',
+    body: JSON.stringify(example),
+    contentType: 'text/plain',
+    status: 415,
+    message: /^Content-Type must be application\/json$/,
+  },
+  {
+    name: 'Content-Type application/x-yaml',
+    body: JSON.stringify(example),
+    contentType: 'application/x-yaml',
+    status: 415,
+    message: /^Content-Type must be application\/json$/,
+  },
   { name: 'an empty body', body: '', status: 400, message: /^body is empty: expected an AdmissionReview$/ },
 ]
 
@@ -95,8 +107,14 @@ t.test('malformed requests are logged as bad requests, never as admissions', asy
   await server.request('/mutate', { body: 'nope{' })
   t.equal(server.logs.admissionLines().length, before, 'no admission line')
   const lines = server.logs.lines()
-  t.ok(lines.some((l) => l.msg === 'bad admission review' && l.reason === 'request.uid is missing'), 'decode failure logged with its reason')
-  t.ok(lines.some((l) => l.msg === 'bad request' && l.status === 400 && /not valid JSON/.test(String(l.reason))), 'parse failure logged with its reason')
+  t.ok(
+    lines.some((l) => l.msg === 'bad admission review' && l.reason === 'request.uid is missing'),
+    'decode failure logged with its reason',
+  )
+  t.ok(
+    lines.some((l) => l.msg === 'bad request' && l.status === 400 && /not valid JSON/.test(String(l.reason))),
+    'parse failure logged with its reason',
+  )
 })
 
 t.test('application/json with a charset is accepted', async (t) => {

@@ -6,16 +6,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parseDocuments } from '../src/json/documents.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
-import {
-  applyEncodedPatch,
-  decodePatch,
-  renderObject,
-  reviewOf,
-  root,
-  startTestServer,
-  type TapTest,
-  type TestServer,
-} from './helpers/server.ts'
+import { applyEncodedPatch, decodePatch, renderObject, reviewOf, root, startTestServer, type TapTest, type TestServer } from './helpers/server.ts'
 
 const exampleReview = JSON.parse(await readFile(join(root, 'examples/admission/taskrun-review.json'), 'utf8')) as {
   request: { uid: string; object: KubeObject }
@@ -57,7 +48,11 @@ t.test('the example TaskRun review is patched into exactly what render prints', 
   t.equal(rendered.code, 0, `render succeeds: ${rendered.err}`)
   t.equal(JSON.stringify(patched), JSON.stringify(JSON.parse(rendered.out)), 'patched object is byte-identical to render output')
   t.notMatch(JSON.stringify(patched), /"ref":/, 'no step references left')
-  t.same(object, JSON.parse(await readFile(join(root, 'examples/admission/taskrun-review.json'), 'utf8')).request.object, 'the request object itself was not changed by applying')
+  t.same(
+    object,
+    JSON.parse(await readFile(join(root, 'examples/admission/taskrun-review.json'), 'utf8')).request.object,
+    'the request object itself was not changed by applying',
+  )
 })
 
 t.test('a PipelineRun review built from image-pipeline.yaml matches render too', async (t) => {
@@ -107,7 +102,12 @@ t.test('an object without step references gets no patch', async (t) => {
   const reply = await mutate(t, reviewOf(object, { uid: 'plain' }))
   t.same(reply.body.response, { uid: 'plain', allowed: true })
 
-  const byRef: KubeObject = { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'by-ref', namespace: 'team-a' }, spec: { taskRef: { name: 'build' } } }
+  const byRef: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'by-ref', namespace: 'team-a' },
+    spec: { taskRef: { name: 'build' } },
+  }
   t.same((await mutate(t, reviewOf(byRef, { uid: 'by-ref' }))).body.response, { uid: 'by-ref', allowed: true }, 'a TaskRun of a referenced Task')
 })
 

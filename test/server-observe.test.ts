@@ -11,7 +11,8 @@ import { reviewOf, root, sample, startTestServer } from './helpers/server.ts'
 const example = JSON.parse(await readFile(join(root, 'examples/admission/taskrun-review.json'), 'utf8')) as {
   request: Record<string, unknown> & { uid: string; object: KubeObject }
 }
-const pipelineRun = parseDocuments(await readFile(join(root, 'examples/taskruns/image-pipeline.yaml'), 'utf8'), 'image-pipeline.yaml').documents[0] as KubeObject
+const pipelineRun = parseDocuments(await readFile(join(root, 'examples/taskruns/image-pipeline.yaml'), 'utf8'), 'image-pipeline.yaml')
+  .documents[0] as KubeObject
 
 const denied: KubeObject = {
   apiVersion: 'tekton.dev/v1',
@@ -69,32 +70,82 @@ t.test('exactly one admission log line per request, with its facts and without t
     {
       path: '/mutate',
       review: example,
-      expect: { uid: example.request.uid, kind: 'TaskRun', namespace: 'default', name: 'build-*', operation: 'CREATE', dryRun: false, outcome: 'patched', expandedSteps: 3 },
+      expect: {
+        uid: example.request.uid,
+        kind: 'TaskRun',
+        namespace: 'default',
+        name: 'build-*',
+        operation: 'CREATE',
+        dryRun: false,
+        outcome: 'patched',
+        expandedSteps: 3,
+      },
     },
     {
       path: '/mutate',
       review: dry,
-      expect: { uid: 'dry-uid', kind: 'TaskRun', namespace: 'default', name: 'build-*', operation: 'CREATE', dryRun: true, outcome: 'patched', expandedSteps: 3 },
+      expect: {
+        uid: 'dry-uid',
+        kind: 'TaskRun',
+        namespace: 'default',
+        name: 'build-*',
+        operation: 'CREATE',
+        dryRun: true,
+        outcome: 'patched',
+        expandedSteps: 3,
+      },
     },
     {
       path: '/mutate',
       review: reviewOf(pipelineRun, { uid: 'pr-uid' }),
-      expect: { uid: 'pr-uid', kind: 'PipelineRun', namespace: 'default', name: 'image-pipeline', operation: 'CREATE', dryRun: false, outcome: 'patched', expandedSteps: 3 },
+      expect: {
+        uid: 'pr-uid',
+        kind: 'PipelineRun',
+        namespace: 'default',
+        name: 'image-pipeline',
+        operation: 'CREATE',
+        dryRun: false,
+        outcome: 'patched',
+        expandedSteps: 3,
+      },
     },
     {
       path: '/mutate',
       review: reviewOf(denied, { uid: 'deny-uid' }),
-      expect: { uid: 'deny-uid', kind: 'TaskRun', namespace: 'team-b', name: 'denied-run', operation: 'CREATE', dryRun: false, outcome: 'denied', expandedSteps: 0 },
+      expect: {
+        uid: 'deny-uid',
+        kind: 'TaskRun',
+        namespace: 'team-b',
+        name: 'denied-run',
+        operation: 'CREATE',
+        dryRun: false,
+        outcome: 'denied',
+        expandedSteps: 0,
+      },
     },
     {
       path: '/mutate',
       review: reviewOf(denied, { uid: 'del-uid', operation: 'DELETE', name: 'denied-run' }),
-      expect: { uid: 'del-uid', kind: 'TaskRun', namespace: 'team-b', name: 'denied-run', operation: 'DELETE', dryRun: false, outcome: 'skipped', expandedSteps: 0 },
+      expect: {
+        uid: 'del-uid',
+        kind: 'TaskRun',
+        namespace: 'team-b',
+        name: 'denied-run',
+        operation: 'DELETE',
+        dryRun: false,
+        outcome: 'skipped',
+        expandedSteps: 0,
+      },
     },
     {
       path: '/validate',
       review: reviewOf(
-        { apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', metadata: { name: 'sa', namespace: 'default' }, spec: { image: 'alpine:3.22', script: 'true' } },
+        {
+          apiVersion: 'tekton.dev/v1beta1',
+          kind: 'StepAction',
+          metadata: { name: 'sa', namespace: 'default' },
+          spec: { image: 'alpine:3.22', script: 'true' },
+        },
         { uid: 'sa-uid', kind: { group: 'tekton.dev', version: 'v1beta1', kind: 'StepAction' } },
       ),
       expect: { uid: 'sa-uid', kind: 'StepAction', namespace: 'default', name: 'sa', operation: 'CREATE', dryRun: false, outcome: 'valid', expandedSteps: 0 },
@@ -112,7 +163,17 @@ t.test('exactly one admission log line per request, with its facts and without t
   }
   const text = server.logs.text()
   // (Not the bare word "image": the PipelineRun is called image-pipeline.)
-  for (const leak of ['spec', '"image"', 'taskSpec', 'tektoncd/pipeline', 'registry.example.com', 'git-clone', 'busybox', 'userInfo', 'developer@example.com']) {
+  for (const leak of [
+    'spec',
+    '"image"',
+    'taskSpec',
+    'tektoncd/pipeline',
+    'registry.example.com',
+    'git-clone',
+    'busybox',
+    'userInfo',
+    'developer@example.com',
+  ]) {
     t.notOk(text.includes(leak), `logs never contain ${JSON.stringify(leak)}`)
   }
 })

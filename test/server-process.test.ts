@@ -102,10 +102,19 @@ t.before(async () => {
 
 t.test('SIGTERM: the request in flight is answered, new connections are refused, exit 0', async (t) => {
   const s = spawnServe(t, [
-    '--host', '127.0.0.1', '--port', '0', '--catalog', 'examples/stepactions',
-    '--tls-cert', certs.certFile, '--tls-key', certs.keyFile,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--catalog',
+    'examples/stepactions',
+    '--tls-cert',
+    certs.certFile,
+    '--tls-key',
+    certs.keyFile,
     // Bounds the test: a drain that hangs ends in exit 1 after this, not in a stuck test.
-    '--grace-period', '5s',
+    '--grace-period',
+    '5s',
   ])
   const listening = await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
   t.match(listening, { url: /^https:\/\/127\.0\.0\.1:\d+$/, definitions: 5, deadlineMs: 4000, onTimeout: 'deny' })
@@ -168,14 +177,37 @@ t.test('SIGTERM: the request in flight is answered, new connections are refused,
   const exit = await exitWithin(s, 10_000)
   t.same(exit, { code: 0, signal: null }, `exits 0; stderr: ${s.stderr()}`)
   t.equal(await tcpConnect(port), 'ECONNREFUSED', 'refused after exit')
-  t.ok(s.lines.some((l) => l.msg === 'stopped'), 'logged stopped')
-  t.notOk(s.lines.some((l) => l.msg === 'grace period over with requests still in flight'), 'did not need the grace period')
-  t.match(s.lines.filter((l) => l.msg === 'admission'), [{ uid: '0b6f2f5e-3c1a-4f57-9d0e-6b1f7b3c9a11', outcome: 'patched' }], 'the request was logged')
+  t.ok(
+    s.lines.some((l) => l.msg === 'stopped'),
+    'logged stopped',
+  )
+  t.notOk(
+    s.lines.some((l) => l.msg === 'grace period over with requests still in flight'),
+    'did not need the grace period',
+  )
+  t.match(
+    s.lines.filter((l) => l.msg === 'admission'),
+    [{ uid: '0b6f2f5e-3c1a-4f57-9d0e-6b1f7b3c9a11', outcome: 'patched' }],
+    'the request was logged',
+  )
   t.equal(s.stderr(), '', 'nothing on stderr')
 })
 
 t.test('SIGTERM with an idle server exits 0 at once', async (t) => {
-  const s = spawnServe(t, ['--host', '127.0.0.1', '--port', '0', '--catalog', 'examples/stepactions', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile, '--grace-period', '5s'])
+  const s = spawnServe(t, [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--catalog',
+    'examples/stepactions',
+    '--tls-cert',
+    certs.certFile,
+    '--tls-key',
+    certs.keyFile,
+    '--grace-period',
+    '5s',
+  ])
   await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
   s.child.kill('SIGTERM')
   t.same(await exitWithin(s, 10_000), { code: 0, signal: null })
@@ -197,7 +229,20 @@ t.test('serve --help lists every flag and exits 0', async (t) => {
   const { code, stdout, stderr } = await runCli(['serve', '--help'])
   t.equal(code, 0)
   t.equal(stderr, '')
-  const flags = ['--catalog', '--port', '--host', '--tls-cert', '--tls-key', '--deadline', '--on-timeout', '--grace-period', '--log-level', '--prepare-image', '--help', '-h']
+  const flags = [
+    '--catalog',
+    '--port',
+    '--host',
+    '--tls-cert',
+    '--tls-key',
+    '--deadline',
+    '--on-timeout',
+    '--grace-period',
+    '--log-level',
+    '--prepare-image',
+    '--help',
+    '-h',
+  ]
   for (const flag of flags) t.match(stdout, new RegExp(`(^|\\s|,)${flag}\\b`), `lists ${flag}`)
   // And every flag the help documents is one the command accepts (no stale entries).
   const documented = [...stdout.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1] ?? '')

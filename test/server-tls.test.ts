@@ -109,7 +109,10 @@ t.test('a rotated certificate is served to new connections; open keep-alive conn
   const seen = await waitForCertificate(port, [a.ca, b.ca], b.fingerprint256)
   t.equal(seen.fingerprint256, b.fingerprint256, 'a new connection presents certificate B')
   t.equal(seen.error, undefined)
-  t.ok(server.logs.lines().some((l) => l.msg === 'serving certificate reloaded'), 'reload logged')
+  t.ok(
+    server.logs.lines().some((l) => l.msg === 'serving certificate reloaded'),
+    'reload logged',
+  )
 
   const onlyB = await handshake(port, b.ca)
   t.equal(onlyB.fingerprint256, b.fingerprint256, 'B verifies against its own CA alone')
@@ -139,7 +142,8 @@ t.test('a half-replaced pair (new cert, old key) is not served; the previous pai
   const tmp = join(served, '.tls.crt.tmp')
   await copyFile(b.certFile, tmp)
   await rename(tmp, join(served, 'tls.crt'))
-  const warned = async (): Promise<boolean> => server.logs.lines().some((l) => l.msg === 'certificate files changed but cannot be used yet; still serving the previous pair')
+  const warned = async (): Promise<boolean> =>
+    server.logs.lines().some((l) => l.msg === 'certificate files changed but cannot be used yet; still serving the previous pair')
   for (let i = 0; i < 100 && !(await warned()); i++) await sleep(50)
   t.ok(await warned(), 'the unusable pair is reported')
   const meanwhile = await handshake(port, [a.ca, b.ca])

@@ -56,7 +56,11 @@ t.test('property and result defaulting (section 2)', (t) => {
   )
   t.strictSame(defaultParamSpec({ name: 'p', type: 'object', properties: { a: {} } }).properties, { a: { type: 'string' } }, 'also with an explicit type')
   t.strictSame(defaultStepResult({ name: 'r' }), { name: 'r', type: 'string' }, 'unset result type is string')
-  t.strictSame(defaultStepResult({ name: 'r', properties: { a: {} } }), { name: 'r', type: 'object', properties: { a: { type: 'string' } } }, 'properties make an object')
+  t.strictSame(
+    defaultStepResult({ name: 'r', properties: { a: {} } }),
+    { name: 'r', type: 'object', properties: { a: { type: 'string' } } },
+    'properties make an object',
+  )
   t.strictSame(defaultStepResult({ name: 'r', type: 'array' }), { name: 'r', type: 'array' }, 'an explicit type is kept')
   t.strictSame(defaultStepResult({ name: 'r', type: '' }), { name: 'r', type: 'string' }, 'an empty type is unset')
 
@@ -69,12 +73,16 @@ t.test('property and result defaulting (section 2)', (t) => {
   const before = JSON.stringify(spec)
   const defaulted = defaultStepActionSpec(spec)
   t.equal(JSON.stringify(spec), before, 'the input is not changed')
-  t.strictSame(defaulted, {
-    image: 'alpine',
-    workingDir: '/w',
-    params: [{ name: 'p', type: 'object', properties: { a: { type: 'string' } } }],
-    results: [{ name: 'r', type: 'string' }],
-  }, 'only params and results are defaulted')
+  t.strictSame(
+    defaulted,
+    {
+      image: 'alpine',
+      workingDir: '/w',
+      params: [{ name: 'p', type: 'object', properties: { a: { type: 'string' } } }],
+      results: [{ name: 'r', type: 'string' }],
+    },
+    'only params and results are defaulted',
+  )
   t.end()
 })
 
@@ -122,10 +130,9 @@ t.test('object param name and key format (section 3)', (t) => {
 })
 
 t.test('duplicate param names (section 3)', (t) => {
-  t.strictSame(
-    check(params({ name: 'a' }, { name: 'b' }, { name: 'a', type: 'array' })),
-    [{ path: 'spec.params[2].name', message: 'parameter appears more than once: "a"' }],
-  )
+  t.strictSame(check(params({ name: 'a' }, { name: 'b' }, { name: 'a', type: 'array' })), [
+    { path: 'spec.params[2].name', message: 'parameter appears more than once: "a"' },
+  ])
   t.strictSame(
     check(params({ name: 'a' }, { name: 'a' }, { name: 'a' })),
     [
@@ -154,11 +161,7 @@ t.test('param types and defaults (section 3)', (t) => {
   t.strictSame(check(params({ name: 'x' }, { name: 'p', type: 'array', default: 'a' })), [mismatch(1, 'array', 'string')], 'array with a string')
   t.strictSame(check(params({ name: 'p', type: 'array', default: [1, 2] })), [mismatch(0, 'array', 'string')], 'array with a list of numbers')
   t.strictSame(check(params({ name: 'p', type: 'array', default: { k: 'v' } })), [mismatch(0, 'array', 'object')], 'array with a map')
-  t.strictSame(
-    check(params({ name: 'p', type: 'object', properties: { k: {} }, default: 'x' })),
-    [mismatch(0, 'object', 'string')],
-    'object with a string',
-  )
+  t.strictSame(check(params({ name: 'p', type: 'object', properties: { k: {} }, default: 'x' })), [mismatch(0, 'object', 'string')], 'object with a string')
   t.strictSame(
     check(params({ name: 'p', properties: { k: {} }, default: ['a'] })),
     [mismatch(0, 'object', 'array')],
@@ -203,14 +206,47 @@ t.test('v1alpha1 checks references in defaults (section 3)', (t) => {
     ['undefined reference', [{ name: 'p2', default: '$(params.p1)' }], [undef('p2', 'p1')]],
     ['every undefined reference', [{ name: 'p', default: '$(params.a)-$(params.b)' }], [undef('p', 'a'), undef('p', 'b')]],
     ['self reference', [{ name: 'p', default: 'x$(params.p)' }], [circular('p')]],
-    ['cycle', [{ name: 'a', default: '$(params.b)' }, { name: 'b', default: '$(params.a)' }, { name: 'c', default: 'c' }], [circular('a'), circular('b')]],
-    ['depending on a cycle', [{ name: 'a', default: '$(params.a)' }, { name: 'd', default: '$(params.a)' }], [circular('a'), circular('d')]],
+    [
+      'cycle',
+      [
+        { name: 'a', default: '$(params.b)' },
+        { name: 'b', default: '$(params.a)' },
+        { name: 'c', default: 'c' },
+      ],
+      [circular('a'), circular('b')],
+    ],
+    [
+      'depending on a cycle',
+      [
+        { name: 'a', default: '$(params.a)' },
+        { name: 'd', default: '$(params.a)' },
+      ],
+      [circular('a'), circular('d')],
+    ],
     // A param whose default has an undefined reference never resolves, so Tekton
     // calls the params depending on it circular too.
-    ['depending on an undefined reference', [{ name: 'a', default: '$(params.nope)' }, { name: 'b', default: '$(params.a)' }], [undef('a', 'nope'), circular('b')]],
+    [
+      'depending on an undefined reference',
+      [
+        { name: 'a', default: '$(params.nope)' },
+        { name: 'b', default: '$(params.a)' },
+      ],
+      [undef('a', 'nope'), circular('b')],
+    ],
     // Only the dot form is trimmed to a name; Tekton reports the rest verbatim.
-    ['bracket form', [{ name: 'p1' }, { name: 'p2', default: '$(params["p1"])' }], [{ path: 'spec.params', message: 'param "p2" default value references param "$(params[\\"p1\\"]" which is not defined' }]],
-    ['index form', [{ name: 'arr', type: 'array' }, { name: 'p', default: '$(params.arr[0])' }], [undef('p', 'arr[0]')]],
+    [
+      'bracket form',
+      [{ name: 'p1' }, { name: 'p2', default: '$(params["p1"])' }],
+      [{ path: 'spec.params', message: 'param "p2" default value references param "$(params[\\"p1\\"]" which is not defined' }],
+    ],
+    [
+      'index form',
+      [
+        { name: 'arr', type: 'array' },
+        { name: 'p', default: '$(params.arr[0])' },
+      ],
+      [undef('p', 'arr[0]')],
+    ],
   ]
   for (const [name, ps, expected] of cases) {
     t.strictSame(check(params(...ps), V1ALPHA1), expected, `v1alpha1: ${name}`)
@@ -218,7 +254,10 @@ t.test('v1alpha1 checks references in defaults (section 3)', (t) => {
   }
 
   t.strictSame(
-    check(params({ name: 'c', default: '$(params.b)/$(params.a)' }, { name: 'b', default: '$(params.a)-b' }, { name: 'a', default: 'a' }, { name: 'n' }), V1ALPHA1),
+    check(
+      params({ name: 'c', default: '$(params.b)/$(params.a)' }, { name: 'b', default: '$(params.a)-b' }, { name: 'a', default: 'a' }, { name: 'n' }),
+      V1ALPHA1,
+    ),
     [],
     'a chain resolves in any declaration order, and a param without a default counts as resolved',
   )

@@ -33,10 +33,9 @@ t.test('required top-level fields', (t) => {
 t.test('apiVersion and kind', (t) => {
   t.strictSame(validateStepAction({ ...doc({ image: 'i' }), apiVersion: 'tekton.dev/v1alpha1' }), [], 'v1alpha1 is served')
   // Section 1: there is no v1 StepAction.
-  t.strictSame(
-    validateStepAction({ ...doc({ image: 'i' }), apiVersion: 'tekton.dev/v1' }),
-    [{ path: 'apiVersion', message: 'must be one of "tekton.dev/v1beta1", "tekton.dev/v1alpha1"' }],
-  )
+  t.strictSame(validateStepAction({ ...doc({ image: 'i' }), apiVersion: 'tekton.dev/v1' }), [
+    { path: 'apiVersion', message: 'must be one of "tekton.dev/v1beta1", "tekton.dev/v1alpha1"' },
+  ])
   t.strictSame(validateStepAction({ ...doc({ image: 'i' }), kind: 'Task' }), [{ path: 'kind', message: 'must be "StepAction"' }])
   t.end()
 })
@@ -55,7 +54,10 @@ t.test('metadata.name is a DNS-1123 subdomain of at most 63 characters', (t) => 
   )
   t.strictSame(
     validateStepAction(doc({ image: 'i' }, { name: '' })),
-    [{ path: 'metadata.name', message: 'must NOT have fewer than 1 characters' }, { path: 'metadata.name', message: RFC1123 }],
+    [
+      { path: 'metadata.name', message: 'must NOT have fewer than 1 characters' },
+      { path: 'metadata.name', message: RFC1123 },
+    ],
     'empty',
   )
   t.strictSame(validateStepAction(doc({ image: 'i' }, { name: 5 })), [{ path: 'metadata.name', message: 'must be string' }], 'not a string')
@@ -69,7 +71,11 @@ t.test('metadata.name is a DNS-1123 subdomain of at most 63 characters', (t) => 
     [],
     'other metadata is open',
   )
-  t.strictSame(validateStepAction(doc({ image: 'i' }, { name: 'ok', labels: { a: 1 } })), [{ path: 'metadata.labels.a', message: 'must be string' }], 'label values are strings')
+  t.strictSame(
+    validateStepAction(doc({ image: 'i' }, { name: 'ok', labels: { a: 1 } })),
+    [{ path: 'metadata.labels.a', message: 'must be string' }],
+    'label values are strings',
+  )
   t.end()
 })
 
@@ -99,11 +105,7 @@ t.test('unknown fields are errors that name the field', (t) => {
     ],
     'inside list items and property specs',
   )
-  t.strictSame(
-    validateStepAction(doc({ image: 'i', securityContext: { privileged: true, seLinuxOptions: { level: 's0' } } })),
-    [],
-    'securityContext is open',
-  )
+  t.strictSame(validateStepAction(doc({ image: 'i', securityContext: { privileged: true, seLinuxOptions: { level: 's0' } } })), [], 'securityContext is open')
   t.end()
 })
 
@@ -132,9 +134,17 @@ t.test('wrong types', (t) => {
     ['enum', { params: [{ name: 'p', enum: ['a', 1] }] }, [{ path: 'spec.params[0].enum[1]', message: 'must be string' }]],
     ['results', { results: 'r' }, [{ path: 'spec.results', message: 'must be array' }]],
     ['result name missing', { results: [{ type: 'string' }] }, [missing('spec.results[0].name')]],
-    ['result properties', { results: [{ name: 'r', properties: { k: { type: 2 } } }] }, [{ path: 'spec.results[0].properties.k.type', message: 'must be string' }]],
+    [
+      'result properties',
+      { results: [{ name: 'r', properties: { k: { type: 2 } } }] },
+      [{ path: 'spec.results[0].properties.k.type', message: 'must be string' }],
+    ],
     ['volumeMount fields missing', { volumeMounts: [{}] }, [missing('spec.volumeMounts[0].name'), missing('spec.volumeMounts[0].mountPath')]],
-    ['volumeMount readOnly', { volumeMounts: [{ name: '$(params.v)', mountPath: '/m', readOnly: 'yes' }] }, [{ path: 'spec.volumeMounts[0].readOnly', message: 'must be boolean' }]],
+    [
+      'volumeMount readOnly',
+      { volumeMounts: [{ name: '$(params.v)', mountPath: '/m', readOnly: 'yes' }] },
+      [{ path: 'spec.volumeMounts[0].readOnly', message: 'must be boolean' }],
+    ],
   ]
   for (const [name, fields, expected] of cases) {
     const d = 'spec' in fields ? doc(fields.spec) : doc({ image: 'i', ...fields })
@@ -145,10 +155,7 @@ t.test('wrong types', (t) => {
 
 t.test('structural problems come alone', (t) => {
   // A document of the wrong shape cannot be decoded, so no semantic rule runs on it.
-  t.strictSame(
-    validateStepAction(doc({ script: 'echo $(params.nope)', command: ['sh'], onError: 'continue' })),
-    [unknown('spec.onError')],
-  )
+  t.strictSame(validateStepAction(doc({ script: 'echo $(params.nope)', command: ['sh'], onError: 'continue' })), [unknown('spec.onError')])
   t.strictSame(checkStepActionSchema(doc({ script: 'echo $(params.nope)' })), [], 'the schema itself knows nothing of the rules')
   t.end()
 })
@@ -176,7 +183,11 @@ t.test('toDefinition of a valid StepAction', (t) => {
   t.equal(d.namespace, 'ci')
   t.equal(d.apiVersion, 'tekton.dev/v1beta1')
   t.equal(d.source, source)
-  t.strictSame(d.spec, { image: 'alpine', params: [{ name: 'p', type: 'array', default: ['a'] }], results: [{ name: 'r', type: 'string' }] }, 'the spec is defaulted')
+  t.strictSame(
+    d.spec,
+    { image: 'alpine', params: [{ name: 'p', type: 'array', default: ['a'] }], results: [{ name: 'r', type: 'string' }] },
+    'the spec is defaulted',
+  )
   t.match(d.digest, /^sha256:[0-9a-f]{64}$/)
   t.notOk('namespace' in toDefinition({ ...sa, metadata: { name: 'build' } }, source), 'no namespace: serves every namespace')
   t.notOk('namespace' in toDefinition({ ...sa, metadata: { name: 'build', namespace: '' } }, source), 'an empty namespace is none')
@@ -253,7 +264,12 @@ spec:
   t.equal(toDefinition(parse(yamlText) as StepAction, source).digest, a.digest, 'YAML and JSON')
 
   const changed = toDefinition(
-    { apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', metadata: { name: 'a' }, spec: { image: 'alpine', params: [{ name: 'o', type: 'object', properties: { x: { type: 'string' }, y: {} } }], env: [{ name: 'E', value: 'w' }] } },
+    {
+      apiVersion: 'tekton.dev/v1beta1',
+      kind: 'StepAction',
+      metadata: { name: 'a' },
+      spec: { image: 'alpine', params: [{ name: 'o', type: 'object', properties: { x: { type: 'string' }, y: {} } }], env: [{ name: 'E', value: 'w' }] },
+    },
     source,
   )
   t.not(changed.digest, a.digest, 'a different value')

@@ -36,11 +36,7 @@ t.test('valid StepActions have no problems', (t) => {
       image: 'registry/$(params.s):$(params["tag"])',
       command: ['$(params.arr)', '$(params.arr[*])', '$(params["arr"])', "--x=$(params['s'])", 'pre-$(params.arr[1])-post'],
       args: ['$(params.obj.key)', '$(params.obj.other) $(params.s)', '$(params.arr[0])'],
-      env: [
-        { name: 'A', value: '$(params.s)' },
-        { name: 'B', value: 'key=$(params.obj.key) first=$(params.arr[0])' },
-        { name: 'C' },
-      ],
+      env: [{ name: 'A', value: '$(params.s)' }, { name: 'B', value: 'key=$(params.obj.key) first=$(params.arr[0])' }, { name: 'C' }],
       params: [str, { name: 'tag', default: 'latest' }, arr, obj, { name: 'vol' }],
       results: [{ name: 'out' }, { name: 'list', type: 'array' }, { name: 'map', properties: { a: {} } }],
       volumeMounts: [
@@ -54,7 +50,11 @@ t.test('valid StepActions have no problems', (t) => {
     'every kind of allowed reference',
   )
   t.strictSame(
-    check({ image: 'alpine', script: '#!/bin/sh\necho "$VAR" > $(step.results.out.path)\necho x > $(results.list.path)', results: [{ name: 'out' }, { name: 'list' }] }),
+    check({
+      image: 'alpine',
+      script: '#!/bin/sh\necho "$VAR" > $(step.results.out.path)\necho x > $(results.list.path)',
+      results: [{ name: 'out' }, { name: 'list' }],
+    }),
     [],
     'a script that reads env and writes declared results',
   )
@@ -100,7 +100,10 @@ t.test('any $(params...) in a script is rejected (section 3)', (t) => {
     check({ image: 'alpine', script: 'echo $(params.s.a.b)', params }),
     [
       { path: 'spec.script', message: SCRIPT_PARAMS },
-      { path: 'spec.script', message: 'Invalid referencing of parameters in "echo $(params.s.a.b)"! Only two dot-separated components after the prefix "params" are allowed.' },
+      {
+        path: 'spec.script',
+        message: 'Invalid referencing of parameters in "echo $(params.s.a.b)"! Only two dot-separated components after the prefix "params" are allowed.',
+      },
     ],
     'a malformed reference is still a param reference',
   )
@@ -117,8 +120,22 @@ t.test('every referenced param must be declared, in every scanned field (section
     ['image', { image: 'img:$(params.nope)' }, nonExistent('spec.image', 'img:$(params.nope)')],
     ['command', { image: 'i', command: ['ok', '--x=$(params.nope)'] }, nonExistent('spec.command[1]', '--x=$(params.nope)')],
     ['args', { image: 'i', args: ['$(params.nope)'] }, nonExistent('spec.args[0]', '$(params.nope)')],
-    ['env value', { image: 'i', env: [{ name: 'A', value: 'a' }, { name: 'B', value: '$(params.nope)' }] }, nonExistent('spec.env[1].value', '$(params.nope)')],
-    ['volumeMount name', { image: 'i', volumeMounts: [{ name: '$(params.nope)', mountPath: '/m' }] }, nonExistent('spec.volumeMounts[0].name', '$(params.nope)')],
+    [
+      'env value',
+      {
+        image: 'i',
+        env: [
+          { name: 'A', value: 'a' },
+          { name: 'B', value: '$(params.nope)' },
+        ],
+      },
+      nonExistent('spec.env[1].value', '$(params.nope)'),
+    ],
+    [
+      'volumeMount name',
+      { image: 'i', volumeMounts: [{ name: '$(params.nope)', mountPath: '/m' }] },
+      nonExistent('spec.volumeMounts[0].name', '$(params.nope)'),
+    ],
     ['double-quoted bracket form', { image: 'i', args: ['$(params["nope"])'] }, nonExistent('spec.args[0]', '$(params["nope"])')],
     ['single-quoted bracket form', { image: 'i', args: ["$(params['nope'])"] }, nonExistent('spec.args[0]', "$(params['nope'])")],
     ['index on an undeclared array', { image: 'i', args: ['$(params.nope[0])'] }, nonExistent('spec.args[0]', '$(params.nope[0])')],
@@ -139,11 +156,7 @@ t.test('every referenced param must be declared, in every scanned field (section
     'a dotted name',
   )
   t.strictSame(check({ image: 'i', params: [str], args: ['$(params.s.anything)'] }), [], 'a second component on a string param is not checked')
-  t.strictSame(
-    check({ image: 'i', params: [str], args: ['$(params.S)'] }),
-    [nonExistent('spec.args[0]', '$(params.S)')],
-    'names are case-sensitive',
-  )
+  t.strictSame(check({ image: 'i', params: [str], args: ['$(params.S)'] }), [nonExistent('spec.args[0]', '$(params.S)')], 'names are case-sensitive')
   t.end()
 })
 
@@ -151,8 +164,16 @@ t.test('object keys must be declared properties (section 3)', (t) => {
   const params = [obj]
   t.strictSame(check({ image: 'img:$(params.obj.nokey)', params }), [nonExistent('spec.image', 'img:$(params.obj.nokey)')], 'image')
   t.strictSame(check({ image: 'i', command: ['$(params.obj.nokey)'], params }), [nonExistent('spec.command[0]', '$(params.obj.nokey)')], 'command')
-  t.strictSame(check({ image: 'i', args: ['a', 'x $(params.obj.key) $(params.obj.nokey)'], params }), [nonExistent('spec.args[1]', 'x $(params.obj.key) $(params.obj.nokey)')], 'args')
-  t.strictSame(check({ image: 'i', env: [{ name: 'E', value: '$(params.obj.nokey)' }], params }), [nonExistent('spec.env[0].value', '$(params.obj.nokey)')], 'env')
+  t.strictSame(
+    check({ image: 'i', args: ['a', 'x $(params.obj.key) $(params.obj.nokey)'], params }),
+    [nonExistent('spec.args[1]', 'x $(params.obj.key) $(params.obj.nokey)')],
+    'args',
+  )
+  t.strictSame(
+    check({ image: 'i', env: [{ name: 'E', value: '$(params.obj.nokey)' }], params }),
+    [nonExistent('spec.env[0].value', '$(params.obj.nokey)')],
+    'env',
+  )
   t.strictSame(
     check({ image: 'i', volumeMounts: [{ name: '$(params.obj.nokey)', mountPath: '/m' }], params }),
     [nonExistent('spec.volumeMounts[0].name', '$(params.obj.nokey)')],
@@ -161,7 +182,12 @@ t.test('object keys must be declared properties (section 3)', (t) => {
   t.strictSame(check({ image: 'i', args: ['$(params.obj.key)', '$(params.obj.other)'], params }), [], 'declared keys pass')
   t.strictSame(
     check({ image: 'i', args: ['$(params.obj.key.more)'], params }),
-    [{ path: 'spec.args[0]', message: 'Invalid referencing of parameters in "$(params.obj.key.more)"! Only two dot-separated components after the prefix "params" are allowed.' }],
+    [
+      {
+        path: 'spec.args[0]',
+        message: 'Invalid referencing of parameters in "$(params.obj.key.more)"! Only two dot-separated components after the prefix "params" are allowed.',
+      },
+    ],
     'more than two dot-separated components',
   )
   t.end()
@@ -190,11 +216,7 @@ t.test('whole-object references are forbidden in every field (section 3)', (t) =
     [typeInvalid('spec.args[0]', '--o=$(params.obj) $(params.s)')],
     'embedded in text',
   )
-  t.strictSame(
-    check({ image: 'i', args: ['$(params.notobj)'], params: [{ name: 'notobj', default: 'x' }] }),
-    [],
-    'a whole string param is fine',
-  )
+  t.strictSame(check({ image: 'i', args: ['$(params.notobj)'], params: [{ name: 'notobj', default: 'x' }] }), [], 'a whole string param is fine')
   t.end()
 })
 
@@ -202,7 +224,18 @@ t.test('whole-array references: forbidden in image/script/env/volumeMounts (sect
   const params = [arr, str]
   for (const ref of ['$(params.arr)', '$(params.arr[*])', '$(params["arr"])', "$(params['arr'])"]) {
     t.strictSame(check({ image: ref, params }), [typeInvalid('spec.image', ref)], `image ${ref}`)
-    t.strictSame(check({ image: 'i', env: [{ name: 'A', value: 'x' }, { name: 'E', value: `v=${ref}` }], params }), [typeInvalid('spec.env[1].value', `v=${ref}`)], `env ${ref}`)
+    t.strictSame(
+      check({
+        image: 'i',
+        env: [
+          { name: 'A', value: 'x' },
+          { name: 'E', value: `v=${ref}` },
+        ],
+        params,
+      }),
+      [typeInvalid('spec.env[1].value', `v=${ref}`)],
+      `env ${ref}`,
+    )
     t.strictSame(
       check({ image: 'i', volumeMounts: [{ name: ref, mountPath: '/m' }], params }),
       [typeInvalid('spec.volumeMounts[0].name', ref)],
@@ -259,22 +292,50 @@ t.test('volumeMount names are exactly one param reference (section 3)', (t) => {
     t.strictSame(check({ image: 'i', volumeMounts: [{ name, mountPath: '/m' }], params }), [badMount(0, name)], JSON.stringify(name))
   }
   t.strictSame(
-    check({ image: 'i', volumeMounts: [{ name: 'one', mountPath: '/a' }, { name: 'two', mountPath: '/b' }], params }),
+    check({
+      image: 'i',
+      volumeMounts: [
+        { name: 'one', mountPath: '/a' },
+        { name: 'two', mountPath: '/b' },
+      ],
+      params,
+    }),
     [badMount(0, 'one')],
     'Tekton stops at the first badly formed mount',
   )
   t.strictSame(
-    check({ image: 'i', volumeMounts: [{ name: '$(params.x)', mountPath: '/a' }, { name: 'two', mountPath: '/b' }], params }),
+    check({
+      image: 'i',
+      volumeMounts: [
+        { name: '$(params.x)', mountPath: '/a' },
+        { name: 'two', mountPath: '/b' },
+      ],
+      params,
+    }),
     [badMount(1, 'two')],
     'the bad mount is reported at its own index',
   )
   t.strictSame(
-    check({ image: 'i', volumeMounts: [{ name: '$(params.nope)', mountPath: '/a' }, { name: 'two', mountPath: '/b' }], params }),
+    check({
+      image: 'i',
+      volumeMounts: [
+        { name: '$(params.nope)', mountPath: '/a' },
+        { name: 'two', mountPath: '/b' },
+      ],
+      params,
+    }),
     [nonExistent('spec.volumeMounts[0].name', '$(params.nope)'), badMount(1, 'two')],
     'an undeclared param does not stop the scan; the next bad mount is still reported',
   )
   t.strictSame(
-    check({ image: 'i', volumeMounts: [{ name: '$(params.nope)', mountPath: '/a' }, { name: '$(params.other)', mountPath: '/b' }], params }),
+    check({
+      image: 'i',
+      volumeMounts: [
+        { name: '$(params.nope)', mountPath: '/a' },
+        { name: '$(params.other)', mountPath: '/b' },
+      ],
+      params,
+    }),
     [nonExistent('spec.volumeMounts[0].name', '$(params.nope)'), nonExistent('spec.volumeMounts[1].name', '$(params.other)')],
     'every undeclared mount name',
   )
@@ -308,11 +369,7 @@ t.test('results referenced in a script must be declared (section 3)', (t) => {
     [nonExistent('spec.script', 'echo > $(step.results.out.path); echo > $(results.nope.path)')],
     'an undeclared $(results...) next to a declared $(step.results...)',
   )
-  t.strictSame(
-    check({ image: 'i', script: 'echo > $(step.results.out.path) $(results.out.path)', results }),
-    [],
-    'declared results pass',
-  )
+  t.strictSame(check({ image: 'i', script: 'echo > $(step.results.out.path) $(results.out.path)', results }), [], 'declared results pass')
   t.strictSame(
     check({ image: 'i', args: ['$(results.nope.path)', '$(step.results.nope.path)'], env: [{ name: 'E', value: '$(results.nope.path)' }] }),
     [],

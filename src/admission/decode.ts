@@ -9,7 +9,6 @@ export type Decoded = { request: AdmissionRequest } | { error: string }
 
 const supportedVersion = 'admission.k8s.io/v1'
 
-
 function isGvk(v: unknown): v is GroupVersionKind {
   return isObject(v) && typeof v.group === 'string' && typeof v.version === 'string' && typeof v.kind === 'string'
 }
@@ -18,7 +17,9 @@ export function decodeReview(body: unknown): Decoded {
   if (!isObject(body)) return { error: 'body must be a JSON object: an AdmissionReview' }
   if (body.kind !== 'AdmissionReview') return { error: `kind must be AdmissionReview, got ${JSON.stringify(body.kind ?? null)}` }
   if (body.apiVersion !== supportedVersion) {
-    return { error: `unsupported AdmissionReview version ${JSON.stringify(body.apiVersion ?? null)}: this webhook speaks ${supportedVersion}; set admissionReviewVersions: ["v1"]` }
+    return {
+      error: `unsupported AdmissionReview version ${JSON.stringify(body.apiVersion ?? null)}: this webhook speaks ${supportedVersion}; set admissionReviewVersions: ["v1"]`,
+    }
   }
   const request = body.request
   if (!isObject(request)) return { error: 'request is missing' }

@@ -58,7 +58,9 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
   if (!handled || !mutableOperation(request) || !object) return pass('skipped')
 
   const namespace = namespaceOf(object, request.namespace || 'default')
-  const result = await withDeadline(options.deadlineMs, (signal) => spliceObject(object, namespace, { catalog, ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}) }, { signal }))
+  const result = await withDeadline(options.deadlineMs, (signal) =>
+    spliceObject(object, namespace, { catalog, ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}) }, { signal }),
+  )
   const label = describeObject(object, namespace)
   if ('timedOut' in result) {
     const message = `${label}: step definitions could not be resolved within ${options.deadlineMs} ms`

@@ -119,6 +119,11 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
     for (const e of errors) io.stderr(`error: ${e}\n`)
     return 1
   }
-  io.stdout(formatDocuments(rendered.map((r) => r.out), values.output as OutputFormat))
+  io.stdout(
+    formatDocuments(
+      rendered.map((r) => r.out),
+      values.output as OutputFormat,
+    ),
+  )
   return 0
 }

@@ -100,7 +100,9 @@ function checkParamTypes(params: ParamSpec[]): Problem[] {
       out.push(problem(`${at}.default`, `"${type}" type does not match default value's type: "${rawValueType(p.default)}"`))
       return
     }
-    const badKeys = Object.entries(p.properties ?? {}).filter(([, s]) => s.type !== 'string').map(([k]) => k)
+    const badKeys = Object.entries(p.properties ?? {})
+      .filter(([, s]) => s.type !== 'string')
+      .map(([k]) => k)
     if (badKeys.length > 0) out.push(problem(`${at}.properties`, `The value type specified for these keys [${badKeys.join(' ')}] is invalid`))
   })
   return out
@@ -122,7 +124,9 @@ function checkParamNames(params: ParamSpec[]): Problem[] {
   const badObjects = new Map<string, string[]>()
   for (const p of params.filter((q) => q.type === 'object')) {
     if (!objectName.test(p.name)) badObjects.set(p.name, [])
-    const keys = Object.keys(p.properties ?? {}).filter((k) => !objectName.test(k)).sort()
+    const keys = Object.keys(p.properties ?? {})
+      .filter((k) => !objectName.test(k))
+      .sort()
     if (keys.length > 0) badObjects.set(p.name, [...(badObjects.get(p.name) ?? []), ...keys])
   }
   if (badObjects.size > 0) {
@@ -168,13 +172,21 @@ function checkResults(spec: StepActionSpec, results: StepResult[]): Problem[] {
   results.forEach((r, i) => {
     const at = `spec.results[${i}]`
     if (!resultNameFormat.test(r.name)) {
-      out.push(problem(`${at}.name`, `invalid key name ${JSON.stringify(r.name)}: must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`))
+      out.push(
+        problem(
+          `${at}.name`,
+          `invalid key name ${JSON.stringify(r.name)}: must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+        ),
+      )
       return
     }
     if (r.type === 'object') {
       if (r.properties === undefined) out.push(problem(at, `missing field(s): ${r.name}.properties`))
-      const bad = Object.entries(r.properties ?? {}).filter(([, s]) => s.type !== 'string').map(([k]) => k)
-      if (bad.length > 0) out.push(problem(`${at}.properties`, `the value type specified for these keys [${bad.join(' ')}] is invalid, the type must be string`))
+      const bad = Object.entries(r.properties ?? {})
+        .filter(([, s]) => s.type !== 'string')
+        .map(([k]) => k)
+      if (bad.length > 0)
+        out.push(problem(`${at}.properties`, `the value type specified for these keys [${bad.join(' ')}] is invalid, the type must be string`))
     } else if (r.type !== 'array' && r.type !== 'string') {
       out.push(problem(`${at}.type`, `invalid value: ${r.type}`))
     }
@@ -220,7 +232,8 @@ function checkDefaultReferences(params: ParamSpec[]): Problem[] {
       continue
     }
     const undefinedRefs = refs.filter((r) => !all.has(r))
-    for (const r of undefinedRefs) out.push(problem('spec.params', `param ${JSON.stringify(p.name)} default value references param ${JSON.stringify(r)} which is not defined`))
+    for (const r of undefinedRefs)
+      out.push(problem('spec.params', `param ${JSON.stringify(p.name)} default value references param ${JSON.stringify(r)} which is not defined`))
     if (undefinedRefs.length === 0) pending.set(p.name, refs)
   }
   let progress = true

@@ -19,11 +19,7 @@ const needsTekton = ['timeout', 'onError', 'when', 'stdoutConfig', 'stderrConfig
 const forbiddenWithRef = ['image', 'command', 'args', 'script', 'workingDir', 'env', 'volumeMounts', 'results']
 
 const paramValue = {
-  anyOf: [
-    { type: 'string' },
-    { type: 'array', items: { type: 'string' } },
-    { type: 'object', additionalProperties: { type: 'string' } },
-  ],
+  anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }, { type: 'object', additionalProperties: { type: 'string' } }],
 }
 
 const stepSchema = {
@@ -116,7 +112,8 @@ export function parseStepsAnnotation(text: string, base = `metadata.annotations[
     const name = s.name
     if (names.has(name)) problems.push(problem(`${base}[${i}].name`, `duplicate step name ${JSON.stringify(name)}`, { step: name }))
     names.set(name, i)
-    if (isJsonObject(s.ref) && s.ref.name === undefined && s.ref.resolver === undefined) problems.push(problem(`${base}[${i}].ref.name`, 'missing field(s): name', { step: name }))
+    if (isJsonObject(s.ref) && s.ref.name === undefined && s.ref.resolver === undefined)
+      problems.push(problem(`${base}[${i}].ref.name`, 'missing field(s): name', { step: name }))
   })
   return problems.length > 0 ? { problems } : { steps: items as Step[] }
 }

@@ -104,7 +104,12 @@ function planVolumes(spec: PodSpec, wanted: Volume[], at: string): { volumes: Vo
     if (i < 0) volumes.push(v)
     // Compared with sorted keys: `{emptyDir: {}, name: …}` written in another key order is the same volume.
     else if (v.name.startsWith('stepsplice-') && canonicalJson(volumes[i]) !== canonicalJson(v)) {
-      problems.push(problem(`${at}spec.volumes[${i}]`, `volume ${JSON.stringify(v.name)} already exists with a different source; names starting with "stepsplice-" are reserved`))
+      problems.push(
+        problem(
+          `${at}spec.volumes[${i}]`,
+          `volume ${JSON.stringify(v.name)} already exists with a different source; names starting with "stepsplice-" are reserved`,
+        ),
+      )
     }
   }
   return { volumes, problems }
@@ -120,7 +125,13 @@ function workspacePath(site: PodTemplateSite): string | undefined {
  * Splices the planned steps into the Pod spec. `resolutions` holds what the
  * catalog answered per reference; `namespace` is where they were resolved.
  */
-export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, resolutions: ReadonlyMap<string, Resolution>, options: PodSpliceOptions): Expansion {
+export function expandPod(
+  obj: KubeObject,
+  plan: PodPlan,
+  namespace: string,
+  resolutions: ReadonlyMap<string, Resolution>,
+  options: PodSpliceOptions,
+): Expansion {
   const unchanged = (problems: Problem[]): Expansion => ({ object: obj, changed: false, problems, warnings: [], expanded: [] })
   if (plan.problems.length > 0) return unchanged(plan.problems)
   const { site } = plan
@@ -139,7 +150,10 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
   if (plan.refSteps.length === 0) return unchanged(problems)
 
   const spec = site.spec
-  const existing = [...(spec.initContainers ?? []).map((c, i) => ({ c, at: `spec.initContainers[${i}]` })), ...(spec.containers ?? []).map((c, i) => ({ c, at: `spec.containers[${i}]` }))]
+  const existing = [
+    ...(spec.initContainers ?? []).map((c, i) => ({ c, at: `spec.initContainers[${i}]` })),
+    ...(spec.containers ?? []).map((c, i) => ({ c, at: `spec.containers[${i}]` })),
+  ]
   const clashes: Problem[] = []
   const clashWith = (name: string, purpose: string): void => {
     const clash = existing.find((e) => e.c.name === name)
@@ -184,18 +198,28 @@ export function expandPod(obj: KubeObject, plan: PodPlan, namespace: string, res
   if (previous !== undefined) {
     // Reinvocation, or a Pod copied from a spliced one: the same splice again is a no-op.
     if (previous === JSON.stringify(entries)) return unchanged([])
-    return unchanged([problem(`${prefix}metadata.annotations["${provenanceAnnotation}"]`, 'the Pod was already spliced from other step definitions; remove this annotation and the step-* init containers to splice it again')])
+    return unchanged([
+      problem(
+        `${prefix}metadata.annotations["${provenanceAnnotation}"]`,
+        'the Pod was already spliced from other step definitions; remove this annotation and the step-* init containers to splice it again',
+      ),
+    ])
   }
 
   // When a Pod container already mounts the workspace path, its volume is the workspace: the
   // steps mount it too, so what they leave there reaches that container (an emptyDir would not).
-  const existingWorkspace = workspace === undefined ? undefined : (spec.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => m.mountPath === workspace)
+  const existingWorkspace =
+    workspace === undefined ? undefined : (spec.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => m.mountPath === workspace)
   const workspaceMount: VolumeMount | undefined =
     workspace === undefined
       ? undefined
       : existingWorkspace === undefined
         ? { name: workspaceVolume, mountPath: workspace }
-        : { name: existingWorkspace.name, mountPath: workspace, ...(typeof existingWorkspace.subPath === 'string' ? { subPath: existingWorkspace.subPath } : {}) }
+        : {
+            name: existingWorkspace.name,
+            mountPath: workspace,
+            ...(typeof existingWorkspace.subPath === 'string' ? { subPath: existingWorkspace.subPath } : {}),
+          }
   const scripts = built.filter((b) => b.script !== undefined).map((b) => ({ step: b.name, script: b.script ?? '' }))
   const resultSteps = built.filter((b) => b.results.size > 0).map((b) => b.name)
   const needResults = resultSteps.length > 0

@@ -23,7 +23,6 @@ const templatePaths: Record<string, (string | number)[]> = {
   'apps/ReplicaSet': ['spec', 'template'],
 }
 
-
 function at(root: unknown, segments: readonly (string | number)[]): unknown {
   let v = root
   for (const s of segments) v = isObject(v) ? v[s] : undefined

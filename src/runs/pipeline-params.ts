@@ -76,4 +76,3 @@ export function pipelineTable(pr: PipelineRun): Replacements {
   }
   return table
 }
-

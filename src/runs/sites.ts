@@ -70,10 +70,7 @@ function taskSiteForPipelineTask(pt: PipelineTask, segments: (string | number)[]
   const concrete = passed.filter((p) => !runtimeParams.includes(p.name))
   const declared = paramsOf(taskSpec.params).map(defaultParamSpec)
   const task = taskReplacements(declared, [])
-  mergeInto(
-    task,
-    replacementsFromParams(concrete.map((p) => ({ name: p.name, value: p.value }))),
-  )
+  mergeInto(task, replacementsFromParams(concrete.map((p) => ({ name: p.name, value: p.value }))))
   for (const name of runtimeParams) forgetParam(task, name)
   // Task params shadow pipeline params of the same name.
   const propagated = replacementsFromParams([])

@@ -95,56 +95,57 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
     return reply.code(500).send({ error: 'internal error' })
   })
 
-  const admit = (endpoint: 'mutate' | 'validate') => async (request: { body: unknown; log: Logger }, reply: { code(n: number): { send(b: unknown): unknown } }) => {
-    const started = process.hrtime.bigint()
-    const decoded = decodeReview(request.body)
-    if ('error' in decoded) {
-      request.log.info({ endpoint, reason: decoded.error }, 'bad admission review')
-      return reply.code(400).send({ error: decoded.error })
-    }
-    const req = decoded.request
-    let response: AdmissionResponse
-    let outcome: string
-    let expandedSteps = 0
-    try {
-      if (endpoint === 'mutate') {
-        const result = await mutate(req, deps.catalog, options)
-        response = result.response
-        outcome = result.outcome
-        expandedSteps = result.expandedSteps
-      } else {
-        const result = validateStepActionRequest(req)
-        response = result.response
-        outcome = response.allowed ? 'valid' : 'denied'
+  const admit =
+    (endpoint: 'mutate' | 'validate') => async (request: { body: unknown; log: Logger }, reply: { code(n: number): { send(b: unknown): unknown } }) => {
+      const started = process.hrtime.bigint()
+      const decoded = decodeReview(request.body)
+      if ('error' in decoded) {
+        request.log.info({ endpoint, reason: decoded.error }, 'bad admission review')
+        return reply.code(400).send({ error: decoded.error })
       }
-    } catch (err) {
-      // A bug of ours must still reach the user as a decision they can read, not a bare 500.
-      request.log.error({ err, uid: req.uid }, 'admission failed')
-      const message = `stepsplice failed on this request (uid ${req.uid}): ${err instanceof Error ? err.message : String(err)}; the webhook's log has details`
-      response = { uid: req.uid, allowed: false, status: { code: 500, reason: 'InternalError', message } }
-      outcome = 'error'
+      const req = decoded.request
+      let response: AdmissionResponse
+      let outcome: string
+      let expandedSteps = 0
+      try {
+        if (endpoint === 'mutate') {
+          const result = await mutate(req, deps.catalog, options)
+          response = result.response
+          outcome = result.outcome
+          expandedSteps = result.expandedSteps
+        } else {
+          const result = validateStepActionRequest(req)
+          response = result.response
+          outcome = response.allowed ? 'valid' : 'denied'
+        }
+      } catch (err) {
+        // A bug of ours must still reach the user as a decision they can read, not a bare 500.
+        request.log.error({ err, uid: req.uid }, 'admission failed')
+        const message = `stepsplice failed on this request (uid ${req.uid}): ${err instanceof Error ? err.message : String(err)}; the webhook's log has details`
+        response = { uid: req.uid, allowed: false, status: { code: 500, reason: 'InternalError', message } }
+        outcome = 'error'
+      }
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      const resource = resourceOf(req)
+      deps.metrics.observe({ endpoint, resource, outcome, allowed: response.allowed, seconds, expandedSteps })
+      request.log.info(
+        {
+          endpoint,
+          uid: req.uid,
+          kind: req.kind.kind,
+          namespace: req.namespace ?? req.object?.metadata?.namespace,
+          name: objectName(req),
+          operation: req.operation,
+          dryRun: req.dryRun === true,
+          outcome,
+          allowed: response.allowed,
+          durationMs: Math.round(seconds * 1e6) / 1e3,
+          expandedSteps,
+        },
+        'admission',
+      )
+      return reply.code(200).send(reviewOf(response))
     }
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9
-    const resource = resourceOf(req)
-    deps.metrics.observe({ endpoint, resource, outcome, allowed: response.allowed, seconds, expandedSteps })
-    request.log.info(
-      {
-        endpoint,
-        uid: req.uid,
-        kind: req.kind.kind,
-        namespace: req.namespace ?? req.object?.metadata?.namespace,
-        name: objectName(req),
-        operation: req.operation,
-        dryRun: req.dryRun === true,
-        outcome,
-        allowed: response.allowed,
-        durationMs: Math.round(seconds * 1e6) / 1e3,
-        expandedSteps,
-      },
-      'admission',
-    )
-    return reply.code(200).send(reviewOf(response))
-  }
 
   app.post('/mutate', admit('mutate'))
   app.post('/validate', admit('validate'))

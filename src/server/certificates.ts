@@ -53,7 +53,10 @@ export function watchCertificates(options: WatchOptions): CertificateWatch {
   }
   const watchers: FSWatcher[] = [...new Set([dirname(certFile), dirname(keyFile)])].map((dir) => watch(dir, schedule))
   // Remember what is served now, so an event that changes nothing reloads nothing.
-  readKeyPair(certFile, keyFile).then((pair) => (last ??= pair), () => undefined)
+  readKeyPair(certFile, keyFile).then(
+    (pair) => (last ??= pair),
+    () => undefined,
+  )
   return {
     close() {
       clearTimeout(timer)

@@ -17,7 +17,9 @@ export interface ParamScope {
   runtimeParams?: readonly string[]
 }
 
-export type ExpandedReference = { step: Step; definition: Definition; context: { step: string; definition: string }; entry: ProvenanceEntry } | { problems: Problem[] }
+export type ExpandedReference =
+  | { step: Step; definition: Definition; context: { step: string; definition: string }; entry: ProvenanceEntry }
+  | { problems: Problem[] }
 
 /** Looks the step's reference up in `resolutions` and expands it; `path` is the step's path for problems. */
 export function expandReference(

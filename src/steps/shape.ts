@@ -48,7 +48,12 @@ function checkRef(step: Step, at: string): Problem[] {
   } else if (name !== '') {
     if (urlLike.test(name)) out.push(problem(`${refAt}.resolver`, `missing field(s): resolver (the name ${JSON.stringify(name)} is a URL)`))
     else if (!isQualifiedName(name)) {
-      out.push(problem(`${refAt}.name`, `invalid value: ${JSON.stringify(name)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`))
+      out.push(
+        problem(
+          `${refAt}.name`,
+          `invalid value: ${JSON.stringify(name)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+        ),
+      )
     }
   } else {
     out.push(problem(`${refAt}.name`, 'missing field(s): name'))
@@ -68,7 +73,8 @@ export function checkStepShape(step: Step, at: string): Problem[] {
   for (const f of forbiddenWithRef) {
     if (f.present(step[f.field])) out.push(problem(`${at}.${String(f.field)}`, `${f.label} cannot be used with Ref`))
   }
-  if (stepName !== '' && !dnsLabel.test(stepName)) out.push(problem(`${at}.name`, `invalid value ${JSON.stringify(stepName)}: Task step name must be a valid DNS Label`))
+  if (stepName !== '' && !dnsLabel.test(stepName))
+    out.push(problem(`${at}.name`, `invalid value ${JSON.stringify(stepName)}: Task step name must be a valid DNS Label`))
   if (step.params != null && !Array.isArray(step.params)) out.push(problem(`${at}.params`, 'must be a list of {name, value}'))
   else {
     step.params?.forEach((p, i) => {

@@ -3,10 +3,7 @@
 
 import type { ParamType } from '../types/tekton.ts'
 
-export type ParamValue =
-  | { type: 'string'; string: string }
-  | { type: 'array'; array: string[] }
-  | { type: 'object'; object: Record<string, string> }
+export type ParamValue = { type: 'string'; string: string } | { type: 'array'; array: string[] } | { type: 'object'; object: Record<string, string> }
 
 export function stringValue(s: string): ParamValue {
   return { type: 'string', string: s }

@@ -71,8 +71,7 @@ export function mergeInto(target: Replacements, source: Replacements): void {
 /** Forgets every key of a param, so references to it stay as written for Tekton to fill in. */
 export function forgetParam(r: Replacements, name: string): void {
   const prefixes = paramKeys(name)
-  const matches = (key: string): boolean =>
-    prefixes.some((p) => key === p || key.startsWith(`${p}[`)) || key.startsWith(`params.${name}.`)
+  const matches = (key: string): boolean => prefixes.some((p) => key === p || key.startsWith(`${p}[`)) || key.startsWith(`params.${name}.`)
   for (const table of [r.strings, r.arrays, r.objects]) {
     for (const key of table.keys()) if (matches(key)) table.delete(key)
   }

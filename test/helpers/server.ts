@@ -171,20 +171,24 @@ export function httpsRequest(url: string, ca: Buffer | Buffer[], path: string, o
     options.body === undefined ? undefined : typeof options.body === 'string' || Buffer.isBuffer(options.body) ? options.body : JSON.stringify(options.body)
   const headers: Record<string, string | number> = { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers }
   return new Promise((resolve, reject) => {
-    const req = https.request(new URL(path, url), { method: options.method ?? (body === undefined ? 'GET' : 'POST'), ca, headers, agent: options.agent ?? false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('error', reject)
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          text: Buffer.concat(chunks).toString('utf8'),
-          reusedSocket: req.reusedSocket,
-          localPort: res.socket?.localPort,
-        }),
-      )
-    })
+    const req = https.request(
+      new URL(path, url),
+      { method: options.method ?? (body === undefined ? 'GET' : 'POST'), ca, headers, agent: options.agent ?? false },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('error', reject)
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+            reusedSocket: req.reusedSocket,
+            localPort: res.socket?.localPort,
+          }),
+        )
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
