@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 STAMP := node_modules/.stepsplice-installed
 TAPFLAGS ?=
 
-.PHONY: install typecheck test run certs demo bench clean
+.PHONY: install typecheck lint test run certs demo bench clean
 
 install: $(STAMP)
 
@@ -18,7 +18,11 @@ $(STAMP): package.json package-lock.json
 typecheck: $(STAMP)
 	tsc --noEmit -p .
 
-test: typecheck
+# Biome (lint and format), the layer rules of .dependency-cruiser.mjs, and knip (unused files, exports, dependencies).
+lint: $(STAMP)
+	npm run lint
+
+test: typecheck lint
 	tap $(TAPFLAGS)
 
 # The webhook on https://localhost:8443 with dev certificates and the example catalog.

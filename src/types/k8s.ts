@@ -77,6 +77,7 @@ export interface PodSpec {
   [field: string]: unknown
 }
 
+/** @public A core/v1 Pod: what pods/ splices steps into (the code walks KubeObjects, since templates hold Pods too). */
 export interface Pod extends KubeObject {
   spec?: PodSpec
 }

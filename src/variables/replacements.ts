@@ -5,8 +5,7 @@
 // match; that lets one left-to-right scan reproduce strings.Replacer exactly,
 // including that replaced text is never scanned again.
 
-import { type ParamValue, parseParamValue } from './param-value.ts'
-import type { Param } from '../types/tekton.ts'
+import type { ParamValue } from './param-value.ts'
 
 export interface Replacements {
   strings: Map<string, string>
@@ -16,12 +15,6 @@ export interface Replacements {
 
 export function emptyReplacements(): Replacements {
   return { strings: new Map(), arrays: new Map(), objects: new Map() }
-}
-
-export function cloneReplacements(r: Replacements): Replacements {
-  const objects = new Map<string, Record<string, string>>()
-  for (const [k, v] of r.objects) objects.set(k, { ...v })
-  return { strings: new Map(r.strings), arrays: new Map(r.arrays), objects }
 }
 
 /** The four spellings Tekton accepts for a param: dot, both bracket forms, and the v1beta1 `inputs.` form. */
@@ -52,10 +45,6 @@ export function replacementsFromParams(params: readonly { name: string; value: P
   const r = emptyReplacements()
   for (const p of params) addParamValue(r, p.name, p.value)
   return r
-}
-
-export function replacementsFromRawParams(params: readonly Param[] | undefined): Replacements {
-  return replacementsFromParams((params ?? []).map((p) => ({ name: p.name, value: parseParamValue(p.value) })))
 }
 
 /** Later values win; object values merge key by key. */

@@ -335,8 +335,9 @@ export function applyEncodedPatch(object: unknown, patch: string): unknown {
   return fastJsonPatch.applyPatch(structuredClone(object), decodePatch(patch), true, true).newDocument
 }
 
-export { captureIO, type Captured } from './cli.ts'
 import { captureIO } from './cli.ts'
+
+export { captureIO }
 
 export interface Rendered {
   code: number
