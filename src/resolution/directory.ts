@@ -1,68 +1,54 @@
 // The directory catalog: every StepAction in the YAML and JSON files under one
-// or more directories, read once at load. A file that does not parse or a
-// document that is not a StepAction is reported and skipped; it never stops
-// the load, because one bad file must not take every other step down with it.
+// or more directories, plain or a mounted ConfigMap (directory-scan.ts). A file
+// that does not parse or a document that is not a StepAction is reported and
+// skipped; it never stops the load, because one bad file must not take every
+// other step down with it. `watch` keeps it current without a restart; a
+// reload reads everything beside the set in use and swaps it in whole.
 
-import { readdir, readFile } from 'node:fs/promises'
-import { extname, join } from 'node:path'
 import { MemoryCatalog } from './memory.ts'
-import { parseDocuments } from '../json/documents.ts'
-import { type Definition, isStepActionDocument, toDefinition } from '../definitions/definition.ts'
-import type { StepAction } from '../types/tekton.ts'
-
-const documentExtensions = new Set(['.yaml', '.yml', '.json'])
-
-async function listFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true })
-  return entries
-    .filter((e) => e.isFile() && documentExtensions.has(extname(e.name)))
-    .map((e) => join(e.parentPath, e.name))
-    .sort()
-}
-
-function describeKind(doc: unknown): string {
-  const kind = typeof doc === 'object' && doc !== null ? (doc as { kind?: unknown }).kind : undefined
-  return typeof kind === 'string' ? `kind ${kind}` : 'a document without a kind'
-}
+import { type CatalogSnapshot, emptySnapshot, readSnapshot, snapshotChanged } from './directory-snapshot.ts'
+import { type CatalogReload, type CatalogWatch, DirectoryWatch, type WatchOptions } from './directory-watch.ts'
 
 export class DirectoryCatalog extends MemoryCatalog {
-  /** Things skipped while loading, one line each, for the log or stderr. */
-  readonly loadWarnings: string[] = []
+  readonly #directories: readonly string[]
+  #snapshot: CatalogSnapshot = emptySnapshot()
+  /** Reloads run one after another, each from the one before. */
+  #queue: Promise<unknown> = Promise.resolve()
+
+  private constructor(directories: readonly string[]) {
+    super(directories.join(', '))
+    this.#directories = [...directories]
+  }
 
   /** Fails only when a directory itself cannot be read. */
   static async load(directories: readonly string[]): Promise<DirectoryCatalog> {
-    const catalog = new DirectoryCatalog(directories.join(', '))
-    for (const dir of directories) {
-      for (const file of await listFiles(dir)) await catalog.#loadFile(file)
-    }
+    const catalog = new DirectoryCatalog(directories)
+    await catalog.reload()
     return catalog
   }
 
-  async #loadFile(file: string): Promise<void> {
-    let text: string
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (err) {
-      this.loadWarnings.push(`${file}: cannot read: ${(err as Error).message}`)
-      return
-    }
-    const { documents, errors } = parseDocuments(text, file)
-    this.loadWarnings.push(...errors)
-    documents.forEach((doc, i) => {
-      if (!isStepActionDocument(doc)) {
-        this.loadWarnings.push(`${file}: document ${i + 1} skipped: ${describeKind(doc)}, not StepAction`)
-        return
-      }
-      this.#add(toDefinition(doc as StepAction, { kind: 'directory', location: file }))
-    })
+  /** Things skipped or wrong at the last load or reload, one line each, for the log or stderr. */
+  get loadWarnings(): readonly string[] {
+    return this.#snapshot.warnings
   }
 
-  #add(definition: Definition): void {
-    const previous = this.put(definition)
-    if (previous === undefined) return
-    // Two files defining the same step is ambiguous; using either would be a guess.
-    const where = `${previous.source.location} and ${definition.source.location}`
-    this.put({ ...definition, problems: [{ path: '', message: `defined more than once, in ${where}` }] })
-    this.loadWarnings.push(`StepAction ${definition.namespace ?? '*'}/${definition.name} is defined more than once: ${where}`)
+  /** Reads the directories again and swaps the result in; fails, keeping what it held, when a directory cannot be read. */
+  reload(): Promise<CatalogReload> {
+    const next = this.#queue.then(() => this.#reloadNow())
+    this.#queue = next.catch(() => undefined)
+    return next
+  }
+
+  /** Reloads on changes under the directories, and every `rescanMs` regardless. */
+  watch(options: WatchOptions = {}): CatalogWatch {
+    return new DirectoryWatch({ reload: () => this.reload(), directories: () => this.#snapshot.directories }, options)
+  }
+
+  async #reloadNow(): Promise<CatalogReload> {
+    const previous = this.#snapshot
+    const next = await readSnapshot(this.#directories, previous)
+    this.replaceAll(next.index)
+    this.#snapshot = next
+    return { definitions: next.index.size, warnings: next.warnings, keptLastGood: next.keptLastGood, changed: snapshotChanged(previous, next) }
   }
 }

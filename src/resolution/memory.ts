@@ -8,7 +8,7 @@ import { type Definition, type DefinitionSource, toDefinition } from '../definit
 import type { StepAction } from '../types/tekton.ts'
 
 export class MemoryCatalog implements Catalog {
-  readonly #index = new DefinitionIndex()
+  #index = new DefinitionIndex()
   /** Says where definitions come from, in "not found" and "no resolver" messages. */
   readonly origin: string
 
@@ -26,6 +26,11 @@ export class MemoryCatalog implements Catalog {
   /** Adds or replaces a definition; returns the one it replaced. */
   put(definition: Definition): Definition | undefined {
     return this.#index.put(definition)
+  }
+
+  /** Replaces every definition at once: a lookup sees the old set or the new one, never a mix. */
+  replaceAll(index: DefinitionIndex): void {
+    this.#index = index
   }
 
   delete(namespace: string | undefined, name: string): void {
