@@ -12,7 +12,7 @@
 /** @type {{ layer: string, folders: string[] }[]} */
 export const layers = [
   { layer: 'types', folders: ['types'] },
-  { layer: 'shared leaves', folders: ['problems', 'json', 'variables'] },
+  { layer: 'shared leaves', folders: ['problems', 'json', 'limits', 'variables'] },
   { layer: 'definitions', folders: ['definitions'] },
   { layer: 'resolution', folders: ['resolution'] },
   { layer: 'expansion', folders: ['steps', 'runs', 'pods'] },

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import t from 'tap'
 import { MemoryCatalog } from '../src/resolution/memory.ts'
 import type { Catalog } from '../src/resolution/catalog.ts'
+import { spliceObject } from '../src/pipeline/splice.ts'
 import { provenanceAnnotation } from '../src/steps/expansion.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { catalogOf, expand, expandWith, pipelineRun, pipelineStepsOf, stepAction, stepOf, stepsOf, taskRun } from './helpers/catalog.ts'
@@ -153,7 +154,7 @@ t.test('provenance annotation', async (t) => {
   t.equal(nsed.expanded[0]?.definition, 'default/echo')
 })
 
-t.test('provenance keeps other annotations and earlier entries', async (t) => {
+t.test('provenance keeps other annotations; earlier entries only when the stored object holds them', async (t) => {
   const earlier = [{ path: 'spec.taskSpec.steps[0]', step: 'old', definition: 'default/old', source: 'directory', digest: 'sha256:00' }]
   const obj = taskRun({
     steps: [
@@ -162,12 +163,24 @@ t.test('provenance keeps other annotations and earlier entries', async (t) => {
     ],
   })
   obj.metadata = { ...obj.metadata, annotations: { other: 'x', [provenanceAnnotation]: JSON.stringify(earlier) } }
-  const e = await expand(obj, echo)
-  t.equal(e.object.metadata?.annotations?.other, 'x')
-  t.strictSame(provenance(e.object), [
-    ...earlier,
-    { path: 'spec.taskSpec.steps[1]', step: 'e', definition: 'default/echo', source: 'directory', digest: e.expanded[0]?.digest },
-  ])
+  const mine = { path: 'spec.taskSpec.steps[1]', step: 'e', definition: 'default/echo', source: 'directory' }
+
+  // CREATE: nothing stored, so the caller's entries are not taken on trust.
+  const created = await expand(obj, echo)
+  t.equal(created.object.metadata?.annotations?.other, 'x')
+  t.strictSame(provenance(created.object), [{ ...mine, digest: created.expanded[0]?.digest }], 'an entry stepsplice did not compute is dropped')
+  t.match(created.warnings, [/stepsplice\.dev\/resolved: dropped 1 entries that stepsplice did not record/])
+
+  // UPDATE of an object stored with that entry and that step: the entry was ours, and stays.
+  const updated = await spliceObject(obj, 'default', { catalog: catalogOf(echo) }, { oldObject: structuredClone(obj) })
+  t.strictSame(provenance(updated.object), [...earlier, { ...mine, digest: updated.expanded[0]?.digest }])
+  t.same(updated.warnings, [])
+
+  // UPDATE where the step at the entry's path changed: the entry no longer describes it.
+  const stored = structuredClone(obj)
+  ;(stored.spec as { taskSpec: { steps: { image?: string }[] } }).taskSpec.steps[0] = { image: 'other' }
+  const moved = await spliceObject(obj, 'default', { catalog: catalogOf(echo) }, { oldObject: stored })
+  t.strictSame(provenance(moved.object), [{ ...mine, digest: moved.expanded[0]?.digest }])
 
   const garbled = taskRun({ steps: [{ name: 'e', ref: { name: 'echo' } }] })
   garbled.metadata = { ...garbled.metadata, annotations: { [provenanceAnnotation]: 'not json' } }
@@ -612,7 +625,7 @@ t.test('a hand-edited provenance annotation with junk entries is cleaned, not a 
   const entries = JSON.parse(e.object.metadata?.annotations?.['stepsplice.dev/resolved'] ?? '[]') as { path: string }[]
   t.strictSame(
     entries.map((x) => x.path),
-    ['spec.other', 'spec.taskSpec.steps[0]'],
-    'well-formed old entries kept, junk dropped',
+    ['spec.taskSpec.steps[0]'],
+    'only what stepsplice computed: junk and unrecorded entries dropped',
   )
 })

@@ -308,21 +308,29 @@ t.test("param-named volumes bind to the Pod's volume of that name, or get a new 
   t.same(containerNamed(out, 'main').volumeMounts, [workspaceMount], 'the main container does not mount step volumes')
 })
 
-t.test('a param-named volume binds even under a stepsplice- name, or gets an emptyDir', async (t) => {
-  // The Pod's own volume, whatever its name: the step asked for it by name.
-  const spec = { containers: [{ name: 'main', image: 'busybox:1.37' }], volumes: [{ name: 'stepsplice-cache', persistentVolumeClaim: { claimName: 'c' } }] }
-  const bound = await splice(podWith([{ name: 'c', ref: { name: 'cache' }, params: [{ name: 'volume', value: 'stepsplice-cache' }] }], { spec }), catalog)
+t.test('a param-named volume binds to the Pod volume of that name, or gets an emptyDir; never a stepsplice- name', async (t) => {
+  // The Pod's own volume: the step asked for it by name.
+  const spec = { containers: [{ name: 'main', image: 'busybox:1.37' }], volumes: [{ name: 'cache', persistentVolumeClaim: { claimName: 'c' } }] }
+  const bound = await splice(podWith([{ name: 'c', ref: { name: 'cache' }, params: [{ name: 'volume', value: 'cache' }] }], { spec }), catalog)
   t.same(lines(bound), [])
-  t.same(volumesOf(bound.object), [{ name: 'stepsplice-cache', persistentVolumeClaim: { claimName: 'c' } }, workspaceVolume])
+  t.same(volumesOf(bound.object), [{ name: 'cache', persistentVolumeClaim: { claimName: 'c' } }, workspaceVolume])
   // Not in the Pod: a new emptyDir, never a mount of a volume that does not exist.
-  const fresh = await spliced(podWith([{ name: 'c', ref: { name: 'cache' }, params: [{ name: 'volume', value: 'stepsplice-cache' }] }]))
-  t.same(containerNamed(fresh, 'step-c').volumeMounts, [{ name: 'stepsplice-cache', mountPath: '/cache' }, workspaceMount])
-  t.same(volumesOf(fresh), [workspaceVolume, { name: 'stepsplice-cache', emptyDir: {} }])
+  const fresh = await spliced(podWith([{ name: 'c', ref: { name: 'cache' }, params: [{ name: 'volume', value: 'scratch' }] }]))
+  t.same(containerNamed(fresh, 'step-c').volumeMounts, [{ name: 'scratch', mountPath: '/cache' }, workspaceMount])
+  t.same(volumesOf(fresh), [workspaceVolume, { name: 'scratch', emptyDir: {} }])
   for (const obj of [bound.object, fresh]) {
     const names = new Set(volumesOf(obj).map((v) => v.name))
     for (const c of [...initContainers(obj), ...(specOf(obj).containers ?? [])]) {
       for (const m of c.volumeMounts ?? []) t.ok(names.has(m.name), `${c.name} mounts ${m.name}, which exists`)
     }
+  }
+  // Through a param, a step could mount stepsplice's own volumes read-write (and rewrite later steps' scripts): refused.
+  for (const value of ['stepsplice-scripts', 'stepsplice-cache']) {
+    const reserved = await splice(podWith([{ name: 'c', ref: { name: 'cache' }, params: [{ name: 'volume', value }] }]), catalog)
+    t.equal(reserved.changed, false)
+    t.same(lines(reserved), [
+      `metadata.annotations["stepsplice.dev/steps"][0].params: the definition's volume mount is named "${value}": names starting with "stepsplice-" are reserved for stepsplice (step "c", StepAction default/cache)`,
+    ])
   }
 })
 
@@ -456,7 +464,7 @@ t.test('a Pod spliced from other definitions is refused, not spliced twice', asy
   const e = await splice(edited, catalog)
   t.equal(e.changed, false)
   t.same(lines(e), [
-    'metadata.annotations["stepsplice.dev/resolved"]: the Pod was already spliced from other step definitions; remove this annotation and the step-* init containers to splice it again',
+    'metadata.annotations["stepsplice.dev/resolved"]: the Pod was already spliced from other step definitions (it holds [step-hi] where its steps give [step-hi, step-more]); remove this annotation and the step-* init containers to splice it again',
   ])
 
   // The definition changed since (a new digest): also refused.

@@ -137,12 +137,14 @@ t.test('a body over 7 MiB is refused with 413', async (t) => {
   t.match(errorOf(chunked.text), /^body is larger than/)
 })
 
-t.test('a TaskRun of about 6 MiB is accepted', async (t) => {
+t.test("a review of about 6 MiB (object and oldObject near the API server's limit) is accepted", async (t) => {
   const review = structuredClone(example)
   const object = review.request.object
-  object.metadata = { ...object.metadata, annotations: { 'example.com/blob': 'x'.repeat(6 * 1024 * 1024) } }
+  object.metadata = { ...object.metadata, annotations: { 'example.com/blob': 'x'.repeat(Math.floor(2.9 * 1024 * 1024)) } }
+  review.request.operation = 'UPDATE'
+  review.request.oldObject = structuredClone(object)
   const body = JSON.stringify(review)
-  t.ok(body.length > 6 * 1024 * 1024 && body.length < bodyLimit, `body is ${body.length} bytes`)
+  t.ok(body.length > 5.8 * 1024 * 1024 && body.length < bodyLimit, `body is ${body.length} bytes`)
   const res = await server.request('/mutate', { body })
   t.equal(res.status, 200)
   const response = (JSON.parse(res.text) as { response: { uid: string; allowed: boolean; patch?: string } }).response
@@ -153,6 +155,18 @@ t.test('a TaskRun of about 6 MiB is accepted', async (t) => {
   t.ok(JSON.stringify(ops).length < 64 * 1024, 'the patch does not carry the large annotation back')
   const annotations = (ops.find((op) => op.path === '/metadata/annotations/stepsplice.dev~1resolved') ?? {}) as { value?: unknown }
   t.type(annotations.value, 'string', 'only the provenance annotation is added')
+})
+
+t.test('a TaskRun larger than the API server stores is left for Tekton, with a warning naming the limit', async (t) => {
+  const review = structuredClone(example)
+  const object = review.request.object
+  object.metadata = { ...object.metadata, annotations: { 'example.com/blob': 'x'.repeat(4 * 1024 * 1024) } }
+  const res = await server.request('/mutate', { body: JSON.stringify(review) })
+  t.equal(res.status, 200)
+  const response = (JSON.parse(res.text) as { response: { allowed: boolean; patch?: string; warnings?: string[] } }).response
+  t.equal(response.allowed, true)
+  t.notOk(response.patch, 'not expanded')
+  t.match(response.warnings, [/stepsplice left this TaskRun for Tekton to expand: the TaskRun is larger than 3145728 bytes as JSON \(limit objectBytes\)/])
 })
 
 t.test('a malformed request.kind or request.object is a decode error, not a crash', async (t) => {

@@ -3,7 +3,7 @@
 
 import type { Catalog } from '../resolution/catalog.ts'
 import { describeObject } from '../problems/describe.ts'
-import { formatProblem } from '../problems/problem.ts'
+import { boundWarnings, problemLines } from '../limits/report.ts'
 import { namespaceOf, spliceObject } from '../pipeline/splice.ts'
 import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
 import { withDeadline } from './deadline.ts'
@@ -45,10 +45,27 @@ export function resourceOf(request: AdmissionRequest): string {
   return request.resource?.resource || mutableKinds.get(`${request.kind.group}/${request.kind.kind}`) || request.kind.kind.toLowerCase()
 }
 
+/**
+ * The answer when the deadline passes: a 504 denial, or with `--on-timeout
+ * allow` admission unexpanded with a warning. `phase` says what was still
+ * going on: waiting for definitions (`resolved`) or working on them (`expanded`).
+ */
+export function timeoutResponse(
+  uid: string,
+  label: string,
+  options: Pick<MutateOptions, 'deadlineMs' | 'onTimeout'>,
+  phase: 'resolved' | 'expanded',
+): AdmissionResponse {
+  const what = phase === 'resolved' ? 'step definitions could not be resolved' : 'steps could not be expanded'
+  const message = `${label}: ${what} within ${options.deadlineMs} ms`
+  if (options.onTimeout === 'allow') return { uid, allowed: true, warnings: boundWarnings([`stepsplice: ${message}; admitted without expansion`]) }
+  return { uid, allowed: false, status: { code: 504, reason: 'Timeout', message } }
+}
+
 export async function mutate(request: AdmissionRequest, catalog: Catalog, options: MutateOptions): Promise<Admission> {
   const resource = resourceOf(request)
-  const pass = (outcome: Outcome, warnings: string[] = []): Admission => ({
-    response: { uid: request.uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) },
+  const pass = (outcome: Outcome, warnings: readonly string[] = []): Admission => ({
+    response: { uid: request.uid, allowed: true, ...(warnings.length > 0 ? { warnings: boundWarnings(warnings) } : {}) },
     outcome,
     resource,
     expandedSteps: 0,
@@ -59,27 +76,23 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
 
   const namespace = namespaceOf(object, request.namespace || 'default')
   const result = await withDeadline(options.deadlineMs, (signal) =>
-    spliceObject(object, namespace, { catalog, ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}) }, { signal }),
+    spliceObject(
+      object,
+      namespace,
+      { catalog, ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}) },
+      { signal, ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}) },
+    ),
   )
   const label = describeObject(object, namespace)
-  if ('timedOut' in result) {
-    const message = `${label}: step definitions could not be resolved within ${options.deadlineMs} ms`
-    if (options.onTimeout === 'allow') return pass('timeout', [`stepsplice: ${message}; admitted without expansion`])
-    return {
-      response: { uid: request.uid, allowed: false, status: { code: 504, reason: 'Timeout', message } },
-      outcome: 'timeout',
-      resource,
-      expandedSteps: 0,
-    }
-  }
+  if ('timedOut' in result) return { response: timeoutResponse(request.uid, label, options, 'resolved'), outcome: 'timeout', resource, expandedSteps: 0 }
   const expansion = result.value
   if (expansion.problems.length > 0) {
     return {
       response: {
         uid: request.uid,
         allowed: false,
-        status: { code: 422, reason: 'Invalid', message: expansion.problems.map((p) => `${label}: ${formatProblem(p)}`).join('\n') },
-        ...(expansion.warnings.length > 0 ? { warnings: expansion.warnings } : {}),
+        status: { code: 422, reason: 'Invalid', message: problemLines(expansion.problems, label).join('\n') },
+        ...(expansion.warnings.length > 0 ? { warnings: boundWarnings(expansion.warnings) } : {}),
       },
       outcome: 'denied',
       resource,
@@ -94,7 +107,7 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
       allowed: true,
       patchType: 'JSONPatch',
       patch: encodePatch(ops),
-      ...(expansion.warnings.length > 0 ? { warnings: expansion.warnings } : {}),
+      ...(expansion.warnings.length > 0 ? { warnings: boundWarnings(expansion.warnings) } : {}),
     },
     outcome: 'patched',
     resource,

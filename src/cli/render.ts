@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { describeObject } from '../problems/describe.ts'
-import { formatProblem } from '../problems/problem.ts'
+import { boundWarnings, problemLines } from '../limits/report.ts'
 import { namespaceOf, spliceObject, type SpliceDeps } from '../pipeline/splice.ts'
 import { formatDocuments, type OutputFormat, parseDocuments } from '../json/documents.ts'
 import type { KubeObject } from '../types/k8s.ts'
@@ -70,8 +70,8 @@ async function renderDocument(doc: unknown, index: number, namespace: string, de
   const label = doc.metadata?.name || doc.metadata?.generateName ? describeObject(doc, ns) : `${describeObject(doc, ns)} (document ${index + 1})`
   return {
     out: result.object,
-    errors: result.problems.map((p) => `${label}: ${formatProblem(p)}`),
-    warnings: result.warnings.map((w) => `${label}: ${w}`),
+    errors: problemLines(result.problems, label),
+    warnings: boundWarnings(result.warnings).map((w) => `${label}: ${w}`),
   }
 }
 

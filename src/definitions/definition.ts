@@ -4,7 +4,10 @@
 // it cannot be used instead of being told it does not exist.
 
 import { sha256Digest } from '../json/canonical.ts'
-import type { Problem } from '../problems/problem.ts'
+import { isJsonObject } from '../json/values.ts'
+import { limits } from '../limits/limits.ts'
+import { checkCount, checkSizeAndDepth } from '../limits/measure.ts'
+import { problem, type Problem } from '../problems/problem.ts'
 import type { StepAction, StepActionSpec } from '../types/tekton.ts'
 import { checkStepActionSchema } from './schema.ts'
 import { defaultStepActionSpec } from './defaults.ts'
@@ -30,12 +33,32 @@ export interface Definition {
   problems: Problem[]
 }
 
+/** The counts a definition's validation and expansion grow with: params, and the length of their names and keys. */
+function checkDefinitionLimits(doc: unknown): Problem[] {
+  const params = (doc as { spec?: { params?: unknown } } | null)?.spec?.params
+  if (!Array.isArray(params)) return []
+  const out = checkCount(params.length, 'params', 'spec.params', 'params')
+  for (const [i, p] of (params as unknown[]).entries()) {
+    if (!isJsonObject(p)) continue
+    const names = [p.name, ...Object.keys(isJsonObject(p.properties) ? p.properties : {})]
+    if (names.some((n) => typeof n === 'string' && n.length > limits.nameLength)) {
+      out.push(problem(`spec.params[${i}]`, `a name or key longer than ${limits.nameLength} characters (limit nameLength)`, { limit: 'nameLength' }))
+    }
+  }
+  return out
+}
+
 export function isStepActionDocument(doc: unknown): boolean {
   return typeof doc === 'object' && doc !== null && (doc as { kind?: unknown }).kind === 'StepAction'
 }
 
 /** Validates a StepAction exactly as Tekton's admission would: schema, defaults, then semantic rules. */
 export function validateStepAction(doc: unknown): Problem[] {
+  // Size and depth first: the schema check and every rule after it walk the whole document.
+  const measured = checkSizeAndDepth(doc, '', 'the StepAction')
+  if (measured.length > 0) return measured
+  const counted = checkDefinitionLimits(doc)
+  if (counted.length > 0) return counted
   const structural = checkStepActionSchema(doc)
   if (structural.length > 0) return structural
   const sa = doc as StepAction

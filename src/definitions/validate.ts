@@ -5,7 +5,15 @@
 
 import { type Problem, problem } from '../problems/problem.ts'
 import type { ParamSpec, StepActionSpec, StepResult } from '../types/tekton.ts'
-import { escapeRegExp, extractEntireVariables, extractExpressions, extractVariables, trimArrayIndex } from '../variables/scan.ts'
+import {
+  extractEntireVariables,
+  extractExpressions,
+  extractVariables,
+  type Reference,
+  scanReferencesFor,
+  trimArrayIndex,
+  variablesOf,
+} from '../variables/scan.ts'
 import { parseParamValue, rawValueType } from '../variables/param-value.ts'
 
 const stringOrArrayName = /^[_a-zA-Z][_a-zA-Z0-9.-]*$/
@@ -31,9 +39,9 @@ function referenceFields(spec: StepActionSpec): Field[] {
   return fields
 }
 
-/** Tekton's ValidateNoReferencesToUnknownVariables for one value. */
-function unknownVariables(field: Field, prefix: string, known: ReadonlySet<string>): Problem | undefined {
-  const { names, error } = extractVariables(field.value, prefix)
+/** Tekton's ValidateNoReferencesToUnknownVariables for one value; `refs` when already scanned. */
+function unknownVariables(field: Field, prefix: string, known: ReadonlySet<string>, refs?: readonly Reference[]): Problem | undefined {
+  const { names, error } = refs === undefined ? extractVariables(field.value, prefix) : variablesOf(refs, field.value, prefix)
   if (names.length === 0 && error === undefined) return undefined
   if (error !== undefined) return problem(field.path, error)
   for (const name of names) {
@@ -69,14 +77,22 @@ function checkDeclaredUsage(params: ParamSpec[], fields: Field[]): Problem[] {
     if (p) out.push(p)
   }
   const objects = params.filter((p) => p.type === 'object')
-  for (const obj of objects) {
-    const keys = new Set(Object.keys(obj.properties ?? {}))
-    for (const field of fields) {
-      const p = unknownVariables(field, `params\\.${escapeRegExp(obj.name)}`, keys)
-      if (p) out.push(p)
+  const objectNames = new Set(objects.map((p) => p.name))
+  // Each field is read once for every object param at a time (Tekton scans once per param and field).
+  const longest = Math.max(0, ...[...objectNames].map((n) => n.length))
+  const keysOf = new Map(objects.map((o) => [o.name, new Set(Object.keys(o.properties ?? {}))]))
+  const byObject = new Map<string, Problem[]>()
+  for (const field of fields) {
+    for (const [name, refs] of scanReferencesFor(field.value, 'params.', objectNames, longest)) {
+      const p = unknownVariables(field, `params.${name}`, keysOf.get(name) ?? new Set(), refs)
+      if (p === undefined) continue
+      const list = byObject.get(name)
+      if (list === undefined) byObject.set(name, [p])
+      else list.push(p)
     }
   }
-  const objectNames = new Set(objects.map((p) => p.name))
+  // Reported per object param, then per field: the order Tekton's loops give.
+  for (const name of new Set(objects.map((o) => o.name))) out.push(...(byObject.get(name) ?? []))
   for (const field of fields) {
     const whole = extractEntireVariables(field.value, 'params').some((v) => objectNames.has(v.replace(/\[\*\]$/, '')))
     if (whole) out.push(typeInvalid(field))
@@ -164,7 +180,7 @@ function checkResults(spec: StepActionSpec, results: StepResult[]): Problem[] {
   const names = new Set(results.map((r) => r.name))
   if (spec.script !== undefined) {
     const field: Field = { path: 'spec.script', value: spec.script, kind: 'script' }
-    for (const prefix of ['step\\.results', 'results']) {
+    for (const prefix of ['step.results', 'results']) {
       const p = unknownVariables(field, prefix, names)
       if (p) out.push(p)
     }

@@ -1,10 +1,20 @@
 // The one path every caller takes, `render` and the webhook alike:
-// plan (pure) → resolve references (the only I/O) → expand (pure).
+// measure → plan (pure) → resolve references (the only I/O) → expand (pure).
+//
+// Limits: an object past one of stepsplice's limits (limits/limits.ts) is
+// not the author's mistake. A TaskRun or PipelineRun past one is admitted
+// unexpanded with a warning that names the limit, and Tekton expands its
+// steps as it always would; a Pod has no Tekton behind it, so there the
+// limit is a denial that says which one.
 
+import { Budget, LimitExceeded } from '../limits/budget.ts'
+import { checkSizeAndDepth } from '../limits/measure.ts'
 import { defaultPrepareImage, expandPod, planPod } from '../pods/expand.ts'
+import { formatProblem, type Problem, problem } from '../problems/problem.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
 import { resolveReferences } from '../resolution/resolve.ts'
 import { expandRun, planRun } from '../runs/expand.ts'
+import { isTektonRun } from '../runs/sites.ts'
 import type { Expansion } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
 
@@ -17,6 +27,8 @@ export interface SpliceDeps {
 export interface SpliceOptions extends ResolveOptions {
   /** Expand the Pod templates of Jobs, Deployments and the like (render does; the webhook mutates Pods only). */
   includeWorkloads?: boolean
+  /** The object as stored before this request (an UPDATE's oldObject). */
+  oldObject?: KubeObject
 }
 
 /** The namespace references resolve in: the object's own, else the caller's default. */
@@ -25,14 +37,49 @@ export function namespaceOf(obj: KubeObject, fallback: string): string {
   return typeof ns === 'string' && ns !== '' ? ns : fallback
 }
 
+function unchanged(obj: KubeObject, problems: Problem[], warnings: string[] = []): Expansion {
+  return { object: obj, changed: false, problems, warnings, expanded: [] }
+}
+
+/** A run past a limit goes to Tekton unexpanded; everything else keeps its problems. */
+function limitOutcome(obj: KubeObject, isPod: boolean, problems: Problem[]): Expansion {
+  const limited = problems.filter((p) => p.limit !== undefined)
+  if (isPod || limited.length === 0) return unchanged(obj, problems)
+  const others = problems.filter((p) => p.limit === undefined)
+  if (others.length > 0) return unchanged(obj, others)
+  const kind = typeof obj.kind === 'string' ? obj.kind : 'object'
+  return unchanged(
+    obj,
+    [],
+    limited.map((p) => `stepsplice left this ${kind} for Tekton to expand: ${formatProblem(p)}`),
+  )
+}
+
 export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Expansion> {
   const includeWorkloads = options.includeWorkloads ?? false
+  const budget = new Budget()
   const podPlan = planPod(obj, includeWorkloads)
-  if (podPlan !== undefined) {
-    const resolutions = await resolveReferences(podPlan, namespace, deps.catalog, options)
-    return expandPod(obj, podPlan, namespace, resolutions, { prepareImage: deps.prepareImage ?? defaultPrepareImage })
+  const isPod = podPlan !== undefined
+  if (!isPod && !isTektonRun(obj)) return unchanged(obj, [])
+  const measured = checkSizeAndDepth(obj, '', typeof obj.kind === 'string' ? `the ${obj.kind}` : 'the object')
+  if (measured.length > 0) return limitOutcome(obj, isPod, measured)
+  try {
+    let expansion: Expansion
+    if (podPlan !== undefined) {
+      const resolutions = await resolveReferences(podPlan, namespace, deps.catalog, options)
+      expansion = expandPod(obj, podPlan, namespace, resolutions, { prepareImage: deps.prepareImage ?? defaultPrepareImage, budget })
+    } else {
+      const plan = planRun(obj, budget)
+      if (plan.problems.some((p) => p.limit !== undefined)) return limitOutcome(obj, false, plan.problems)
+      const resolutions = await resolveReferences(plan, namespace, deps.catalog, options)
+      expansion = expandRun(obj, plan, namespace, resolutions, { budget, ...(options.oldObject === undefined ? {} : { stored: options.oldObject }) })
+    }
+    if (expansion.problems.some((p) => p.limit !== undefined)) return limitOutcome(obj, isPod, expansion.problems)
+    // What we produce is bounded like what we read: the API server would refuse a larger object.
+    const produced = expansion.changed ? checkSizeAndDepth(expansion.object, '', `the expanded ${typeof obj.kind === 'string' ? obj.kind : 'object'}`) : []
+    return produced.length > 0 ? limitOutcome(obj, isPod, produced) : expansion
+  } catch (err) {
+    if (!(err instanceof LimitExceeded)) throw err
+    return limitOutcome(obj, isPod, [problem('', err.message, { limit: err.limit })])
   }
-  const plan = planRun(obj)
-  const resolutions = await resolveReferences(plan, namespace, deps.catalog, options)
-  return expandRun(obj, plan, namespace, resolutions)
 }

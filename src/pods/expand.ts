@@ -7,13 +7,19 @@
 import type { Resolution } from '../definitions/reference.ts'
 import { canonicalJson } from '../json/canonical.ts'
 import { withValueAt } from '../json/values.ts'
+import type { Budget } from '../limits/budget.ts'
+import { limits } from '../limits/limits.ts'
+import { checkCount } from '../limits/measure.ts'
 import { problem, type Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
+import { checkMetadata } from '../steps/metadata.ts'
 import { expandReference } from '../steps/reference.ts'
 import type { Container, KubeObject, PodSpec, Volume, VolumeMount } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
 import { parseStepsAnnotation, placementAnnotation, stepsAnnotation, workspaceAnnotation } from './annotation.ts'
 import { prepareContainer, prepareName, resultsVolume, scriptPath, scriptsRoot, scriptsVolume } from './prepare.ts'
+import { checkReserved, reservedPrefix } from './reserved.ts'
+import { checkPodSpec } from './shape.ts'
 import { findPodTemplate, type PodTemplateSite } from './sites.ts'
 import { resultsRoot, rewriteVariables, type VariableContext } from './variables.ts'
 
@@ -23,6 +29,8 @@ export const defaultPrepareImage = 'busybox:1.37.0'
 export interface PodSpliceOptions {
   /** Image of the init container that writes scripts; must have sh and base64. */
   prepareImage: string
+  /** The request's allowance of substituted text; unlimited when unset. */
+  budget?: Budget
 }
 
 export interface PodPlan {
@@ -39,9 +47,22 @@ export function planPod(obj: KubeObject, includeWorkloads: boolean): PodPlan | u
   const site = findPodTemplate(obj, includeWorkloads)
   const text = site?.metadata.annotations?.[stepsAnnotation]
   if (site === undefined || typeof text !== 'string') return undefined
-  const annotationPath = `${site.path === '' ? '' : `${site.path}.`}metadata.annotations["${stepsAnnotation}"]`
+  const prefix = site.path === '' ? '' : `${site.path}.`
+  const annotationPath = `${prefix}metadata.annotations["${stepsAnnotation}"]`
+  const shape = [...checkMetadata(site.holder.metadata, `${prefix}metadata`), ...checkPodSpec(site.holder.spec, `${prefix}spec`)]
+  if (shape.length > 0) return { site, annotationPath, refSteps: [], problems: shape }
+  // Checked before parsing: YAML's cost grows with the text, and more so with its errors.
+  if (text.length > limits.stepsAnnotationBytes) {
+    const tooLong = problem(annotationPath, `${text.length} characters: longer than ${limits.stepsAnnotationBytes} (limit stepsAnnotationBytes)`, {
+      limit: 'stepsAnnotationBytes',
+    })
+    return { site, annotationPath, refSteps: [], problems: [tooLong] }
+  }
   const parsed = parseStepsAnnotation(text, annotationPath)
   if ('problems' in parsed) return { site, annotationPath, refSteps: [], problems: parsed.problems }
+  const counted = checkCount(parsed.steps.length, 'steps', annotationPath, 'steps')
+  for (const [i, step] of parsed.steps.entries()) counted.push(...checkCount(step.params?.length ?? 0, 'params', `${annotationPath}[${i}].params`, 'params'))
+  if (counted.length > 0) return { site, annotationPath, refSteps: [], problems: counted }
   return { site, annotationPath, refSteps: parsed.steps.map((step, i) => ({ step, path: `${annotationPath}[${i}]` })), problems: [] }
 }
 
@@ -99,8 +120,10 @@ function addMount(c: Container, mount: VolumeMount): Container {
 function planVolumes(spec: PodSpec, wanted: Volume[], at: string): { volumes: Volume[]; problems: Problem[] } {
   const volumes = [...(spec.volumes ?? [])]
   const problems: Problem[] = []
+  const byName = new Map<string, number>()
+  for (const [i, v] of volumes.entries()) if (!byName.has(v.name)) byName.set(v.name, i)
   for (const v of wanted) {
-    const i = volumes.findIndex((e) => e.name === v.name)
+    const i = byName.get(v.name) ?? -1
     if (i < 0) volumes.push(v)
     // Compared with sorted keys: `{emptyDir: {}, name: …}` written in another key order is the same volume.
     else if (v.name.startsWith('stepsplice-') && canonicalJson(volumes[i]) !== canonicalJson(v)) {
@@ -121,9 +144,37 @@ function workspacePath(site: PodTemplateSite): string | undefined {
   return value?.startsWith('/') ? value : '/workspace'
 }
 
+/** Which fields of two containers differ, for a message: `image, command`. */
+function differences(a: Container, b: Container): string {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])]
+  return keys.filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k])).join(', ') || 'order'
+}
+
+/**
+ * Why the containers a Pod holds under stepsplice's names are not the ones
+ * its steps produce now, or undefined when they are exactly those.
+ */
+function mismatch(present: readonly Container[], ours: readonly Container[]): string | undefined {
+  const names = (list: readonly Container[]): string => list.map((c) => c.name).join(', ')
+  if (present.length !== ours.length || present.some((c, i) => c.name !== ours[i]?.name)) {
+    return `it holds [${names(present)}] where its steps give [${names(ours)}]`
+  }
+  for (const [i, c] of present.entries()) {
+    const want = ours[i] as Container
+    if (canonicalJson(c) !== canonicalJson(want)) return `${String(c.name)} differs in ${differences(c, want)}`
+  }
+  return undefined
+}
+
 /**
  * Splices the planned steps into the Pod spec. `resolutions` holds what the
  * catalog answered per reference; `namespace` is where they were resolved.
+ *
+ * A Pod that says it was spliced (it carries the provenance annotation) is
+ * never taken at its word: the containers its steps produce now are computed
+ * and must equal the ones it holds under those names, or it is refused.
+ * Equal, it is left as it is (a reinvocation), apart from anything a later
+ * webhook left out that a splice adds: a mount, a volume, the annotation.
  */
 export function expandPod(
   obj: KubeObject,
@@ -132,11 +183,12 @@ export function expandPod(
   resolutions: ReadonlyMap<string, Resolution>,
   options: PodSpliceOptions,
 ): Expansion {
-  const unchanged = (problems: Problem[]): Expansion => ({ object: obj, changed: false, problems, warnings: [], expanded: [] })
+  const unchanged = (problems: Problem[], warnings: string[] = []): Expansion => ({ object: obj, changed: false, problems, warnings, expanded: [] })
   if (plan.problems.length > 0) return unchanged(plan.problems)
   const { site } = plan
   const prefix = site.path === '' ? '' : `${site.path}.`
   const problems: Problem[] = []
+  const warnings: string[] = []
   const workspaceAnnotationValue = site.metadata.annotations?.[workspaceAnnotation]
   if (workspaceAnnotationValue !== undefined && workspaceAnnotationValue !== 'none' && !workspaceAnnotationValue.startsWith('/')) {
     problems.push(problem(`${prefix}metadata.annotations["${workspaceAnnotation}"]`, 'must be an absolute path or "none"'))
@@ -150,33 +202,47 @@ export function expandPod(
   if (plan.refSteps.length === 0) return unchanged(problems)
 
   const spec = site.spec
-  const existing = [
-    ...(spec.initContainers ?? []).map((c, i) => ({ c, at: `spec.initContainers[${i}]` })),
-    ...(spec.containers ?? []).map((c, i) => ({ c, at: `spec.containers[${i}]` })),
-  ]
+  const provenancePath = `${prefix}metadata.annotations["${provenanceAnnotation}"]`
+  const claimsSpliced = site.metadata.annotations?.[provenanceAnnotation] !== undefined
+  const existing = new Map<string, string>()
+  for (const [i, c] of (spec.initContainers ?? []).entries())
+    if (typeof c.name === 'string' && !existing.has(c.name)) existing.set(c.name, `spec.initContainers[${i}]`)
+  for (const [i, c] of (spec.containers ?? []).entries()) if (typeof c.name === 'string' && !existing.has(c.name)) existing.set(c.name, `spec.containers[${i}]`)
   const clashes: Problem[] = []
   const clashWith = (name: string, purpose: string): void => {
-    const clash = existing.find((e) => e.c.name === name)
-    if (clash) clashes.push(problem(`${prefix}${clash.at}.name`, `container name ${JSON.stringify(name)} is taken; stepsplice needs it for ${purpose}`))
+    const at = existing.get(name)
+    if (at !== undefined) clashes.push(problem(`${prefix}${at}.name`, `container name ${JSON.stringify(name)} is taken; stepsplice needs it for ${purpose}`))
   }
   // Step container names are known before resolving, so a clash is reported with the steps' own problems.
-  // Not in a Pod that was spliced already: its step-* containers are ours (see the provenance check).
-  const spliced = site.metadata.annotations?.[provenanceAnnotation] !== undefined
-  if (!spliced) for (const { step } of plan.refSteps) clashWith(`step-${step.name ?? ''}`, `step ${JSON.stringify(step.name ?? '')}`)
+  // A Pod that says it was spliced holds them already; they are checked against what the steps give below.
+  if (!claimsSpliced) for (const { step } of plan.refSteps) clashWith(`step-${step.name ?? ''}`, `step ${JSON.stringify(step.name ?? '')}`)
 
   const built: Built[] = []
   const earlier = new Map<string, Set<string>>()
   for (const { step, path } of plan.refSteps) {
     const name = step.name ?? ''
     // A Pod has no task params: step values are taken as written, and nothing fills anything in later.
-    const expanded = expandReference(step, path, namespace, resolutions, { layers: [] })
+    const expanded = expandReference(step, path, namespace, resolutions, { layers: [], ...(options.budget === undefined ? {} : { budget: options.budget }) })
     if ('problems' in expanded) {
       problems.push(...expanded.problems)
       continue
     }
     const { definition: d, context } = expanded
+    warnings.push(...expanded.warnings)
     const results = new Set((d.spec.results ?? []).map((r) => r.name))
     const { container, script } = toContainer(expanded.step, name)
+    for (const m of container.volumeMounts ?? []) {
+      // Param-named mounts take their name from the step's values: stepsplice's own volumes must stay out of reach.
+      if (m.name.startsWith(reservedPrefix)) {
+        problems.push(
+          problem(
+            `${path}.params`,
+            `the definition's volume mount is named ${JSON.stringify(m.name)}: names starting with "${reservedPrefix}" are reserved for stepsplice`,
+            context,
+          ),
+        )
+      }
+    }
     const rewritten = rewriteContainer(container, script, { step: name, declaredResults: results, earlier })
     for (const e of rewritten.errors) problems.push(problem(path, e, context))
     earlier.set(name, results)
@@ -194,17 +260,6 @@ export function expandPod(
 
   // Paths name the annotation's steps, not container indexes, so a second pass compares equal.
   const entries = built.map((b) => b.entry)
-  const previous = site.metadata.annotations?.[provenanceAnnotation]
-  if (previous !== undefined) {
-    // Reinvocation, or a Pod copied from a spliced one: the same splice again is a no-op.
-    if (previous === JSON.stringify(entries)) return unchanged([])
-    return unchanged([
-      problem(
-        `${prefix}metadata.annotations["${provenanceAnnotation}"]`,
-        'the Pod was already spliced from other step definitions; remove this annotation and the step-* init containers to splice it again',
-      ),
-    ])
-  }
 
   // When a Pod container already mounts the workspace path, its volume is the workspace: the
   // steps mount it too, so what they leave there reaches that container (an emptyDir would not).
@@ -233,9 +288,6 @@ export function expandPod(
     ours.push(c)
   }
 
-  if (ours[0]?.name === prepareName) clashWith(prepareName, 'writing scripts')
-  problems.push(...clashes)
-
   const wanted: Volume[] = []
   if (workspaceMount?.name === workspaceVolume) wanted.push({ name: workspaceVolume, emptyDir: {} })
   if (needResults) wanted.push({ name: resultsVolume, emptyDir: {} })
@@ -244,10 +296,39 @@ export function expandPod(
   // Skipping by name, not by prefix: a `stepsplice-x` that is neither ours nor the Pod's
   // used to get no volume at all, and a mount of a missing volume makes the Pod invalid.
   const podVolumes = new Set((spec.volumes ?? []).map((v) => v.name))
+  const wantedNames = new Set(wanted.map((v) => v.name))
   for (const b of built) {
     for (const m of b.container.volumeMounts ?? []) {
-      if (!podVolumes.has(m.name) && !wanted.some((v) => v.name === m.name)) wanted.push({ name: m.name, emptyDir: {} })
+      if (!podVolumes.has(m.name) && !wantedNames.has(m.name)) {
+        wanted.push({ name: m.name, emptyDir: {} })
+        wantedNames.add(m.name)
+      }
     }
+  }
+
+  const oursNames = new Set(ours.map((c) => String(c.name)))
+  // What stepsplice itself mounts into the Pod's own containers; any other use of its volumes there is refused.
+  const allowedMount = (_c: Container, m: { name: string; mountPath: string }): boolean =>
+    (m.name === workspaceMount?.name && m.mountPath === workspaceMount.mountPath) || (m.name === resultsVolume && m.mountPath === resultsRoot)
+  if (claimsSpliced) {
+    // Every init container under one of our names, wherever a later webhook moved it, must be exactly ours.
+    const present = (spec.initContainers ?? []).filter((c) => oursNames.has(String(c.name)) || c.name === prepareName)
+    const why = mismatch(present, ours)
+    if (why !== undefined) {
+      return unchanged([
+        problem(
+          provenancePath,
+          `the Pod was already spliced from other step definitions (${why}); remove this annotation and the step-* init containers to splice it again`,
+        ),
+      ])
+    }
+    problems.push(...checkReserved(spec, prefix, { ours: oursNames, volumes: wantedNames, allowedMounts: allowedMount }))
+  } else {
+    if (ours[0]?.name === prepareName) clashWith(prepareName, 'writing scripts')
+    problems.push(...clashes)
+    const reported = new Set(clashes.map((c) => c.path))
+    const reserved = checkReserved(spec, prefix, { ours: new Set(), volumes: wantedNames, allowedMounts: allowedMount })
+    problems.push(...reserved.filter((p) => !reported.has(p.path)))
   }
   const volumes = planVolumes(spec, wanted, prefix)
   problems.push(...volumes.problems)
@@ -270,10 +351,20 @@ export function expandPod(
     if (out.env) out = { ...out, env: out.env.map((e) => (typeof e.value === 'string' ? { ...e, value: fix(e.value) } : e)) }
     return out
   })
-  if (problems.length > 0) return unchanged(problems)
+  if (problems.length > 0) return unchanged(problems, warnings)
   const own = spec.initContainers ?? []
-  const initContainers = placement === 'first' ? [...ours, ...own] : [...own, ...ours]
+  // A spliced Pod keeps its init containers where they are: a later webhook may have added its own after ours.
+  const initContainers = claimsSpliced ? own : placement === 'first' ? [...ours, ...own] : [...own, ...ours]
+  const provenance = JSON.stringify(entries)
 
+  if (
+    claimsSpliced &&
+    site.metadata.annotations?.[provenanceAnnotation] === provenance &&
+    canonicalJson(containers) === canonicalJson(spec.containers ?? []) &&
+    canonicalJson(volumes.volumes) === canonicalJson(spec.volumes ?? [])
+  ) {
+    return unchanged([], warnings)
+  }
   let out = obj
   const specAt = [...site.segments, 'spec']
   out = withValueAt(out, [...specAt, 'initContainers'], initContainers)
@@ -281,7 +372,7 @@ export function expandPod(
   out = withValueAt(out, [...specAt, 'volumes'], volumes.volumes)
   out = withValueAt(out, [...site.segments, 'metadata', 'annotations'], {
     ...(site.metadata.annotations ?? {}),
-    [provenanceAnnotation]: JSON.stringify(entries),
+    [provenanceAnnotation]: provenance,
   })
-  return { object: out, changed: true, problems: [], warnings: [], expanded: entries }
+  return { object: out, changed: true, problems: [], warnings, expanded: entries }
 }

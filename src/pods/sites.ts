@@ -12,6 +12,8 @@ export interface PodTemplateSite {
   segments: (string | number)[]
   metadata: ObjectMeta
   spec: PodSpec
+  /** The object holding `metadata` and `spec`, as written: for checking their types. */
+  holder: Record<string, unknown>
 }
 
 const templatePaths: Record<string, (string | number)[]> = {
@@ -41,5 +43,5 @@ export function findPodTemplate(obj: KubeObject, includeWorkloads: boolean): Pod
   if (!isObject(holder)) return undefined
   const metadata = isObject(holder.metadata) ? (holder.metadata as ObjectMeta) : {}
   const spec = isObject(holder.spec) ? (holder.spec as PodSpec) : {}
-  return { path: segments.join('.'), segments, metadata, spec }
+  return { path: segments.join('.'), segments, metadata, spec, holder }
 }

@@ -1,14 +1,19 @@
 // How an object is named in messages: `TaskRun default/build-x7k2p`, or
-// `TaskRun default/build-*` for one that only has a generateName yet.
+// `TaskRun default/build-*` for one that only has a generateName yet. Every
+// part is the caller's text, so each is bounded before it is repeated.
 
-import type { KubeObject } from '../types/k8s.ts'
+import { truncateText } from './truncate.ts'
+
+type Fields = Record<string, unknown>
+const fieldsOf = (v: unknown): Fields => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Fields) : {})
+const shown = (v: unknown): string => (typeof v === 'string' ? truncateText(v, 100) : '')
 
 export function describeObject(obj: unknown, fallbackNamespace?: string): string {
-  const o = (typeof obj === 'object' && obj !== null ? obj : {}) as KubeObject
-  const meta = o.metadata ?? {}
-  const kind = typeof o.kind === 'string' && o.kind !== '' ? o.kind : 'object'
-  const name = meta.name || (meta.generateName ? `${meta.generateName}*` : '')
-  const namespace = meta.namespace || fallbackNamespace
+  const o = fieldsOf(obj)
+  const meta = fieldsOf(o.metadata)
+  const kind = shown(o.kind) || 'object'
+  const name = shown(meta.name) || (shown(meta.generateName) ? `${shown(meta.generateName)}*` : '')
+  const namespace = shown(meta.namespace) || fallbackNamespace
   if (name === '') return namespace ? `${kind} in namespace ${namespace}` : kind
   return `${kind} ${namespace ? `${namespace}/` : ''}${name}`
 }

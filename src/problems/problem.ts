@@ -9,6 +9,12 @@ export interface Problem {
   step?: string
   /** The step definition concerned: `namespace/name`, or a URL for remote definitions. */
   definition?: string
+  /**
+   * Set when the problem is one of stepsplice's own limits rather than a
+   * mistake in the object: Tekton would still run a TaskRun that passes one,
+   * so such a run is left for Tekton instead of denied.
+   */
+  limit?: string
 }
 
 export function problem(path: string, message: string, extra: Omit<Problem, 'path' | 'message'> = {}): Problem {

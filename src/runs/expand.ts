@@ -5,13 +5,16 @@
 
 import type { Resolution } from '../definitions/reference.ts'
 import { withValueAt } from '../json/values.ts'
+import { Budget } from '../limits/budget.ts'
 import type { Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
 import { expandReference } from '../steps/reference.ts'
 import { checkStepShape } from '../steps/shape.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
-import { findRefSteps, findTaskSites, type StepSite, type TaskSite } from './sites.ts'
+import { checkRunLimits } from './limits.ts'
+import { provenanceValue } from './provenance.ts'
+import { findRefSteps, findTaskSites, isTektonRun, type StepSite, type TaskSite } from './sites.ts'
 
 /** What an object asks for: its task specs, its ref steps, and the shape problems of its steps. */
 export interface Plan {
@@ -22,8 +25,12 @@ export interface Plan {
 }
 
 /** Steps without ref are checked only for stray params; they are otherwise Tekton's business. */
-export function planRun(obj: KubeObject): Plan {
-  const sites = findTaskSites(obj)
+export function planRun(obj: KubeObject, budget: Budget = Budget.unlimited): Plan {
+  if (!isTektonRun(obj)) return { sites: [], refSteps: [], problems: [] }
+  // Counted before any table is built: past a limit, nothing else is worth doing.
+  const limited = checkRunLimits(obj)
+  if (limited.length > 0) return { sites: [], refSteps: [], problems: limited }
+  const sites = findTaskSites(obj, budget)
   const problems: Problem[] = []
   for (const site of sites) {
     const steps = Array.isArray(site.taskSpec.steps) ? site.taskSpec.steps : []
@@ -48,18 +55,11 @@ function taskResultWarnings(s: StepSite): string[] {
     .map((p) => `${s.path}.params: ${JSON.stringify(p.name)} uses a task result, which Tekton never fills in inside steps; pass it via a task param`)
 }
 
-/** The provenance annotation after this expansion: earlier entries for other steps, then these. */
-function provenanceValue(previousText: string | undefined, entries: ProvenanceEntry[]): string {
-  let previous: ProvenanceEntry[] = []
-  try {
-    const parsed: unknown = JSON.parse(previousText ?? '[]')
-    // Keep only well-formed entries: the annotation is user-editable text.
-    if (Array.isArray(parsed)) previous = parsed.filter((e): e is ProvenanceEntry => typeof e === 'object' && e !== null && typeof e.path === 'string')
-  } catch {
-    // A hand-edited annotation that is not JSON is replaced, not trusted.
-  }
-  const paths = new Set(entries.map((e) => e.path))
-  return JSON.stringify([...previous.filter((e) => !paths.has(e.path)), ...entries])
+export interface RunExpandOptions {
+  /** The request's allowance of substituted text; unlimited when unset. */
+  budget?: Budget
+  /** The object as stored before this request (an UPDATE's oldObject): the only source of provenance entries kept. */
+  stored?: KubeObject
 }
 
 /**
@@ -67,7 +67,13 @@ function provenanceValue(previousText: string | undefined, entries: ProvenanceEn
  * catalog answered for each reference (keyed by referenceKey); `namespace` is
  * the one references were resolved in.
  */
-export function expandRun(obj: KubeObject, plan: Plan, namespace: string, resolutions: ReadonlyMap<string, Resolution>): Expansion {
+export function expandRun(
+  obj: KubeObject,
+  plan: Plan,
+  namespace: string,
+  resolutions: ReadonlyMap<string, Resolution>,
+  options: RunExpandOptions = {},
+): Expansion {
   const { sites, refSteps } = plan
   const problems = [...plan.problems]
   const unchanged = (found: Problem[], warnings: string[] = []): Expansion => ({ object: obj, changed: false, problems: found, warnings, expanded: [] })
@@ -81,12 +87,13 @@ export function expandRun(obj: KubeObject, plan: Plan, namespace: string, resolu
       layers: [s.site.propagated, s.site.task],
       taskParams: s.site.declared,
       runtimeParams: s.site.runtimeParams,
+      ...(options.budget === undefined ? {} : { budget: options.budget }),
     })
     if ('problems' in result) {
       problems.push(...result.problems)
       continue
     }
-    warnings.push(...taskResultWarnings(s))
+    warnings.push(...result.warnings, ...taskResultWarnings(s))
     expandedSteps.set(s.path, result.step)
     entries.push(result.entry)
   }
@@ -99,8 +106,11 @@ export function expandRun(obj: KubeObject, plan: Plan, namespace: string, resolu
     const expandedTaskSteps = steps.map((step, i) => expandedSteps.get(`${site.path}.steps[${i}]`) ?? step)
     out = withValueAt(out, [...site.segments, 'steps'], expandedTaskSteps)
   }
-  const annotations = { ...(out.metadata?.annotations ?? {}) }
-  annotations[provenanceAnnotation] = provenanceValue(annotations[provenanceAnnotation], entries)
+  const provenance = provenanceValue(obj, entries, options.stored)
+  if (provenance.dropped > 0) {
+    warnings.push(`${provenanceAnnotation}: dropped ${provenance.dropped} entries that stepsplice did not record; it lists only steps it expanded itself`)
+  }
+  const annotations = { ...(out.metadata?.annotations ?? {}), [provenanceAnnotation]: provenance.text }
   out = withValueAt(out, ['metadata'], { ...(out.metadata ?? {}), annotations })
   return { object: out, changed: true, problems: [], warnings, expanded: entries }
 }

@@ -4,9 +4,11 @@
 
 import { defaultParamSpec } from '../definitions/defaults.ts'
 import { asList, isJsonObject as isObject } from '../json/values.ts'
+import type { Budget } from '../limits/budget.ts'
 import type { Param, ParamSpec, PipelineRun } from '../types/tekton.ts'
 import { parseParamValue, stringPart } from '../variables/param-value.ts'
-import { addParamValue, applyString, forgetParam, paramKeys, type Replacements, replacementsFromParams } from '../variables/replacements.ts'
+import { scanPlainReferences } from '../variables/scan.ts'
+import { addParamValue, applyString, forgetParams, paramKeys, type Replacements, replacementsFromParams } from '../variables/replacements.ts'
 
 /** The entries of a params list that have a name; the rest are Tekton's to reject. */
 export function paramsOf(v: unknown): Param[] {
@@ -16,9 +18,6 @@ export function paramsOf(v: unknown): Param[] {
 /** A value still holding `$(…)` after pipeline params are applied is decided at run time. */
 export const holdsReference = (v: unknown): boolean => v !== undefined && JSON.stringify(v).includes('$(')
 
-// The references Tekton's pipeline-level param resolution recognises
-// (VariableSubstitutionRegex): dot forms only, `$(params["x"])` is not one.
-const pipelineReference = /\$\([_a-zA-Z0-9.-]+(\.[_a-zA-Z0-9.-]+)*(\[([0-9]+|\*)\])?\)/g
 const maxReferenceDepth = 10
 
 /**
@@ -31,7 +30,7 @@ const maxReferenceDepth = 10
  * an undefined param, or a cycle, fails the PipelineRun in Tekton: such params
  * get no value here, so their references stay for Tekton to report.
  */
-function resolvePipelineParams(declared: readonly ParamSpec[], run: readonly Param[]): Replacements {
+function resolvePipelineParams(declared: readonly ParamSpec[], run: readonly Param[], budget: Budget): Replacements {
   const table = replacementsFromParams(run.map((p) => ({ name: p.name, value: parseParamValue(p.value) })))
   const given = new Set(run.map((p) => p.name))
   const unset = declared.filter((p) => p.default !== undefined && !given.has(p.name))
@@ -43,22 +42,23 @@ function resolvePipelineParams(declared: readonly ParamSpec[], run: readonly Par
     const text = stringDefaults.get(key)
     if (text === undefined || failed.has(key) || visiting.has(key) || visiting.size > maxReferenceDepth) return false
     visiting.add(key)
-    const refs = [...text.matchAll(pipelineReference)].map((m) => m[0].slice(2, -1)).filter((r) => r.startsWith('params.'))
+    // Tekton's pipeline-level resolution recognises only the plain dot forms: `$(params["x"])` is not one.
+    const refs = scanPlainReferences(text).filter((r) => r.startsWith('params.'))
     const ok = refs.every((r) => resolve(r, visiting))
     visiting.delete(key)
     if (!ok) {
       failed.add(key)
       return false
     }
-    table.strings.set(key, applyString(text, table.strings))
+    table.strings.set(key, applyString(text, table.strings, budget))
     return true
   }
   for (const key of stringDefaults.keys()) resolve(key, new Set())
   for (const p of unset.filter((q) => q.type === 'array' || q.type === 'object')) {
     const value = parseParamValue(p.default)
-    if (value.type === 'array') addParamValue(table, p.name, { type: 'array', array: value.array.map((v) => applyString(v, table.strings)) })
+    if (value.type === 'array') addParamValue(table, p.name, { type: 'array', array: value.array.map((v) => applyString(v, table.strings, budget)) })
     if (value.type === 'object') {
-      const object = Object.fromEntries(Object.entries(value.object).map(([k, v]) => [k, applyString(v, table.strings)]))
+      const object = Object.fromEntries(Object.entries(value.object).map(([k, v]) => [k, applyString(v, table.strings, budget)]))
       addParamValue(table, p.name, { type: 'object', object })
     }
   }
@@ -66,13 +66,15 @@ function resolvePipelineParams(declared: readonly ParamSpec[], run: readonly Par
 }
 
 /** The pipeline's param values, without the params whose value is decided at run time. */
-export function pipelineTable(pr: PipelineRun): Replacements {
+export function pipelineTable(pr: PipelineRun, budget: Budget): Replacements {
   const pipelineSpec = pr.spec?.pipelineSpec
   const declared = paramsOf(pipelineSpec?.params).map(defaultParamSpec)
-  const table = resolvePipelineParams(declared, paramsOf(pr.spec?.params))
+  const table = resolvePipelineParams(declared, paramsOf(pr.spec?.params), budget)
+  const decidedLater: string[] = []
   for (const name of new Set([...declared.map((p) => p.name), ...paramsOf(pr.spec?.params).map((p) => p.name)])) {
     const value = table.strings.get(`params.${name}`) ?? table.arrays.get(`params.${name}`) ?? table.objects.get(`params.${name}`)
-    if (holdsReference(value)) forgetParam(table, name)
+    if (holdsReference(value)) decidedLater.push(name)
   }
+  forgetParams(table, decidedLater)
   return table
 }

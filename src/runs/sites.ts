@@ -4,11 +4,12 @@
 
 import { defaultParamSpec } from '../definitions/defaults.ts'
 import { asList, isJsonObject as isObject } from '../json/values.ts'
+import type { Budget } from '../limits/budget.ts'
 import { taskReplacements } from '../steps/params.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { ParamSpec, PipelineRun, PipelineTask, Step, TaskRun, TaskSpec } from '../types/tekton.ts'
 import { parseParamValue } from '../variables/param-value.ts'
-import { applyToParamValue, forgetParam, mergeInto, type Replacements, replacementsFromParams } from '../variables/replacements.ts'
+import { applyToParamValue, forgetParams, mergeInto, type Replacements, replacementsFromParams } from '../variables/replacements.ts'
 import { holdsReference, paramsOf, pipelineTable } from './pipeline-params.ts'
 
 /** An inline task spec and the param values its steps' `params` are substituted with. */
@@ -40,6 +41,11 @@ export interface StepSite {
 
 const tektonVersions = new Set(['tekton.dev/v1', 'tekton.dev/v1beta1'])
 
+/** A TaskRun or PipelineRun of a version stepsplice expands. */
+export function isTektonRun(obj: KubeObject): boolean {
+  return tektonVersions.has(String(obj.apiVersion)) && (obj.kind === 'TaskRun' || obj.kind === 'PipelineRun')
+}
+
 function taskSiteForTaskRun(tr: TaskRun): TaskSite[] {
   const spec = tr.spec
   if (!isObject(spec) || !isObject(spec.taskSpec)) return []
@@ -58,36 +64,40 @@ function taskSiteForTaskRun(tr: TaskRun): TaskSite[] {
   ]
 }
 
-function taskSiteForPipelineTask(pt: PipelineTask, segments: (string | number)[], pipeline: Replacements): TaskSite | undefined {
+function taskSiteForPipelineTask(pt: PipelineTask, segments: (string | number)[], pipeline: Replacements, budget: Budget): TaskSite | undefined {
   if (!isObject(pt) || !isObject(pt.taskSpec)) return undefined
   const taskSpec = pt.taskSpec
-  const passed = paramsOf(pt.params).map((p) => ({ ...p, value: applyToParamValue(parseParamValue(p.value), pipeline) }))
+  const passed = paramsOf(pt.params).map((p) => ({ ...p, value: applyToParamValue(parseParamValue(p.value), pipeline, budget) }))
   const runtimeParams = passed.filter((p) => holdsReference(p.value)).map((p) => p.name)
   // Matrix params fan out into one TaskRun per combination: no single value exists at admission.
   for (const p of [...paramsOf(pt.matrix?.params), ...asList<{ params?: unknown }>(pt.matrix?.include).flatMap((inc) => paramsOf(inc?.params))]) {
     runtimeParams.push(p.name)
   }
-  const concrete = passed.filter((p) => !runtimeParams.includes(p.name))
+  const atRunTime = new Set(runtimeParams)
+  const concrete = passed.filter((p) => !atRunTime.has(p.name))
   const declared = paramsOf(taskSpec.params).map(defaultParamSpec)
   const task = taskReplacements(declared, [])
   mergeInto(task, replacementsFromParams(concrete.map((p) => ({ name: p.name, value: p.value }))))
-  for (const name of runtimeParams) forgetParam(task, name)
+  forgetParams(task, atRunTime)
   // Task params shadow pipeline params of the same name.
   const propagated = replacementsFromParams([])
   mergeInto(propagated, pipeline)
-  for (const p of passed) forgetParam(propagated, p.name)
+  forgetParams(
+    propagated,
+    passed.map((p) => p.name),
+  )
   const path = `spec.pipelineSpec.${String(segments[2])}[${String(segments[3])}].taskSpec`
-  return { path, segments, taskSpec, propagated, task, runtimeParams: [...new Set(runtimeParams)], declared }
+  return { path, segments, taskSpec, propagated, task, runtimeParams: [...atRunTime], declared }
 }
 
-function taskSitesForPipelineRun(pr: PipelineRun): TaskSite[] {
+function taskSitesForPipelineRun(pr: PipelineRun, budget: Budget): TaskSite[] {
   const spec = pr.spec
   if (!isObject(spec) || !isObject(spec.pipelineSpec)) return []
-  const table = pipelineTable(pr)
+  const table = pipelineTable(pr, budget)
   const sites: TaskSite[] = []
   for (const field of ['tasks', 'finally'] as const) {
     asList<PipelineTask>(spec.pipelineSpec[field]).forEach((pt, i) => {
-      const site = taskSiteForPipelineTask(pt, ['spec', 'pipelineSpec', field, i, 'taskSpec'], table)
+      const site = taskSiteForPipelineTask(pt, ['spec', 'pipelineSpec', field, i, 'taskSpec'], table, budget)
       if (site) sites.push(site)
     })
   }
@@ -95,10 +105,10 @@ function taskSitesForPipelineRun(pr: PipelineRun): TaskSite[] {
 }
 
 /** Every inline task spec of a TaskRun or PipelineRun; nothing for any other object. */
-export function findTaskSites(obj: KubeObject): TaskSite[] {
-  if (!tektonVersions.has(String(obj.apiVersion))) return []
+export function findTaskSites(obj: KubeObject, budget: Budget): TaskSite[] {
+  if (!isTektonRun(obj)) return []
   if (obj.kind === 'TaskRun') return taskSiteForTaskRun(obj as TaskRun)
-  if (obj.kind === 'PipelineRun') return taskSitesForPipelineRun(obj as PipelineRun)
+  if (obj.kind === 'PipelineRun') return taskSitesForPipelineRun(obj as PipelineRun, budget)
   return []
 }
 

@@ -1,8 +1,10 @@
 // One step with `ref`, expanded against its resolved definition: the step
 // the StepAction describes, its params applied, merged over the user's step.
 
-import { cloneJson } from '../json/values.ts'
+import { canonicalJson } from '../json/canonical.ts'
+import { cloneJson, isJsonObject } from '../json/values.ts'
 import type { Definition } from '../definitions/definition.ts'
+import { Budget } from '../limits/budget.ts'
 import type { EnvVar, KeySelector, VolumeMount } from '../types/k8s.ts'
 import type { ParamSpec, Step, StepActionSpec } from '../types/tekton.ts'
 import { applyList, applyString, type Replacements } from '../variables/replacements.ts'
@@ -24,30 +26,30 @@ function derivedStep(spec: StepActionSpec): Step {
   return step
 }
 
-function substituteSelector(sel: KeySelector | undefined, strings: ReadonlyMap<string, string>): void {
+function substituteSelector(sel: KeySelector | undefined, strings: ReadonlyMap<string, string>, budget: Budget): void {
   if (sel === undefined) return
-  if (typeof sel.name === 'string') sel.name = applyString(sel.name, strings)
-  if (typeof sel.key === 'string') sel.key = applyString(sel.key, strings)
+  if (typeof sel.name === 'string') sel.name = applyString(sel.name, strings, budget)
+  if (typeof sel.key === 'string') sel.key = applyString(sel.key, strings, budget)
 }
 
 /** The fields Tekton substitutes in a StepAction-derived step; securityContext, env names and results are left alone. */
-function applyToDerived(step: Step, r: Replacements): void {
+function applyToDerived(step: Step, r: Replacements, budget: Budget): void {
   const s = r.strings
-  if (step.image !== undefined) step.image = applyString(step.image, s)
-  if (step.script !== undefined) step.script = applyString(step.script, s)
-  if (step.workingDir !== undefined) step.workingDir = applyString(step.workingDir, s)
-  if (step.command !== undefined) step.command = applyList(step.command, r)
-  if (step.args !== undefined) step.args = applyList(step.args, r)
-  step.env?.forEach((e: EnvVar) => {
-    if (typeof e.value === 'string') e.value = applyString(e.value, s)
-    substituteSelector(e.valueFrom?.secretKeyRef, s)
-    substituteSelector(e.valueFrom?.configMapKeyRef, s)
-  })
-  step.volumeMounts?.forEach((m: VolumeMount) => {
-    m.name = applyString(m.name, s)
-    m.mountPath = applyString(m.mountPath, s)
-    if (typeof m.subPath === 'string') m.subPath = applyString(m.subPath, s)
-  })
+  if (step.image !== undefined) step.image = applyString(step.image, s, budget)
+  if (step.script !== undefined) step.script = applyString(step.script, s, budget)
+  if (step.workingDir !== undefined) step.workingDir = applyString(step.workingDir, s, budget)
+  if (step.command !== undefined) step.command = applyList(step.command, r, budget)
+  if (step.args !== undefined) step.args = applyList(step.args, r, budget)
+  for (const e of step.env ?? ([] as EnvVar[])) {
+    if (typeof e.value === 'string') e.value = applyString(e.value, s, budget)
+    substituteSelector(e.valueFrom?.secretKeyRef, s, budget)
+    substituteSelector(e.valueFrom?.configMapKeyRef, s, budget)
+  }
+  for (const m of step.volumeMounts ?? ([] as VolumeMount[])) {
+    m.name = applyString(m.name, s, budget)
+    m.mountPath = applyString(m.mountPath, s, budget)
+    if (typeof m.subPath === 'string') m.subPath = applyString(m.subPath, s, budget)
+  }
 }
 
 /**
@@ -73,7 +75,19 @@ function merge(user: Step, from: Step): Step {
   return out
 }
 
-export type StepExpansion = { step: Step } | { errors: string[] }
+/**
+ * The fields of the step's own securityContext that the definition's
+ * replaces with another value or drops; empty when nothing is lost.
+ */
+function lostSecurityFields(user: Step, from: Step): string[] {
+  const own = user.securityContext
+  const theirs = from.securityContext
+  if (!isJsonObject(own) || theirs === undefined) return []
+  const replacing = isJsonObject(theirs) ? theirs : {}
+  return Object.keys(own).filter((k) => !(k in replacing) || canonicalJson(own[k]) !== canonicalJson(replacing[k]))
+}
+
+export type StepExpansion = { step: Step; lostSecurity: string[] } | { errors: string[] }
 
 /** Expands one valid ref step against a valid definition; `layers` substitute the step's param values. */
 export function expandStep(
@@ -82,13 +96,14 @@ export function expandStep(
   layers: readonly Replacements[],
   taskParams: readonly ParamSpec[] = [],
   runtimeParams: readonly string[] = [],
+  budget: Budget = Budget.unlimited,
 ): StepExpansion {
   const specs = definition.spec.params ?? []
   const paramErrors = checkProvidedParams(step.params, specs)
   if (paramErrors.length > 0) return { errors: paramErrors }
   const derived = derivedStep(definition.spec)
-  const resolution = resolveStepActionParams(derived, step.params, specs, layers, taskParams, runtimeParams)
+  const resolution = resolveStepActionParams(derived, step.params, specs, layers, taskParams, runtimeParams, budget)
   if ('errors' in resolution) return resolution
-  applyToDerived(derived, resolution.replacements)
-  return { step: merge(step, derived) }
+  applyToDerived(derived, resolution.replacements, budget)
+  return { step: merge(step, derived), lostSecurity: lostSecurityFields(step, derived) }
 }

@@ -9,19 +9,20 @@
 // The result is a replacement table for the StepAction-derived fields, or the
 // messages that explain why there is none.
 
+import { Budget } from '../limits/budget.ts'
 import type { Param, ParamSpec, Step } from '../types/tekton.ts'
 import { type ParamValue, parseParamValue, stringPart } from '../variables/param-value.ts'
 import {
   addParamValue,
   applyToParamValue,
   emptyReplacements,
-  forgetParam,
+  forgetParams,
   mergeInto,
   paramKeys,
   type Replacements,
   replacementsFromParams,
 } from '../variables/replacements.ts'
-import { escapeRegExp, extractExpressions } from '../variables/scan.ts'
+import { extractExpressions, scanIndexed } from '../variables/scan.ts'
 
 interface NamedValue {
   name: string
@@ -37,7 +38,7 @@ function referencedName(expression: string): string {
  * Replacements from declared defaults (Tekton's replacementsFromDefaultParams):
  * plain defaults first, then defaults that reference one of those.
  */
-export function replacementsFromDefaults(specs: readonly ParamSpec[]): Replacements {
+export function replacementsFromDefaults(specs: readonly ParamSpec[], budget: Budget = Budget.unlimited): Replacements {
   const r = emptyReplacements()
   const referencing: { name: string; text: string }[] = []
   for (const spec of specs) {
@@ -52,6 +53,7 @@ export function replacementsFromDefaults(specs: readonly ParamSpec[]): Replaceme
       if (found === undefined) continue
       // Tekton starts again from the raw default for every reference it finds.
       const resolved = text.replaceAll(expression, r.strings.get(found) ?? '')
+      budget.spend(resolved.length)
       for (const key of paramKeys(name)) r.strings.set(key, resolved)
     }
   }
@@ -77,30 +79,61 @@ export function checkProvidedParams(stepParams: readonly Param[] | undefined, sp
   return []
 }
 
-/** Resolves defaults that reference other params, reporting unknown references and cycles. */
-function resolveReferencingDefaults(specs: readonly ParamSpec[], processed: NamedValue[], pending: Map<string, string[]>): string[] {
-  const known = (name: string): ParamValue | undefined => processed.find((p) => p.name === name)?.value
-  while (pending.size > 0) {
-    let progressed = false
-    for (const [name, refs] of pending) {
-      if (!refs.every((r) => known(r) !== undefined)) continue
-      const spec = specs.find((s) => s.name === name)
-      let text = stringPart(parseParamValue(spec?.default))
-      for (const ref of refs) text = text.replaceAll(`$(params.${ref})`, stringPart(known(ref) ?? { type: 'string', string: '' }))
-      processed.push({ name, value: { type: 'string', string: text } })
-      pending.delete(name)
-      progressed = true
+/**
+ * Resolves defaults that reference other params, reporting unknown
+ * references and cycles. Each default is resolved once, after the params it
+ * references (a depth-first walk with an explicit stack, so a long chain
+ * cannot overflow the call stack): linear in params and references.
+ */
+function resolveReferencingDefaults(specs: readonly ParamSpec[], processed: NamedValue[], pending: Map<string, string[]>, budget: Budget): string[] {
+  const values = new Map(processed.map((p) => [p.name, p.value]))
+  const defaults = new Map(specs.map((s) => [s.name, s.default]))
+  const failed = new Set<string>()
+  const resolveOne = (name: string, refs: readonly string[]): void => {
+    let text = stringPart(parseParamValue(defaults.get(name)))
+    for (const ref of refs) {
+      text = text.replaceAll(`$(params.${ref})`, stringPart(values.get(ref) ?? { type: 'string', string: '' }))
+      budget.spend(text.length)
     }
-    if (progressed) continue
-    const declared = new Set(specs.map((s) => s.name))
-    const unknown: string[] = []
-    for (const [name, refs] of pending) {
-      for (const ref of refs) if (!declared.has(ref)) unknown.push(`parameter ${JSON.stringify(name)} references non-existent parameter ${JSON.stringify(ref)}`)
-    }
-    if (unknown.length > 0) return unknown
-    return [`circular dependency detected in parameter references: ${[...pending.keys()].join(', ')}`]
+    const value: ParamValue = { type: 'string', string: text }
+    values.set(name, value)
+    processed.push({ name, value })
   }
-  return []
+  for (const root of pending.keys()) {
+    if (values.has(root) || failed.has(root)) continue
+    // Walk the references depth first; a name on the current path again is a cycle.
+    const onPath = new Set<string>([root])
+    const stack: { name: string; next: number }[] = [{ name: root, next: 0 }]
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1] as { name: string; next: number }
+      const refs = pending.get(frame.name) ?? []
+      if (frame.next < refs.length) {
+        const ref = refs[frame.next++] as string
+        if (values.has(ref)) continue
+        const blocked = failed.has(ref) || onPath.has(ref) || !pending.has(ref)
+        if (blocked) {
+          for (const f of stack) failed.add(f.name)
+          break
+        }
+        onPath.add(ref)
+        stack.push({ name: ref, next: 0 })
+        continue
+      }
+      resolveOne(frame.name, refs)
+      onPath.delete(frame.name)
+      stack.pop()
+    }
+  }
+  const unresolved = [...pending.keys()].filter((name) => !values.has(name))
+  if (unresolved.length === 0) return []
+  const declared = new Set(specs.map((s) => s.name))
+  const unknown: string[] = []
+  for (const name of unresolved) {
+    for (const ref of pending.get(name) ?? [])
+      if (!declared.has(ref)) unknown.push(`parameter ${JSON.stringify(name)} references non-existent parameter ${JSON.stringify(ref)}`)
+  }
+  if (unknown.length > 0) return unknown
+  return [`circular dependency detected in parameter references: ${unresolved.join(', ')}`]
 }
 
 const stepExpressionHelp =
@@ -123,12 +156,10 @@ function parseStepResultReference(expression: string): StepResultRef | undefined
 function indexedUsages(step: Step, name: string, ref: StepResultRef): Map<string, string> {
   const out = new Map<string, string>()
   const texts = [...(step.command ?? []), ...(step.args ?? []), ...(step.env ?? []).map((e) => e.value ?? '')]
-  const forms = [`params.${name}`, `params\\[${escapeRegExp(JSON.stringify(name))}\\]`, `params\\['${escapeRegExp(name)}'\\]`]
-  for (const form of forms) {
-    const re = new RegExp(String.raw`\$\(${form}\[([0-9]*)\*?\]\)`, 'g')
+  for (const base of [`params.${name}`, `params[${JSON.stringify(name)}]`, `params['${name}']`]) {
     for (const text of texts) {
-      for (const m of text.matchAll(re)) {
-        if (m[1]) out.set(m[0].slice(2, -1), `$(steps.${ref.step}.results.${ref.result}[${m[1]}])`)
+      for (const use of scanIndexed(text, base)) {
+        if (use.digits !== '') out.set(use.expression.slice(2, -1), `$(steps.${ref.step}.results.${ref.result}[${use.digits}])`)
       }
     }
   }
@@ -212,17 +243,20 @@ function substitutedTexts(step: Step): string[] {
 
 function addDeferredReferences(r: Replacements, derived: Step, d: Deferred, taskParams: readonly ParamSpec[]): void {
   const { spec, target } = d
-  forgetParam(r, spec.name)
+  forgetParams(r, [spec.name])
   if (spec.type === 'array') {
     // Whole-array uses become `$(params.x[*])`, which Tekton expands when it is a whole command/args element, as ours was.
     for (const key of paramKeys(spec.name)) {
       r.strings.set(key, `$(params.${target}[*])`)
       r.strings.set(`${key}[*]`, `$(params.${target}[*])`)
     }
-    const forms = paramKeys(spec.name).map(escapeRegExp).join('|')
-    const indexed = new RegExp(String.raw`\$\((${forms})\[([0-9]+)\]\)`, 'g')
     for (const text of substitutedTexts(derived)) {
-      for (const m of text.matchAll(indexed)) r.strings.set(m[0].slice(2, -1), `$(params.${target}[${m[2] ?? ''}])`)
+      for (const base of paramKeys(spec.name)) {
+        for (const use of scanIndexed(text, base)) {
+          // Only plain indexes: `[*]` and `[]` were set above, `[2*]` is not an index.
+          if (use.digits !== '' && use.expression.endsWith(`[${use.digits}])`)) r.strings.set(use.expression.slice(2, -1), `$(params.${target}[${use.digits}])`)
+        }
+      }
     }
     return
   }
@@ -257,13 +291,14 @@ export function resolveStepActionParams(
   layers: readonly Replacements[],
   taskParams: readonly ParamSpec[] = [],
   runtimeParams: readonly string[] = [],
+  budget: Budget = Budget.unlimited,
 ): ParamResolution {
   const provided: NamedValue[] = (stepParams ?? []).map((p) => ({
     name: p.name,
-    value: layers.reduce((v, layer) => applyToParamValue(v, layer), parseParamValue(p.value)),
+    value: layers.reduce((v, layer) => applyToParamValue(v, layer, budget), parseParamValue(p.value)),
   }))
   const providedByName = new Map(provided.map((p) => [p.name, p.value]))
-  const r = replacementsFromDefaults(specs)
+  const r = replacementsFromDefaults(specs, budget)
   const processed: NamedValue[] = []
   const pending = new Map<string, string[]>()
   const deferred: Deferred[] = []
@@ -286,7 +321,7 @@ export function resolveStepActionParams(
     if (!stringPart(value).includes('$(params.')) processed.push({ name: spec.name, value })
     else pending.set(spec.name, extractExpressions(stringPart(value), 'params').map(referencedName))
   }
-  const chainErrors = resolveReferencingDefaults(specs, processed, pending)
+  const chainErrors = resolveReferencingDefaults(specs, processed, pending, budget)
   if (chainErrors.length > 0) return { errors: chainErrors }
   mergeInto(r, replacementsFromParams(processed))
   for (const d of deferred) addDeferredReferences(r, derived, d, taskParams)

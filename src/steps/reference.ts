@@ -4,6 +4,7 @@
 
 import { type Definition, definitionId } from '../definitions/definition.ts'
 import { referenceKey, referenceOf, type Resolution } from '../definitions/reference.ts'
+import type { Budget } from '../limits/budget.ts'
 import { formatProblem, problem, type Problem } from '../problems/problem.ts'
 import type { ParamSpec, Step } from '../types/tekton.ts'
 import type { Replacements } from '../variables/replacements.ts'
@@ -15,10 +16,12 @@ export interface ParamScope {
   layers: readonly Replacements[]
   taskParams?: readonly ParamSpec[]
   runtimeParams?: readonly string[]
+  /** The request's allowance of substituted text; unlimited when unset. */
+  budget?: Budget
 }
 
 export type ExpandedReference =
-  | { step: Step; definition: Definition; context: { step: string; definition: string }; entry: ProvenanceEntry }
+  | { step: Step; definition: Definition; context: { step: string; definition: string }; entry: ProvenanceEntry; warnings: string[] }
   | { problems: Problem[] }
 
 /** Looks the step's reference up in `resolutions` and expands it; `path` is the step's path for problems. */
@@ -39,7 +42,18 @@ export function expandReference(
   if (d.problems.length > 0) {
     return { problems: d.problems.map((p) => problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, context)) }
   }
-  const result = expandStep(step, d, scope.layers, scope.taskParams ?? [], scope.runtimeParams ?? [])
+  const result = expandStep(step, d, scope.layers, scope.taskParams ?? [], scope.runtimeParams ?? [], scope.budget)
   if ('errors' in result) return { problems: result.errors.map((message) => problem(`${path}.params`, message, context)) }
-  return { step: result.step, definition: d, context, entry: { path, step: name, definition: context.definition, source: d.source.kind, digest: d.digest } }
+  // The definition's securityContext wins, as in Tekton; the step's own settings it drops are said out loud.
+  const warnings =
+    result.lostSecurity.length === 0
+      ? []
+      : [`${path}: StepAction ${context.definition} replaces the securityContext of step ${JSON.stringify(name)}; lost: ${result.lostSecurity.join(', ')}`]
+  return {
+    step: result.step,
+    definition: d,
+    context,
+    entry: { path, step: name, definition: context.definition, source: d.source.kind, digest: d.digest },
+    warnings,
+  }
 }

@@ -7,7 +7,6 @@ import type { Step } from '../types/tekton.ts'
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const qualifiedName = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
 const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
-const urlLike = /[\w-]+:\/\/*/
 
 /** Set, as Go's omitempty sees a field: a non-empty list or string, or any other non-null value. */
 export const nonEmpty = (v: unknown): boolean => (Array.isArray(v) ? v.length > 0 : typeof v === 'string' ? v !== '' : v != null)
@@ -23,6 +22,18 @@ const forbiddenWithRef: { field: keyof Step; label: string; present: (v: unknown
   { field: 'volumeMounts', label: 'volumeMounts', present: nonEmpty },
   { field: 'results', label: 'results', present: nonEmpty },
 ]
+
+const isWordChar = (c: string | undefined): boolean => c !== undefined && /[\w-]/.test(c)
+
+/**
+ * Tekton's test for a name that is really a URL (`[\w-]+:\/\/*`): a word
+ * character or `-`, then `:/`. Written as a scan because the regular
+ * expression, unanchored, backtracks over every start in a long name.
+ */
+function isUrlLike(name: string): boolean {
+  for (let i = name.indexOf(':/'); i >= 0; i = name.indexOf(':/', i + 1)) if (isWordChar(name[i - 1])) return true
+  return false
+}
 
 function isQualifiedName(name: string): boolean {
   const parts = name.split('/')
@@ -44,9 +55,9 @@ function checkRef(step: Step, at: string): Problem[] {
       if (name !== '') out.push(problem(refAt, 'expected exactly one, got both: name, params'))
       if (resolver === '') out.push(problem(`${refAt}.resolver`, 'missing field(s): resolver'))
     }
-    if (resolver !== '' && name !== '' && !urlLike.test(name)) out.push(problem(`${refAt}.name`, `invalid value: invalid URI for request: ${name}`))
+    if (resolver !== '' && name !== '' && !isUrlLike(name)) out.push(problem(`${refAt}.name`, `invalid value: invalid URI for request: ${name}`))
   } else if (name !== '') {
-    if (urlLike.test(name)) out.push(problem(`${refAt}.resolver`, `missing field(s): resolver (the name ${JSON.stringify(name)} is a URL)`))
+    if (isUrlLike(name)) out.push(problem(`${refAt}.resolver`, `missing field(s): resolver (the name ${JSON.stringify(name)} is a URL)`))
     else if (!isQualifiedName(name)) {
       out.push(
         problem(
@@ -73,7 +84,7 @@ export function checkStepShape(step: Step, at: string): Problem[] {
   for (const f of forbiddenWithRef) {
     if (f.present(step[f.field])) out.push(problem(`${at}.${String(f.field)}`, `${f.label} cannot be used with Ref`))
   }
-  if (stepName !== '' && !dnsLabel.test(stepName))
+  if (stepName !== '' && (stepName.length > 63 || !dnsLabel.test(stepName)))
     out.push(problem(`${at}.name`, `invalid value ${JSON.stringify(stepName)}: Task step name must be a valid DNS Label`))
   if (step.params != null && !Array.isArray(step.params)) out.push(problem(`${at}.params`, 'must be a list of {name, value}'))
   else {

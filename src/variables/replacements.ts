@@ -6,6 +6,9 @@
 // including that replaced text is never scanned again.
 
 import type { ParamValue } from './param-value.ts'
+import { isWholeReference } from './scan.ts'
+import { Budget } from '../limits/budget.ts'
+import { maxKeyLength } from '../limits/limits.ts'
 
 export interface Replacements {
   strings: Map<string, string>
@@ -57,26 +60,65 @@ export function mergeInto(target: Replacements, source: Replacements): void {
   }
 }
 
-/** Forgets every key of a param, so references to it stay as written for Tekton to fill in. */
-export function forgetParam(r: Replacements, name: string): void {
-  const prefixes = paramKeys(name)
-  const matches = (key: string): boolean => prefixes.some((p) => key === p || key.startsWith(`${p}[`)) || key.startsWith(`params.${name}.`)
+/** The param a replacement key belongs to: `params.x`, `params["x"][0]`, `inputs.params.x`, `params.x.key` all name `x`. */
+function paramOfKey(key: string): string | undefined {
+  const rest = key.startsWith('params') ? key.slice(6) : key.startsWith('inputs.params') ? key.slice(13) : undefined
+  if (rest === undefined) return undefined
+  if (rest.startsWith('.')) {
+    // A name may hold dots (`a.b` is a valid string param name), so every dot-delimited prefix is a candidate; the caller checks each.
+    return rest.slice(1)
+  }
+  for (const quote of ['"', "'"]) {
+    if (rest.startsWith(`[${quote}`)) {
+      const close = rest.indexOf(`${quote}]`, 2)
+      return close < 0 ? undefined : rest.slice(2, close)
+    }
+  }
+  return undefined
+}
+
+/**
+ * Forgets every key of the named params, so references to them stay as
+ * written for Tekton to fill in. One pass over the table, however many names.
+ */
+export function forgetParams(r: Replacements, names: Iterable<string>): void {
+  const forget = new Set(names)
+  if (forget.size === 0) return
+  const belongs = (key: string): boolean => {
+    const candidate = paramOfKey(key)
+    if (candidate === undefined) return false
+    if (forget.has(candidate)) return true
+    // `params.x[0]`, `params.x.key`, `params.a.b` for a name `a.b`: try each prefix up to `.` or `[`.
+    for (let i = 0; i < candidate.length; i++) {
+      const c = candidate[i]
+      if ((c === '.' || c === '[') && forget.has(candidate.slice(0, i))) return true
+    }
+    return false
+  }
   for (const table of [r.strings, r.arrays, r.objects]) {
-    for (const key of table.keys()) if (matches(key)) table.delete(key)
+    for (const key of table.keys()) if (belongs(key)) table.delete(key)
   }
 }
 
-/** Replaces every `$(key)` found in `s`, in one pass. Unknown references stay as written. */
-export function applyString(s: string, strings: ReadonlyMap<string, string>): string {
+/**
+ * Replaces every `$(key)` found in `s`, in one pass. Unknown references stay
+ * as written. Linear in `s`: the next `)` is found with a cursor that only
+ * moves forward, and a candidate longer than any key (maxKeyLength) is
+ * skipped without being copied out and hashed; otherwise text like
+ * `$($($(…)` made every candidate copy the rest of the text.
+ */
+export function applyString(s: string, strings: ReadonlyMap<string, string>, budget: Budget = Budget.unlimited): string {
   let start = s.indexOf('$(')
   if (start < 0 || strings.size === 0) return s
   let out = ''
   let copied = 0
+  let end = -1
   while (start >= 0) {
-    const end = s.indexOf(')', start + 2)
+    if (end < start + 2) end = s.indexOf(')', start + 2)
     if (end < 0) break
-    const replacement = strings.get(s.slice(start + 2, end))
+    const replacement = end - start - 2 <= maxKeyLength ? strings.get(s.slice(start + 2, end)) : undefined
     if (replacement !== undefined) {
+      budget.spend(replacement.length)
       out += s.slice(copied, start) + replacement
       copied = end + 1
       start = s.indexOf('$(', copied)
@@ -91,7 +133,7 @@ export function applyString(s: string, strings: ReadonlyMap<string, string>): st
  * A command/args element that is exactly `$(key)` or `$(key[*])` of an array
  * becomes that array's elements; anything else is string replacement.
  */
-export function applyArrayElement(s: string, r: Replacements): string[] {
+export function applyArrayElement(s: string, r: Replacements, budget: Budget = Budget.unlimited): string[] {
   if (s.startsWith('$(') && s.endsWith(')')) {
     let key = s.slice(2, -1)
     if (key.endsWith('[*]')) key = key.slice(0, -3)
@@ -100,39 +142,36 @@ export function applyArrayElement(s: string, r: Replacements): string[] {
       if (array !== undefined) return [...array]
     }
   }
-  return [applyString(s, r.strings)]
+  return [applyString(s, r.strings, budget)]
 }
 
-export function applyList(list: readonly string[], r: Replacements): string[] {
-  return list.flatMap((e) => applyArrayElement(e, r))
+export function applyList(list: readonly string[], r: Replacements, budget: Budget = Budget.unlimited): string[] {
+  return list.flatMap((e) => applyArrayElement(e, r, budget))
 }
-
-// `$(a.b.c)` or `$(a.b[0])` or `$(a[*])`: a reference that is the whole value.
-const exactReference = /^\$\([_a-zA-Z0-9.-]+(\.[_a-zA-Z0-9.-]+)*(\[([0-9]+|\*)\])?\)$/
 
 /**
  * Substitutes inside a param value (Tekton's Params.ReplaceVariables). A string
  * value that is exactly a reference to an array or object param takes that
  * param's type, so `value: $(params.flags[*])` passes an array on.
  */
-export function applyToParamValue(value: ParamValue, r: Replacements): ParamValue {
+export function applyToParamValue(value: ParamValue, r: Replacements, budget: Budget = Budget.unlimited): ParamValue {
   switch (value.type) {
     case 'array':
-      return { type: 'array', array: applyList(value.array, r) }
+      return { type: 'array', array: applyList(value.array, r, budget) }
     case 'object': {
       const object: Record<string, string> = {}
-      for (const [k, v] of Object.entries(value.object)) object[k] = applyString(v, r.strings)
+      for (const [k, v] of Object.entries(value.object)) object[k] = applyString(v, r.strings, budget)
       return { type: 'object', object }
     }
     default: {
       const s = value.string
-      if (!exactReference.test(s)) return { type: 'string', string: applyString(s, r.strings) }
+      if (!isWholeReference(s)) return { type: 'string', string: applyString(s, r.strings, budget) }
       let key = s.slice(2, -1)
       if (key.endsWith('[*]')) key = key.slice(0, -3)
       let result: ParamValue = value
-      if (r.strings.has(key)) result = { type: 'string', string: applyString(s, r.strings) }
+      if (r.strings.has(key)) result = { type: 'string', string: applyString(s, r.strings, budget) }
       const array = r.arrays.get(key)
-      if (array !== undefined) result = { type: 'array', array: applyList([s], r) }
+      if (array !== undefined) result = { type: 'array', array: applyList([s], r, budget) }
       const object = r.objects.get(key)
       if (object !== undefined) result = { type: 'object', object: { ...object } }
       return result

@@ -1,0 +1,69 @@
+// The provenance annotation of a TaskRun or PipelineRun: which definition each
+// expanded step came from. It is user-editable text, so it is never taken on
+// trust: when stepsplice writes it, it writes the entries it computed in
+// this admission, and keeps an earlier entry only when the object already
+// held it before this request (an UPDATE whose stored object has the same
+// entry and the same step at its path). Anything else the caller put there
+// is dropped, with a warning, so nobody can make stepsplice record
+// provenance it did not compute.
+
+import { canonicalJson } from '../json/canonical.ts'
+import { asList, isJsonObject } from '../json/values.ts'
+import { limits } from '../limits/limits.ts'
+import { measure } from '../limits/measure.ts'
+import { provenanceAnnotation, type ProvenanceEntry } from '../steps/expansion.ts'
+import type { KubeObject } from '../types/k8s.ts'
+
+function entriesOf(obj: KubeObject | undefined): unknown[] {
+  const text = obj?.metadata?.annotations?.[provenanceAnnotation]
+  if (typeof text !== 'string') return []
+  try {
+    return asList<unknown>(JSON.parse(text))
+  } catch {
+    return []
+  }
+}
+
+/** The value at one of our own paths (`spec.taskSpec.steps[1]`), or undefined. */
+function valueAt(root: unknown, path: string): unknown {
+  let v = root
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+    const key = m[1] ?? Number(m[2])
+    v = isJsonObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[key] : undefined
+    if (v === undefined) return undefined
+  }
+  return v
+}
+
+/** Canonical JSON of a value, or undefined when it is too deep or large to compare safely. */
+function comparable(v: unknown): string | undefined {
+  const m = measure(v)
+  return m.depth > limits.depth || m.bytes > limits.objectBytes ? undefined : canonicalJson(v)
+}
+
+export interface ProvenanceValue {
+  /** The annotation's new text. */
+  text: string
+  /** Entries of the incoming annotation that were not kept. */
+  dropped: number
+}
+
+/**
+ * The annotation after expanding `entries` into `obj`. `stored` is the object
+ * as the API server holds it (an UPDATE's oldObject), when there is one.
+ */
+export function provenanceValue(obj: KubeObject, entries: readonly ProvenanceEntry[], stored?: KubeObject): ProvenanceValue {
+  const incoming = entriesOf(obj)
+  const paths = new Set(entries.map((e) => e.path))
+  const storedEntries = new Set(entriesOf(stored).map((e) => comparable(e)))
+  const kept: unknown[] = []
+  for (const e of incoming) {
+    if (!isJsonObject(e) || typeof e.path !== 'string' || paths.has(e.path)) continue
+    const key = comparable(e)
+    if (key === undefined || !storedEntries.has(key)) continue
+    const now = comparable(valueAt(obj, e.path))
+    if (now !== undefined && now === comparable(valueAt(stored, e.path))) kept.push(e)
+  }
+  const dropped = incoming.length - kept.length - incoming.filter((e) => isJsonObject(e) && typeof e.path === 'string' && paths.has(e.path)).length
+  return { text: JSON.stringify([...kept, ...entries]), dropped }
+}
