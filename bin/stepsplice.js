@@ -7,10 +7,9 @@ import { createRequire } from 'node:module'
 
 const major = Number(process.versions.node.split('.')[0])
 if (major >= 24) {
-  const { main } = await import('../src/cli/main.ts')
-  const { processIO } = await import('../src/cli/io.ts')
-  // Exit explicitly: after a forced shutdown, stuck connections would keep the process alive.
-  process.exit(await main(process.argv.slice(2), processIO()))
+  // It exits once stdout and stderr have taken everything: a pipe's reader may be slower than we are.
+  const { runProcess } = await import('../src/cli/main.ts')
+  await runProcess(process.argv.slice(2))
 } else {
   let node
   try {

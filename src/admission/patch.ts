@@ -2,12 +2,59 @@
 // Diffing (rather than hand-writing operations) keeps the patch minimal and
 // makes "nothing changed" an empty patch, which is how reinvocation stays a
 // no-op.
+//
+// fast-json-patch would round an int64 past 2^53 (a raw number, see
+// json/raw-number.ts) once more: it copies each operation's value with
+// JSON.parse(JSON.stringify(…)), and it walks into a raw number as into an
+// object. So it diffs views in which each raw number is a symbol, one per
+// digits, and every value is then taken from the new document itself.
 
 import fastJsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
+import { isRawNumber } from '../json/raw-number.ts'
+import { isJsonObject } from '../json/values.ts'
+
+/** `value` with each raw number replaced by its digits' symbol; what holds none is shared, not copied. */
+function withSymbols(value: unknown, symbols: Map<string, symbol>): unknown {
+  if (isRawNumber(value)) {
+    const known = symbols.get(value.rawJSON)
+    if (known !== undefined) return known
+    const symbol = Symbol(value.rawJSON)
+    symbols.set(value.rawJSON, symbol)
+    return symbol
+  }
+  if (Array.isArray(value)) {
+    const view = value.map((v: unknown) => withSymbols(v, symbols))
+    return view.some((v, i) => v !== value[i]) ? view : value
+  }
+  if (isJsonObject(value)) {
+    let view: Record<string, unknown> | undefined
+    for (const [k, v] of Object.entries(value)) {
+      const w = withSymbols(v, symbols)
+      if (w === v) continue
+      view ??= { ...value }
+      view[k] = w
+    }
+    return view ?? value
+  }
+  return value
+}
+
+/** What a JSON pointer the diff produced points at. */
+function valueAt(root: unknown, pointer: string): unknown {
+  let at = root
+  for (const token of pointer.split('/').slice(1)) {
+    at = (at as Record<string, unknown> | undefined)?.[token.replaceAll('~1', '/').replaceAll('~0', '~')]
+  }
+  return at
+}
 
 export function diffPatch(before: unknown, after: unknown): Operation[] {
-  return fastJsonPatch.compare(before as object, after as object)
+  const symbols = new Map<string, symbol>()
+  const ops = fastJsonPatch.compare(withSymbols(before, symbols) as object, withSymbols(after, symbols) as object)
+  // Undefined becomes null, as in fast-json-patch's own copy.
+  for (const op of ops) if (op.op === 'add' || op.op === 'replace') op.value = valueAt(after, op.path) ?? null
+  return ops
 }
 
 export function encodePatch(ops: Operation[]): string {

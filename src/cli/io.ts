@@ -12,10 +12,49 @@ export class UsageError extends Error {
   override name = 'UsageError'
 }
 
-export function processIO(): CliIO {
+/** The process's own streams, which can say when what was written has left. */
+export interface ProcessIO extends CliIO {
+  /**
+   * Resolves once everything written so far has reached the OS: a pipe takes
+   * 64 KiB at once and the rest only as its reader reads, so exiting earlier
+   * cuts the output short. Resolves with the first write error, if any.
+   */
+  written(): Promise<Error | undefined>
+}
+
+interface Writer {
+  write(text: string): void
+  written(): Promise<Error | undefined>
+}
+
+function writerTo(stream: NodeJS.WriteStream): Writer {
+  let failure: Error | undefined
+  let last: Promise<void> = Promise.resolve()
+  // A reader that goes away (EPIPE) fails the pending writes; unheard, the error would crash the process.
+  stream.on('error', (err) => {
+    failure ??= err
+  })
   return {
-    stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
+    write(text) {
+      // Writes finish in order, so the last one's callback covers all before it.
+      last = new Promise((resolve) =>
+        stream.write(text, (err) => {
+          if (err) failure ??= err
+          resolve()
+        }),
+      )
+    },
+    written: () => last.then(() => failure),
+  }
+}
+
+export function processIO(): ProcessIO {
+  const out = writerTo(process.stdout)
+  const err = writerTo(process.stderr)
+  return {
+    stdout: (t) => out.write(t),
+    stderr: (t) => err.write(t),
+    written: async () => (await out.written()) ?? (await err.written()),
     readStdin: async () => {
       const chunks: Buffer[] = []
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer)

@@ -48,7 +48,29 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  // Exit explicitly: after a forced shutdown, stuck connections would keep the process alive.
-  process.exit(await main(process.argv.slice(2), processIO()))
+/**
+ * The command as the process: its exit status once stdout and stderr have
+ * taken everything it wrote. Exiting explicitly, because after a forced
+ * shutdown stuck connections would keep the process alive; but only then,
+ * because exit drops what a pipe has not yet taken.
+ */
+export async function runProcess(argv: string[]): Promise<never> {
+  const io = processIO()
+  let code: number
+  try {
+    code = await main(argv, io)
+  } catch (err) {
+    io.stderr(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    code = 1
+  }
+  const failure = await io.written()
+  if (failure !== undefined && code === 0) {
+    // Best effort: when stderr is the stream that failed, the status still says it.
+    io.stderr(`error: output was cut short: ${failure.message}\n`)
+    await io.written()
+    code = 1
+  }
+  process.exit(code)
 }
+
+if (import.meta.main) await runProcess(process.argv.slice(2))

@@ -1,11 +1,14 @@
 // JSON values: copying, changing one place without touching the input, and
 // telling objects from lists. Objects here came from JSON or YAML, so a plain
 // recursive copy is exact, and several times faster than structuredClone on
-// the small objects the admission path handles.
+// the small objects the admission path handles. A raw number (an int64 past
+// 2^53, see raw-number.ts) is a leaf: immutable, so shared, never copied.
+
+import { isRawNumber } from './raw-number.ts'
 
 export function cloneJson<T>(value: T): T {
   if (Array.isArray(value)) return value.map(cloneJson) as T
-  if (value !== null && typeof value === 'object') {
+  if (isJsonObject(value)) {
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(value)) out[k] = cloneJson(v)
     return out as T
@@ -22,14 +25,15 @@ export function withValueAt<T>(root: T, segments: readonly (string | number)[], 
   if (segments.length === 0) return value as T
   const [head, ...rest] = segments as [string | number, ...(string | number)[]]
   const container = root as unknown as Record<string | number, unknown>
-  const copy = (Array.isArray(root) ? [...(root as unknown[])] : { ...container }) as Record<string | number, unknown>
+  // Writing below a leaf (a raw number among them) replaces it with an object.
+  const copy = (Array.isArray(root) ? [...(root as unknown[])] : isJsonObject(root) ? { ...container } : {}) as Record<string | number, unknown>
   copy[head] = withValueAt(container[head], rest, value)
   return copy as T
 }
 
-/** A JSON object: not null, not an array. */
+/** A JSON object: not null, not an array, not a raw number. */
 export function isJsonObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !isRawNumber(v)
 }
 
 /** The list `v` is, or an empty one: user input may hold anything where a list belongs. */

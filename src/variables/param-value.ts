@@ -1,6 +1,7 @@
 // A param value, typed the way Tekton types it when it decodes JSON: a list of
 // strings is an array, a map of strings an object, anything else a string.
 
+import { isJsonObject } from '../json/values.ts'
 import type { ParamType } from '../types/tekton.ts'
 
 export type ParamValue = { type: 'string'; string: string } | { type: 'array'; array: string[] } | { type: 'object'; object: Record<string, string> }
@@ -17,12 +18,13 @@ function isStringList(v: unknown): v is (string | null)[] {
 }
 
 function isStringMap(v: unknown): v is Record<string, string | null> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(stringOrNull)
+  return isJsonObject(v) && Object.values(v).every(stringOrNull)
 }
 
 /**
  * Mirrors Tekton's ParamValue.UnmarshalJSON: a value that is neither a string,
- * a list of strings nor a map of strings becomes its JSON text (so `3` is "3").
+ * a list of strings nor a map of strings becomes its JSON text (so `3` is "3",
+ * and an int64 past 2^53, a raw number and so no map, is its exact digits).
  */
 export function parseParamValue(raw: unknown): ParamValue {
   if (isStringList(raw)) return { type: 'array', array: raw.map((e) => e ?? '') }

@@ -1,0 +1,64 @@
+// JSON.parse for request bodies, without its two surprises. Integers past 2^53
+// keep their digits (as raw numbers, see raw-number.ts) instead of rounding,
+// since Kubernetes stores int64. Keys that can reach an object's prototype are
+// dropped, as fastify's own parser does with onProtoPoisoning and
+// onConstructorPoisoning set to 'remove': `__proto__`, and `constructor` when
+// its value has a `prototype`.
+
+import { integerValue } from './raw-number.ts'
+
+const integerText = /^-?\d+$/
+
+/** `"word"` as JSON text may spell it: any character may be a \u escape. */
+function quoted(word: string): RegExp {
+  const chars = [...word].map((c) => `(?:${c}|\\\\u00${c.charCodeAt(0).toString(16)})`)
+  return new RegExp(`"${chars.join('')}"`, 'i')
+}
+
+// What the text must contain for the value to need reviving: a run of 16 digits
+// (2^53 has 16; an integer written with fewer is exact as a double) or one of the two keys.
+const suspects = [/\d{16}/, quoted('__proto__'), quoted('constructor')]
+
+/** An integer a double may have rounded: 2^53 or more in magnitude. */
+const mayBeRounded = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)
+
+const poisons = (key: string, value: unknown): boolean =>
+  key === '__proto__' || (key === 'constructor' && typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype'))
+
+function revive(key: string, value: unknown, context?: { source?: string }): unknown {
+  if (poisons(key, value)) return undefined
+  const source = context?.source
+  if (mayBeRounded(value) && source !== undefined && integerText.test(source)) return integerValue(BigInt(source))
+  return value
+}
+
+/** Whether `root` holds a number or a key `revive` would change. Iterative: JSON may nest deeper than the stack. */
+function needsReviver(root: unknown): boolean {
+  const pending: unknown[] = [root]
+  while (pending.length > 0) {
+    const v = pending.pop()
+    if (mayBeRounded(v)) return true
+    if (typeof v !== 'object' || v === null) continue
+    if (Array.isArray(v)) {
+      for (const child of v) if (typeof child === 'object' || typeof child === 'number') pending.push(child)
+      continue
+    }
+    const object = v as Record<string, unknown>
+    for (const key in object) {
+      const child = object[key]
+      if (poisons(key, child)) return true
+      if (typeof child === 'object' || typeof child === 'number') pending.push(child)
+    }
+  }
+  return false
+}
+
+/** Parses JSON text, throwing a SyntaxError when it is not JSON. */
+export function parseJson(text: string): unknown {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+  const value: unknown = JSON.parse(body)
+  // A reviver costs several times the parse, and most bodies need nothing it
+  // does: the text says cheaply when one may, the parsed value for certain.
+  if (!suspects.some((r) => r.test(body)) || !needsReviver(value)) return value
+  return JSON.parse(body, revive)
+}
