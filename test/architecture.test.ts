@@ -122,7 +122,7 @@ t.test('a cycle between two files of one folder is rejected', async (t) => {
 
 t.test('a misformatted file fails the lint, named; formatted, it passes', async (t) => {
   // The scratch tree is no git checkout, so Biome is told not to read .gitignore.
-  const biome = [...(await lintCommand('biome')), '--vcs-enabled=false', '--colors=off']
+  const biome = [...(await lintCommand('biome')), '--vcs-enabled=false']
   const dir = await scratchTree(t)
   t.equal((await runIn(dir, biome)).code, 0, 'the committed sources are formatted')
   const file = join(dir, 'src/json/values.ts')

@@ -1,10 +1,12 @@
 // `stepsplice serve`: flags to configuration, then the server, until SIGTERM.
 
+import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { pino, type Level } from 'pino'
 import type { OnTimeout } from '../admission/mutate.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { type RunningServer, startServer } from '../server/serve.ts'
+import { defaultMaxConnections } from '../server/limits.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
 import { type CliIO, UsageError } from './io.ts'
@@ -25,8 +27,19 @@ Options:
   --tls-cert FILE      serving certificate, PEM (default certs/tls.crt);
                        reloaded when the file changes
   --tls-key FILE       its private key, PEM (default certs/tls.key)
+  --client-ca FILE     require a client certificate signed by a CA in this PEM
+                       file (the API server's; see deploy/README.md); a client
+                       without one fails the TLS handshake. Reloaded when the
+                       file changes. Default: no client certificate asked for
   --deadline DUR       answer within this time, e.g. 4s or 750ms (default 4s);
-                       keep it below the webhook's timeoutSeconds
+                       keep it below the webhook's timeoutSeconds. A request
+                       must also arrive within it (at least 1s, at most 30s):
+                       a slower client gets 408 and is disconnected
+  --max-connections N  connections open at once; more are closed on arrival
+                       (default ${defaultMaxConnections}). Fixed limits besides: a kept-alive
+                       connection may idle 95s (longer than the API server
+                       keeps one), the TLS handshake has a request's time
+                       limit, request headers are at most 8 KiB (else 431)
   --on-timeout MODE    deny (default) or allow (admit unexpanded, with a
                        warning) when the deadline passes
   --grace-period DUR   on SIGTERM, how long in-flight requests may take
@@ -34,7 +47,14 @@ Options:
   --log-level LEVEL    trace, debug, info (default), warn, error, fatal
   --prepare-image IMG  image of the init container that writes Pod step
                        scripts; needs sh and base64 (default ${defaultPrepareImage})
+  --workers N          threads that answer admissions (default: one per CPU,
+                       here ${availableParallelism()}); past its deadline a request is answered
+                       and its thread replaced, so no input holds the server
+                       up. 0 answers on the server's own thread (debugging)
   -h, --help           show this help
+
+The catalog directories are watched (a mounted ConfigMap included): changes
+apply without a restart; a file that breaks keeps its last good definitions.
 `
 
 const levels = new Set<Level>(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
@@ -61,11 +81,14 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       host: { type: 'string', default: '0.0.0.0' },
       'tls-cert': { type: 'string', default: 'certs/tls.crt' },
       'tls-key': { type: 'string', default: 'certs/tls.key' },
+      'client-ca': { type: 'string' },
+      'max-connections': { type: 'string', default: String(defaultMaxConnections) },
       deadline: { type: 'string', default: '4s' },
       'on-timeout': { type: 'string', default: 'deny' },
       'grace-period': { type: 'string', default: '25s' },
       'log-level': { type: 'string', default: 'info' },
       'prepare-image': { type: 'string', default: defaultPrepareImage },
+      workers: { type: 'string', default: String(availableParallelism()) },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -76,6 +99,15 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
   // Digits only: Number() reads "" (an unset $PORT) as 0, a random port, and accepts 1e3 or 0x1f.
   const port = /^\d+$/.test(values.port) ? Number(values.port) : Number.NaN
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0 to 65535, not ${JSON.stringify(values.port)}`)
+  const maxConnections = /^\d+$/.test(values['max-connections']) ? Number(values['max-connections']) : Number.NaN
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+    throw new UsageError(`--max-connections must be a whole number of at least 1, not ${JSON.stringify(values['max-connections'])}`)
+  }
+  const workers = /^\d+$/.test(values.workers) ? Number(values.workers) : Number.NaN
+  if (!Number.isSafeInteger(workers) || workers > 256)
+    throw new UsageError(`--workers must be a whole number from 0 to 256, not ${JSON.stringify(values.workers)}`)
+  const clientCaFile = values['client-ca']
+  if (clientCaFile === '') throw new UsageError('--client-ca needs a file')
   const onTimeout = values['on-timeout']
   if (onTimeout !== 'deny' && onTimeout !== 'allow') throw new UsageError(`--on-timeout must be deny or allow, not ${JSON.stringify(onTimeout)}`)
   const level = values['log-level'] as Level
@@ -105,13 +137,34 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       deadlineMs,
       onTimeout: onTimeout as OnTimeout,
       prepareImage: values['prepare-image'],
+      maxConnections,
+      workers,
+      ...(clientCaFile === undefined ? {} : { clientCaFile }),
     })
   } catch (err) {
     const e = err as NodeJS.ErrnoException
+    if (e.code === 'ENOENT' && clientCaFile !== undefined && e.path === clientCaFile)
+      throw new UsageError(`cannot read --client-ca ${clientCaFile}: no such file`)
     if (e.code === 'ENOENT') throw new UsageError(`cannot read ${e.path ?? 'certificate'}: run "make certs" or pass --tls-cert/--tls-key`)
     throw new UsageError(`cannot start: ${e.message}`)
   }
-  logger.info({ url: server.url, definitions: catalog.size, deadlineMs, onTimeout }, 'stepsplice webhook listening')
+  logger.info(
+    { url: server.url, definitions: catalog.size, deadlineMs, onTimeout, clientCa: clientCaFile ?? null, maxConnections, workers },
+    'stepsplice webhook listening',
+  )
+  const watch = catalog.watch({
+    onReload(r) {
+      server.metrics.catalogReloaded(r)
+      // A periodic re-scan that found nothing new says nothing: its warnings were logged when they appeared.
+      if (!r.changed) return
+      logger.info({ catalog: dirs, definitions: r.definitions, keptLastGood: r.keptLastGood }, 'catalog reloaded')
+      for (const w of r.warnings) logger.warn({ catalog: dirs }, w)
+    },
+    onError(err) {
+      server.metrics.catalogReloadFailed()
+      logger.error({ catalog: dirs, err: err.message }, 'catalog reload failed')
+    },
+  })
 
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
@@ -120,7 +173,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
         logger.error({ graceMs }, 'grace period over with requests still in flight')
         resolve(1)
       }, graceMs)
-      server.close().then(() => {
+      Promise.all([watch.close(), server.close()]).then(() => {
         clearTimeout(force)
         logger.info('stopped')
         resolve(0)

@@ -3,13 +3,14 @@
 
 import Fastify, { type FastifyError, LogController } from 'fastify'
 import type { Logger } from 'pino'
+import { deadlineAnswer, type Endpoint, failureAnswer, type Handled, handleAdmission } from '../admission/handle.ts'
+import type { MutateOptions } from '../admission/mutate.ts'
+import { truncateText } from '../problems/truncate.ts'
 import type { Catalog } from '../resolution/catalog.ts'
-import { decodeReview } from '../admission/decode.ts'
-import { type MutateOptions, mutate, resourceOf } from '../admission/mutate.ts'
-import { validateStepActionRequest } from '../admission/validate.ts'
-import type { AdmissionRequest, AdmissionResponse, AdmissionReview } from '../types/admission.ts'
-import type { Metrics } from './metrics.ts'
 import type { KeyPair } from './certificates.ts'
+import { type ConnectionLimits, connectionLimits } from './limits.ts'
+import type { Metrics } from './metrics.ts'
+import type { AdmissionPool, PoolAnswer } from './pool.ts'
 
 /** object + oldObject at the API server's 3 MiB cap, plus the envelope. */
 export const bodyLimit = 7 * 1024 * 1024
@@ -20,19 +21,25 @@ export interface ServerDeps {
   logger: Logger
   /** True once the catalog has loaded; /readyz reports it. */
   ready: () => boolean
+  /**
+   * Worker threads that answer admissions, so the deadline holds for any
+   * input (see pool.ts). Without one, admissions run on the server's own
+   * thread: for tests and debugging, where nothing can stop a slow request.
+   */
+  pool?: AdmissionPool
 }
 
 export interface ServerOptions extends MutateOptions {
   tls: KeyPair
+  /** CA bundle (PEM) that client certificates must chain to; without it no client certificate is asked for. */
+  clientCa?: Buffer
+  /** Timeouts and counts for connections; derived from deadlineMs when absent. */
+  limits?: ConnectionLimits
 }
 
-function reviewOf(response: AdmissionResponse): AdmissionReview {
-  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }
-}
-
-function objectName(request: AdmissionRequest): string | undefined {
-  const meta = request.object?.metadata
-  return request.name || meta?.name || (meta?.generateName ? `${meta.generateName}*` : undefined)
+/** A caller's string for a log field: bounded, and absent stays absent. */
+function logged(value: unknown): string | undefined {
+  return value === undefined || value === null ? undefined : truncateText(String(value))
 }
 
 /** Maps body-parsing failures to the status a caller can act on. */
@@ -45,30 +52,50 @@ function clientError(err: FastifyError): { status: number; message: string } | u
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, message: 'body is empty: expected an AdmissionReview' }
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { status: 400, message: err.message }
+      return { status: 400, message: truncateText(err.message) }
   }
+  // Parser messages quote the body they choke on: bounded before they reach the caller or the log.
   if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON|Unexpected/i.test(err.message))) {
-    return { status: 400, message: `body is not valid JSON: ${err.message}` }
+    return { status: 400, message: `body is not valid JSON: ${truncateText(err.message)}` }
   }
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, message: err.message }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, message: truncateText(err.message) }
   return undefined
 }
 
 export function buildApp(deps: ServerDeps, options: ServerOptions) {
+  const limits = options.limits ?? connectionLimits(options.deadlineMs)
   const app = Fastify({
-    https: { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' },
+    https: {
+      cert: options.tls.cert,
+      key: options.tls.key,
+      minVersion: 'TLSv1.2',
+      // With a client CA, a client without a certificate from it fails the handshake: it never reaches HTTP.
+      ...(options.clientCa ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+      // Node's own server options, which fastify does not set (see limits.ts for each value's reason).
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs,
+      maxHeaderSize: limits.maxHeaderSize,
+    },
+    // Fastify writes these onto the server after creating it, so they are given to it, not in https.
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
     bodyLimit,
     loggerInstance: deps.logger,
     // Through logController: the top-level disableRequestLogging is deprecated
     // (FSTDEP023) and printed a warning to stderr on every start.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
-    // Kubernetes objects never carry these keys; dropping them beats a misleading "not JSON".
-    onProtoPoisoning: 'remove',
-    onConstructorPoisoning: 'remove',
   })
+  app.server.maxConnections = limits.maxConnections
   // AdmissionReviews are JSON; anything else is the caller's mistake (415), not something to guess at.
   app.removeContentTypeParser('text/plain')
+  // The body stays text here: parsing it (losslessly, see json/parse-json.ts) is part of the
+  // admission work a worker does, so even a 7 MiB body never holds up this thread's other requests.
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_request, body, done) => done(null, body))
 
   // Draining: on close fastify reaps the keep-alive connections that are idle
   // at that moment, but a connection whose request is still in flight stays
@@ -88,63 +115,76 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const known = clientError(err)
     if (known) {
-      request.log.info({ status: known.status, reason: known.message, url: request.url }, 'bad request')
+      request.log.info({ status: known.status, reason: known.message, url: logged(request.url) }, 'bad request')
       return reply.code(known.status).send({ error: known.message })
     }
     request.log.error({ err }, 'request failed')
     return reply.code(500).send({ error: 'internal error' })
   })
+  // Fastify's own 404 body repeats the whole URL the caller sent.
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route ${logged(request.method)} ${logged(request.url)}` }))
+
+  /** What a pool's answer means for the caller. */
+  const answerOf = (answer: PoolAnswer): Handled | undefined => {
+    if ('handled' in answer) return answer.handled
+    if ('timedOut' in answer) return answer.fields === undefined ? undefined : deadlineAnswer(answer.fields, options, answer.resolving)
+    if ('failed' in answer) return answer.fields === undefined ? undefined : failureAnswer(answer.fields, answer.failed)
+    return undefined
+  }
 
   const admit =
-    (endpoint: 'mutate' | 'validate') => async (request: { body: unknown; log: Logger }, reply: { code(n: number): { send(b: unknown): unknown } }) => {
+    (endpoint: Endpoint) =>
+    async (request: { body: unknown; log: Logger }, reply: { code(n: number): { send(b: unknown): unknown }; type(t: string): unknown }) => {
       const started = process.hrtime.bigint()
-      const decoded = decodeReview(request.body)
-      if ('error' in decoded) {
-        request.log.info({ endpoint, reason: decoded.error }, 'bad admission review')
-        return reply.code(400).send({ error: decoded.error })
+      const body = typeof request.body === 'string' ? request.body : ''
+      let handled: Handled | undefined
+      let overloaded = false
+      if (deps.pool === undefined) handled = await handleAdmission(endpoint, body, deps.catalog, options)
+      else {
+        const answer = await deps.pool.run(endpoint, body, options.deadlineMs)
+        overloaded = 'overloaded' in answer
+        handled = answerOf(answer)
       }
-      const req = decoded.request
-      let response: AdmissionResponse
-      let outcome: string
-      let expandedSteps = 0
-      try {
-        if (endpoint === 'mutate') {
-          const result = await mutate(req, deps.catalog, options)
-          response = result.response
-          outcome = result.outcome
-          expandedSteps = result.expandedSteps
-        } else {
-          const result = validateStepActionRequest(req)
-          response = result.response
-          outcome = response.allowed ? 'valid' : 'denied'
-        }
-      } catch (err) {
-        // A bug of ours must still reach the user as a decision they can read, not a bare 500.
-        request.log.error({ err, uid: req.uid }, 'admission failed')
-        const message = `stepsplice failed on this request (uid ${req.uid}): ${err instanceof Error ? err.message : String(err)}; the webhook's log has details`
-        response = { uid: req.uid, allowed: false, status: { code: 500, reason: 'InternalError', message } }
-        outcome = 'error'
+      if (handled === undefined) {
+        // Not even decoded: no uid to answer with, so not an AdmissionReview; the webhook's failurePolicy decides.
+        const error = overloaded
+          ? 'stepsplice is overloaded: too many admissions waiting'
+          : `stepsplice could not read the request within ${options.deadlineMs} ms`
+        request.log.warn({ endpoint, reason: error }, 'admission not answered')
+        return reply.code(503).send({ error })
       }
+      if (handled.reason !== undefined) {
+        if (handled.notJson === true) request.log.info({ status: handled.status, reason: handled.reason, url: `/${endpoint}` }, 'bad request')
+        else request.log.info({ endpoint, reason: handled.reason }, 'bad admission review')
+        reply.type('application/json')
+        return reply.code(handled.status).send(handled.body)
+      }
+      if (handled.failure !== undefined) request.log.error({ err: handled.failure, uid: handled.fields?.uid }, 'admission failed')
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
-      const resource = resourceOf(req)
-      deps.metrics.observe({ endpoint, resource, outcome, allowed: response.allowed, seconds, expandedSteps })
-      request.log.info(
-        {
+      const fields = handled.fields
+      if (fields !== undefined) {
+        deps.metrics.observe({
           endpoint,
-          uid: req.uid,
-          kind: req.kind.kind,
-          namespace: req.namespace ?? req.object?.metadata?.namespace,
-          name: objectName(req),
-          operation: req.operation,
-          dryRun: req.dryRun === true,
-          outcome,
-          allowed: response.allowed,
-          durationMs: Math.round(seconds * 1e6) / 1e3,
-          expandedSteps,
-        },
-        'admission',
-      )
-      return reply.code(200).send(reviewOf(response))
+          resource: fields.resource,
+          outcome: handled.outcome,
+          allowed: handled.allowed,
+          seconds,
+          expandedSteps: handled.expandedSteps,
+        })
+        const { uidWhole: _whole, resource: _resource, ...logFields } = fields
+        request.log.info(
+          {
+            ...logFields,
+            outcome: handled.outcome,
+            allowed: handled.allowed,
+            durationMs: Math.round(seconds * 1e6) / 1e3,
+            expandedSteps: handled.expandedSteps,
+          },
+          'admission',
+        )
+      }
+      reply.type('application/json')
+      return reply.code(handled.status).send(handled.body)
     }
 
   app.post('/mutate', admit('mutate'))

@@ -1,8 +1,10 @@
 // Serving certificates that change under a running server. cert-manager (or
 // a Secret update) replaces the mounted files; the kubelet swaps a symlink in
-// the directory, so we watch directories, not files, and reload only a pair
-// that parses: a half-written update must never take the listener down.
+// the directory, so we watch directories, not files, and reload only what
+// parses: a half-written update must never take the listener down. The
+// client CA (--client-ca) is followed the same way.
 
+import { X509Certificate } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
@@ -20,8 +22,66 @@ export async function readKeyPair(certFile: string, keyFile: string): Promise<Ke
   return { cert, key }
 }
 
+const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
+
+/**
+ * A PEM bundle of the CAs client certificates must chain to. Throws unless
+ * every certificate in it parses and there is at least one: OpenSSL skips
+ * what it cannot read, and an empty trust list would refuse every client
+ * without saying why.
+ */
+export async function readClientCa(file: string): Promise<Buffer> {
+  const ca = await readFile(file)
+  const blocks = ca.toString('utf8').match(pemCertificate) ?? []
+  if (blocks.length === 0) throw new Error(`${file} holds no PEM certificate`)
+  for (const block of blocks) new X509Certificate(block)
+  createSecureContext({ ca })
+  return ca
+}
+
 export interface CertificateWatch {
   close(): void
+}
+
+interface FileWatch<T> {
+  files: string[]
+  read(): Promise<T>
+  same(a: T, b: T): boolean
+  onReload(value: T): void
+  onError(err: Error): void
+  debounceMs: number
+}
+
+/** Reads `files` again whenever their directories change, and reports what parsed and differs. */
+function watchFiles<T>(w: FileWatch<T>): CertificateWatch {
+  let timer: NodeJS.Timeout | undefined
+  let last: T | undefined
+  const reload = (): void => {
+    w.read().then(
+      (value) => {
+        if (last !== undefined && w.same(last, value)) return
+        last = value
+        w.onReload(value)
+      },
+      (err: Error) => w.onError(err),
+    )
+  }
+  const schedule = (): void => {
+    clearTimeout(timer)
+    timer = setTimeout(reload, w.debounceMs)
+  }
+  const watchers: FSWatcher[] = [...new Set(w.files.map((f) => dirname(f)))].map((dir) => watch(dir, schedule))
+  // Remember what is served now, so an event that changes nothing reloads nothing.
+  w.read().then(
+    (value) => (last ??= value),
+    () => undefined,
+  )
+  return {
+    close() {
+      clearTimeout(timer)
+      for (const watcher of watchers) watcher.close()
+    },
+  }
 }
 
 export interface WatchOptions {
@@ -35,32 +95,30 @@ export interface WatchOptions {
 
 export function watchCertificates(options: WatchOptions): CertificateWatch {
   const { certFile, keyFile } = options
-  let timer: NodeJS.Timeout | undefined
-  let last: KeyPair | undefined
-  const reload = (): void => {
-    readKeyPair(certFile, keyFile).then(
-      (pair) => {
-        if (last?.cert.equals(pair.cert) && last.key.equals(pair.key)) return
-        last = pair
-        options.onReload(pair)
-      },
-      (err: Error) => options.onError(err),
-    )
-  }
-  const schedule = (): void => {
-    clearTimeout(timer)
-    timer = setTimeout(reload, options.debounceMs ?? 200)
-  }
-  const watchers: FSWatcher[] = [...new Set([dirname(certFile), dirname(keyFile)])].map((dir) => watch(dir, schedule))
-  // Remember what is served now, so an event that changes nothing reloads nothing.
-  readKeyPair(certFile, keyFile).then(
-    (pair) => (last ??= pair),
-    () => undefined,
-  )
-  return {
-    close() {
-      clearTimeout(timer)
-      for (const w of watchers) w.close()
-    },
-  }
+  return watchFiles({
+    files: [certFile, keyFile],
+    read: () => readKeyPair(certFile, keyFile),
+    same: (a, b) => a.cert.equals(b.cert) && a.key.equals(b.key),
+    onReload: options.onReload,
+    onError: options.onError,
+    debounceMs: options.debounceMs ?? 200,
+  })
+}
+
+export interface ClientCaWatchOptions {
+  file: string
+  onReload(ca: Buffer): void
+  onError(err: Error): void
+  debounceMs?: number
+}
+
+export function watchClientCa(options: ClientCaWatchOptions): CertificateWatch {
+  return watchFiles({
+    files: [options.file],
+    read: () => readClientCa(options.file),
+    same: (a, b) => a.equals(b),
+    onReload: options.onReload,
+    onError: options.onError,
+    debounceMs: options.debounceMs ?? 200,
+  })
 }

@@ -1,5 +1,8 @@
 // Prometheus metrics, on a registry of their own per server: tests build
 // several servers in one process, and nothing here may be a module singleton.
+// Every label value comes from a fixed set: each distinct value is a series
+// held forever, so a caller's string as a label (a made-up resource name per
+// request) grows /metrics and this process without bound.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
@@ -15,6 +18,19 @@ export interface AdmissionObservation {
 export interface Metrics {
   readonly registry: Registry
   observe(o: AdmissionObservation): void
+  /** A catalog reload finished; `keptLastGood` lists files served at their last good version. */
+  catalogReloaded(r: { changed: boolean; keptLastGood: readonly string[] }): void
+  /** A catalog reload failed as a whole: the definitions loaded before stay in use. */
+  catalogReloadFailed(): void
+}
+
+/** The resources a label may name; anything else is counted as `other`. */
+const resourceLabels = new Set(['taskruns', 'pipelineruns', 'pods', 'stepactions'])
+/** Outcomes of admission/mutate.ts and app.ts (`valid`, `error`); anything else is `other`. */
+const outcomeLabels = new Set(['patched', 'unchanged', 'denied', 'timeout', 'skipped', 'valid', 'error'])
+
+function fixedLabel(allowed: ReadonlySet<string>, value: string): string {
+  return allowed.has(value) ? value : 'other'
 }
 
 export function createMetrics(catalogSize: () => number): Metrics {
@@ -54,15 +70,35 @@ export function createMetrics(catalogSize: () => number): Metrics {
       this.set(catalogSize())
     },
   })
+  const reloads = new Counter({
+    name: 'stepsplice_catalog_reloads_total',
+    help: 'Catalog reloads, by outcome: changed, unchanged (a re-scan that found nothing new) or failed.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  })
+  const keptLastGood = new Gauge({
+    name: 'stepsplice_catalog_files_kept_last_good',
+    help: 'Catalog files that no longer parse or validate and are served at their last good version.',
+    registers: [registry],
+  })
   return {
     registry,
+    catalogReloaded(r) {
+      reloads.inc({ outcome: r.changed ? 'changed' : 'unchanged' })
+      keptLastGood.set(r.keptLastGood.length)
+    },
+    catalogReloadFailed() {
+      reloads.inc({ outcome: 'failed' })
+    },
     observe(o) {
-      const labels = { endpoint: o.endpoint, resource: o.resource, outcome: o.outcome }
+      const endpoint = o.endpoint
+      const resource = fixedLabel(resourceLabels, o.resource)
+      const labels = { endpoint, resource, outcome: fixedLabel(outcomeLabels, o.outcome) }
       duration.observe(labels, o.seconds)
       requests.inc(labels)
-      if (!o.allowed) denials.inc({ endpoint: o.endpoint, resource: o.resource })
-      if (o.outcome === 'timeout') deadline.inc({ resource: o.resource })
-      if (o.expandedSteps > 0) expanded.inc({ resource: o.resource }, o.expandedSteps)
+      if (!o.allowed) denials.inc({ endpoint, resource })
+      if (o.outcome === 'timeout') deadline.inc({ resource })
+      if (o.expandedSteps > 0) expanded.inc({ resource }, o.expandedSteps)
     },
   }
 }

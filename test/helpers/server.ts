@@ -231,6 +231,8 @@ export interface TestServerOptions {
   onTimeout?: OnTimeout
   certDebounceMs?: number
   prepareImage?: string
+  /** Admission worker threads; the real server's pool, one thread unless a test asks otherwise. */
+  workers?: number
 }
 
 export async function startTestServer(t: Teardown, options: TestServerOptions = {}): Promise<TestServer> {
@@ -247,6 +249,7 @@ export async function startTestServer(t: Teardown, options: TestServerOptions = 
     deadlineMs: options.deadlineMs ?? 5000,
     onTimeout: options.onTimeout ?? 'deny',
     certDebounceMs: options.certDebounceMs ?? 50,
+    workers: options.workers ?? 1,
     ...(options.prepareImage === undefined ? {} : { prepareImage: options.prepareImage }),
   })
   t.teardown(() => running.close())

@@ -1,0 +1,27 @@
+// The messages between the server's thread and an admission worker. A
+// worker runs one request at a time; step definitions stay in the server's
+// thread (one catalog, however many workers), so a worker asks for each one
+// it needs and waits for the answer.
+
+import type { AdmissionFields, Endpoint, Handled } from '../admission/handle.ts'
+import type { OnTimeout } from '../admission/mutate.ts'
+import type { StepReference } from '../definitions/reference.ts'
+
+export interface WorkerSettings {
+  deadlineMs: number
+  onTimeout: OnTimeout
+  prepareImage?: string
+}
+
+export type ToWorker =
+  | { type: 'run'; id: number; endpoint: Endpoint; body: string; settings: WorkerSettings }
+  /** As JSON text: a definition may hold integers past 2^53, kept exact as raw JSON, which postMessage cannot clone. */
+  | { type: 'resolved'; id: number; rid: number; resolution: string }
+
+export type FromWorker =
+  /** Sent once, when the worker has loaded everything and takes requests. */
+  | { type: 'ready' }
+  | { type: 'decoded'; id: number; fields: AdmissionFields }
+  | { type: 'resolve'; id: number; rid: number; ref: StepReference }
+  | { type: 'cancel'; id: number; rid: number }
+  | { type: 'done'; id: number; handled: Handled }

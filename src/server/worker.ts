@@ -1,0 +1,75 @@
+// An admission worker thread: answers one request at a time with the same
+// handleAdmission the server would run itself, asking the server's thread
+// for each step definition it needs. It holds no state between requests, so
+// the pool can stop it at any moment and start a fresh one.
+
+import { parentPort } from 'node:worker_threads'
+import { handleAdmission } from '../admission/handle.ts'
+import { parseJson } from '../json/parse-json.ts'
+import type { Resolution, StepReference } from '../definitions/reference.ts'
+import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
+import type { FromWorker, ToWorker } from './worker-protocol.ts'
+
+const port = parentPort
+if (port === null) throw new Error('server/worker.ts runs as a worker thread')
+
+const post = (message: FromWorker): void => port.postMessage(message)
+const waiting = new Map<number, (resolution: Resolution) => void>()
+let nextRid = 0
+
+/** The catalog of the server's thread, one request's view of it. */
+function remoteCatalog(id: number): Catalog {
+  return {
+    size: 0,
+    resolve(ref: StepReference, options: ResolveOptions = {}): Promise<Resolution> {
+      const rid = nextRid++
+      return new Promise<Resolution>((resolve) => {
+        const signal = options.signal
+        const onAbort = (): void => {
+          waiting.delete(rid)
+          post({ type: 'cancel', id, rid })
+          resolve({ error: 'resolution was cancelled' })
+        }
+        waiting.set(rid, (resolution) => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve(resolution)
+        })
+        if (signal?.aborted) return onAbort()
+        signal?.addEventListener('abort', onAbort, { once: true })
+        post({ type: 'resolve', id, rid, ref })
+      })
+    },
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'resolved') {
+    const done = waiting.get(message.rid)
+    waiting.delete(message.rid)
+    done?.(parseJson(message.resolution) as Resolution)
+    return
+  }
+  const { id, endpoint, body, settings } = message
+  handleAdmission(endpoint, body, remoteCatalog(id), { ...settings, onDecoded: (fields) => post({ type: 'decoded', id, fields }) }).then(
+    (handled) => post({ type: 'done', id, handled }),
+    (err: unknown) => {
+      // handleAdmission turns its own failures into answers; this is a failure of the worker itself.
+      const messageText = err instanceof Error ? err.message : String(err)
+      post({
+        type: 'done',
+        id,
+        handled: {
+          status: 500,
+          body: JSON.stringify({ error: 'internal error' }),
+          outcome: 'error',
+          allowed: false,
+          expandedSteps: 0,
+          failure: { message: messageText },
+        },
+      })
+    },
+  )
+})
+
+// Every module this worker needs is loaded by now: tell the pool it can take requests.
+post({ type: 'ready' })
