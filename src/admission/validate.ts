@@ -3,7 +3,7 @@
 // `kubectl apply`, with every problem listed at once.
 
 import { describeObject } from '../problems/describe.ts'
-import { formatProblem } from '../problems/problem.ts'
+import { problemLines } from '../limits/report.ts'
 import { validateStepAction } from '../definitions/definition.ts'
 import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
 
@@ -20,7 +20,7 @@ export function validateStepActionRequest(request: AdmissionRequest): { response
     response: {
       uid: request.uid,
       allowed: false,
-      status: { code: 422, reason: 'Invalid', message: problems.map((p) => `${label}: ${formatProblem(p)}`).join('\n') },
+      status: { code: 422, reason: 'Invalid', message: problemLines(problems, label).join('\n') },
     },
     problems: problems.length,
   }

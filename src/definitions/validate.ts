@@ -15,6 +15,7 @@ import {
   variablesOf,
 } from '../variables/scan.ts'
 import { parseParamValue, rawValueType } from '../variables/param-value.ts'
+import { quoteValue } from '../problems/truncate.ts'
 
 const stringOrArrayName = /^[_a-zA-Z][_a-zA-Z0-9.-]*$/
 const objectName = /^[_a-zA-Z][_a-zA-Z0-9-]*$/
@@ -45,13 +46,13 @@ function unknownVariables(field: Field, prefix: string, known: ReadonlySet<strin
   if (names.length === 0 && error === undefined) return undefined
   if (error !== undefined) return problem(field.path, error)
   for (const name of names) {
-    if (!known.has(trimArrayIndex(name))) return problem(field.path, `non-existent variable in ${JSON.stringify(field.value)}`)
+    if (!known.has(trimArrayIndex(name))) return problem(field.path, `non-existent variable in ${quoteValue(field.value)}`)
   }
   return undefined
 }
 
 function typeInvalid(field: Field): Problem {
-  return problem(field.path, `variable type invalid in ${JSON.stringify(field.value)}`)
+  return problem(field.path, `variable type invalid in ${quoteValue(field.value)}`)
 }
 
 function checkScript(spec: StepActionSpec): Problem[] {
@@ -128,7 +129,7 @@ function checkParamNames(params: ParamSpec[]): Problem[] {
   const out: Problem[] = []
   const seen = new Set<string>()
   params.forEach((p, i) => {
-    if (seen.has(p.name)) out.push(problem(`spec.params[${i}].name`, `parameter appears more than once: ${JSON.stringify(p.name)}`))
+    if (seen.has(p.name)) out.push(problem(`spec.params[${i}].name`, `parameter appears more than once: ${quoteValue(p.name)}`))
     seen.add(p.name)
   })
   const badNames = [...new Set(params.filter((p) => p.type !== 'object' && !stringOrArrayName.test(p.name)).map((p) => p.name))].sort()
@@ -167,7 +168,7 @@ function checkArrayUsage(params: ParamSpec[], fields: Field[]): Problem[] {
     if (!usesArray) continue
     if (field.kind === 'command' || field.kind === 'args') {
       const first = extractExpressions(field.value, 'params')[0] ?? ''
-      if (first.length !== field.value.length) out.push(problem(field.path, `variable is not properly isolated in ${JSON.stringify(field.value)}`))
+      if (first.length !== field.value.length) out.push(problem(field.path, `variable is not properly isolated in ${quoteValue(field.value)}`))
     } else {
       out.push(typeInvalid(field))
     }
@@ -191,7 +192,7 @@ function checkResults(spec: StepActionSpec, results: StepResult[]): Problem[] {
       out.push(
         problem(
           `${at}.name`,
-          `invalid key name ${JSON.stringify(r.name)}: must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+          `invalid key name ${quoteValue(r.name)}: must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
         ),
       )
       return
@@ -249,7 +250,7 @@ function checkDefaultReferences(params: ParamSpec[]): Problem[] {
     }
     const undefinedRefs = refs.filter((r) => !all.has(r))
     for (const r of undefinedRefs)
-      out.push(problem('spec.params', `param ${JSON.stringify(p.name)} default value references param ${JSON.stringify(r)} which is not defined`))
+      out.push(problem('spec.params', `param ${quoteValue(p.name)} default value references param ${quoteValue(r)} which is not defined`))
     if (undefinedRefs.length === 0) pending.set(p.name, refs)
   }
   let progress = true
@@ -263,7 +264,7 @@ function checkDefaultReferences(params: ParamSpec[]): Problem[] {
       }
     }
   }
-  for (const name of pending.keys()) out.push(problem('spec.params', `param ${JSON.stringify(name)} default value has a circular dependency`))
+  for (const name of pending.keys()) out.push(problem('spec.params', `param ${quoteValue(name)} default value has a circular dependency`))
   return out
 }
 

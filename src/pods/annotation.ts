@@ -3,11 +3,13 @@
 // with a JSON Schema so every error names the step and the field.
 
 import { Ajv, type ErrorObject } from 'ajv'
-import { parse } from 'yaml'
+import { parseDocument } from 'yaml'
+import { integerValue } from '../json/raw-number.ts'
 import { isJsonObject } from '../json/values.ts'
 import { jsonPointerToPath } from '../problems/path.ts'
 import { problem, type Problem } from '../problems/problem.ts'
 import type { Step } from '../types/tekton.ts'
+import { quoteValue } from '../problems/truncate.ts'
 
 export const stepsAnnotation = 'stepsplice.dev/steps'
 export const placementAnnotation = 'stepsplice.dev/placement'
@@ -90,6 +92,17 @@ function describe(e: ErrorObject, steps: unknown[], base: string): Problem | und
   }
 }
 
+/** `line L, column C` (from 1) of an offset in `text`. */
+function lineAndColumn(text: string, offset: number): string {
+  let line = 1
+  let lineStart = 0
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++
+    lineStart = i + 1
+  }
+  return `line ${line}, column ${offset - lineStart + 1}`
+}
+
 export type ParsedSteps = { steps: Step[] } | { problems: Problem[] }
 
 /** Parses the annotation's text; `base` is the path used in problems. */
@@ -97,7 +110,13 @@ export function parseStepsAnnotation(text: string, base = `metadata.annotations[
   let value: unknown
   try {
     // YAML 1.2: this text is ours alone (the API server sees one string), so a step named `no` stays a string.
-    value = parse(text, { uniqueKeys: true })
+    // prettyErrors is off: it computes a line and column for every error, one pass over the text each, and
+    // a long line full of errors took seconds; the first error's line is worked out here, once.
+    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, intAsBigInt: true })
+    const first = doc.errors[0]
+    if (first !== undefined)
+      return { problems: [problem(base, `not valid YAML or JSON: ${first.message.split('\n')[0]} at ${lineAndColumn(text, first.pos[0])}`)] }
+    value = doc.toJS({ maxAliasCount: 100, reviver: (_key: unknown, v: unknown) => (typeof v === 'bigint' ? integerValue(v) : v) })
   } catch (err) {
     return { problems: [problem(base, `not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`)] }
   }
@@ -110,7 +129,7 @@ export function parseStepsAnnotation(text: string, base = `metadata.annotations[
   items.forEach((s, i) => {
     if (!isJsonObject(s) || typeof s.name !== 'string') return
     const name = s.name
-    if (names.has(name)) problems.push(problem(`${base}[${i}].name`, `duplicate step name ${JSON.stringify(name)}`, { step: name }))
+    if (names.has(name)) problems.push(problem(`${base}[${i}].name`, `duplicate step name ${quoteValue(name)}`, { step: name }))
     names.set(name, i)
     if (isJsonObject(s.ref) && s.ref.name === undefined && s.ref.resolver === undefined)
       problems.push(problem(`${base}[${i}].ref.name`, 'missing field(s): name', { step: name }))

@@ -22,6 +22,7 @@ import { checkReserved, reservedPrefix } from './reserved.ts'
 import { checkPodSpec } from './shape.ts'
 import { findPodTemplate, type PodTemplateSite } from './sites.ts'
 import { resultsRoot, rewriteVariables, type VariableContext } from './variables.ts'
+import { quoteValue } from '../problems/truncate.ts'
 
 export const workspaceVolume = 'stepsplice-workspace'
 export const defaultPrepareImage = 'busybox:1.37.0'
@@ -130,7 +131,7 @@ function planVolumes(spec: PodSpec, wanted: Volume[], at: string): { volumes: Vo
       problems.push(
         problem(
           `${at}spec.volumes[${i}]`,
-          `volume ${JSON.stringify(v.name)} already exists with a different source; names starting with "stepsplice-" are reserved`,
+          `volume ${quoteValue(v.name)} already exists with a different source; names starting with "stepsplice-" are reserved`,
         ),
       )
     }
@@ -211,11 +212,11 @@ export function expandPod(
   const clashes: Problem[] = []
   const clashWith = (name: string, purpose: string): void => {
     const at = existing.get(name)
-    if (at !== undefined) clashes.push(problem(`${prefix}${at}.name`, `container name ${JSON.stringify(name)} is taken; stepsplice needs it for ${purpose}`))
+    if (at !== undefined) clashes.push(problem(`${prefix}${at}.name`, `container name ${quoteValue(name)} is taken; stepsplice needs it for ${purpose}`))
   }
   // Step container names are known before resolving, so a clash is reported with the steps' own problems.
   // A Pod that says it was spliced holds them already; they are checked against what the steps give below.
-  if (!claimsSpliced) for (const { step } of plan.refSteps) clashWith(`step-${step.name ?? ''}`, `step ${JSON.stringify(step.name ?? '')}`)
+  if (!claimsSpliced) for (const { step } of plan.refSteps) clashWith(`step-${step.name ?? ''}`, `step ${quoteValue(step.name ?? '')}`)
 
   const built: Built[] = []
   const earlier = new Map<string, Set<string>>()
@@ -237,7 +238,7 @@ export function expandPod(
         problems.push(
           problem(
             `${path}.params`,
-            `the definition's volume mount is named ${JSON.stringify(m.name)}: names starting with "${reservedPrefix}" are reserved for stepsplice`,
+            `the definition's volume mount is named ${quoteValue(m.name)}: names starting with "${reservedPrefix}" are reserved for stepsplice`,
             context,
           ),
         )

@@ -7,6 +7,7 @@
 
 import { problem, type Problem } from '../problems/problem.ts'
 import type { Container, PodSpec } from '../types/k8s.ts'
+import { quoteValue } from '../problems/truncate.ts'
 
 export const reservedPrefix = 'stepsplice-'
 
@@ -33,16 +34,16 @@ export function checkReserved(
   const why = `names starting with "${reservedPrefix}" are reserved for stepsplice`
   for (const { c, at } of containers(spec, prefix)) {
     const ours = allowed.ours.has(String(c.name))
-    if (isReserved(c.name) && !ours) out.push(problem(`${at}.name`, `container name ${JSON.stringify(c.name)}: ${why}`))
+    if (isReserved(c.name) && !ours) out.push(problem(`${at}.name`, `container name ${quoteValue(c.name)}: ${why}`))
     if (ours) continue
     for (const [i, m] of (c.volumeMounts ?? []).entries()) {
       if (isReserved(m.name) && !allowed.allowedMounts(c, m)) {
-        out.push(problem(`${at}.volumeMounts[${i}].name`, `mounts volume ${JSON.stringify(m.name)}: ${why}`))
+        out.push(problem(`${at}.volumeMounts[${i}].name`, `mounts volume ${quoteValue(m.name)}: ${why}`))
       }
     }
   }
   for (const [i, v] of (spec.volumes ?? []).entries()) {
-    if (isReserved(v.name) && !allowed.volumes.has(v.name)) out.push(problem(`${prefix}spec.volumes[${i}].name`, `volume ${JSON.stringify(v.name)}: ${why}`))
+    if (isReserved(v.name) && !allowed.volumes.has(v.name)) out.push(problem(`${prefix}spec.volumes[${i}].name`, `volume ${quoteValue(v.name)}: ${why}`))
   }
   return out
 }

@@ -4,6 +4,8 @@
 // Other `$(NAME)` text is left alone: in command, args and env values it is
 // Kubernetes' own env-var expansion.
 
+import { quoteValue } from '../problems/truncate.ts'
+
 export const resultsRoot = '/stepsplice/results'
 
 export function resultPath(step: string, result: string): string {
@@ -35,7 +37,7 @@ export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
     if (own && ctx.step !== undefined) {
       const name = own[1] ?? own[2] ?? own[3] ?? ''
       if (!ctx.declaredResults.has(name)) {
-        errors.push(`${whole} names result ${JSON.stringify(name)}, which the StepAction does not declare`)
+        errors.push(`${whole} names result ${quoteValue(name)}, which the StepAction does not declare`)
         return whole
       }
       return resultPath(ctx.step, name)
@@ -46,11 +48,11 @@ export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
       const results = ctx.earlier.get(step)
       if (results === undefined) {
         if (ctx.step === undefined) return whole
-        errors.push(`${whole}: step ${JSON.stringify(step)} is not an earlier step of this Pod`)
+        errors.push(`${whole}: step ${quoteValue(step)} is not an earlier step of this Pod`)
         return whole
       }
       if (!results.has(result)) {
-        errors.push(`${whole}: step ${JSON.stringify(step)} declares no result ${JSON.stringify(result)}`)
+        errors.push(`${whole}: step ${quoteValue(step)} declares no result ${quoteValue(result)}`)
         return whole
       }
       return resultPath(step, result)

@@ -1,6 +1,8 @@
 // Problems are values, not exceptions: every stage returns all it found, so a
 // user fixes a request in one round instead of one error per try.
 
+import { quoteValue } from './truncate.ts'
+
 export interface Problem {
   /** Field path inside the object the problem belongs to, e.g. `spec.taskSpec.steps[2].params`. */
   path: string
@@ -24,7 +26,7 @@ export function problem(path: string, message: string, extra: Omit<Problem, 'pat
 /** One line per problem, the same text in `render`'s stderr and an admission denial. */
 export function formatProblem(p: Problem): string {
   const context: string[] = []
-  if (p.step !== undefined) context.push(`step ${JSON.stringify(p.step)}`)
+  if (p.step !== undefined) context.push(`step ${quoteValue(p.step, 100)}`)
   if (p.definition !== undefined) context.push(`StepAction ${p.definition}`)
   const where = p.path === '' ? '' : `${p.path}: `
   return `${where}${p.message}${context.length > 0 ? ` (${context.join(', ')})` : ''}`

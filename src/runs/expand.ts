@@ -8,6 +8,7 @@ import { withValueAt } from '../json/values.ts'
 import { Budget } from '../limits/budget.ts'
 import type { Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
+import { checkMetadata } from '../steps/metadata.ts'
 import { expandReference } from '../steps/reference.ts'
 import { checkStepShape } from '../steps/shape.ts'
 import type { KubeObject } from '../types/k8s.ts'
@@ -15,6 +16,7 @@ import type { Step } from '../types/tekton.ts'
 import { checkRunLimits } from './limits.ts'
 import { provenanceValue } from './provenance.ts'
 import { findRefSteps, findTaskSites, isTektonRun, type StepSite, type TaskSite } from './sites.ts'
+import { quoteValue } from '../problems/truncate.ts'
 
 /** What an object asks for: its task specs, its ref steps, and the shape problems of its steps. */
 export interface Plan {
@@ -27,6 +29,9 @@ export interface Plan {
 /** Steps without ref are checked only for stray params; they are otherwise Tekton's business. */
 export function planRun(obj: KubeObject, budget: Budget = Budget.unlimited): Plan {
   if (!isTektonRun(obj)) return { sites: [], refSteps: [], problems: [] }
+  // Its own metadata is where provenance is written: of the wrong type, nothing can be.
+  const shape = checkMetadata(obj.metadata, 'metadata')
+  if (shape.length > 0) return { sites: [], refSteps: [], problems: shape }
   // Counted before any table is built: past a limit, nothing else is worth doing.
   const limited = checkRunLimits(obj)
   if (limited.length > 0) return { sites: [], refSteps: [], problems: limited }
@@ -52,7 +57,7 @@ function taskResultWarnings(s: StepSite): string[] {
   if (!s.path.startsWith('spec.pipelineSpec.')) return []
   return (s.step.params ?? [])
     .filter((p) => JSON.stringify(p.value).includes('$(tasks.'))
-    .map((p) => `${s.path}.params: ${JSON.stringify(p.name)} uses a task result, which Tekton never fills in inside steps; pass it via a task param`)
+    .map((p) => `${s.path}.params: ${quoteValue(p.name)} uses a task result, which Tekton never fills in inside steps; pass it via a task param`)
 }
 
 export interface RunExpandOptions {

@@ -56,9 +56,11 @@ export interface PoolOptions {
   maxQueue?: number
   /** Called when a worker fails in a way no request explains (it could not start, say). */
   onWorkerError?: (err: Error) => void
+  /** The worker's module: worker.ts, unless a test brings one that speaks the same protocol. */
+  workerUrl?: URL
 }
 
-const workerUrl = new URL('./worker.ts', import.meta.url)
+const defaultWorker = new URL('./worker.ts', import.meta.url)
 
 export class AdmissionPool {
   readonly #options: PoolOptions
@@ -116,7 +118,7 @@ export class AdmissionPool {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(workerUrl)
+    const worker = new Worker(this.#options.workerUrl ?? defaultWorker)
     const slot: Slot = { worker, online: false }
     worker.on('message', (message: FromWorker) => {
       if (message.type !== 'ready') return this.#receive(slot, message)

@@ -23,6 +23,7 @@ import {
   replacementsFromParams,
 } from '../variables/replacements.ts'
 import { extractExpressions, scanIndexed } from '../variables/scan.ts'
+import { quoteValue } from '../problems/truncate.ts'
 
 interface NamedValue {
   name: string
@@ -130,7 +131,7 @@ function resolveReferencingDefaults(specs: readonly ParamSpec[], processed: Name
   const unknown: string[] = []
   for (const name of unresolved) {
     for (const ref of pending.get(name) ?? [])
-      if (!declared.has(ref)) unknown.push(`parameter ${JSON.stringify(name)} references non-existent parameter ${JSON.stringify(ref)}`)
+      if (!declared.has(ref)) unknown.push(`parameter ${quoteValue(name)} references non-existent parameter ${quoteValue(ref)}`)
   }
   if (unknown.length > 0) return unknown
   return [`circular dependency detected in parameter references: ${unresolved.join(', ')}`]
@@ -173,7 +174,7 @@ function stepResultReplacements(step: Step, provided: readonly NamedValue[], spe
     const text = stringPart(p.value)
     if (!text.startsWith('$(steps.')) continue
     const ref = parseStepResultReference(text.replace(/^\$\(/, '').replace(/\)$/, ''))
-    if (ref === undefined) return `invalid step result reference ${JSON.stringify(text)} in param ${JSON.stringify(p.name)}: ${stepExpressionHelp}`
+    if (ref === undefined) return `invalid step result reference ${quoteValue(text)} in param ${quoteValue(p.name)}: ${stepExpressionHelp}`
     const spec = specs.find((s) => s.name === p.name)
     if (spec === undefined) continue
     if (spec.type === 'object') {

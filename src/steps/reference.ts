@@ -10,6 +10,7 @@ import type { ParamSpec, Step } from '../types/tekton.ts'
 import type { Replacements } from '../variables/replacements.ts'
 import { expandStep } from './expand.ts'
 import type { ProvenanceEntry } from './expansion.ts'
+import { quoteValue } from '../problems/truncate.ts'
 
 /** What the step's param values see: see expandStep. */
 export interface ParamScope {
@@ -48,7 +49,7 @@ export function expandReference(
   const warnings =
     result.lostSecurity.length === 0
       ? []
-      : [`${path}: StepAction ${context.definition} replaces the securityContext of step ${JSON.stringify(name)}; lost: ${result.lostSecurity.join(', ')}`]
+      : [`${path}: StepAction ${context.definition} replaces the securityContext of step ${quoteValue(name)}; lost: ${result.lostSecurity.join(', ')}`]
   return {
     step: result.step,
     definition: d,

@@ -3,6 +3,7 @@
 
 import { problem, type Problem } from '../problems/problem.ts'
 import type { Step } from '../types/tekton.ts'
+import { quoteValue } from '../problems/truncate.ts'
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const qualifiedName = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
@@ -57,12 +58,12 @@ function checkRef(step: Step, at: string): Problem[] {
     }
     if (resolver !== '' && name !== '' && !isUrlLike(name)) out.push(problem(`${refAt}.name`, `invalid value: invalid URI for request: ${name}`))
   } else if (name !== '') {
-    if (isUrlLike(name)) out.push(problem(`${refAt}.resolver`, `missing field(s): resolver (the name ${JSON.stringify(name)} is a URL)`))
+    if (isUrlLike(name)) out.push(problem(`${refAt}.resolver`, `missing field(s): resolver (the name ${quoteValue(name)} is a URL)`))
     else if (!isQualifiedName(name)) {
       out.push(
         problem(
           `${refAt}.name`,
-          `invalid value: ${JSON.stringify(name)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+          `invalid value: ${quoteValue(name)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
         ),
       )
     }
@@ -85,7 +86,7 @@ export function checkStepShape(step: Step, at: string): Problem[] {
     if (f.present(step[f.field])) out.push(problem(`${at}.${String(f.field)}`, `${f.label} cannot be used with Ref`))
   }
   if (stepName !== '' && (stepName.length > 63 || !dnsLabel.test(stepName)))
-    out.push(problem(`${at}.name`, `invalid value ${JSON.stringify(stepName)}: Task step name must be a valid DNS Label`))
+    out.push(problem(`${at}.name`, `invalid value ${quoteValue(stepName)}: Task step name must be a valid DNS Label`))
   if (step.params != null && !Array.isArray(step.params)) out.push(problem(`${at}.params`, 'must be a list of {name, value}'))
   else {
     step.params?.forEach((p, i) => {

@@ -1,0 +1,82 @@
+// The admission pool keeps the deadline for work that never ends: a request
+// computing forever on a worker is answered at its deadline from the
+// server's thread, which keeps running meanwhile, and the worker is replaced.
+// The worker here (test/fixtures/spinning-worker.ts) speaks the real
+// protocol and spins on the body "spin", as a pathological input would.
+
+import t from 'tap'
+import { MemoryCatalog } from '../src/resolution/memory.ts'
+import { AdmissionPool } from '../src/server/pool.ts'
+
+const workerUrl = new URL('./fixtures/spinning-worker.ts', import.meta.url)
+
+function pool(t: { teardown(fn: () => unknown): void }, size = 1, maxQueue?: number): AdmissionPool {
+  const p = new AdmissionPool({
+    size,
+    catalog: MemoryCatalog.of('test', []),
+    settings: { deadlineMs: 200, onTimeout: 'deny' },
+    workerUrl,
+    ...(maxQueue === undefined ? {} : { maxQueue }),
+  })
+  t.teardown(() => p.close())
+  return p
+}
+
+t.test('a request that computes forever is answered at its deadline, and its worker replaced', async (t) => {
+  const p = pool(t)
+  await p.started()
+  const events: string[] = []
+  const spinning = p.run('mutate', 'spin', 200).then((answer) => {
+    events.push('answered')
+    return answer
+  })
+  // The server's own thread keeps turning while the worker spins.
+  await new Promise<void>((resolve) =>
+    setTimeout(() => {
+      events.push('timer')
+      resolve()
+    }, 20),
+  )
+  const answer = await spinning
+  t.same(events, ['timer', 'answered'], 'the event loop ran before the answer came')
+  t.match(answer, { timedOut: true, resolving: false, fields: { uid: 'uid-0', kind: 'TaskRun' } })
+  const next = await p.run('mutate', 'hello', 5000)
+  t.match(next, { handled: { status: 200, body: '{"answered":"hello"}' } }, 'a fresh worker answers the next request')
+})
+
+t.test('a request waiting for a busy worker gets its answer once the worker is replaced', async (t) => {
+  const p = pool(t)
+  await p.started()
+  const spinning = p.run('mutate', 'spin', 200)
+  const waiting = p.run('mutate', 'after', 10_000)
+  t.match(await spinning, { timedOut: true })
+  t.match(await waiting, { handled: { body: '{"answered":"after"}' } })
+})
+
+t.test('a request still queued at its deadline is answered without having been read', async (t) => {
+  const p = pool(t)
+  await p.started()
+  const spinning = p.run('mutate', 'spin', 1000)
+  const queued = await p.run('mutate', 'late', 100)
+  t.same(queued, { timedOut: true, resolving: false }, 'no fields: it was never decoded')
+  t.match(await spinning, { timedOut: true })
+})
+
+t.test('more waiting requests than the queue takes are answered as overloaded', async (t) => {
+  const p = pool(t, 1, 1)
+  await p.started()
+  const spinning = p.run('mutate', 'spin', 300)
+  const queued = p.run('mutate', 'queued', 300)
+  t.same(await p.run('mutate', 'one too many', 300), { overloaded: true })
+  t.match(await spinning, { timedOut: true })
+  t.ok(await queued)
+})
+
+t.test('close answers what is in flight and stops the workers', async (t) => {
+  const p = new AdmissionPool({ size: 1, catalog: MemoryCatalog.of('test', []), settings: { deadlineMs: 200, onTimeout: 'deny' }, workerUrl })
+  await p.started()
+  const spinning = p.run('mutate', 'spin', 60_000)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  await p.close()
+  t.match(await spinning, { timedOut: true })
+})
