@@ -276,6 +276,39 @@ t.test('prototype keys in a body and in the steps annotation reach no prototype'
   t.equal(({} as { polluted?: unknown }).polluted, undefined)
 })
 
+t.test('each count limit names itself: steps, tasks, name length, problems, warnings', async (t) => {
+  const steps = await admit(taskRun({ steps: Array.from({ length: 1001 }, (_, i) => refStep([], `s${i}`)) }))
+  t.equal(steps.allowed, true)
+  t.match(steps.warnings, [/1001 steps: more than the 1000 stepsplice expands \(limit steps\)/])
+
+  const tasks = await admit(
+    pipelineRun({ tasks: Array.from({ length: 501 }, (_, i) => ({ name: `t${i}`, taskSpec: { steps: [{ name: 'a', image: 'x' }] } })) }),
+  )
+  t.equal(tasks.allowed, true)
+  t.match(tasks.warnings, [/\(limit tasks\)/])
+
+  const longName = await admit(taskRun({ steps: [refStep([{ name: 'm'.repeat(300), value: 'x' }])] }))
+  t.equal(longName.allowed, true)
+  t.match(longName.warnings, [/a name of 300 characters: longer than 256 \(limit nameLength\)/])
+
+  // 150 steps that each reference a missing definition: 150 problems, 100 listed and the rest counted.
+  const missing = await admit(podWith(Array.from({ length: 150 }, (_, i) => ({ name: `s${i}`, ref: { name: `nope-${i}` } }))), pod)
+  t.equal(missing.allowed, false)
+  const lines = missing.message.split('\n')
+  t.equal(lines.length, 101, '100 problems and a count')
+  t.match(lines.at(-1), /and 50 more problems$/)
+
+  // 30 steps whose definition replaces their securityContext: 30 warnings, 20 kept, the last one counting the rest.
+  const weakened = await admit(
+    podWith(Array.from({ length: 30 }, (_, i) => ({ name: `r${i}`, ref: { name: 'root' }, securityContext: { runAsNonRoot: true } }))),
+    pod,
+  )
+  t.equal(weakened.allowed, true)
+  t.equal(weakened.warnings.length, 20)
+  t.equal(weakened.warnings.at(-1), '11 more warnings')
+  t.ok(weakened.warnings.every((w) => w.length <= 256))
+})
+
 t.test('every /healthz probe was answered, and memory is back to where it was', async (t) => {
   polling = false
   await poller
