@@ -49,9 +49,49 @@ function valueAt(root: unknown, pointer: string): unknown {
   return at
 }
 
+const nameOf = (v: unknown): unknown => (isJsonObject(v) ? v.name : undefined)
+
+/**
+ * `before` with each list element that is a different named thing in
+ * `after` (a container `init0` where `step-s0` now stands, when steps go
+ * first) replaced by a marker, so the diff replaces that element whole
+ * instead of turning one container into another field by field. That would
+ * give the same content with its keys in another order: admission would
+ * differ from render in bytes, and the patch would be hard to read.
+ */
+function markRenamed(before: unknown, after: unknown): unknown {
+  if (Array.isArray(before) && Array.isArray(after)) {
+    let view: unknown[] | undefined
+    for (const [i, b] of before.entries()) {
+      if (i >= after.length) break
+      const a = after[i]
+      const nb = nameOf(b)
+      const na = nameOf(a)
+      const w = typeof nb === 'string' && typeof na === 'string' && nb !== na ? Symbol('renamed') : markRenamed(b, a)
+      if (w === b) continue
+      view ??= [...before]
+      view[i] = w
+    }
+    return view ?? before
+  }
+  if (isJsonObject(before) && isJsonObject(after)) {
+    let view: Record<string, unknown> | undefined
+    for (const [k, b] of Object.entries(before)) {
+      if (!(k in after)) continue
+      const w = markRenamed(b, after[k])
+      if (w === b) continue
+      view ??= { ...before }
+      view[k] = w
+    }
+    return view ?? before
+  }
+  return before
+}
+
 export function diffPatch(before: unknown, after: unknown): Operation[] {
   const symbols = new Map<string, symbol>()
-  const ops = fastJsonPatch.compare(withSymbols(before, symbols) as object, withSymbols(after, symbols) as object)
+  const afterView = withSymbols(after, symbols)
+  const ops = fastJsonPatch.compare(markRenamed(withSymbols(before, symbols), afterView) as object, afterView as object)
   // Undefined becomes null, as in fast-json-patch's own copy.
   for (const op of ops) if (op.op === 'add' || op.op === 'replace') op.value = valueAt(after, op.path) ?? null
   return ops

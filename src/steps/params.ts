@@ -53,7 +53,9 @@ export function replacementsFromDefaults(specs: readonly ParamSpec[], budget: Bu
       const found = paramKeys(referencedName(expression)).find((k) => r.strings.has(k))
       if (found === undefined) continue
       // Tekton starts again from the raw default for every reference it finds.
-      const resolved = text.replaceAll(expression, r.strings.get(found) ?? '')
+      // A function, not a string: in a replacement string `$&`, `$$` and the like are patterns, and values are literal text.
+      const value = r.strings.get(found) ?? ''
+      const resolved = text.replaceAll(expression, () => value)
       budget.spend(resolved.length)
       for (const key of paramKeys(name)) r.strings.set(key, resolved)
     }
@@ -93,7 +95,8 @@ function resolveReferencingDefaults(specs: readonly ParamSpec[], processed: Name
   const resolveOne = (name: string, refs: readonly string[]): void => {
     let text = stringPart(parseParamValue(defaults.get(name)))
     for (const ref of refs) {
-      text = text.replaceAll(`$(params.${ref})`, stringPart(values.get(ref) ?? { type: 'string', string: '' }))
+      const value = stringPart(values.get(ref) ?? { type: 'string', string: '' })
+      text = text.replaceAll(`$(params.${ref})`, () => value)
       budget.spend(text.length)
     }
     const value: ParamValue = { type: 'string', string: text }
