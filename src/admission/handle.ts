@@ -53,7 +53,8 @@ export interface HandleOptions extends MutateOptions {
   onDecoded?: (fields: AdmissionFields) => void
 }
 
-const bounded = (v: unknown): string | undefined => (v === undefined || v === null || v === '' ? undefined : truncateText(String(v)))
+// Strings only: String() of a caller's object can throw (`{"toString": 1}`), and a name that is not a string names nothing.
+const bounded = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? truncateText(v) : undefined)
 
 function objectName(request: AdmissionRequest): string | undefined {
   const meta = request.object?.metadata

@@ -3,6 +3,7 @@
 
 import type { Catalog } from '../resolution/catalog.ts'
 import { describeObject } from '../problems/describe.ts'
+import { limits } from '../limits/limits.ts'
 import { boundWarnings, problemLines } from '../limits/report.ts'
 import { namespaceOf, spliceObject } from '../pipeline/splice.ts'
 import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
@@ -17,6 +18,8 @@ export interface MutateOptions {
   onTimeout: OnTimeout
   /** Image of the init container that writes Pod step scripts (see src/pods/prepare.ts). */
   prepareImage?: string
+  /** Write TaskRuns' taskRefs out as their Tasks' specs when the catalog holds Tasks (default true). */
+  inlineTaskRefs?: boolean
 }
 
 export type Outcome = 'patched' | 'unchanged' | 'denied' | 'timeout' | 'skipped'
@@ -79,7 +82,11 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
     spliceObject(
       object,
       namespace,
-      { catalog, ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}) },
+      {
+        catalog,
+        ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}),
+        ...(options.inlineTaskRefs === undefined ? {} : { inlineTaskRefs: options.inlineTaskRefs }),
+      },
       { signal, ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}) },
     ),
   )
@@ -101,12 +108,24 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
   }
   const ops = expansion.changed ? diffPatch(object, expansion.object) : []
   if (ops.length === 0) return pass('unchanged', expansion.warnings)
+  const patch = encodePatch(ops)
+  if (patch.bytes > limits.objectBytes) {
+    // Bounded like everything we produce: the API server takes no larger request, and this would become one.
+    const message = `the patch is ${patch.bytes} bytes of JSON: more than ${limits.objectBytes} (limit objectBytes)`
+    if (request.kind.kind !== 'Pod') return pass('unchanged', [`stepsplice left this ${request.kind.kind} for Tekton to expand: ${message}`])
+    return {
+      response: { uid: request.uid, allowed: false, status: { code: 422, reason: 'Invalid', message: `${label}: ${message}` } },
+      outcome: 'denied',
+      resource,
+      expandedSteps: 0,
+    }
+  }
   return {
     response: {
       uid: request.uid,
       allowed: true,
       patchType: 'JSONPatch',
-      patch: encodePatch(ops),
+      patch: patch.base64,
       ...(expansion.warnings.length > 0 ? { warnings: boundWarnings(expansion.warnings) } : {}),
     },
     outcome: 'patched',

@@ -97,6 +97,8 @@ export function diffPatch(before: unknown, after: unknown): Operation[] {
   return ops
 }
 
-export function encodePatch(ops: Operation[]): string {
-  return Buffer.from(JSON.stringify(ops)).toString('base64')
+/** The patch as the response carries it: base64 of its JSON, and the JSON's size in bytes. */
+export function encodePatch(ops: Operation[]): { base64: string; bytes: number } {
+  const json = Buffer.from(JSON.stringify(ops))
+  return { base64: json.toString('base64'), bytes: json.length }
 }

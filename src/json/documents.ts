@@ -17,12 +17,42 @@ export interface ParseResult {
   errors: string[]
 }
 
+/**
+ * `line L, column C` (from 1) of offsets in `text`. The line starts are found
+ * once, on the first call; each position is then a binary search, so many
+ * errors in one text cost no more than reading it once.
+ */
+export function positions(text: string): (offset: number) => string {
+  let starts: number[] | undefined
+  return (offset) => {
+    if (starts === undefined) {
+      starts = [0]
+      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1)
+    }
+    let lo = 0
+    let hi = starts.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1
+      if ((starts[mid] as number) <= offset) lo = mid
+      else hi = mid - 1
+    }
+    return `line ${lo + 1}, column ${offset - (starts[lo] as number) + 1}`
+  }
+}
+
+/** Errors shown per document; the rest are counted. A line full of errors would otherwise print one each. */
+const shownErrors = 5
+
 export function parseDocuments(text: string, source: string): ParseResult {
   const documents: unknown[] = []
   const errors: string[] = []
-  for (const doc of parseAllDocuments(text, { version: '1.1', prettyErrors: true, uniqueKeys: true, intAsBigInt: true })) {
+  const at = positions(text)
+  // prettyErrors is off: it works out a line and column for every error, each by reading the text up to
+  // it, so a long line full of errors took seconds (and blocked the server's thread on a catalog reload).
+  for (const doc of parseAllDocuments(text, { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true })) {
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) errors.push(`${source}: ${e.message.split('\n')[0]}`)
+      for (const e of doc.errors.slice(0, shownErrors)) errors.push(`${source}: ${e.message.split('\n')[0]} at ${at(e.pos[0])}`)
+      if (doc.errors.length > shownErrors) errors.push(`${source}: and ${doc.errors.length - shownErrors} more errors`)
       continue
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100, reviver: exactInteger })

@@ -34,24 +34,30 @@ function revive(key: string, value: unknown, context?: { source?: string }): unk
 
 /** Whether `root` holds a number or a key `revive` would change. Iterative: JSON may nest deeper than the stack. */
 function needsReviver(root: unknown): boolean {
-  const pending: unknown[] = [root]
+  const pending: { v: unknown; depth: number }[] = [{ v: root, depth: 0 }]
+  let needed = false
   while (pending.length > 0) {
-    const v = pending.pop()
-    if (mayBeRounded(v)) return true
+    const { v, depth } = pending.pop() as { v: unknown; depth: number }
+    if (mayBeRounded(v)) needed = true
     if (typeof v !== 'object' || v === null) continue
+    // JSON.parse's reviver recurses: past this depth it would overflow the stack on valid JSON. A value that
+    // deep is refused by the depth limit before anything reads it (limits/), so it needs no reviving.
+    if (depth > maxReviveDepth) return false
     if (Array.isArray(v)) {
-      for (const child of v) if (typeof child === 'object' || typeof child === 'number') pending.push(child)
+      for (const child of v) if (typeof child === 'object' || typeof child === 'number') pending.push({ v: child, depth: depth + 1 })
       continue
     }
     const object = v as Record<string, unknown>
     for (const key in object) {
       const child = object[key]
-      if (poisons(key, child)) return true
-      if (typeof child === 'object' || typeof child === 'number') pending.push(child)
+      if (poisons(key, child)) needed = true
+      if (typeof child === 'object' || typeof child === 'number') pending.push({ v: child, depth: depth + 1 })
     }
   }
-  return false
+  return needed
 }
+
+const maxReviveDepth = 1000
 
 /** Parses JSON text, throwing a SyntaxError when it is not JSON. */
 export function parseJson(text: string): unknown {

@@ -6,8 +6,28 @@
 import { problem, type Problem } from '../problems/problem.ts'
 import { limits } from './limits.ts'
 
+// Anything but printable ASCII other than `"` and `\`: a character JSON escapes or UTF-8 writes in more than one byte.
+const wideOrEscaped = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
+
+/** A string's size as JSON text in UTF-8, quotes included: control characters escape to 6 bytes, others take up to 3. */
+function jsonBytes(s: string): number {
+  if (!wideOrEscaped.test(s)) return s.length + 2
+  let bytes = 2
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 0x22 || c === 0x5c) bytes += 2
+    else if (c < 0x20) bytes += 6
+    else if (c < 0x80) bytes += 1
+    else if (c < 0x800) bytes += 2
+    // A surrogate half: the pair is 4 bytes in UTF-8, 2 per half (a lone one is escaped, 6: rare enough to count as 2).
+    else if (c >= 0xd800 && c <= 0xdfff) bytes += 2
+    else bytes += 3
+  }
+  return bytes
+}
+
 export interface Measure {
-  /** An estimate of the value's JSON size: strings, keys and punctuation. */
+  /** The value's size as JSON text in UTF-8, near enough: strings and keys exactly, punctuation and numbers estimated. */
   bytes: number
   depth: number
 }
@@ -21,7 +41,7 @@ export function measure(value: unknown, bound: { bytes: number; depth: number } 
     const { v, depth } = stack.pop() as { v: unknown; depth: number }
     if (depth > deepest) deepest = depth
     if (bytes > bound.bytes || deepest > bound.depth) break
-    if (typeof v === 'string') bytes += v.length + 2
+    if (typeof v === 'string') bytes += jsonBytes(v)
     else if (Array.isArray(v)) {
       bytes += 2 + v.length
       for (const e of v) stack.push({ v: e, depth: depth + 1 })
@@ -29,7 +49,7 @@ export function measure(value: unknown, bound: { bytes: number; depth: number } 
       const entries = Object.entries(v)
       bytes += 2 + entries.length
       for (const [k, e] of entries) {
-        bytes += k.length + 3
+        bytes += jsonBytes(k) + 1
         stack.push({ v: e, depth: depth + 1 })
       }
     } else bytes += String(v).length

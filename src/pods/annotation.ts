@@ -4,7 +4,10 @@
 
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDocument } from 'yaml'
+import { positions } from '../json/documents.ts'
 import { integerValue } from '../json/raw-number.ts'
+import { limits } from '../limits/limits.ts'
+import { measure } from '../limits/measure.ts'
 import { isJsonObject } from '../json/values.ts'
 import { jsonPointerToPath } from '../problems/path.ts'
 import { problem, type Problem } from '../problems/problem.ts'
@@ -92,17 +95,6 @@ function describe(e: ErrorObject, steps: unknown[], base: string): Problem | und
   }
 }
 
-/** `line L, column C` (from 1) of an offset in `text`. */
-function lineAndColumn(text: string, offset: number): string {
-  let line = 1
-  let lineStart = 0
-  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) {
-    line++
-    lineStart = i + 1
-  }
-  return `line ${line}, column ${offset - lineStart + 1}`
-}
-
 export type ParsedSteps = { steps: Step[] } | { problems: Problem[] }
 
 /** Parses the annotation's text; `base` is the path used in problems. */
@@ -114,13 +106,23 @@ export function parseStepsAnnotation(text: string, base = `metadata.annotations[
     // a long line full of errors took seconds; the first error's line is worked out here, once.
     const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, intAsBigInt: true })
     const first = doc.errors[0]
-    if (first !== undefined)
-      return { problems: [problem(base, `not valid YAML or JSON: ${first.message.split('\n')[0]} at ${lineAndColumn(text, first.pos[0])}`)] }
+    if (first !== undefined) return { problems: [problem(base, `not valid YAML or JSON: ${first.message.split('\n')[0]} at ${positions(text)(first.pos[0])}`)] }
     value = doc.toJS({ maxAliasCount: 100, reviver: (_key: unknown, v: unknown) => (typeof v === 'bigint' ? integerValue(v) : v) })
   } catch (err) {
     return { problems: [problem(base, `not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`)] }
   }
   if (!Array.isArray(value)) return { problems: [problem(base, 'must be a list of steps')] }
+  // Aliases repeat a node without repeating its text: what they expand to is bounded too, before anything walks it.
+  const expanded = measure(value, { bytes: 4 * limits.stepsAnnotationBytes, depth: limits.depth })
+  if (expanded.bytes > 4 * limits.stepsAnnotationBytes || expanded.depth > limits.depth) {
+    return {
+      problems: [
+        problem(base, `expands to more than ${4 * limits.stepsAnnotationBytes} bytes or ${limits.depth} levels (limit stepsAnnotationBytes)`, {
+          limit: 'stepsAnnotationBytes',
+        }),
+      ],
+    }
+  }
   const items: unknown[] = value
   const problems: Problem[] = validate(items) ? [] : (validate.errors ?? []).map((e) => describe(e, items, base)).filter((p): p is Problem => p !== undefined)
   // Checked even when the schema found problems, so that all are reported in one round;

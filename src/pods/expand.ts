@@ -193,14 +193,33 @@ export function expandPod(
   const workspaceAnnotationValue = site.metadata.annotations?.[workspaceAnnotation]
   if (workspaceAnnotationValue !== undefined && workspaceAnnotationValue !== 'none' && !workspaceAnnotationValue.startsWith('/')) {
     problems.push(problem(`${prefix}metadata.annotations["${workspaceAnnotation}"]`, 'must be an absolute path or "none"'))
+  } else if (workspaceAnnotationValue === '/stepsplice' || workspaceAnnotationValue?.startsWith('/stepsplice/')) {
+    // Scripts and results live there: a workspace on top would hand the steps a writable view of them.
+    problems.push(
+      problem(
+        `${prefix}metadata.annotations["${workspaceAnnotation}"]`,
+        'must not be /stepsplice or below it: stepsplice keeps step scripts and results there',
+      ),
+    )
   }
   const placement = site.metadata.annotations?.[placementAnnotation]
   if (placement !== undefined && placement !== 'first' && placement !== 'last') {
     problems.push(problem(`${prefix}metadata.annotations["${placementAnnotation}"]`, 'must be "first" or "last"'))
   }
   const workspace = workspacePath(site)
-  // `[]` asks for no steps: nothing to splice, so no workspace and no provenance either.
-  if (plan.refSteps.length === 0) return unchanged(problems)
+  // `[]` asks for no steps: nothing to splice, so no workspace and no provenance either. A provenance
+  // record on such a Pod describes nothing stepsplice did: it must not vouch for the Pod's containers.
+  if (plan.refSteps.length === 0) {
+    if (site.metadata.annotations?.[provenanceAnnotation] !== undefined) {
+      problems.push(
+        problem(
+          `${prefix}metadata.annotations["${provenanceAnnotation}"]`,
+          `lists steps this Pod's ${stepsAnnotation} does not ask for; remove the annotation (stepsplice writes it)`,
+        ),
+      )
+    }
+    return unchanged(problems)
+  }
 
   const spec = site.spec
   const provenancePath = `${prefix}metadata.annotations["${provenanceAnnotation}"]`
@@ -266,6 +285,15 @@ export function expandPod(
   // steps mount it too, so what they leave there reaches that container (an emptyDir would not).
   const existingWorkspace =
     workspace === undefined ? undefined : (spec.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => m.mountPath === workspace)
+  // Adopting a volume of stepsplice's own as the workspace would mount it writable into every step.
+  if (existingWorkspace?.name.startsWith(reservedPrefix) && existingWorkspace.name !== workspaceVolume) {
+    return unchanged([
+      problem(
+        `${prefix}spec.containers`,
+        `a container mounts volume ${quoteValue(existingWorkspace.name)} at the workspace path ${quoteValue(workspace)}: names starting with "${reservedPrefix}" are reserved for stepsplice`,
+      ),
+    ])
+  }
   const workspaceMount: VolumeMount | undefined =
     workspace === undefined
       ? undefined

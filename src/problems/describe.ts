@@ -13,7 +13,7 @@ export function describeObject(obj: unknown, fallbackNamespace?: string): string
   const meta = fieldsOf(o.metadata)
   const kind = shown(o.kind) || 'object'
   const name = shown(meta.name) || (shown(meta.generateName) ? `${shown(meta.generateName)}*` : '')
-  const namespace = shown(meta.namespace) || fallbackNamespace
+  const namespace = shown(meta.namespace) || (fallbackNamespace === undefined ? undefined : truncateText(fallbackNamespace, 100))
   if (name === '') return namespace ? `${kind} in namespace ${namespace}` : kind
   return `${kind} ${namespace ? `${namespace}/` : ''}${name}`
 }

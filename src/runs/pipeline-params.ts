@@ -31,7 +31,10 @@ const maxReferenceDepth = 10
  * get no value here, so their references stay for Tekton to report.
  */
 function resolvePipelineParams(declared: readonly ParamSpec[], run: readonly Param[], budget: Budget): Replacements {
-  const table = replacementsFromParams(run.map((p) => ({ name: p.name, value: parseParamValue(p.value) })))
+  const table = replacementsFromParams(
+    run.map((p) => ({ name: p.name, value: parseParamValue(p.value) })),
+    budget,
+  )
   const given = new Set(run.map((p) => p.name))
   const unset = declared.filter((p) => p.default !== undefined && !given.has(p.name))
   const stringDefaults = new Map<string, string>()
@@ -56,10 +59,10 @@ function resolvePipelineParams(declared: readonly ParamSpec[], run: readonly Par
   for (const key of stringDefaults.keys()) resolve(key, new Set())
   for (const p of unset.filter((q) => q.type === 'array' || q.type === 'object')) {
     const value = parseParamValue(p.default)
-    if (value.type === 'array') addParamValue(table, p.name, { type: 'array', array: value.array.map((v) => applyString(v, table.strings, budget)) })
+    if (value.type === 'array') addParamValue(table, p.name, { type: 'array', array: value.array.map((v) => applyString(v, table.strings, budget)) }, budget)
     if (value.type === 'object') {
       const object = Object.fromEntries(Object.entries(value.object).map(([k, v]) => [k, applyString(v, table.strings, budget)]))
-      addParamValue(table, p.name, { type: 'object', object })
+      addParamValue(table, p.name, { type: 'object', object }, budget)
     }
   }
   return table

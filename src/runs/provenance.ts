@@ -24,6 +24,9 @@ function entriesOf(obj: KubeObject | undefined): unknown[] {
   }
 }
 
+/** The only paths stepsplice writes entries for: a step of the TaskRun's or a pipeline task's spec. */
+const stepPath = /^spec\.(taskSpec|pipelineSpec\.(tasks|finally)\[\d{1,6}\]\.taskSpec)\.steps\[\d{1,6}\]$/
+
 /** The value at one of our own paths (`spec.taskSpec.steps[1]`), or undefined. */
 function valueAt(root: unknown, path: string): unknown {
   let v = root
@@ -55,14 +58,31 @@ export interface ProvenanceValue {
 export function provenanceValue(obj: KubeObject, entries: readonly ProvenanceEntry[], stored?: KubeObject): ProvenanceValue {
   const incoming = entriesOf(obj)
   const paths = new Set(entries.map((e) => e.path))
-  const storedEntries = new Set(entriesOf(stored).map((e) => comparable(e)))
+  const storedEntries =
+    stored === undefined
+      ? new Set<string | undefined>()
+      : new Set(
+          entriesOf(stored)
+            .slice(0, limits.steps)
+            .map((e) => comparable(e)),
+        )
+  // Each step is compared once, however many entries name it: steps are disjoint, so all comparing together reads the object once.
+  const sameStep = new Map<string, boolean>()
+  const unchangedAt = (path: string): boolean => {
+    let same = sameStep.get(path)
+    if (same === undefined) {
+      const now = comparable(valueAt(obj, path))
+      same = now !== undefined && now === comparable(valueAt(stored, path))
+      sameStep.set(path, same)
+    }
+    return same
+  }
   const kept: unknown[] = []
   for (const e of incoming) {
-    if (!isJsonObject(e) || typeof e.path !== 'string' || paths.has(e.path)) continue
+    if (!isJsonObject(e) || typeof e.path !== 'string' || paths.has(e.path) || !stepPath.test(e.path)) continue
     const key = comparable(e)
     if (key === undefined || !storedEntries.has(key)) continue
-    const now = comparable(valueAt(obj, e.path))
-    if (now !== undefined && now === comparable(valueAt(stored, e.path))) kept.push(e)
+    if (unchangedAt(e.path)) kept.push(e)
   }
   const dropped = incoming.length - kept.length - incoming.filter((e) => isJsonObject(e) && typeof e.path === 'string' && paths.has(e.path)).length
   return { text: JSON.stringify([...kept, ...entries]), dropped }

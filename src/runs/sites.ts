@@ -46,7 +46,7 @@ export function isTektonRun(obj: KubeObject): boolean {
   return tektonVersions.has(String(obj.apiVersion)) && (obj.kind === 'TaskRun' || obj.kind === 'PipelineRun')
 }
 
-function taskSiteForTaskRun(tr: TaskRun): TaskSite[] {
+function taskSiteForTaskRun(tr: TaskRun, budget: Budget): TaskSite[] {
   const spec = tr.spec
   if (!isObject(spec) || !isObject(spec.taskSpec)) return []
   const taskSpec = spec.taskSpec
@@ -57,7 +57,7 @@ function taskSiteForTaskRun(tr: TaskRun): TaskSite[] {
       segments: ['spec', 'taskSpec'],
       taskSpec,
       propagated: replacementsFromParams([]),
-      task: taskReplacements(taskParams, paramsOf(spec.params)),
+      task: taskReplacements(taskParams, paramsOf(spec.params), budget),
       runtimeParams: [],
       declared: taskParams,
     },
@@ -76,12 +76,19 @@ function taskSiteForPipelineTask(pt: PipelineTask, segments: (string | number)[]
   const atRunTime = new Set(runtimeParams)
   const concrete = passed.filter((p) => !atRunTime.has(p.name))
   const declared = paramsOf(taskSpec.params).map(defaultParamSpec)
-  const task = taskReplacements(declared, [])
-  mergeInto(task, replacementsFromParams(concrete.map((p) => ({ name: p.name, value: p.value }))))
+  const task = taskReplacements(declared, [], budget)
+  mergeInto(
+    task,
+    replacementsFromParams(
+      concrete.map((p) => ({ name: p.name, value: p.value })),
+      budget,
+    ),
+    budget,
+  )
   forgetParams(task, atRunTime)
   // Task params shadow pipeline params of the same name.
   const propagated = replacementsFromParams([])
-  mergeInto(propagated, pipeline)
+  mergeInto(propagated, pipeline, budget)
   forgetParams(
     propagated,
     passed.map((p) => p.name),
@@ -107,7 +114,7 @@ function taskSitesForPipelineRun(pr: PipelineRun, budget: Budget): TaskSite[] {
 /** Every inline task spec of a TaskRun or PipelineRun; nothing for any other object. */
 export function findTaskSites(obj: KubeObject, budget: Budget): TaskSite[] {
   if (!isTektonRun(obj)) return []
-  if (obj.kind === 'TaskRun') return taskSiteForTaskRun(obj as TaskRun)
+  if (obj.kind === 'TaskRun') return taskSiteForTaskRun(obj as TaskRun, budget)
   if (obj.kind === 'PipelineRun') return taskSitesForPipelineRun(obj as PipelineRun, budget)
   return []
 }

@@ -82,7 +82,8 @@ function merge(user: Step, from: Step): Step {
 function lostSecurityFields(user: Step, from: Step): string[] {
   const own = user.securityContext
   const theirs = from.securityContext
-  if (!isJsonObject(own) || theirs === undefined) return []
+  if (own === undefined || own === null || theirs === undefined) return []
+  if (!isJsonObject(own)) return ['the whole securityContext']
   const replacing = isJsonObject(theirs) ? theirs : {}
   return Object.keys(own).filter((k) => !(k in replacing) || canonicalJson(own[k]) !== canonicalJson(replacing[k]))
 }

@@ -46,28 +46,60 @@ export function replacementsFromDefaults(specs: readonly ParamSpec[], budget: Bu
     if (spec.default === undefined) continue
     const value = parseParamValue(spec.default)
     if (stringPart(value).includes('$(params.')) referencing.push({ name: spec.name, text: stringPart(value) })
-    else addParamValue(r, spec.name, value)
+    else addParamValue(r, spec.name, value, budget)
   }
   for (const { name, text } of referencing) {
-    for (const expression of extractExpressions(text, 'params')) {
-      const found = paramKeys(referencedName(expression)).find((k) => r.strings.has(k))
-      if (found === undefined) continue
-      // Tekton starts again from the raw default for every reference it finds.
-      // A function, not a string: in a replacement string `$&`, `$$` and the like are patterns, and values are literal text.
-      const value = r.strings.get(found) ?? ''
-      const resolved = text.replaceAll(expression, () => value)
-      budget.spend(resolved.length)
-      for (const key of paramKeys(name)) r.strings.set(key, resolved)
-    }
+    const resolved = resolveReferencingDefault(r, name, text, budget)
+    if (resolved !== undefined) for (const key of paramKeys(name)) r.strings.set(key, resolved)
   }
   return r
 }
 
+/**
+ * Tekton starts again from the raw default for every reference it finds, and
+ * each result replaces the one before: what stays is the raw text with the
+ * last found reference replaced. Only that one (and any a later reference to
+ * the param itself reads back) is worked out: replacing the text once per
+ * reference made a default with 20,000 of them take seconds.
+ */
+function resolveReferencingDefault(r: Replacements, name: string, text: string, budget: Budget): string | undefined {
+  const expressions = extractExpressions(text, 'params')
+  const names = expressions.map(referencedName)
+  const lookup = (ref: string): string | undefined => {
+    const key = paramKeys(ref).find((k) => r.strings.has(k))
+    return key === undefined ? undefined : r.strings.get(key)
+  }
+  // Which references are found: a reference to the param itself is, once an earlier one was.
+  const found: number[] = []
+  for (const [i, ref] of names.entries()) if ((ref === name && found.length > 0) || (ref !== name && lookup(ref) !== undefined)) found.push(i)
+  const last = found.at(-1)
+  if (last === undefined) return undefined
+  const readBack = new Set<number>()
+  let selfLater = false
+  for (let k = found.length - 1; k >= 0; k--) {
+    const i = found[k] as number
+    if (selfLater) readBack.add(i)
+    if (names[i] === name) selfLater = true
+  }
+  let current: string | undefined
+  for (const i of found) {
+    if (i !== last && !readBack.has(i)) continue
+    const value = names[i] === name ? (current ?? '') : (lookup(names[i] as string) ?? '')
+    // A function, not a string: in a replacement string `$&`, `$$` and the like are patterns, and values are literal text.
+    current = text.replaceAll(expressions[i] as string, () => value)
+    budget.spend(current.length)
+  }
+  return current
+}
+
 /** Run values over task defaults (Tekton's getTaskParameters). */
-export function taskReplacements(taskParams: readonly ParamSpec[], runParams: readonly Param[]): Replacements {
-  const r = replacementsFromDefaults(taskParams)
-  const run = replacementsFromParams(runParams.map((p) => ({ name: p.name, value: parseParamValue(p.value) })))
-  mergeInto(r, run)
+export function taskReplacements(taskParams: readonly ParamSpec[], runParams: readonly Param[], budget: Budget = Budget.unlimited): Replacements {
+  const r = replacementsFromDefaults(taskParams, budget)
+  const run = replacementsFromParams(
+    runParams.map((p) => ({ name: p.name, value: parseParamValue(p.value) })),
+    budget,
+  )
+  mergeInto(r, run, budget)
   return r
 }
 
@@ -327,7 +359,7 @@ export function resolveStepActionParams(
   }
   const chainErrors = resolveReferencingDefaults(specs, processed, pending, budget)
   if (chainErrors.length > 0) return { errors: chainErrors }
-  mergeInto(r, replacementsFromParams(processed))
+  mergeInto(r, replacementsFromParams(processed, budget), budget)
   for (const d of deferred) addDeferredReferences(r, derived, d, taskParams)
   const fromResults = stepResultReplacements(derived, provided, specs)
   if (typeof fromResults === 'string') return { errors: [fromResults] }

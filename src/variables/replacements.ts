@@ -25,33 +25,49 @@ export function paramKeys(name: string): string[] {
   return [`params.${name}`, `params[${JSON.stringify(name)}]`, `params['${name}']`, `inputs.params.${name}`]
 }
 
+// Building and copying tables is work the input decides too (an array of
+// 20,000 elements gets four keys per element, in every step that uses it),
+// so it draws on the request's budget like substitution does: each entry
+// costs its key and value, as if written out.
+const entryCost = 16
+
 /** Adds the keys for one param value to `r`, overwriting what was there. */
-export function addParamValue(r: Replacements, name: string, value: ParamValue): void {
+export function addParamValue(r: Replacements, name: string, value: ParamValue, budget: Budget = Budget.unlimited): void {
   switch (value.type) {
-    case 'array':
+    case 'array': {
+      let size = 0
+      for (const element of value.array) size += element.length + entryCost
+      budget.spend(4 * (size + name.length + entryCost))
       for (const key of paramKeys(name)) {
         for (const [i, element] of value.array.entries()) r.strings.set(`${key}[${i}]`, element)
         r.arrays.set(key, value.array)
       }
       break
-    case 'object':
+    }
+    case 'object': {
+      let size = 0
+      for (const [k, v] of Object.entries(value.object)) size += k.length + v.length + entryCost
+      budget.spend(5 * (size + name.length + entryCost))
       for (const key of paramKeys(name)) r.objects.set(key, { ...value.object })
       // Individual keys exist only in the dot form, as in Tekton.
       for (const [k, v] of Object.entries(value.object)) r.strings.set(`params.${name}.${k}`, v)
       break
+    }
     default:
+      budget.spend(4 * (value.string.length + name.length + entryCost))
       for (const key of paramKeys(name)) r.strings.set(key, value.string)
   }
 }
 
-export function replacementsFromParams(params: readonly { name: string; value: ParamValue }[]): Replacements {
+export function replacementsFromParams(params: readonly { name: string; value: ParamValue }[], budget: Budget = Budget.unlimited): Replacements {
   const r = emptyReplacements()
-  for (const p of params) addParamValue(r, p.name, p.value)
+  for (const p of params) addParamValue(r, p.name, p.value, budget)
   return r
 }
 
 /** Later values win; object values merge key by key. */
-export function mergeInto(target: Replacements, source: Replacements): void {
+export function mergeInto(target: Replacements, source: Replacements, budget: Budget = Budget.unlimited): void {
+  budget.spend((source.strings.size + source.arrays.size + source.objects.size) * entryCost)
   for (const [k, v] of source.strings) target.strings.set(k, v)
   for (const [k, v] of source.arrays) target.arrays.set(k, v)
   for (const [k, v] of source.objects) {
@@ -139,7 +155,12 @@ export function applyArrayElement(s: string, r: Replacements, budget: Budget = B
     if (key.endsWith('[*]')) key = key.slice(0, -3)
     if (!key.includes(')')) {
       const array = r.arrays.get(key)
-      if (array !== undefined) return [...array]
+      if (array !== undefined) {
+        let size = 0
+        for (const element of array) size += element.length + entryCost
+        budget.spend(size)
+        return [...array]
+      }
     }
   }
   return [applyString(s, r.strings, budget)]

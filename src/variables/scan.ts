@@ -88,9 +88,10 @@ export function scanReferences(text: string, prefix: string): Reference[] {
 /**
  * scanReferences(text, base + name) for every name of `names` at once, in
  * one pass: what validation needs to check the keys of every object param
- * in a field without reading the field once per param. A name is tried
- * where it is followed by `.` or `[` (the only ways a reference continues),
- * up to `longestName` characters after `base`.
+ * in a field without reading the field once per param. Names are object
+ * param names, `[_a-zA-Z][_a-zA-Z0-9-]*` (any other is refused by Tekton's
+ * own name check), so the name after `base` is the run of such characters,
+ * looked up once; it must be followed by `.` or `[`, as a reference goes on.
  */
 export function scanReferencesFor(text: string, base: string, names: ReadonlySet<string>, longestName: number): Map<string, Reference[]> {
   const out = new Map<string, Reference[]>()
@@ -100,22 +101,24 @@ export function scanReferencesFor(text: string, base: string, names: ReadonlySet
   const resumeAt = new Map<string, number>()
   for (let at = text.indexOf(opener); at >= 0; at = text.indexOf(opener, at + 1)) {
     const nameStart = at + opener.length
+    let j = nameStart
     const limit = Math.min(text.length, nameStart + longestName + 1)
-    for (let j = nameStart; j < limit; j++) {
-      const c = text[j]
-      if (c !== '.' && c !== '[') continue
-      const name = text.slice(nameStart, j)
-      if (!names.has(name) || at < (resumeAt.get(name) ?? 0)) continue
-      const ref = matchAt(text, at, j, t)
-      if (ref === undefined) continue
-      const list = out.get(name)
-      if (list === undefined) out.set(name, [ref])
-      else list.push(ref)
-      resumeAt.set(name, ref.end)
-    }
+    while (j < limit && isObjectNameChar(text.charCodeAt(j))) j++
+    const c = text[j]
+    if (j === nameStart || (c !== '.' && c !== '[')) continue
+    const name = text.slice(nameStart, j)
+    if (!names.has(name) || at < (resumeAt.get(name) ?? 0)) continue
+    const ref = matchAt(text, at, j, t)
+    if (ref === undefined) continue
+    const list = out.get(name)
+    if (list === undefined) out.set(name, [ref])
+    else list.push(ref)
+    resumeAt.set(name, ref.end)
   }
   return out
 }
+
+const isObjectNameChar = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 /* _ */ || c === 45 /* - */
 
 export interface Extracted {
   /** The referenced names, one per reference, in order. */
