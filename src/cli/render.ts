@@ -5,6 +5,7 @@ import { isJsonObject } from '../json/values.ts'
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { DirectoryCatalog } from '../resolution/directory.ts'
+import { LayeredCatalog } from '../resolution/layered.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { describeObject } from '../problems/describe.ts'
 import { boundWarnings, problemLines } from '../limits/report.ts'
@@ -28,6 +29,8 @@ Options:
   -n, --namespace NS namespace for objects that set none (default: default)
   --prepare-image IMG  image of the init container that writes Pod step
                      scripts, as the webhook's flag (default ${defaultPrepareImage})
+  --shared-namespace NS  namespace whose StepActions the cluster resolver
+                     form may reach from others, as the webhook's flag
   -h, --help         show this help
 
 Exit status: 0 success, 1 when any object has errors (all are printed on
@@ -86,6 +89,7 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
       output: { type: 'string', short: 'o', default: 'yaml' },
       namespace: { type: 'string', short: 'n', default: 'default' },
       'prepare-image': { type: 'string', default: defaultPrepareImage },
+      'shared-namespace': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -111,7 +115,9 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
     documents.push(...parsed.documents)
   }
 
-  const deps: SpliceDeps = { catalog, prepareImage: values['prepare-image'] }
+  // The same catalog the webhook answers with: by name, or through the cluster resolver into a shared namespace.
+  const layered = new LayeredCatalog([{ catalog, origin: catalogs.join(', ') }], values['shared-namespace'] ?? [])
+  const deps: SpliceDeps = { catalog: layered, prepareImage: values['prepare-image'] }
   const rendered = await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps)))
   for (const w of rendered.flatMap((r) => r.warnings)) io.stderr(`Warning: ${w}\n`)
   const errors = rendered.flatMap((r) => r.errors)

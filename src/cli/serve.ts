@@ -4,24 +4,42 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { pino, type Level } from 'pino'
 import type { OnTimeout } from '../admission/mutate.ts'
+import { KubeConfig } from '@kubernetes/client-node'
+import packageJson from '../../package.json' with { type: 'json' }
+import { ClusterCatalog, type ResourceStatus } from '../resolution/cluster.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
+import { type Layer, LayeredCatalog } from '../resolution/layered.ts'
 import { type RunningServer, startServer } from '../server/serve.ts'
 import { defaultMaxConnections } from '../server/limits.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
 import { type CliIO, UsageError } from './io.ts'
 
-export const serveHelp = `Usage: stepsplice serve --catalog DIR [--catalog DIR...] [options]
+export const serveHelp = `Usage: stepsplice serve [--kube] [--catalog DIR...] [options]
 
 Serves the admission webhook over HTTPS:
   POST /mutate    AdmissionReview v1 for TaskRuns, PipelineRuns and Pods: JSON patch
   POST /validate  AdmissionReview v1 for StepActions: Tekton's validation
   GET  /healthz   process alive
-  GET  /readyz    catalog loaded
+  GET  /readyz    workers started and catalog synced
   GET  /metrics   Prometheus metrics
 
 Options:
-  --catalog DIR        directory of StepAction YAML/JSON files (repeatable, required)
+  --kube               watch StepActions and Tasks in the cluster (in-cluster
+                       service account, else KUBECONFIG or --kubeconfig); at
+                       least one of --kube and --catalog is required. The
+                       cluster wins over directories for the same name
+  --kubeconfig FILE    kubeconfig to use with --kube
+  --catalog DIR        directory of StepAction YAML/JSON files (repeatable)
+  --shared-namespace NS  namespace whose StepActions other namespaces may use
+                       through Tekton's cluster resolver form (repeatable;
+                       default none)
+  --no-inline-task-refs  leave TaskRuns with a taskRef as they are (default:
+                       a Task whose steps reference definitions is written
+                       into the TaskRun as its taskSpec and expanded)
+  --metrics-port N     also serve /metrics, /healthz and /readyz over plain
+                       HTTP on this port (default: none), for probes and
+                       Prometheus, which present no client certificate
   --port N             port to listen on (default 8443; 0 picks a free one)
   --host ADDR          address to bind (default 0.0.0.0)
   --tls-cert FILE      serving certificate, PEM (default certs/tls.crt);
@@ -62,6 +80,11 @@ function defaultWorkers(): number {
   return Math.max(1, availableParallelism() - 1)
 }
 
+/** At most 100 lines of a list for the log, the rest counted: a catalog file full of errors must not flood it. */
+function firstOf(lines: readonly string[]): string[] {
+  return lines.length <= 100 ? [...lines] : [...lines.slice(0, 100), `and ${lines.length - 100} more`]
+}
+
 const levels = new Set<Level>(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
 
 /** setTimeout's ceiling: a longer timer fires after 1 ms instead (TimeoutOverflowWarning). */
@@ -80,8 +103,14 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     args: argv,
     strict: true,
     allowPositionals: false,
+    allowNegative: true,
     options: {
+      kube: { type: 'boolean' },
+      kubeconfig: { type: 'string' },
       catalog: { type: 'string', multiple: true },
+      'shared-namespace': { type: 'string', multiple: true },
+      'inline-task-refs': { type: 'boolean', default: true },
+      'metrics-port': { type: 'string' },
       port: { type: 'string', default: '8443' },
       host: { type: 'string', default: '0.0.0.0' },
       'tls-cert': { type: 'string', default: 'certs/tls.crt' },
@@ -120,16 +149,47 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
   const deadlineMs = duration('--deadline', values.deadline)
   const graceMs = duration('--grace-period', values['grace-period'])
   const dirs = values.catalog ?? []
-  if (dirs.length === 0) throw new UsageError('at least one --catalog DIR is required')
+  const kube = values.kube === true
+  if (dirs.length === 0 && !kube) throw new UsageError('at least one --catalog DIR, or --kube, is required')
+  if (values.kubeconfig !== undefined && !kube) throw new UsageError('--kubeconfig goes with --kube')
+  const metricsPort = values['metrics-port'] === undefined ? undefined : /^\d+$/.test(values['metrics-port']) ? Number(values['metrics-port']) : Number.NaN
+  if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort <= 65535)) {
+    throw new UsageError(`--metrics-port must be 0 to 65535, not ${JSON.stringify(values['metrics-port'])}`)
+  }
+  const shared = values['shared-namespace'] ?? []
+  for (const ns of shared)
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63)
+      throw new UsageError(`--shared-namespace must be a namespace name, not ${JSON.stringify(ns)}`)
 
   const logger = pino({ level, base: { service: 'stepsplice' } })
-  let catalog: DirectoryCatalog
-  try {
-    catalog = await DirectoryCatalog.load(dirs)
-  } catch (err) {
-    throw new UsageError(`cannot read catalog: ${(err as Error).message}`)
+  const layers: Layer[] = []
+  // Reports arrive before the server (and its metrics) exist: the catalog starts after the server, so they are late-bound.
+  let onClusterStatus: (s: ResourceStatus) => void = () => {}
+  let cluster: ClusterCatalog | undefined
+  if (kube) {
+    const kubeConfig = new KubeConfig()
+    try {
+      if (values.kubeconfig !== undefined) kubeConfig.loadFromFile(values.kubeconfig)
+      else kubeConfig.loadFromDefault()
+    } catch (err) {
+      throw new UsageError(`cannot load the kubeconfig: ${(err as Error).message}`)
+    }
+    if (kubeConfig.getCurrentCluster() === null)
+      throw new UsageError('--kube: no cluster found (not in a Pod, no KUBECONFIG, no ~/.kube/config); pass --kubeconfig')
+    cluster = new ClusterCatalog({ kubeConfig, onStatus: (s) => onClusterStatus(s) })
+    layers.push({ catalog: cluster, origin: 'the cluster' })
   }
-  for (const w of catalog.loadWarnings) logger.warn({ catalog: dirs }, w)
+  let directory: DirectoryCatalog | undefined
+  if (dirs.length > 0) {
+    try {
+      directory = await DirectoryCatalog.load(dirs)
+    } catch (err) {
+      throw new UsageError(`cannot read catalog: ${(err as Error).message}`)
+    }
+    for (const w of firstOf(directory.loadWarnings)) logger.warn({ catalog: dirs }, w)
+    layers.push({ catalog: directory, origin: dirs.join(', ') })
+  }
+  const catalog = new LayeredCatalog(layers, shared)
   let server: RunningServer
   try {
     server = await startServer({
@@ -144,6 +204,9 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       prepareImage: values['prepare-image'],
       maxConnections,
       workers,
+      inlineTaskRefs: values['inline-task-refs'] !== false,
+      version: packageJson.version,
+      ...(metricsPort === undefined ? {} : { metricsPort }),
       ...(clientCaFile === undefined ? {} : { clientCaFile }),
     })
   } catch (err) {
@@ -154,16 +217,39 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     throw new UsageError(`cannot start: ${e.message}`)
   }
   logger.info(
-    { url: server.url, definitions: catalog.size, deadlineMs, onTimeout, clientCa: clientCaFile ?? null, maxConnections, workers },
+    {
+      url: server.url,
+      metricsPort: server.metricsPort ?? null,
+      kube,
+      definitions: catalog.size,
+      deadlineMs,
+      onTimeout,
+      clientCa: clientCaFile ?? null,
+      maxConnections,
+      workers,
+      sharedNamespaces: shared,
+    },
     'stepsplice webhook listening',
   )
-  const watch = catalog.watch({
+  onClusterStatus = (s) => {
+    server.metrics.clusterStatus(s)
+    const fields = { resource: s.resource, state: s.state, objects: s.objects, ...(s.lastError === undefined ? {} : { reason: s.lastError }) }
+    if (s.state === 'synced') logger.info(fields, 'cluster resource synced')
+    else if (s.state === 'syncing') logger.info(fields, 'cluster resource syncing')
+    else
+      logger.warn(
+        fields,
+        s.state === 'absent' ? 'cluster resource not served (is Tekton installed?); retrying' : 'cluster resource failing; serving the last known objects',
+      )
+  }
+  cluster?.start()
+  const watch = directory?.watch({
     onReload(r) {
       server.metrics.catalogReloaded(r)
       // A periodic re-scan that found nothing new says nothing: its warnings were logged when they appeared.
       if (!r.changed) return
       logger.info({ catalog: dirs, definitions: r.definitions, keptLastGood: r.keptLastGood }, 'catalog reloaded')
-      for (const w of r.warnings) logger.warn({ catalog: dirs }, w)
+      for (const w of firstOf(r.warnings)) logger.warn({ catalog: dirs }, w)
     },
     onError(err) {
       server.metrics.catalogReloadFailed()
@@ -178,7 +264,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
         logger.error({ graceMs }, 'grace period over with requests still in flight')
         resolve(1)
       }, graceMs)
-      Promise.all([watch.close(), server.close()]).then(() => {
+      Promise.all([watch?.close(), cluster?.stop(), server.close()]).then(() => {
         clearTimeout(force)
         logger.info('stopped')
         resolve(0)

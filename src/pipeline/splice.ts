@@ -14,6 +14,7 @@ import { formatProblem, type Problem, problem } from '../problems/problem.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
 import { resolveReferences } from '../resolution/resolve.ts'
 import { expandRun, planRun } from '../runs/expand.ts'
+import { inlinableTaskRef, inlineTask, usesStepRefs } from '../runs/inline.ts'
 import { isTektonRun } from '../runs/sites.ts'
 import type { Expansion } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
@@ -22,6 +23,8 @@ export interface SpliceDeps {
   catalog: Catalog
   /** Image of the init container that writes Pod step scripts. */
   prepareImage?: string
+  /** Write a TaskRun's taskRef out as its Task's spec when the Task's steps reference definitions (default true). */
+  inlineTaskRefs?: boolean
 }
 
 export interface SpliceOptions extends ResolveOptions {
@@ -55,6 +58,19 @@ function limitOutcome(obj: KubeObject, isPod: boolean, problems: Problem[]): Exp
   )
 }
 
+/**
+ * The TaskRun to expand: `obj` itself, or, when it names a Task whose steps
+ * reference definitions, `obj` with that Task written out (runs/inline.ts).
+ * A Task that cannot be found is left for Tekton, which reports it its own way.
+ */
+async function taskOf(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<{ object: KubeObject } | { warning: string }> {
+  const name = deps.inlineTaskRefs === false || deps.catalog.resolveTask === undefined ? undefined : inlinableTaskRef(obj)
+  if (name === undefined || deps.catalog.resolveTask === undefined) return { object: obj }
+  const found = await deps.catalog.resolveTask({ namespace, name }, options)
+  if ('error' in found) return { warning: `spec.taskRef: ${found.error}; left for Tekton to resolve` }
+  return usesStepRefs(found.task) ? { object: inlineTask(obj, found.task) } : { object: obj }
+}
+
 export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Expansion> {
   const includeWorkloads = options.includeWorkloads ?? false
   const budget = new Budget()
@@ -69,10 +85,15 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
       const resolutions = await resolveReferences(podPlan, namespace, deps.catalog, options)
       expansion = expandPod(obj, podPlan, namespace, resolutions, { prepareImage: deps.prepareImage ?? defaultPrepareImage, budget })
     } else {
-      const plan = planRun(obj, budget)
+      const withTask = await taskOf(obj, namespace, deps, options)
+      if ('warning' in withTask) return unchanged(obj, [], [withTask.warning])
+      const run = withTask.object
+      const plan = planRun(run, budget)
       if (plan.problems.some((p) => p.limit !== undefined)) return limitOutcome(obj, false, plan.problems)
       const resolutions = await resolveReferences(plan, namespace, deps.catalog, options)
-      expansion = expandRun(obj, plan, namespace, resolutions, { budget, ...(options.oldObject === undefined ? {} : { stored: options.oldObject }) })
+      expansion = expandRun(run, plan, namespace, resolutions, { budget, ...(options.oldObject === undefined ? {} : { stored: options.oldObject }) })
+      // A denial or a change is about the object as sent; the Task written into it is part of the change.
+      if (!expansion.changed) expansion = { ...expansion, object: obj }
     }
     if (expansion.problems.some((p) => p.limit !== undefined)) return limitOutcome(obj, isPod, expansion.problems)
     // What we produce is bounded like what we read: the API server would refuse a larger object.

@@ -3,7 +3,7 @@
 // admission path, and a webhook that calls the API server per request is a
 // webhook that times out under load.
 
-import type { Resolution, StepReference } from '../definitions/reference.ts'
+import type { Resolution, StepReference, TaskReference, TaskResolution } from '../definitions/reference.ts'
 
 export interface ResolveOptions {
   /** Aborted when the caller's deadline passes; a catalog that fetches remotely should stop then. */
@@ -12,6 +12,10 @@ export interface ResolveOptions {
 
 export interface Catalog {
   resolve(ref: StepReference, options?: ResolveOptions): Promise<Resolution>
+  /** Tasks by name, for TaskRuns with a taskRef; a catalog that holds no Tasks leaves it out. */
+  resolveTask?(ref: TaskReference, options?: ResolveOptions): Promise<TaskResolution>
   /** Definitions held, for metrics and readiness. */
   readonly size: number
+  /** False until the catalog holds everything it serves (a cluster catalog's informers have synced). Absent: always ready. */
+  readonly ready?: boolean
 }

@@ -47,7 +47,8 @@ export class MemoryCatalog implements Catalog {
     }
     const name = ref.name ?? ''
     const definition = this.#index.lookup(ref.namespace, name)
-    if (definition === undefined) return { error: `stepactions.tekton.dev ${JSON.stringify(name)} not found in namespace ${JSON.stringify(ref.namespace)}` }
+    if (definition === undefined)
+      return { error: `stepactions.tekton.dev ${JSON.stringify(name)} not found in namespace ${JSON.stringify(ref.namespace)}`, missing: true }
     return { definition }
   }
 }

@@ -4,7 +4,7 @@
 // held forever, so a caller's string as a label (a made-up resource name per
 // request) grows /metrics and this process without bound.
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 export interface AdmissionObservation {
   endpoint: 'mutate' | 'validate'
@@ -22,6 +22,13 @@ export interface Metrics {
   catalogReloaded(r: { changed: boolean; keptLastGood: readonly string[] }): void
   /** A catalog reload failed as a whole: the definitions loaded before stay in use. */
   catalogReloadFailed(): void
+  /** A watched cluster resource changed state (cluster.ts): synced, failing, absent. */
+  clusterStatus(s: { resource: string; state: string; objects: number }): void
+}
+
+export interface MetricsOptions {
+  /** stepsplice's version, for stepsplice_build_info. */
+  version: string
 }
 
 /** The resources a label may name; anything else is counted as `other`. */
@@ -33,8 +40,16 @@ function fixedLabel(allowed: ReadonlySet<string>, value: string): string {
   return allowed.has(value) ? value : 'other'
 }
 
-export function createMetrics(catalogSize: () => number): Metrics {
+export function createMetrics(catalogSize: () => number, options: MetricsOptions = { version: 'unknown' }): Metrics {
   const registry = new Registry()
+  // Process and Node.js metrics (memory, CPU, event loop lag, GC), read when scraped.
+  collectDefaultMetrics({ register: registry })
+  new Gauge({
+    name: 'stepsplice_build_info',
+    help: 'Always 1; the labels say which stepsplice and which Node.js are running.',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version: options.version, node: process.version }, 1)
   const labelNames = ['endpoint', 'resource', 'outcome'] as const
   const duration = new Histogram({
     name: 'stepsplice_admission_duration_seconds',
@@ -81,8 +96,26 @@ export function createMetrics(catalogSize: () => number): Metrics {
     help: 'Catalog files that no longer parse or validate and are served at their last good version.',
     registers: [registry],
   })
+  const clusterStates = ['syncing', 'synced', 'failing', 'absent']
+  const clusterState = new Gauge({
+    name: 'stepsplice_cluster_resource_state',
+    help: 'State of each watched cluster resource: 1 for its current state (syncing, synced, failing, absent), 0 for the others.',
+    labelNames: ['resource', 'state'],
+    registers: [registry],
+  })
+  const clusterObjects = new Gauge({
+    name: 'stepsplice_cluster_resource_objects',
+    help: 'Objects held from each watched cluster resource.',
+    labelNames: ['resource'],
+    registers: [registry],
+  })
   return {
     registry,
+    clusterStatus(s) {
+      // The resource names are stepsplice's own (stepactions.tekton.dev/v1beta1, tasks.tekton.dev/v1): a fixed set.
+      for (const state of clusterStates) clusterState.set({ resource: s.resource, state }, s.state === state ? 1 : 0)
+      clusterObjects.set({ resource: s.resource }, s.objects)
+    },
     catalogReloaded(r) {
       reloads.inc({ outcome: r.changed ? 'changed' : 'unchanged' })
       keptLastGood.set(r.keptLastGood.length)

@@ -15,7 +15,7 @@
 
 import { Worker } from 'node:worker_threads'
 import type { AdmissionFields, Endpoint, Handled } from '../admission/handle.ts'
-import type { Resolution } from '../definitions/reference.ts'
+import type { Resolution, TaskResolution } from '../definitions/reference.ts'
 import type { Catalog } from '../resolution/catalog.ts'
 import type { FromWorker, ToWorker, WorkerSettings } from './worker-protocol.ts'
 
@@ -162,8 +162,15 @@ export class AdmissionPool {
         task.fields = message.fields
         return
       case 'resolve':
-        this.#lookup(slot, task, message.rid, message.ref)
+        this.#lookup(slot, task, message.rid, (signal) => this.#options.catalog.resolve(message.ref, { signal }))
         return
+      case 'resolveTask': {
+        const catalog = this.#options.catalog
+        this.#lookup(slot, task, message.rid, (signal) =>
+          catalog.resolveTask === undefined ? Promise.resolve({ error: 'no Tasks are served', missing: true }) : catalog.resolveTask(message.ref, { signal }),
+        )
+        return
+      }
       case 'cancel':
         task.lookups.get(message.rid)?.abort(new Error('the request no longer needs it'))
         task.lookups.delete(message.rid)
@@ -175,11 +182,10 @@ export class AdmissionPool {
     }
   }
 
-  #lookup(slot: Slot, task: Task, rid: number, ref: Parameters<Catalog['resolve']>[0]): void {
+  #lookup(slot: Slot, task: Task, rid: number, question: (signal: AbortSignal) => Promise<Resolution | TaskResolution>): void {
     const controller = new AbortController()
     task.lookups.set(rid, controller)
-    this.#options.catalog
-      .resolve(ref, { signal: controller.signal })
+    question(controller.signal)
       .catch((err: unknown): Resolution => ({ error: `catalog failed: ${err instanceof Error ? err.message : String(err)}` }))
       .then((resolution) => {
         if (!task.lookups.delete(rid) || slot.task !== task || !this.#tasks.has(task.id)) return

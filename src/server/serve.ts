@@ -8,6 +8,7 @@ import { buildApp, type WebhookApp } from './app.ts'
 import { type CertificateWatch, type KeyPair, readClientCa, readKeyPair, watchCertificates, watchClientCa } from './certificates.ts'
 import { connectionLimits } from './limits.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
+import { type HealthServer, startHealthServer } from './health.ts'
 import { AdmissionPool } from './pool.ts'
 
 export interface ServeConfig {
@@ -29,6 +30,12 @@ export interface ServeConfig {
   maxConnections?: number
   /** Admission worker threads (pool.ts); 0 answers on the server's own thread, where nothing can stop a slow request. */
   workers: number
+  /** Plain-HTTP port for /metrics, /healthz and /readyz (health.ts); unset: none. */
+  metricsPort?: number
+  /** Write TaskRuns' taskRefs out as their Tasks' specs when the catalog holds Tasks (default true). */
+  inlineTaskRefs?: boolean
+  /** stepsplice's version, for stepsplice_build_info. */
+  version?: string
 }
 
 export interface RunningServer {
@@ -37,6 +44,8 @@ export interface RunningServer {
   /** `https://host:port`, with the port actually bound (useful with port 0). */
   url: string
   port: number
+  /** The plain-HTTP metrics and health port actually bound, when one was asked for. */
+  metricsPort?: number
   /** Stops accepting, lets in-flight requests finish, then resolves. */
   close(): Promise<void>
 }
@@ -44,31 +53,46 @@ export interface RunningServer {
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const tls = await readKeyPair(config.certFile, config.keyFile)
   let clientCa = config.clientCaFile === undefined ? undefined : await readClientCa(config.clientCaFile)
-  const metrics = createMetrics(() => config.catalog.size)
+  const metrics = createMetrics(() => config.catalog.size, { version: config.version ?? 'unknown' })
+  const settings = {
+    deadlineMs: config.deadlineMs,
+    onTimeout: config.onTimeout,
+    ...(config.prepareImage ? { prepareImage: config.prepareImage } : {}),
+    ...(config.inlineTaskRefs === undefined ? {} : { inlineTaskRefs: config.inlineTaskRefs }),
+    tasks: config.catalog.resolveTask !== undefined,
+  }
   const pool =
     config.workers > 0
       ? new AdmissionPool({
           size: config.workers,
           catalog: config.catalog,
-          settings: { deadlineMs: config.deadlineMs, onTimeout: config.onTimeout, ...(config.prepareImage ? { prepareImage: config.prepareImage } : {}) },
+          settings,
           onWorkerError: (err) => config.logger.error({ err }, 'admission worker failed'),
         })
       : undefined
+  // Ready when every worker is up and the catalog holds what it serves (a cluster catalog has synced):
+  // a replica that answers before its cache is warm denies or skips what it should expand.
+  const notReady = (): string | undefined => {
+    if (!(pool?.ready ?? true)) return 'admission workers starting'
+    if (!(config.catalog.ready ?? true)) return 'catalog not synced'
+    return undefined
+  }
   const app = buildApp(
-    { catalog: config.catalog, metrics, logger: config.logger, ready: () => pool?.ready ?? true, ...(pool ? { pool } : {}) },
+    { catalog: config.catalog, metrics, logger: config.logger, ready: () => notReady() === undefined, ...(pool ? { pool } : {}) },
     {
       tls,
-      deadlineMs: config.deadlineMs,
-      onTimeout: config.onTimeout,
-      ...(config.prepareImage ? { prepareImage: config.prepareImage } : {}),
+      ...settings,
       ...(clientCa ? { clientCa } : {}),
       limits: connectionLimits(config.deadlineMs, config.maxConnections),
     },
   )
+  let health: HealthServer | undefined
   try {
     await pool?.started()
     await app.listen({ host: config.host, port: config.port })
+    if (config.metricsPort !== undefined) health = await startHealthServer({ metrics, notReady }, config.host, config.metricsPort)
   } catch (err) {
+    await app.close()
     await pool?.close()
     throw err
   }
@@ -115,9 +139,11 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     metrics,
     port,
     url: `https://${host}:${port}`,
+    ...(health === undefined ? {} : { metricsPort: health.port }),
     async close() {
       for (const w of watches) w.close()
       await app.close()
+      await health?.close()
       await pool?.close()
     },
   }

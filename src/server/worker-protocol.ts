@@ -5,12 +5,15 @@
 
 import type { AdmissionFields, Endpoint, Handled } from '../admission/handle.ts'
 import type { OnTimeout } from '../admission/mutate.ts'
-import type { StepReference } from '../definitions/reference.ts'
+import type { StepReference, TaskReference } from '../definitions/reference.ts'
 
 export interface WorkerSettings {
   deadlineMs: number
   onTimeout: OnTimeout
   prepareImage?: string
+  /** Whether the server's catalog holds Tasks, so TaskRuns' taskRefs can be written out. */
+  tasks?: boolean
+  inlineTaskRefs?: boolean
 }
 
 export type ToWorker =
@@ -23,5 +26,6 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'decoded'; id: number; fields: AdmissionFields }
   | { type: 'resolve'; id: number; rid: number; ref: StepReference }
+  | { type: 'resolveTask'; id: number; rid: number; ref: TaskReference }
   | { type: 'cancel'; id: number; rid: number }
   | { type: 'done'; id: number; handled: Handled }

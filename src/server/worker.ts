@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads'
 import { handleAdmission } from '../admission/handle.ts'
 import { parseJson } from '../json/parse-json.ts'
-import type { Resolution, StepReference } from '../definitions/reference.ts'
+import type { Resolution, StepReference, TaskReference, TaskResolution } from '../definitions/reference.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
 import type { FromWorker, ToWorker } from './worker-protocol.ts'
 
@@ -14,43 +14,53 @@ const port = parentPort
 if (port === null) throw new Error('server/worker.ts runs as a worker thread')
 
 const post = (message: FromWorker): void => port.postMessage(message)
-const waiting = new Map<number, (resolution: Resolution) => void>()
+const waiting = new Map<number, (answer: unknown) => void>()
 let nextRid = 0
 
+/** Asks the server's thread; an abort (the request's own deadline) answers at once with an error. */
+function ask<T>(id: number, question: (rid: number) => FromWorker, options: ResolveOptions): Promise<T> {
+  const rid = nextRid++
+  return new Promise<T>((resolve) => {
+    const signal = options.signal
+    const onAbort = (): void => {
+      waiting.delete(rid)
+      post({ type: 'cancel', id, rid })
+      resolve({ error: 'resolution was cancelled' } as T)
+    }
+    waiting.set(rid, (answer) => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(answer as T)
+    })
+    if (signal?.aborted) return onAbort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    post(question(rid))
+  })
+}
+
 /** The catalog of the server's thread, one request's view of it. */
-function remoteCatalog(id: number): Catalog {
-  return {
+function remoteCatalog(id: number, tasks: boolean): Catalog {
+  const catalog: Catalog = {
     size: 0,
-    resolve(ref: StepReference, options: ResolveOptions = {}): Promise<Resolution> {
-      const rid = nextRid++
-      return new Promise<Resolution>((resolve) => {
-        const signal = options.signal
-        const onAbort = (): void => {
-          waiting.delete(rid)
-          post({ type: 'cancel', id, rid })
-          resolve({ error: 'resolution was cancelled' })
-        }
-        waiting.set(rid, (resolution) => {
-          signal?.removeEventListener('abort', onAbort)
-          resolve(resolution)
-        })
-        if (signal?.aborted) return onAbort()
-        signal?.addEventListener('abort', onAbort, { once: true })
-        post({ type: 'resolve', id, rid, ref })
-      })
-    },
+    resolve: (ref: StepReference, options: ResolveOptions = {}) => ask<Resolution>(id, (rid) => ({ type: 'resolve', id, rid, ref }), options),
   }
+  if (tasks)
+    catalog.resolveTask = (ref: TaskReference, options: ResolveOptions = {}) =>
+      ask<TaskResolution>(id, (rid) => ({ type: 'resolveTask', id, rid, ref }), options)
+  return catalog
 }
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'resolved') {
     const done = waiting.get(message.rid)
     waiting.delete(message.rid)
-    done?.(parseJson(message.resolution) as Resolution)
+    done?.(parseJson(message.resolution))
     return
   }
   const { id, endpoint, body, settings } = message
-  handleAdmission(endpoint, body, remoteCatalog(id), { ...settings, onDecoded: (fields) => post({ type: 'decoded', id, fields }) }).then(
+  handleAdmission(endpoint, body, remoteCatalog(id, settings.tasks === true), {
+    ...settings,
+    onDecoded: (fields) => post({ type: 'decoded', id, fields }),
+  }).then(
     (handled) => post({ type: 'done', id, handled }),
     (err: unknown) => {
       // handleAdmission turns its own failures into answers; this is a failure of the worker itself.

@@ -86,10 +86,26 @@ export interface TaskSpec {
   [field: string]: unknown
 }
 
+/** A TaskRun's or pipeline task's `taskRef`: a Task by name, or a resolver with params. */
+export interface TaskRef {
+  name?: string
+  kind?: string
+  apiVersion?: string
+  resolver?: string
+  params?: Param[]
+  [field: string]: unknown
+}
+
 export interface TaskRunSpec {
   params?: Param[]
+  taskRef?: TaskRef
   taskSpec?: TaskSpec
   [field: string]: unknown
+}
+
+/** @public A tekton.dev/v1 Task, as the cluster holds it (ResolvedTask is what a catalog keeps of one). */
+export interface Task extends KubeObject {
+  spec?: TaskSpec
 }
 
 export interface TaskRun extends KubeObject {

@@ -1,0 +1,118 @@
+// The cluster catalog of `stepsplice serve --kube`: Tekton's StepActions and
+// Tasks in every namespace, kept current by list and watch, and answered from
+// memory. A StepAction is validated when it arrives, and kept when invalid so
+// a step that references it is told why; resolving never calls the API
+// server. Through an outage the last known objects keep serving.
+
+import type { KubeConfig } from '@kubernetes/client-node'
+import { toDefinition, type Definition } from '../definitions/definition.ts'
+import type { Resolution, ResolvedTask, StepReference, TaskReference, TaskResolution } from '../definitions/reference.ts'
+import { isJsonObject } from '../json/values.ts'
+import type { KubeObject } from '../types/k8s.ts'
+import type { StepAction, TaskSpec } from '../types/tekton.ts'
+import type { Catalog } from './catalog.ts'
+import { ObjectStore } from './cluster-store.ts'
+import { type Backoff, ResourceWatch, type ResourceStatus } from './cluster-watch.ts'
+
+export type { ResourceState, ResourceStatus } from './cluster-watch.ts'
+
+export interface ClusterCatalogOptions {
+  kubeConfig: KubeConfig
+  /** Called on every state change of a watched resource, for logs and metrics. */
+  onStatus?: (status: ResourceStatus) => void
+  /** Back-off between restarts of a failed list/watch: grows from initialMs to maxMs, with jitter. Defaults 1000 / 60000. */
+  backoff?: Backoff
+}
+
+const defaultBackoff: Backoff = { initialMs: 1000, maxMs: 60_000 }
+
+const stepActions = { group: 'tekton.dev', plural: 'stepactions', versions: ['v1beta1', 'v1alpha1'] }
+const tasks = { group: 'tekton.dev', plural: 'tasks', versions: ['v1'] }
+
+/** A copy of every field kubectl keeps the whole last-applied object in; Tekton does not pass it on to runs either. */
+const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration'
+
+function apiPath(version: string, plural: string, object: KubeObject): string {
+  return `/apis/tekton.dev/${version}/namespaces/${object.metadata?.namespace ?? ''}/${plural}/${object.metadata?.name ?? ''}`
+}
+
+function stringMap(value: unknown, drop?: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (!isJsonObject(value)) return out
+  for (const [key, v] of Object.entries(value)) if (typeof v === 'string' && key !== drop) out[key] = v
+  return out
+}
+
+/** Validated as the directory catalog validates a file's StepAction; only what a StepAction defines is read, not the server's bookkeeping. */
+function stepActionDefinition(object: KubeObject, version: string): Definition {
+  const { name, namespace } = object.metadata ?? {}
+  const stepAction: StepAction = { apiVersion: object.apiVersion, kind: object.kind, metadata: namespace === undefined ? { name } : { name, namespace } }
+  if (object.spec !== undefined) stepAction.spec = object.spec as StepAction['spec']
+  return toDefinition(stepAction, { kind: 'cluster', location: apiPath(version, 'stepactions', object) })
+}
+
+function resolvedTask(object: KubeObject, version: string): ResolvedTask {
+  const metadata = object.metadata ?? {}
+  return {
+    namespace: metadata.namespace ?? '',
+    name: metadata.name ?? '',
+    labels: stringMap(metadata.labels),
+    annotations: stringMap(metadata.annotations, lastApplied),
+    spec: isJsonObject(object.spec) ? (object.spec as TaskSpec) : {},
+    location: apiPath(version, 'tasks', object),
+  }
+}
+
+export class ClusterCatalog implements Catalog {
+  readonly #stepActions = new ObjectStore(stepActionDefinition)
+  readonly #tasks = new ObjectStore(resolvedTask)
+  readonly #watches: ResourceWatch[]
+
+  constructor(options: ClusterCatalogOptions) {
+    const watchOptions = { backoff: options.backoff ?? defaultBackoff, onStatus: options.onStatus }
+    this.#watches = [
+      new ResourceWatch(options.kubeConfig, stepActions, this.#stepActions, watchOptions),
+      new ResourceWatch(options.kubeConfig, tasks, this.#tasks, watchOptions),
+    ]
+  }
+
+  /** Starts watching; failures are retried in the background and show in status(). */
+  start(): void {
+    for (const watch of this.#watches) watch.start()
+  }
+
+  /** Stops for good; resolves when no request, socket or timer of the catalog is left. */
+  async stop(): Promise<void> {
+    await Promise.all(this.#watches.map((w) => w.stop()))
+  }
+
+  /** True once every resource has been listed (or found not installed); stays true through later failures. */
+  get ready(): boolean {
+    return this.#watches.every((w) => w.known)
+  }
+
+  /** StepActions held. */
+  get size(): number {
+    return this.#stepActions.size
+  }
+
+  status(): ResourceStatus[] {
+    return this.#watches.map((w) => w.status())
+  }
+
+  async resolve(ref: StepReference): Promise<Resolution> {
+    const name = ref.name ?? ''
+    // A resolver is another catalog's business: "missing" lets a layered catalog ask it.
+    const definition = ref.resolver === undefined || ref.resolver === '' ? this.#stepActions.get(ref.namespace, name) : undefined
+    if (definition === undefined)
+      return { error: `stepactions.tekton.dev ${JSON.stringify(name)} not found in namespace ${JSON.stringify(ref.namespace)}`, missing: true }
+    return { definition }
+  }
+
+  async resolveTask(ref: TaskReference): Promise<TaskResolution> {
+    const task = this.#tasks.get(ref.namespace, ref.name)
+    if (task === undefined)
+      return { error: `tasks.tekton.dev ${JSON.stringify(ref.name)} not found in namespace ${JSON.stringify(ref.namespace)}`, missing: true }
+    return { task }
+  }
+}

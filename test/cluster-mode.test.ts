@@ -1,0 +1,190 @@
+// `serve --kube` end to end: the real webhook, its cluster catalog filled by
+// the real @kubernetes/client-node from the fake API server
+// (helpers/kube-api.ts). Readiness waits for the sync; a StepAction applied
+// with kubectl reaches admission within a second; admission makes no API
+// call; an outage keeps the last known definitions serving; a shared
+// namespace is reachable through the cluster resolver and another is not;
+// a TaskRun's taskRef is written out and expanded.
+
+import { request } from 'node:http'
+import t from 'tap'
+import { ClusterCatalog } from '../src/resolution/cluster.ts'
+import { DirectoryCatalog } from '../src/resolution/directory.ts'
+import { type Layer, LayeredCatalog } from '../src/resolution/layered.ts'
+import { startServer } from '../src/server/serve.ts'
+import type { KubeObject } from '../src/types/k8s.ts'
+import { type KubeApi, startKubeApi, tektonResources } from './helpers/kube-api.ts'
+import { applyEncodedPatch, captureLogs, exampleCatalogDir, httpsRequest, mintCerts, reviewOf, sleep, type TapTest } from './helpers/server.ts'
+
+const certs = await mintCerts(t)
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ceilingMs = 10_000): Promise<void> {
+  const deadline = Date.now() + ceilingMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${ceilingMs} ms waiting for ${what}`)
+    await sleep(10)
+  }
+}
+
+const stepActionOf = (name: string, namespace: string, image: string): KubeObject => ({
+  apiVersion: 'tekton.dev/v1beta1',
+  kind: 'StepAction',
+  metadata: { name, namespace },
+  spec: { image, params: [{ name: 'msg', default: 'hi' }], env: [{ name: 'MSG', value: '$(params.msg)' }], command: ['echo'] },
+})
+
+function get(port: number, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path }, (res) => {
+      let text = ''
+      res.on('data', (c: Buffer) => (text += c.toString()))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+    })
+      .on('error', reject)
+      .end()
+  })
+}
+
+interface Cluster {
+  kube: KubeApi
+  port: number
+  metricsPort: number
+  mutate(object: KubeObject): Promise<{ allowed: boolean; message: string; warnings: string[]; patched: KubeObject }>
+}
+
+async function startCluster(t: TapTest, options: { shared?: string[]; withDirectory?: boolean } = {}): Promise<Cluster> {
+  const kube = await startKubeApi(t, { certs, resources: [tektonResources.stepActions, tektonResources.tasks] })
+  const cluster = new ClusterCatalog({ kubeConfig: kube.kubeConfig(), backoff: { initialMs: 20, maxMs: 200 } })
+  const layers: Layer[] = [{ catalog: cluster, origin: 'the cluster' }]
+  if (options.withDirectory) layers.push({ catalog: await DirectoryCatalog.load([exampleCatalogDir]), origin: 'examples' })
+  const catalog = new LayeredCatalog(layers, options.shared ?? [])
+  const running = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    certFile: certs.certFile,
+    keyFile: certs.keyFile,
+    catalog,
+    logger: captureLogs().logger,
+    deadlineMs: 5000,
+    onTimeout: 'deny',
+    workers: 1,
+    metricsPort: 0,
+  })
+  t.teardown(async () => {
+    await running.close()
+    await cluster.stop()
+  })
+  const metricsPort = running.metricsPort ?? 0
+  // Not ready before the cluster catalog has listed everything it watches.
+  t.equal((await get(metricsPort, '/readyz')).status, 503, '/readyz is 503 before the sync')
+  cluster.start()
+  await until('the catalog synced', async () => (await get(metricsPort, '/readyz')).status === 200)
+  return {
+    kube,
+    port: running.port,
+    metricsPort,
+    async mutate(object) {
+      const res = await httpsRequest(running.url, certs.ca, '/mutate', { body: reviewOf(object) })
+      const r = (JSON.parse(res.text) as { response: { allowed: boolean; status?: { message: string }; warnings?: string[]; patch?: string } }).response
+      return {
+        allowed: r.allowed,
+        message: r.status?.message ?? '',
+        warnings: r.warnings ?? [],
+        patched: (r.patch === undefined ? object : applyEncodedPatch(object, r.patch)) as KubeObject,
+      }
+    },
+  }
+}
+
+const runIn = (namespace: string, step: Record<string, unknown>): KubeObject => ({
+  apiVersion: 'tekton.dev/v1',
+  kind: 'TaskRun',
+  metadata: { name: 'run', namespace },
+  spec: { taskSpec: { steps: [{ name: 's', ...step }] } },
+})
+
+const stepImage = (o: KubeObject): unknown => (o.spec as { taskSpec: { steps: { image?: string }[] } }).taskSpec.steps[0]?.image
+
+t.test('definitions applied in the cluster reach admission; admission asks the API server nothing', async (t) => {
+  const c = await startCluster(t)
+  const before = await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))
+  t.equal(before.allowed, false)
+  t.match(before.message, /stepactions\.tekton\.dev "echo" not found in namespace "team-a"/)
+
+  c.kube.create(stepActionOf('echo', 'team-a', 'alpine:1'))
+  await until('the new StepAction reaches admission', async () => (await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))).allowed)
+  const requestsBefore = c.kube.requests().length
+  const admitted = await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))
+  t.equal(stepImage(admitted.patched), 'alpine:1')
+  t.equal(c.kube.requests().length, requestsBefore, 'no request to the API server during admission')
+
+  c.kube.update(stepActionOf('echo', 'team-a', 'alpine:2'))
+  await until('the update reaches admission', async () => stepImage((await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))).patched) === 'alpine:2')
+  c.kube.remove(stepActionOf('echo', 'team-a', 'alpine:2'))
+  await until('the delete reaches admission', async () => !(await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))).allowed)
+
+  const metrics = await get(c.metricsPort, '/metrics')
+  t.match(metrics.text, /stepsplice_build_info\{version="[^"]+",node="v\d+/)
+  t.match(metrics.text, /process_resident_memory_bytes/)
+})
+
+t.test('an API outage keeps the last known definitions serving', async (t) => {
+  const c = await startCluster(t)
+  c.kube.create(stepActionOf('echo', 'team-a', 'alpine:1'))
+  await until('synced', async () => (await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))).allowed)
+  await c.kube.stop()
+  const during = await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))
+  t.equal(stepImage(during.patched), 'alpine:1', 'served from memory while the API server is down')
+  t.equal((await get(c.metricsPort, '/readyz')).status, 200, 'still ready: what it knows keeps serving')
+  await c.kube.restart()
+})
+
+t.test('the cluster resolver reaches shared namespaces only; the cluster wins over a directory', async (t) => {
+  const c = await startCluster(t, { shared: ['platform'], withDirectory: true })
+  c.kube.create(stepActionOf('scan', 'platform', 'scanner:1'))
+  c.kube.create(stepActionOf('scan', 'other-team', 'scanner:2'))
+  c.kube.create(stepActionOf('go-build', 'team-a', 'golang:cluster'))
+  const ref = (namespace: string) => ({
+    ref: {
+      resolver: 'cluster',
+      params: [
+        { name: 'kind', value: 'stepaction' },
+        { name: 'name', value: 'scan' },
+        { name: 'namespace', value: namespace },
+      ],
+    },
+  })
+  await until('shared scan reachable', async () => (await c.mutate(runIn('team-a', ref('platform')))).allowed)
+  t.equal(stepImage((await c.mutate(runIn('team-a', ref('platform')))).patched), 'scanner:1')
+  const denied = await c.mutate(runIn('team-a', ref('other-team')))
+  t.equal(denied.allowed, false)
+  t.match(denied.message, /not shared with namespace "team-a".*--shared-namespace other-team/)
+  await until('cluster go-build', async () => stepImage((await c.mutate(runIn('team-a', { ref: { name: 'go-build' } }))).patched) === 'golang:cluster')
+  t.equal(
+    stepImage((await c.mutate(runIn('team-b', { ref: { name: 'go-build' } }))).patched),
+    'golang:1.25',
+    'where the cluster has none, the directory answers',
+  )
+})
+
+t.test('a TaskRun naming a Task whose steps use step references is written out and expanded', async (t) => {
+  const c = await startCluster(t)
+  c.kube.create(stepActionOf('echo', 'team-a', 'alpine:1'))
+  c.kube.create({
+    apiVersion: 'tekton.dev/v1',
+    kind: 'Task',
+    metadata: { name: 'greet', namespace: 'team-a', labels: { owner: 'platform' } },
+    spec: { steps: [{ name: 'hello', ref: { name: 'echo' }, params: [{ name: 'msg', value: 'hello' }] }] },
+  })
+  const run: KubeObject = { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'r', namespace: 'team-a' }, spec: { taskRef: { name: 'greet' } } }
+  await until('the Task is written out', async () => (await c.mutate(run)).patched !== run)
+  const a = await c.mutate(run)
+  t.equal(a.allowed, true)
+  t.same(a.patched.metadata?.labels, { owner: 'platform', 'tekton.dev/task': 'greet' })
+  t.same((a.patched.spec as { taskSpec: { steps: unknown[] } }).taskSpec.steps, [
+    { name: 'hello', image: 'alpine:1', env: [{ name: 'MSG', value: 'hello' }], command: ['echo'] },
+  ])
+  const missing = await c.mutate({ ...run, spec: { taskRef: { name: 'nope' } } })
+  t.equal(missing.allowed, true)
+  t.match(missing.warnings, [/tasks\.tekton\.dev "nope" not found in namespace "team-a"; left for Tekton to resolve/])
+})

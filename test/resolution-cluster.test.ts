@@ -1,0 +1,444 @@
+// The cluster catalog against the fake API server (helpers/kube-api.ts) with
+// the real @kubernetes/client-node: it lists and watches StepActions and
+// Tasks in every namespace, answers from memory, and rides out what clusters
+// do: dropped watches, compaction (410), outages, RBAC refusals, a CRD not
+// installed yet, a cluster that serves StepActions only at v1alpha1.
+
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { KubeConfig } from '@kubernetes/client-node'
+import t from 'tap'
+import type { Definition } from '../src/definitions/definition.ts'
+import { ClusterCatalog, type ResourceState, type ResourceStatus } from '../src/resolution/cluster.ts'
+import type { KubeObject } from '../src/types/k8s.ts'
+import { defaultUser, type KubeApi, startKubeApi, tektonResources } from './helpers/kube-api.ts'
+import { mintCerts, root, sleep, type TapTest, tempDir } from './helpers/server.ts'
+
+const run = promisify(execFile)
+const certs = await mintCerts(t)
+const { stepActions, tasks } = tektonResources
+const stepActionsPath = '/apis/tekton.dev/v1beta1/stepactions'
+
+/** A bounded wait: polls until `check` holds, failing after a generous ceiling rather than asserting on time. */
+async function until(what: string, check: () => boolean | Promise<boolean>, ceilingMs = 10_000): Promise<void> {
+  const deadline = Date.now() + ceilingMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${ceilingMs} ms waiting for ${what}`)
+    await sleep(10)
+  }
+}
+
+function stepAction(name: string, image = 'alpine:3', namespace?: string, apiVersion = 'tekton.dev/v1beta1'): KubeObject {
+  return { apiVersion, kind: 'StepAction', metadata: namespace === undefined ? { name } : { name, namespace }, spec: { image, script: 'true' } }
+}
+
+function task(name: string, image = 'alpine:3', metadata: Record<string, unknown> = {}): KubeObject {
+  return { apiVersion: 'tekton.dev/v1', kind: 'Task', metadata: { name, ...metadata }, spec: { steps: [{ name: 'one', image, script: 'true' }] } }
+}
+
+interface Started {
+  catalog: ClusterCatalog
+  /** Every status onStatus reported, in order. */
+  statuses: ResourceStatus[]
+}
+
+function startCatalog(t: TapTest, kube: KubeApi, token?: string): Started {
+  const statuses: ResourceStatus[] = []
+  const catalog = new ClusterCatalog({ kubeConfig: kube.kubeConfig(token), backoff: { initialMs: 20, maxMs: 200 }, onStatus: (s) => statuses.push(s) })
+  t.teardown(() => catalog.stop())
+  catalog.start()
+  return { catalog, statuses }
+}
+
+async function definitionOf(catalog: ClusterCatalog, name: string, namespace = 'default'): Promise<Definition | undefined> {
+  const resolution = await catalog.resolve({ namespace, name })
+  return 'definition' in resolution ? resolution.definition : undefined
+}
+
+async function imageOf(catalog: ClusterCatalog, name: string, namespace = 'default'): Promise<string | undefined> {
+  return (await definitionOf(catalog, name, namespace))?.spec.image
+}
+
+const stateOf = (catalog: ClusterCatalog, plural: string): ResourceStatus | undefined => catalog.status().find((s) => s.resource.startsWith(`${plural}.`))
+const inState = (catalog: ClusterCatalog, plural: string, state: ResourceState): boolean => stateOf(catalog, plural)?.state === state
+/** The states one resource went through, repeats dropped. */
+const historyOf = (statuses: ResourceStatus[], plural: string): string[] => statuses.filter((s) => s.resource.startsWith(`${plural}.`)).map((s) => s.state)
+const listsOf = (kube: KubeApi, path = stepActionsPath) => kube.requests().filter((r) => r.path === path && r.query.watch === undefined)
+const watchesOf = (kube: KubeApi, path = stepActionsPath) => kube.requests().filter((r) => r.path === path && r.query.watch === 'true')
+
+t.test('not ready until every resource is listed; then it answers from memory alone', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create(stepAction('git-clone', 'alpine/git:2'))
+  kube.create(stepAction('go-build', 'golang:1.25', 'team-a'))
+  kube.create(stepAction('git-clone', 'team/git:1', 'team-a'))
+  kube.create(task('build'))
+  const liftFault = kube.fail({ group: 'tekton.dev', resource: 'stepactions', verbs: ['list'], code: 500 })
+  const { catalog, statuses } = startCatalog(t, kube)
+
+  await until('the Tasks listed and the StepActions list failing', () => inState(catalog, 'tasks', 'synced') && inState(catalog, 'stepactions', 'failing'))
+  t.notOk(catalog.ready, 'not ready while a resource has never been listed')
+  t.match(stateOf(catalog, 'stepactions'), {
+    resource: 'stepactions.tekton.dev/v1beta1',
+    objects: 0,
+    lastError: 'cannot list stepactions.tekton.dev/v1beta1: HTTP 500: Internal error occurred: injected failure for stepactions.tekton.dev',
+  })
+  t.equal(stateOf(catalog, 'stepactions')?.lastSyncedAt, undefined)
+  t.same(await catalog.resolve({ namespace: 'default', name: 'git-clone' }), {
+    error: 'stepactions.tekton.dev "git-clone" not found in namespace "default"',
+    missing: true,
+  })
+
+  liftFault()
+  await until('ready', () => catalog.ready)
+  await until('watching', () => kube.openWatches() === 2)
+  t.equal(catalog.size, 3)
+  t.same(historyOf(statuses, 'stepactions'), ['syncing', 'failing', 'synced'])
+  t.same(historyOf(statuses, 'tasks'), ['syncing', 'synced'])
+  const synced = stateOf(catalog, 'stepactions')
+  t.match(synced, { resource: 'stepactions.tekton.dev/v1beta1', state: 'synced', objects: 3, lastSyncedAt: Number })
+  t.equal(synced?.lastError, undefined, 'the error is cleared')
+
+  t.match(await definitionOf(catalog, 'git-clone'), {
+    name: 'git-clone',
+    namespace: 'default',
+    apiVersion: 'tekton.dev/v1beta1',
+    source: { kind: 'cluster', location: '/apis/tekton.dev/v1beta1/namespaces/default/stepactions/git-clone' },
+    spec: { image: 'alpine/git:2', script: 'true' },
+    problems: [],
+  })
+  t.equal(await imageOf(catalog, 'git-clone', 'team-a'), 'team/git:1', 'by name in the namespace asked for')
+  t.equal(await imageOf(catalog, 'go-build', 'team-a'), 'golang:1.25')
+  t.same(await catalog.resolve({ namespace: 'default', name: 'go-build' }), {
+    error: 'stepactions.tekton.dev "go-build" not found in namespace "default"',
+    missing: true,
+  })
+  t.same(
+    await catalog.resolve({ namespace: 'default', name: 'git-clone', resolver: 'git' }),
+    { error: 'stepactions.tekton.dev "git-clone" not found in namespace "default"', missing: true },
+    'a resolver reference is left to another catalog',
+  )
+
+  const before = kube.requests().length
+  for (let i = 0; i < 50; i++) {
+    await catalog.resolve({ namespace: 'team-a', name: 'git-clone' })
+    await catalog.resolveTask({ namespace: 'default', name: 'build' })
+  }
+  await sleep(50)
+  t.equal(kube.requests().length, before, 'resolving makes no request')
+  t.ok(
+    kube.requests().every((r) => r.user === defaultUser),
+    'every request with the configured credentials',
+  )
+  t.equal(watchesOf(kube).at(-1)?.query.allowWatchBookmarks, 'true', 'the watch asks for bookmarks')
+  t.equal(listsOf(kube).at(-1)?.query.limit, '500', 'lists are paged')
+})
+
+t.test('adds, updates and deletes reach resolve; a list is read in pages', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  for (let i = 0; i < 501; i++) kube.create(stepAction(`step-${i}`, 'alpine:3', `ns-${i % 7}`))
+  const { catalog } = startCatalog(t, kube)
+  await until('ready', () => catalog.ready)
+  t.equal(catalog.size, 501)
+  t.same(
+    listsOf(kube).map((r) => r.query.continue === undefined),
+    [true, false],
+    'two pages',
+  )
+  t.equal(await imageOf(catalog, 'step-500', 'ns-3'), 'alpine:3')
+
+  kube.create(stepAction('echo', 'alpine:1'))
+  await until('the addition', async () => (await imageOf(catalog, 'echo')) === 'alpine:1')
+  kube.update(stepAction('echo', 'alpine:2'))
+  await until('the update', async () => (await imageOf(catalog, 'echo')) === 'alpine:2')
+  kube.remove(stepAction('echo'))
+  await until('the deletion', async () => (await imageOf(catalog, 'echo')) === undefined)
+  t.equal(catalog.size, 501)
+  t.equal(listsOf(kube).length, 2, 'changes come by the watch, not by listing again')
+})
+
+t.test('an invalid StepAction is kept and says why; fixed, it serves', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create({ apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', metadata: { name: 'broken' }, spec: { args: ['x'], imagePullPolicy: 'Always' } })
+  const { catalog } = startCatalog(t, kube)
+  await until('ready', () => catalog.ready)
+  const broken = await definitionOf(catalog, 'broken')
+  t.ok(broken, 'held, not dropped')
+  t.ok((broken?.problems.length ?? 0) > 0, 'with its problems')
+  t.match(broken?.problems, [{ path: 'spec.imagePullPolicy', message: 'unknown field' }])
+
+  kube.update(stepAction('broken', 'alpine:3'))
+  await until('the fix', async () => (await definitionOf(catalog, 'broken'))?.problems.length === 0)
+  t.equal(await imageOf(catalog, 'broken'), 'alpine:3')
+})
+
+t.test('a dropped watch is restarted and resumes where it was, without listing again', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create(stepAction('git-clone'))
+  const { catalog, statuses } = startCatalog(t, kube)
+  await until('ready and watching', () => catalog.ready && kube.openWatches() === 2)
+  const lists = listsOf(kube).length
+
+  t.equal(kube.dropWatches(), 2)
+  kube.create(stepAction('while-dropped'))
+  await until('the object created meanwhile', async () => (await imageOf(catalog, 'while-dropped')) === 'alpine:3')
+  await until('synced again', () => inState(catalog, 'stepactions', 'synced') && kube.openWatches() === 2)
+  t.equal(listsOf(kube).length, lists, 'resumed from its resourceVersion')
+  const failing = statuses.find((s) => s.state === 'failing' && s.resource.startsWith('stepactions.'))
+  t.match(failing?.lastError, /^cannot watch stepactions\.tekton\.dev\/v1beta1: /, 'the drop was reported')
+  t.ok(catalog.ready, 'ready throughout')
+  t.equal(await imageOf(catalog, 'git-clone'), 'alpine:3')
+})
+
+t.test('after compaction (410) it lists again: nothing lost, nothing twice', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create(stepAction('kept', 'alpine:1'))
+  kube.create(stepAction('gone'))
+  const { catalog } = startCatalog(t, kube)
+  await until('ready and watching', () => catalog.ready && kube.openWatches() === 2)
+
+  // In one tick, as in a cluster: the watches end, changes land that no watch sees, and history is compacted.
+  kube.endWatches()
+  kube.create(stepAction('late'))
+  kube.update(stepAction('kept', 'alpine:2'))
+  kube.remove(stepAction('gone'))
+  kube.expireHistory()
+  await until('the re-list', () => listsOf(kube).length === 2)
+  await until('the state after it', async () => (await imageOf(catalog, 'late')) === 'alpine:3' && (await imageOf(catalog, 'kept')) === 'alpine:2')
+  t.ok(
+    watchesOf(kube).some((w) => w.errorEvent === 410),
+    'a resume was refused with 410',
+  )
+  t.equal(await imageOf(catalog, 'gone'), undefined, 'the deletion missed by the watch is seen in the list')
+  t.equal(catalog.size, 2)
+  t.equal(stateOf(catalog, 'stepactions')?.objects, 2)
+
+  // And the re-listed objects are watched on from there.
+  kube.update(stepAction('late', 'alpine:4'))
+  await until('a change after the re-list', async () => (await imageOf(catalog, 'late')) === 'alpine:4')
+  t.equal(catalog.size, 2)
+})
+
+t.test('an outage: the last known definitions keep serving, failing, until the API server is back', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create(stepAction('git-clone'))
+  kube.create(task('build'))
+  const { catalog, statuses } = startCatalog(t, kube)
+  await until('ready and watching', () => catalog.ready && kube.openWatches() === 2)
+
+  await kube.stop()
+  await until('both failing', () => inState(catalog, 'stepactions', 'failing') && inState(catalog, 'tasks', 'failing'))
+  const failing = stateOf(catalog, 'stepactions')
+  t.match(failing, { state: 'failing', objects: 1, lastSyncedAt: Number })
+  t.match(failing?.lastError, /^cannot (watch|list) stepactions\.tekton\.dev\/v1beta1: /)
+  t.ok(catalog.ready, 'still ready: the last known definitions serve')
+  t.equal(await imageOf(catalog, 'git-clone'), 'alpine:3')
+  t.match(await catalog.resolveTask({ namespace: 'default', name: 'build' }), { task: { name: 'build' } })
+  // Long enough for several restarts to fail while it is down (back-off 20 to 200 ms).
+  await sleep(500)
+  kube.create(stepAction('during-outage'))
+  kube.remove(stepAction('git-clone'))
+
+  await kube.restart()
+  await until('the changes made during the outage', async () => (await imageOf(catalog, 'during-outage')) === 'alpine:3')
+  await until('synced', () => inState(catalog, 'stepactions', 'synced') && inState(catalog, 'tasks', 'synced'))
+  t.equal(await imageOf(catalog, 'git-clone'), undefined)
+  t.same(historyOf(statuses, 'stepactions'), ['syncing', 'synced', 'failing', 'synced'], 'one failing state for the whole outage')
+})
+
+t.test('a CRD not installed is absent, and synced once it is; deleting it empties the catalog', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [tasks] })
+  const { catalog, statuses } = startCatalog(t, kube)
+  await until('absent', () => inState(catalog, 'stepactions', 'absent'))
+  const absent = stateOf(catalog, 'stepactions')
+  t.match(absent, { resource: 'stepactions.tekton.dev/v1beta1', objects: 0 })
+  t.match(absent?.lastError, /stepactions\.tekton\.dev is not installed .*tekton\.dev\/v1beta1 or tekton\.dev\/v1alpha1.*Retrying/)
+  await until('ready', () => catalog.ready)
+  t.pass('ready: no StepActions is a known answer')
+  t.match(await catalog.resolve({ namespace: 'default', name: 'git-clone' }), { missing: true })
+  const listsWhileAbsent = listsOf(kube).length
+  await until('retried', () => listsOf(kube).length > listsWhileAbsent)
+
+  kube.install(stepActions)
+  kube.create(stepAction('git-clone'))
+  await until('the StepAction of the new CRD', async () => (await imageOf(catalog, 'git-clone')) === 'alpine:3')
+  await until('synced', () => inState(catalog, 'stepactions', 'synced'))
+  t.same(historyOf(statuses, 'stepactions'), ['syncing', 'absent', 'synced'])
+
+  await until('watching', () => kube.openWatches() === 2)
+  kube.uninstall(stepActions)
+  await until('absent again', () => inState(catalog, 'stepactions', 'absent'))
+  t.equal(catalog.size, 0, 'its objects were deleted with it')
+  t.match(await catalog.resolve({ namespace: 'default', name: 'git-clone' }), { missing: true })
+  t.ok(catalog.ready)
+
+  // Deleted while the watch was down, so no DELETED event came: absent still means none.
+  kube.install(stepActions)
+  kube.create(stepAction('git-clone'))
+  await until('synced again', async () => inState(catalog, 'stepactions', 'synced') && (await imageOf(catalog, 'git-clone')) === 'alpine:3')
+  await until('watching', () => kube.openWatches() === 2)
+  kube.dropWatches()
+  kube.uninstall(stepActions)
+  await until('absent', () => inState(catalog, 'stepactions', 'absent'))
+  t.equal(catalog.size, 0, 'nothing kept of a resource that is not installed')
+  t.match(await catalog.resolve({ namespace: 'default', name: 'git-clone' }), { missing: true })
+})
+
+t.test('a cluster serving StepActions only at v1alpha1; each restart takes the best version served', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [{ ...stepActions, versions: ['v1alpha1'] }, tasks] })
+  kube.create(stepAction('git-clone', 'alpine:3', undefined, 'tekton.dev/v1alpha1'))
+  const { catalog, statuses } = startCatalog(t, kube)
+  await until('ready', () => catalog.ready)
+  t.match(stateOf(catalog, 'stepactions'), { resource: 'stepactions.tekton.dev/v1alpha1', state: 'synced', objects: 1 })
+  t.match(await definitionOf(catalog, 'git-clone'), {
+    apiVersion: 'tekton.dev/v1alpha1',
+    source: { kind: 'cluster', location: '/apis/tekton.dev/v1alpha1/namespaces/default/stepactions/git-clone' },
+    problems: [],
+  })
+  t.notOk(
+    statuses.some((s) => s.state === 'absent' || s.state === 'failing'),
+    'the 404 at v1beta1 is not a failure',
+  )
+  kube.create(stepAction('later', 'alpine:3', undefined, 'tekton.dev/v1alpha1'))
+  await until('watched at v1alpha1', async () => (await imageOf(catalog, 'later')) === 'alpine:3')
+
+  // Tekton upgraded: v1beta1 is served too. The next restart moves to it.
+  kube.install(stepActions)
+  kube.dropWatches()
+  await until(
+    'watching v1beta1',
+    () => stateOf(catalog, 'stepactions')?.resource === 'stepactions.tekton.dev/v1beta1' && inState(catalog, 'stepactions', 'synced'),
+  )
+  await until('definitions re-read at v1beta1', async () => (await definitionOf(catalog, 'git-clone'))?.apiVersion === 'tekton.dev/v1beta1')
+  t.equal((await definitionOf(catalog, 'later'))?.source.location, '/apis/tekton.dev/v1beta1/namespaces/default/stepactions/later')
+  t.equal(catalog.size, 2)
+  await until('one watch per resource', () => kube.openWatches() === 2)
+})
+
+t.test('403: failing with the API server’s message until access is granted', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create(stepAction('git-clone'))
+  const grant = kube.forbid({ group: 'tekton.dev', resource: 'stepactions', verbs: ['list'] })
+  const { catalog, statuses } = startCatalog(t, kube)
+  await until('failing', () => inState(catalog, 'stepactions', 'failing'))
+  t.equal(
+    stateOf(catalog, 'stepactions')?.lastError,
+    `cannot list stepactions.tekton.dev/v1beta1: HTTP 403: stepactions.tekton.dev is forbidden: User "${defaultUser}" cannot list resource "stepactions" in API group "tekton.dev" at the cluster scope (stepsplice needs get, list and watch on it in all namespaces)`,
+  )
+  t.notOk(catalog.ready)
+  const tried = listsOf(kube).length
+  await until('retried with back-off', () => listsOf(kube).length >= tried + 2)
+  t.equal(historyOf(statuses, 'stepactions').filter((s) => s === 'failing').length, 1, 'the same failure is reported once')
+
+  grant()
+  await until('ready', () => catalog.ready)
+  t.equal(await imageOf(catalog, 'git-clone'), 'alpine:3')
+
+  // A watch refused after the list worked: the client keeps only the status line, so the message says what is needed.
+  const denyWatch = kube.forbid({ group: 'tekton.dev', resource: 'stepactions', verbs: ['watch'] })
+  kube.dropWatches()
+  // First the drop, then the refused restarts.
+  await until('the watch refused', () => inState(catalog, 'stepactions', 'failing') && /403/.test(stateOf(catalog, 'stepactions')?.lastError ?? ''))
+  t.equal(
+    stateOf(catalog, 'stepactions')?.lastError,
+    'cannot watch stepactions.tekton.dev/v1beta1: HTTP 403 Forbidden (stepsplice needs get, list and watch on it in all namespaces)',
+  )
+  t.equal(await imageOf(catalog, 'git-clone'), 'alpine:3', 'serving what it has')
+  denyWatch()
+  await until('synced', () => inState(catalog, 'stepactions', 'synced'))
+
+  const wrongToken = startCatalog(t, kube, 'not-a-token')
+  await until('failing with 401', () => inState(wrongToken.catalog, 'stepactions', 'failing'))
+  t.match(stateOf(wrongToken.catalog, 'stepactions')?.lastError, /^cannot list stepactions\.tekton\.dev\/v1beta1: HTTP 401 \(the API server does not accept/)
+})
+
+t.test('Tasks resolve, change and disappear', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create(
+    task('build', 'golang:1.25', {
+      namespace: 'team-a',
+      labels: { app: 'build' },
+      annotations: { owner: 'platform', 'kubectl.kubernetes.io/last-applied-configuration': '{"a":"whole copy"}' },
+      managedFields: [{ manager: 'kubectl' }],
+    }),
+  )
+  const { catalog } = startCatalog(t, kube)
+  await until('ready', () => catalog.ready)
+  t.same(await catalog.resolveTask({ namespace: 'team-a', name: 'build' }), {
+    task: {
+      namespace: 'team-a',
+      name: 'build',
+      labels: { app: 'build' },
+      annotations: { owner: 'platform' },
+      spec: { steps: [{ name: 'one', image: 'golang:1.25', script: 'true' }] },
+      location: '/apis/tekton.dev/v1/namespaces/team-a/tasks/build',
+    },
+  })
+  t.same(await catalog.resolveTask({ namespace: 'default', name: 'build' }), {
+    error: 'tasks.tekton.dev "build" not found in namespace "default"',
+    missing: true,
+  })
+  t.equal(catalog.size, 0, 'size counts StepActions')
+  t.match(stateOf(catalog, 'tasks'), { resource: 'tasks.tekton.dev/v1', state: 'synced', objects: 1 })
+
+  const specOf = async (): Promise<unknown> => {
+    const r = await catalog.resolveTask({ namespace: 'team-a', name: 'build' })
+    return 'task' in r ? r.task.spec : undefined
+  }
+  kube.update(task('build', 'golang:1.26', { namespace: 'team-a' }))
+  await until('the update', async () => JSON.stringify(await specOf()).includes('golang:1.26'))
+  kube.remove(task('build', 'golang:1.26', { namespace: 'team-a' }))
+  await until('the deletion', async () => (await specOf()) === undefined)
+  t.match(await catalog.resolveTask({ namespace: 'team-a', name: 'build' }), { missing: true })
+})
+
+t.test('a kubeconfig it cannot use is a failure to retry, never an exception', async (t) => {
+  const catalog = new ClusterCatalog({ kubeConfig: new KubeConfig(), backoff: { initialMs: 20, maxMs: 40 } })
+  t.teardown(() => catalog.stop())
+  t.doesNotThrow(() => catalog.start())
+  await until('failing', () => inState(catalog, 'stepactions', 'failing') && inState(catalog, 'tasks', 'failing'))
+  t.match(stateOf(catalog, 'stepactions')?.lastError, /No active cluster/)
+  t.notOk(catalog.ready)
+  await catalog.stop()
+})
+
+t.test('stop() leaves nothing running', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create(stepAction('git-clone'))
+  const { catalog } = startCatalog(t, kube)
+  await until('ready and watching', () => catalog.ready && kube.openWatches() === 2)
+  await catalog.stop()
+  await until('no watch open', () => kube.openWatches() === 0)
+  const seen = kube.requests().length
+  kube.create(stepAction('after-stop'))
+  kube.endWatches()
+  await sleep(300)
+  t.equal(kube.requests().length, seen, 'no request after stop')
+  t.equal(await imageOf(catalog, 'after-stop'), undefined)
+  t.equal(await imageOf(catalog, 'git-clone'), 'alpine:3', 'what it held still answers')
+
+  // The process can exit: a child stops catalogs caught in every phase, and must then end by itself.
+  const dir = await tempDir(t)
+  const kubeconfig = await kube.writeKubeconfig(dir)
+  t.teardown(kube.forbid({ group: 'tekton.dev', resource: 'tasks', verbs: ['list'] }))
+  const module = new URL('src/resolution/cluster.ts', `file://${root}`).href
+  const script = [
+    `const { KubeConfig } = await import('@kubernetes/client-node')`,
+    `const { ClusterCatalog } = await import(${JSON.stringify(module)})`,
+    'const kubeConfig = new KubeConfig()',
+    `kubeConfig.loadFromFile(${JSON.stringify(kubeconfig)})`,
+    'const started = () => { const c = new ClusterCatalog({ kubeConfig, backoff: { initialMs: 10, maxMs: 20 } }); c.start(); return c }',
+    'const stateOf = (c, plural) => c.status().find((s) => s.resource.startsWith(plural))?.state',
+    'const until = async (check) => { while (!check()) await new Promise((r) => setTimeout(r, 10)) }',
+    // Its first lists under way.
+    'await started().stop()',
+    // StepActions synced and watched, Tasks refused and a restart pending.
+    'const running = started()',
+    `await until(() => stateOf(running, 'stepactions') === 'synced' && stateOf(running, 'tasks') === 'failing')`,
+    'await new Promise((r) => setTimeout(r, 50))',
+    'await running.stop()',
+    'console.log(running.size)',
+  ].join('\n')
+  // The ceiling only stops a hung child; a child that exits on its own is done long before.
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000, cwd: root })
+  t.equal(stdout.trim(), '2', 'the child exits after stop()')
+})
