@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 STAMP := node_modules/.stepsplice-installed
 TAPFLAGS ?=
 
-.PHONY: install typecheck lint test run certs demo bench clean
+.PHONY: install typecheck lint test run certs demo bench clean k8s-tools deploy-dev
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ typecheck: $(STAMP)
 lint: $(STAMP)
 	npm run lint
 
-test: typecheck lint
+test: typecheck lint k8s-tools
 	tap $(TAPFLAGS)
 
 # The webhook on https://localhost:8443 with dev certificates and the example catalog.
@@ -41,6 +41,16 @@ demo: $(STAMP)
 	curl -sS --cacert certs/ca.crt -H 'Content-Type: application/json' \
 	  --data @$(REVIEW) https://localhost:8443/mutate \
 	  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s).response;console.log(JSON.stringify({...r,patch:undefined},null,2));if(r.patch)console.log(JSON.stringify(JSON.parse(Buffer.from(r.patch,"base64")),null,2))})'
+
+# kubectl and helm, for the tests that render deploy/ (deploy/k8s-tools.sh says where they come from).
+k8s-tools: $(STAMP)
+	deploy/k8s-tools.sh
+
+# stepsplice into the current kubectl context, without cert-manager: certs/ as the serving Secret, then the
+# webhook configurations once the Deployment is ready (deploy/dev.sh). DRY_RUN=1 prints the objects instead.
+# IMAGE=name:tag runs that image.
+deploy-dev: certs/tls.crt
+	deploy/dev.sh $(if $(DRY_RUN),--dry-run)
 
 bench: $(STAMP)
 	npm run bench
