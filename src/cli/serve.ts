@@ -4,9 +4,8 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { pino, type Level } from 'pino'
 import type { OnTimeout } from '../admission/mutate.ts'
-import { KubeConfig } from '@kubernetes/client-node'
 import packageJson from '../../package.json' with { type: 'json' }
-import { ClusterCatalog, type ResourceStatus } from '../resolution/cluster.ts'
+import type { ClusterCatalog, ResourceStatus } from '../resolution/cluster.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { type Layer, LayeredCatalog } from '../resolution/layered.ts'
 import { type RunningServer, startServer } from '../server/serve.ts'
@@ -167,6 +166,8 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
   let onClusterStatus: (s: ResourceStatus) => void = () => {}
   let cluster: ClusterCatalog | undefined
   if (kube) {
+    // Loaded only here: the Kubernetes client takes over half a second to load, which `render` and directory-only serving never need.
+    const [{ KubeConfig }, { ClusterCatalog }] = await Promise.all([import('@kubernetes/client-node'), import('../resolution/cluster.ts')])
     const kubeConfig = new KubeConfig()
     try {
       if (values.kubeconfig !== undefined) kubeConfig.loadFromFile(values.kubeconfig)
