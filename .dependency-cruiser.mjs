@@ -14,7 +14,7 @@ export const layers = [
   { layer: 'types', folders: ['types'] },
   { layer: 'shared leaves', folders: ['problems', 'json', 'limits', 'variables'] },
   { layer: 'definitions', folders: ['definitions'] },
-  { layer: 'resolution', folders: ['resolution'] },
+  { layer: 'resolution', folders: ['remote', 'resolvers', 'resolution'] },
   { layer: 'expansion', folders: ['steps', 'runs', 'pods'] },
   { layer: 'pipeline', folders: ['pipeline'] },
   { layer: 'edges', folders: ['admission', 'server', 'cli'] },
@@ -23,6 +23,8 @@ export const layers = [
 /** Imports forbidden although they point down, with the reason. */
 export const apart = [
   { from: ['steps', 'runs', 'pods'], to: 'resolution', why: 'expansion is given what was resolved; the pipeline joins the two' },
+  { from: ['steps', 'runs', 'pods'], to: 'resolvers', why: 'expansion is given what was resolved; the pipeline joins the two' },
+  { from: ['steps', 'runs', 'pods'], to: 'remote', why: 'expansion never fetches; what was fetched reaches it resolved' },
   { from: ['pods'], to: 'runs', why: 'Pods and Tekton runs expand independently; what both need lives in steps/' },
 ]
 

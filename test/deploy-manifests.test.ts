@@ -148,7 +148,10 @@ t.test('the args point at what is mounted and exposed', async (t) => {
   t.equal(flags.get('--tls-key'), `${mount('tls')}/tls.key`)
   t.equal(Number(flags.get('--port')), portNamed('https'))
   t.equal(Number(flags.get('--metrics-port')), portNamed('metrics'))
-  for (const m of container.volumeMounts) t.equal(m.readOnly, true, `${m.name} is mounted read-only`)
+  t.equal(flags.get('--remote-cache-dir'), mount('remote-cache'), "git's repositories are on the emptyDir")
+  const cache = pod.volumes.find((v) => v.name === 'remote-cache') as { emptyDir?: { sizeLimit?: string } } | undefined
+  t.equal(cache?.emptyDir?.sizeLimit, '2Gi', 'bounded, with room above the 1Gi git keeps')
+  for (const m of container.volumeMounts.filter((v) => v.name !== 'remote-cache')) t.equal(m.readOnly, true, `${m.name} is mounted read-only`)
 
   const tls = pod.volumes.find((v) => v.name === 'tls')
   const serving = find(

@@ -91,6 +91,7 @@ t.test('`helm lint` passes, and the values schema refuses what makes no sense', 
   await refused(['deadlineSeconds=5'], /deadlineSeconds must be below webhooks\.timeoutSeconds/)
   await refused(['networkPolicy.enabled=true'], /networkPolicy\.apiServerCIDRs is required/)
   await refused(['sharedNamespaces={Not_A_Namespace}'], /sharedNamespaces/)
+  await refused(['remote.hosts={https://github.com}'], /remote/)
   await refused(['imagee.tag=x'], /imagee/)
 })
 
@@ -143,6 +144,16 @@ t.test('failurePolicy, shared namespaces, the metrics port and taskRef inlining'
     ['--shared-namespace=tekton-steps', '--shared-namespace=platform'],
   )
   await parses(t, argsOf(shared))
+
+  const remote = await helmTemplate(['remote.hosts={github.com,*.example.com}', 'remote.requireResolution={git,http}', 'remote.cacheSizeLimit=3Gi'])
+  t.same(
+    argsOf(remote).filter((a) => a.startsWith('--remote-host') || a.startsWith('--require-resolution')),
+    ['--remote-host=github.com', '--remote-host=*.example.com', '--require-resolution=git,http'],
+  )
+  t.match(remote.find((m) => m.kind === 'Deployment')?.spec, {
+    template: { spec: { volumes: [{}, {}, { name: 'remote-cache', emptyDir: { sizeLimit: '3Gi' } }] } },
+  })
+  await parses(t, argsOf(remote))
 
   const metrics = await helmTemplate(['metricsPort=9100'])
   t.equal(flagsOf(argsOf(metrics)).get('--metrics-port'), '9100')

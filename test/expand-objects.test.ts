@@ -9,7 +9,7 @@ import type { Catalog } from '../src/resolution/catalog.ts'
 import { spliceObject } from '../src/pipeline/splice.ts'
 import { provenanceAnnotation } from '../src/steps/expansion.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
-import { catalogOf, expand, expandWith, pipelineRun, pipelineStepsOf, stepAction, stepOf, stepsOf, taskRun } from './helpers/catalog.ts'
+import { catalogOf, clusterCatalogOf, expand, expandWith, pipelineRun, pipelineStepsOf, stepAction, stepOf, stepsOf, taskRun } from './helpers/catalog.ts'
 
 const echo = stepAction('echo', { image: 'alpine', args: ['$(params.msg)'], params: [{ name: 'msg', default: 'hello' }] })
 
@@ -544,16 +544,30 @@ t.test('PipelineRun: a step param that refers to a task result directly gets a w
 })
 
 t.test('resolution', async (t) => {
-  t.test('a definition that is not found', async (t) => {
-    const e = await expand(taskRun({ steps: [{ name: 's', ref: { name: 'missing' } }] }), echo)
+  t.test('a definition that is not found: left for Tekton unless the catalog speaks for the cluster', async (t) => {
+    const obj = taskRun({ steps: [{ name: 's', ref: { name: 'missing' } }] })
+    const e = await expand(obj, echo)
     t.equal(e.changed, false)
-    t.strictSame(e.problems, [{ path: 'spec.taskSpec.steps[0].ref', message: 'stepactions.tekton.dev "missing" not found in namespace "default"', step: 's' }])
+    t.strictSame(e.problems, [], 'a directory is not all Tekton sees: not a denial')
+    t.strictSame(e.warnings, [
+      'spec.taskSpec.steps[0].ref (step "s"): left for Tekton to resolve: stepactions.tekton.dev "missing" not found in namespace "default"',
+    ])
+    const cluster = await expandWith(obj, clusterCatalogOf(echo))
+    t.strictSame(
+      cluster.problems,
+      [{ path: 'spec.taskSpec.steps[0].ref', message: 'stepactions.tekton.dev "missing" not found in namespace "default"', step: 's' }],
+      'the cluster lacks it, so Tekton would fail it too: denied now',
+    )
+    const required = await spliceObject(obj, 'default', { catalog: catalogOf(echo), requireResolution: new Set(['local']) })
+    t.match(required.problems, [
+      { path: 'spec.taskSpec.steps[0].ref', message: /not found in namespace "default"; local references must resolve at admission \(--require-resolution\)/ },
+    ])
   })
-  t.test('a remote reference', async (t) => {
+  t.test('a remote reference the catalog does not answer is left for Tekton', async (t) => {
     const e = await expand(taskRun({ steps: [{ name: 's', ref: { resolver: 'git', params: [{ name: 'url', value: 'https://example.com/r.git' }] } }] }), echo)
     t.equal(e.changed, false)
-    t.equal(e.problems.length, 1)
-    t.match(e.problems[0], { path: 'spec.taskSpec.steps[0].ref', step: 's', message: /^resolver "git" is not available/ })
+    t.strictSame(e.problems, [])
+    t.match(e.warnings, [/^spec\.taskSpec\.steps\[0\]\.ref \(step "s"\): left for Tekton to resolve: resolver "git" is not one test catalog answers/])
   })
   t.test('a definition with problems is reported with its validation errors', async (t) => {
     const broken = stepAction('broken', { args: ['$(params.nope)'] })
@@ -585,13 +599,13 @@ t.test('resolution', async (t) => {
     t.equal(stepOf(other).image, 'shared')
     t.equal(other.expanded[0]?.definition, 'other/echo')
     const b = await expandWith(inNamespace('team-a', 'only-b'), catalog)
-    t.match(b.problems, [{ message: 'stepactions.tekton.dev "only-b" not found in namespace "team-a"' }])
+    t.match(b.warnings, [/left for Tekton to resolve: stepactions\.tekton\.dev "only-b" not found in namespace "team-a"/])
   })
   t.test('the namespace passed in is used for objects without one', async (t) => {
     const catalog = catalogOf(stepAction('echo', { image: 'team-a' }, { namespace: 'team-a' }))
     const obj = { ...taskRun({ steps: [{ ref: { name: 'echo' } }] }), metadata: { name: 'r' } }
     t.equal(stepOf(await expandWith(obj, catalog, 'team-a')).image, 'team-a')
-    t.equal((await expandWith(obj, catalog, 'default')).problems.length, 1)
+    t.match((await expandWith(obj, catalog, 'default')).warnings, [/"echo" not found in namespace "default"/])
   })
   t.test('each distinct reference is resolved once', async (t) => {
     const seen: string[] = []

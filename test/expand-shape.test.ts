@@ -3,7 +3,7 @@
 // and that every problem of one object is reported in one answer.
 
 import t from 'tap'
-import { expand, pipelineRun, stepAction, stepOf, taskRun } from './helpers/catalog.ts'
+import { clusterCatalogOf, expand, expandWith, pipelineRun, stepAction, stepOf, taskRun } from './helpers/catalog.ts'
 
 const sa = stepAction('sa', { image: 'alpine:3', command: ['echo'], args: ['hi'] })
 
@@ -116,7 +116,8 @@ t.test('a ref name that is not a qualified name', async (t) => {
 t.test('qualified names Tekton accepts are looked up, not rejected', async (t) => {
   // Uppercase and dots pass IsQualifiedName (Tekton's own fixtures use `stepAction`).
   for (const name of ['stepAction', 'my.step', 'example.com/step']) {
-    const e = await expand(refStep({ ref: { name } }), sa)
+    // Against the cluster's StepActions, where a missing name is definite.
+    const e = await expandWith(refStep({ ref: { name } }), clusterCatalogOf(sa))
     t.equal(e.problems.length, 1, name)
     t.match(e.problems[0]?.message, /not found/, `${name} is well formed, only missing`)
   }
@@ -156,7 +157,7 @@ t.test('every problem of one object is reported together', async (t) => {
       { name: 'five', ref: { name: 'sa' } },
     ],
   })
-  const e = await expand(obj, sa)
+  const e = await expandWith(obj, clusterCatalogOf(sa))
   t.equal(e.changed, false)
   t.equal(e.object, obj)
   t.strictSame(

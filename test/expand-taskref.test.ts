@@ -37,6 +37,7 @@ function withTasks(...tasks: ResolvedTask[]): Catalog {
   const byName = new Map(tasks.map((task) => [`${task.namespace}/${task.name}`, task]))
   const holder: Catalog = {
     size: 0,
+    authoritative: true,
     resolve: (ref) => steps.resolve(ref),
     async resolveTask(ref: TaskReference): Promise<TaskResolution> {
       const task = byName.get(`${ref.namespace}/${ref.name}`)

@@ -190,9 +190,18 @@ t.test('kind: List expands its items', async (t) => {
   t.strictSame(out.items[1], items[1])
 
   const broken = { ...list, items: [yamlDocs(taskRunYaml('bad', 'x').replace('name: echo', 'name: missing'))[0]] }
-  const failed = await render(['--catalog', catalog], JSON.stringify(broken))
+  const left = await render(['--catalog', catalog], JSON.stringify(broken))
+  t.equal(left.code, 0, 'a name the catalog lacks is left for Tekton, which looks in the cluster')
+  t.match(
+    left.err,
+    /^Warning: TaskRun default\/bad: spec\.taskSpec\.steps\[0\]\.ref \(step "say"\): left for Tekton to resolve: stepactions\.tekton\.dev "missing" not found/,
+  )
+  const failed = await render(['--catalog', catalog, '--require-resolution', 'local'], JSON.stringify(broken))
   t.equal(failed.code, 1)
-  t.match(failed.err, /TaskRun default\/bad: spec\.taskSpec\.steps\[0\]\.ref: stepactions\.tekton\.dev "missing" not found/)
+  t.match(
+    failed.err,
+    /TaskRun default\/bad: spec\.taskSpec\.steps\[0\]\.ref: stepactions\.tekton\.dev "missing" not found in namespace "default"; local references must resolve at admission \(--require-resolution\)/,
+  )
 })
 
 t.test('errors: exit 1, every error on stderr, nothing on stdout', async (t) => {
@@ -200,14 +209,14 @@ t.test('errors: exit 1, every error on stderr, nothing on stdout', async (t) => 
     'bad.yaml',
     `${taskRunYaml('first-bad', 'x').replace('name: echo', 'name: missing')}---\n${taskRunYaml('fine', 'ok')}---\n${taskRunYaml('second-bad', 'x').replace('params:', 'env: []\n        params:')}`,
   )
-  const r = await render(['--catalog', catalog, '-f', bad])
+  const r = await render(['--catalog', catalog, '--require-resolution', 'all', '-f', bad])
   t.equal(r.code, 1)
   t.equal(r.out, '')
   const lines = r.err.trimEnd().split('\n')
   t.equal(lines.length, 2, r.err)
   t.match(
     lines[0],
-    /^error: TaskRun default\/first-bad: spec\.taskSpec\.steps\[0\]\.ref: stepactions\.tekton\.dev "missing" not found in namespace "default" \(step "say"\)$/,
+    /^error: TaskRun default\/first-bad: spec\.taskSpec\.steps\[0\]\.ref: stepactions\.tekton\.dev "missing" not found in namespace "default"; local references must resolve at admission \(--require-resolution\) \(step "say"\)$/,
   )
   t.match(lines[1], /^error: TaskRun default\/second-bad: spec\.taskSpec\.steps\[0\]\.env: env cannot be used with Ref \(step "say"\)$/)
 
@@ -300,7 +309,7 @@ t.test('the real binary: stdin, stdout and exit codes', async (t) => {
   t.equal(ok.stderr, '')
   t.strictSame(firstStep(JSON.parse(ok.stdout)), { name: 'say', image: 'alpine', args: ['through the binary'] })
 
-  const failed = run(['--catalog', catalog], taskRunYaml('bin', 'x').replace('name: echo', 'name: missing'))
+  const failed = run(['--catalog', catalog, '--require-resolution', 'local'], taskRunYaml('bin', 'x').replace('name: echo', 'name: missing'))
   t.equal(failed.status, 1)
   t.equal(failed.stdout, '')
   t.match(failed.stderr, /^error: TaskRun default\/bin: .*not found/)

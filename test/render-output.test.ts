@@ -95,7 +95,7 @@ t.test('exit 1 with many errors: stderr arrives in full through a slowly read pi
   const input = join(dir, 'broken.yaml')
   // Every reference of every document is missing: three errors each.
   await writeFile(input, await manyTaskRuns(300, (y) => y.replace(/name: (git-clone|go-build|summarize)$/gm, 'name: missing-$1')))
-  const args = ['render', '--catalog', exampleCatalogDir, '-f', input]
+  const args = ['render', '--catalog', exampleCatalogDir, '--require-resolution', 'local', '-f', input]
   const want = await expected(args)
   t.equal(want.code, 1)
   t.ok(want.err.length > 2 * 65536, `stderr (${want.err.length} bytes) is more than a pipe holds`)

@@ -1,14 +1,17 @@
 // Denials and warnings over the real server: /mutate lists every problem in
 // one 422, with the same lines `render` prints; /validate refuses a broken
-// StepAction with all of its problems at once.
+// StepAction with all of its problems at once. The server requires StepActions
+// by name to resolve (--require-resolution local), so a missing one is a
+// problem too; without that it is left for Tekton (resolution-layered.test.ts).
 
 import t from 'tap'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { applyEncodedPatch, renderObject, reviewOf, startTestServer, type TestServer } from './helpers/server.ts'
 
 let server: TestServer
+const required = ['--require-resolution', 'local']
 t.before(async () => {
-  server = await startTestServer(t)
+  server = await startTestServer(t, { requireResolution: ['local'] })
 })
 
 const threeProblems: KubeObject = {
@@ -51,10 +54,10 @@ t.test('a TaskRun with several problems is denied with all of them, as render re
   t.match(lines, [/^TaskRun default\/broken: /, /^TaskRun default\/broken: /, /^TaskRun default\/broken: /], 'every line names the object')
   const message = response.status?.message ?? ''
   t.match(message, /steps\[0\]\.params: extra params passed by Step to StepAction: \[colour\]/, 'extra param')
-  t.match(message, /steps\[1\]\.ref: .*"golangci-lint" not found in namespace "default"/, 'missing StepAction')
+  t.match(message, /steps\[1\]\.ref: .*"golangci-lint" not found in namespace "default"; local references must resolve at admission/, 'missing StepAction')
   t.match(message, /steps\[2\]\.image: image cannot be used with Ref/, 'forbidden field')
 
-  const rendered = await renderObject(t, threeProblems)
+  const rendered = await renderObject(t, threeProblems, required)
   t.equal(rendered.code, 1, 'render fails on the same object')
   t.equal(rendered.out, '', 'render prints nothing on stdout')
   t.same(lines, rendered.errors, 'the denial lists exactly the errors render prints')
@@ -70,7 +73,7 @@ t.test('a generateName-only object is named with its prefix in the denial', asyn
     lines.every((l) => l.startsWith('TaskRun default/broken-*: ')),
     'named by generateName',
   )
-  t.same(lines, (await renderObject(t, object)).errors, 'same lines as render')
+  t.same(lines, (await renderObject(t, object, required)).errors, 'same lines as render')
 })
 
 t.test('a PipelineRun step param that refers to a task result is admitted with a warning', async (t) => {
@@ -102,7 +105,7 @@ t.test('a PipelineRun step param that refers to a task result is admitted with a
   t.match(warnings[0], /spec\.pipelineSpec\.tasks\[1\]\.taskSpec\.steps\[0\]\.params: "url" uses a task result, which Tekton never fills in inside steps/)
   for (const w of warnings) t.ok(w.length <= 256, `warning within the 256 characters the API server keeps: ${w.length}`)
 
-  const rendered = await renderObject(t, object)
+  const rendered = await renderObject(t, object, required)
   t.equal(rendered.code, 0)
   t.same(
     rendered.warnings,

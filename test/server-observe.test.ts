@@ -18,7 +18,7 @@ const denied: KubeObject = {
   apiVersion: 'tekton.dev/v1',
   kind: 'TaskRun',
   metadata: { name: 'denied-run', namespace: 'team-b' },
-  spec: { taskSpec: { steps: [{ name: 'x', ref: { name: 'does-not-exist' } }] } },
+  spec: { taskSpec: { steps: [{ name: 'x', image: 'busybox', params: [{ name: 'a', value: 'b' }] }] } },
 }
 
 t.test('health endpoints', async (t) => {

@@ -20,6 +20,8 @@ export interface MutateOptions {
   prepareImage?: string
   /** Write TaskRuns' taskRefs out as their Tasks' specs when the catalog holds Tasks (default true). */
   inlineTaskRefs?: boolean
+  /** Kinds of reference that must resolve at admission (see pipeline/splice.ts#SpliceDeps); an array, to cross to workers. */
+  requireResolution?: readonly string[]
 }
 
 export type Outcome = 'patched' | 'unchanged' | 'denied' | 'timeout' | 'skipped'
@@ -78,6 +80,7 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
   if (!handled || !mutableOperation(request) || !object) return pass('skipped')
 
   const namespace = namespaceOf(object, request.namespace || 'default')
+  const deadline = Date.now() + options.deadlineMs
   const result = await withDeadline(options.deadlineMs, (signal) =>
     spliceObject(
       object,
@@ -86,8 +89,9 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
         catalog,
         ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}),
         ...(options.inlineTaskRefs === undefined ? {} : { inlineTaskRefs: options.inlineTaskRefs }),
+        ...(options.requireResolution === undefined ? {} : { requireResolution: new Set(options.requireResolution) }),
       },
-      { signal, ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}) },
+      { signal, deadline, ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}) },
     ),
   )
   const label = describeObject(object, namespace)

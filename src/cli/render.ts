@@ -2,7 +2,9 @@
 // splice as the webhook, so what it prints is what the cluster would store.
 
 import { isJsonObject } from '../json/values.ts'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { LayeredCatalog } from '../resolution/layered.ts'
@@ -13,6 +15,7 @@ import { namespaceOf, spliceObject, type SpliceDeps } from '../pipeline/splice.t
 import { formatDocuments, type OutputFormat, parseDocuments } from '../json/documents.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { type CliIO, UsageError } from './io.ts'
+import { parseResolutionFlags, resolutionHelp, resolutionOptions } from './resolution-flags.ts'
 
 export const renderHelp = `Usage: stepsplice render --catalog DIR [--catalog DIR...] [-f FILE|-]... [-o yaml|json] [-n NAMESPACE]
 
@@ -29,9 +32,12 @@ Options:
   -n, --namespace NS namespace for objects that set none (default: default)
   --prepare-image IMG  image of the init container that writes Pod step
                      scripts, as the webhook's flag (default ${defaultPrepareImage})
-  --shared-namespace NS  namespace whose StepActions the cluster resolver
-                     form may reach from others, as the webhook's flag
   -h, --help         show this help
+
+${resolutionHelp}
+References resolve as the webhook's do, with the same flags: a reference
+render cannot resolve is left as written, with a warning, in a TaskRun or
+PipelineRun, and is an error in a Pod.
 
 Exit status: 0 success, 1 when any object has errors (all are printed on
 stderr, nothing on stdout), 2 for usage errors and unreadable input.
@@ -89,7 +95,7 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
       output: { type: 'string', short: 'o', default: 'yaml' },
       namespace: { type: 'string', short: 'n', default: 'default' },
       'prepare-image': { type: 'string', default: defaultPrepareImage },
-      'shared-namespace': { type: 'string', multiple: true },
+      ...resolutionOptions,
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -116,9 +122,21 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
   }
 
   // The same catalog the webhook answers with: by name, or through the cluster resolver into a shared namespace.
-  const layered = new LayeredCatalog([{ catalog, origin: catalogs.join(', ') }], values['shared-namespace'] ?? [])
-  const deps: SpliceDeps = { catalog: layered, prepareImage: values['prepare-image'] }
-  const rendered = await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps)))
+  // Repositories git fetches for one render go into a directory of its own, removed when it ends.
+  const scratch = values['remote-cache-dir'] === undefined ? await mkdtemp(join(tmpdir(), 'stepsplice-render-')) : undefined
+  let rendered: Rendered[]
+  try {
+    const resolution = parseResolutionFlags(values, scratch === undefined ? {} : { cacheDir: scratch })
+    const layered = new LayeredCatalog([{ catalog, origin: catalogs.join(', ') }], resolution.layered)
+    const deps: SpliceDeps = {
+      catalog: layered,
+      prepareImage: values['prepare-image'],
+      ...(resolution.require === undefined ? {} : { requireResolution: resolution.require }),
+    }
+    rendered = await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps)))
+  } finally {
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true })
+  }
   for (const w of rendered.flatMap((r) => r.warnings)) io.stderr(`Warning: ${w}\n`)
   const errors = rendered.flatMap((r) => r.errors)
   if (errors.length > 0) {

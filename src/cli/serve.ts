@@ -13,6 +13,7 @@ import { defaultMaxConnections } from '../server/limits.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
 import { type CliIO, UsageError } from './io.ts'
+import { parseResolutionFlags, resolutionHelp, resolutionOptions } from './resolution-flags.ts'
 
 export const serveHelp = `Usage: stepsplice serve [--kube] [--catalog DIR...] [options]
 
@@ -30,9 +31,6 @@ Options:
                        cluster wins over directories for the same name
   --kubeconfig FILE    kubeconfig to use with --kube
   --catalog DIR        directory of StepAction YAML/JSON files (repeatable)
-  --shared-namespace NS  namespace whose StepActions other namespaces may use
-                       through Tekton's cluster resolver form (repeatable;
-                       default none)
   --no-inline-task-refs  leave TaskRuns with a taskRef as they are (default:
                        a Task whose steps reference definitions is written
                        into the TaskRun as its taskSpec and expanded)
@@ -70,6 +68,7 @@ Options:
                        up. 0 answers on the server's own thread (debugging)
   -h, --help           show this help
 
+${resolutionHelp}
 The catalog directories are watched (a mounted ConfigMap included): changes
 apply without a restart; a file that breaks keeps its last good definitions.
 `
@@ -107,7 +106,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       kube: { type: 'boolean' },
       kubeconfig: { type: 'string' },
       catalog: { type: 'string', multiple: true },
-      'shared-namespace': { type: 'string', multiple: true },
+      ...resolutionOptions,
       'inline-task-refs': { type: 'boolean', default: true },
       'metrics-port': { type: 'string' },
       port: { type: 'string', default: '8443' },
@@ -155,10 +154,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort <= 65535)) {
     throw new UsageError(`--metrics-port must be 0 to 65535, not ${JSON.stringify(values['metrics-port'])}`)
   }
-  const shared = values['shared-namespace'] ?? []
-  for (const ns of shared)
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63)
-      throw new UsageError(`--shared-namespace must be a namespace name, not ${JSON.stringify(ns)}`)
+  const resolution = parseResolutionFlags(values)
 
   const logger = pino({ level, base: { service: 'stepsplice' } })
   const layers: Layer[] = []
@@ -190,7 +186,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     for (const w of firstOf(directory.loadWarnings)) logger.warn({ catalog: dirs }, w)
     layers.push({ catalog: directory, origin: dirs.join(', ') })
   }
-  const catalog = new LayeredCatalog(layers, shared)
+  const catalog = new LayeredCatalog(layers, resolution.layered)
   let server: RunningServer
   try {
     server = await startServer({
@@ -206,6 +202,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       maxConnections,
       workers,
       inlineTaskRefs: values['inline-task-refs'] !== false,
+      ...(resolution.require === undefined ? {} : { requireResolution: [...resolution.require] }),
       version: packageJson.version,
       ...(metricsPort === undefined ? {} : { metricsPort }),
       ...(clientCaFile === undefined ? {} : { clientCaFile }),
@@ -228,7 +225,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       clientCa: clientCaFile ?? null,
       maxConnections,
       workers,
-      sharedNamespaces: shared,
+      ...resolution.summary,
     },
     'stepsplice webhook listening',
   )

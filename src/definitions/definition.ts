@@ -13,13 +13,22 @@ import { checkStepActionSchema } from './schema.ts'
 import { defaultStepActionSpec } from './defaults.ts'
 import { validateStepActionSpec } from './validate.ts'
 
-export type SourceKind = 'directory' | 'cluster' | 'url'
+/** Where a definition came from: a directory, the cluster's API, or one of Tekton's remote resolvers. */
+export type SourceKind = 'directory' | 'cluster' | 'git' | 'http' | 'bundles'
 
 export interface DefinitionSource {
   kind: SourceKind
-  /** Where it came from: a file path, an API path or a URL. */
+  /**
+   * Where it came from: a file path, an API path, or for a remote the
+   * canonical source, pinned: `git+https://host/repo@<commit>#<path>`,
+   * `https://host/file.yaml`, `oci://registry/repo@sha256:…#<kind>/<name>`.
+   */
   location: string
+  /** Remote only: the digest of what was fetched (`sha1:<commit>`, `sha256:<body>`, the manifest's digest). */
+  sourceDigest?: string
 }
+
+const remoteKinds: ReadonlySet<SourceKind> = new Set(['git', 'http', 'bundles'])
 
 export interface Definition {
   name: string
@@ -82,6 +91,6 @@ export function toDefinition(doc: StepAction, source: DefinitionSource): Definit
 }
 
 export function definitionId(d: Pick<Definition, 'name' | 'namespace' | 'source'>, namespace: string): string {
-  if (d.source.kind === 'url') return d.source.location
+  if (remoteKinds.has(d.source.kind)) return d.source.location
   return `${d.namespace ?? namespace}/${d.name}`
 }

@@ -14,11 +14,26 @@ export interface StepReference {
 }
 
 /**
- * A failed lookup is a value with a message for the user, never an exception.
- * `missing` says the catalog holds nothing by that name, so another catalog
- * may answer instead (see resolution/layered.ts).
+ * A lookup that could not be made, through no fault of the object: a resolver
+ * stepsplice does not run or was told not to, a remote that did not answer in
+ * time, a name its catalogs do not hold when they are not the cluster's. A
+ * TaskRun or PipelineRun keeps such a step for Tekton to resolve (with a
+ * warning); a Pod has no Tekton behind it and is refused.
  */
-export type Resolution = { definition: Definition } | { error: string; missing?: true }
+export interface Unresolved {
+  unresolved: string
+  /** Which kind of reference: the resolver's name, or `local` for a StepAction by name. */
+  resolver: string
+}
+
+/**
+ * What asking gave, as a value, never an exception. `error` is a definite
+ * mistake of the object's author (an invalid definition, a digest that does
+ * not match, params a resolver refuses) and denies. `missing` says a catalog
+ * holds nothing by that name, so another catalog may answer instead (see
+ * resolution/layered.ts).
+ */
+export type Resolution = { definition: Definition } | { error: string; missing?: true } | Unresolved
 
 /** A Task by name, in the namespace of the TaskRun that references it. */
 export interface TaskReference {
@@ -39,14 +54,24 @@ export interface ResolvedTask {
 
 export type TaskResolution = { task: ResolvedTask } | { error: string; missing?: true }
 
-/** What a ref step asks the catalog for. */
-export function referenceOf(step: Step, namespace: string): StepReference {
+/**
+ * What a ref step asks the catalog for. `params`, when given, are the
+ * resolver params after Tekton's substitution of task params (see
+ * runs/sites.ts); otherwise the step's own.
+ */
+export function referenceOf(step: Step, namespace: string, params?: Param[]): StepReference {
   const ref = step.ref ?? {}
   const out: StepReference = { namespace }
   if (typeof ref.name === 'string' && ref.name !== '') out.name = ref.name
   if (typeof ref.resolver === 'string' && ref.resolver !== '') out.resolver = ref.resolver
-  if (Array.isArray(ref.params)) out.params = ref.params
+  if (params !== undefined) out.params = params
+  else if (Array.isArray(ref.params)) out.params = ref.params
   return out
+}
+
+/** The kind of reference, as `--require-resolution` names it: a resolver, or `local` for a StepAction by name. */
+export function resolverOf(ref: Pick<StepReference, 'resolver'>): string {
+  return ref.resolver === undefined || ref.resolver === '' ? 'local' : ref.resolver
 }
 
 /** Equal references have equal keys: each distinct reference is resolved once per request. */

@@ -25,6 +25,12 @@ export interface SpliceDeps {
   prepareImage?: string
   /** Write a TaskRun's taskRef out as its Task's spec when the Task's steps reference definitions (default true). */
   inlineTaskRefs?: boolean
+  /**
+   * Kinds of reference (`git`, `http`, `bundles`, `cluster`, `local`, … or
+   * `all`) that must resolve at admission: a TaskRun or PipelineRun with one
+   * that does not is denied instead of left for Tekton.
+   */
+  requireResolution?: ReadonlySet<string>
 }
 
 export interface SpliceOptions extends ResolveOptions {
@@ -91,7 +97,11 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
       const plan = planRun(run, budget)
       if (plan.problems.some((p) => p.limit !== undefined)) return limitOutcome(obj, false, plan.problems)
       const resolutions = await resolveReferences(plan, namespace, deps.catalog, options)
-      expansion = expandRun(run, plan, namespace, resolutions, { budget, ...(options.oldObject === undefined ? {} : { stored: options.oldObject }) })
+      expansion = expandRun(run, plan, namespace, resolutions, {
+        budget,
+        ...(options.oldObject === undefined ? {} : { stored: options.oldObject }),
+        ...(deps.requireResolution === undefined ? {} : { unresolved: { require: deps.requireResolution } }),
+      })
       // A denial or a change is about the object as sent; the Task written into it is part of the change.
       if (!expansion.changed) expansion = { ...expansion, object: obj }
     }

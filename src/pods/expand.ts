@@ -4,7 +4,7 @@
 // filesystem, and then the Pod's own containers start. Pure, like the Tekton
 // expansion: definitions arrive already resolved.
 
-import type { Resolution } from '../definitions/reference.ts'
+import { referenceKey, referenceOf, type Resolution } from '../definitions/reference.ts'
 import { canonicalJson } from '../json/canonical.ts'
 import { withValueAt } from '../json/values.ts'
 import type { Budget } from '../limits/budget.ts'
@@ -242,11 +242,20 @@ export function expandPod(
   for (const { step, path } of plan.refSteps) {
     const name = step.name ?? ''
     // A Pod has no task params: step values are taken as written, and nothing fills anything in later.
-    const expanded = expandReference(step, path, namespace, resolutions, { layers: [], ...(options.budget === undefined ? {} : { budget: options.budget }) })
+    const expanded = expandReference(
+      step,
+      path,
+      namespace,
+      resolutions.get(referenceKey(referenceOf(step, namespace))),
+      { layers: [], ...(options.budget === undefined ? {} : { budget: options.budget }) },
+      // Nothing resolves a Pod's step later: what stepsplice cannot resolve, the Pod cannot run.
+      { always: true },
+    )
     if ('problems' in expanded) {
       problems.push(...expanded.problems)
       continue
     }
+    if ('deferred' in expanded) continue
     const { definition: d, context } = expanded
     warnings.push(...expanded.warnings)
     const results = new Set((d.spec.results ?? []).map((r) => r.name))

@@ -8,6 +8,12 @@ import type { Resolution, StepReference, TaskReference, TaskResolution } from '.
 export interface ResolveOptions {
   /** Aborted when the caller's deadline passes; a catalog that fetches remotely should stop then. */
   signal?: AbortSignal
+  /**
+   * When the request must have its answer (epoch ms). A catalog that fetches
+   * gives up on a fetch a little before it, so the answer can still say what
+   * it left for Tekton rather than time out.
+   */
+  deadline?: number
 }
 
 export interface Catalog {
@@ -18,4 +24,10 @@ export interface Catalog {
   readonly size: number
   /** False until the catalog holds everything it serves (a cluster catalog's informers have synced). Absent: always ready. */
   readonly ready?: boolean
+  /**
+   * True when a name it does not hold is a name Tekton would not find either:
+   * it sees the cluster's StepActions (the cluster catalog). A directory does
+   * not, so a name missing there is left for Tekton.
+   */
+  readonly authoritative?: boolean
 }

@@ -91,6 +91,9 @@ export class ClusterCatalog implements Catalog {
     return this.#watches.every((w) => w.known)
   }
 
+  /** It sees the cluster's StepActions as Tekton's controller does: a name it lacks, Tekton lacks too. */
+  readonly authoritative = true
+
   /** StepActions held. */
   get size(): number {
     return this.#stepActions.size

@@ -8,17 +8,44 @@
 // params: [kind, name, namespace]}`: a StepAction of another namespace, from
 // the same catalogs, but only from namespaces shared with --shared-namespace,
 // so a team cannot reach into another team's definitions (and their literal
-// env values) by naming its namespace.
+// env values) by naming its namespace. And it hands Tekton's remote
+// resolvers (git, http, bundles) to the resolvers it was given.
+//
+// What it cannot or may not resolve (a resolver it does not run, a namespace
+// not shared, params that still hold a variable known only at run time) is
+// `unresolved`: left for Tekton, never a denial of its own.
 
 import type { Resolution, StepReference, TaskReference, TaskResolution } from '../definitions/reference.ts'
 import { quoteValue } from '../problems/truncate.ts'
 import type { Param } from '../types/tekton.ts'
 import type { Catalog, ResolveOptions } from './catalog.ts'
 
+/** One of Tekton's remote resolvers, as stepsplice runs it (resolvers/). */
+export interface StepResolver {
+  readonly name: string
+  resolve(ref: StepReference, options?: ResolveOptions): Promise<Resolution>
+}
+
+export interface LayeredOptions {
+  /** Namespaces whose StepActions the cluster resolver may reach from any namespace. */
+  shared?: Iterable<string>
+  /** The remote resolvers that run. */
+  resolvers?: readonly StepResolver[]
+  /** Resolvers stepsplice runs but was told not to (`--resolvers`): named so in the warning. */
+  switchedOff?: Iterable<string>
+}
+
+/** Every resolver stepsplice can run. */
+export const runnableResolvers = ['cluster', 'git', 'http', 'bundles'] as const
+
 export interface Layer {
   catalog: Catalog
   /** Where its definitions come from, for messages: `the cluster`, `examples/stepactions`. */
   origin: string
+}
+
+function truncated(text: string): string {
+  return text.length <= 60 ? text : `${text.slice(0, 60)}…`
 }
 
 function paramText(params: readonly Param[] | undefined, name: string): string | undefined {
@@ -29,13 +56,22 @@ function paramText(params: readonly Param[] | undefined, name: string): string |
 export class LayeredCatalog implements Catalog {
   readonly #layers: readonly Layer[]
   readonly #shared: ReadonlySet<string>
+  readonly #resolvers: ReadonlyMap<string, StepResolver>
+  readonly #switchedOff: ReadonlySet<string>
   /** Present only when a layer holds Tasks: without any, a TaskRun's taskRef is simply not this catalog's business. */
   readonly resolveTask?: (ref: TaskReference, options?: ResolveOptions) => Promise<TaskResolution>
 
-  constructor(layers: readonly Layer[], sharedNamespaces: Iterable<string> = []) {
+  constructor(layers: readonly Layer[], options: LayeredOptions = {}) {
     this.#layers = layers
-    this.#shared = new Set(sharedNamespaces)
+    this.#shared = new Set(options.shared ?? [])
+    this.#resolvers = new Map((options.resolvers ?? []).map((r) => [r.name, r]))
+    this.#switchedOff = new Set(options.switchedOff ?? [])
     if (layers.some((l) => l.catalog.resolveTask !== undefined)) this.resolveTask = (ref, options = {}) => this.#resolveTask(ref, options)
+  }
+
+  /** A layer sees the cluster's StepActions as Tekton does: a name none holds is one Tekton would not find. */
+  get authoritative(): boolean {
+    return this.#layers.some((l) => l.catalog.authoritative === true)
   }
 
   get size(): number {
@@ -47,12 +83,20 @@ export class LayeredCatalog implements Catalog {
   }
 
   async resolve(ref: StepReference, options: ResolveOptions = {}): Promise<Resolution> {
-    if (ref.resolver === 'cluster') return this.#clusterResolver(ref, options)
-    if (ref.resolver !== undefined && ref.resolver !== '') {
-      const origins = this.#layers.map((l) => l.origin).join(' and ')
-      return { error: `resolver ${quoteValue(ref.resolver)} is not available: StepActions come from ${origins}, by name or through the cluster resolver` }
+    const resolver = ref.resolver
+    if (resolver === undefined || resolver === '') return this.#byName(ref, options)
+    if (this.#switchedOff.has(resolver)) return { unresolved: `the ${resolver} resolver is switched off here (--resolvers)`, resolver }
+    // Tekton fills resolver params from task params first; one known only at run time leaves nothing to fetch now.
+    for (const p of ref.params ?? []) {
+      const at = typeof p?.value === 'string' ? p.value.indexOf('$(') : -1
+      if (at >= 0)
+        return { unresolved: `param ${quoteValue(p.name, 60)} holds ${truncated(String(p.value).slice(at))}, which has no value at admission`, resolver }
     }
-    return this.#byName(ref, options)
+    if (resolver === 'cluster') return this.#clusterResolver(ref, options)
+    const remote = this.#resolvers.get(resolver)
+    if (remote !== undefined) return remote.resolve(ref, options)
+    const runs = [...runnableResolvers].filter((r) => r === 'cluster' || this.#resolvers.has(r))
+    return { unresolved: `stepsplice does not run the ${quoteValue(resolver, 40)} resolver (it runs ${runs.join(', ')})`, resolver }
   }
 
   async #resolveTask(ref: TaskReference, options: ResolveOptions): Promise<TaskResolution> {
@@ -84,10 +128,13 @@ export class LayeredCatalog implements Catalog {
     if (kind !== 'stepaction') return { error: `cluster resolver: kind must be "stepaction" for a step, not ${quoteValue(kind)}` }
     if (name === undefined || name === '') return { error: 'cluster resolver: missing param "name"' }
     if (namespace !== ref.namespace && !this.#shared.has(namespace)) {
+      // Tekton's own cluster resolver has its own rules on namespaces: not ours to deny.
       return {
-        error: `cluster resolver: StepActions of namespace ${quoteValue(namespace)} are not shared with namespace ${quoteValue(ref.namespace)}; a platform team shares a namespace's StepActions by starting stepsplice with --shared-namespace ${namespace}`,
+        unresolved: `cluster: namespace ${quoteValue(namespace, 60)} is not shared with stepsplice (--shared-namespace ${truncated(namespace)})`,
+        resolver: 'cluster',
       }
     }
-    return this.#byName({ namespace, name }, options)
+    const found = await this.#byName({ namespace, name }, options)
+    return 'missing' in found && found.missing === true && !this.authoritative ? { unresolved: found.error, resolver: 'cluster' } : found
   }
 }

@@ -9,16 +9,24 @@ import type { StepAction } from '../types/tekton.ts'
 
 export class MemoryCatalog implements Catalog {
   #index = new DefinitionIndex()
-  /** Says where definitions come from, in "not found" and "no resolver" messages. */
+  /** Says where definitions come from, in "not found" messages. */
   readonly origin: string
+  /** Fed from the cluster's own StepActions: a name it lacks, Tekton lacks too (see Catalog). */
+  readonly authoritative: boolean
 
-  constructor(origin: string) {
+  constructor(origin: string, options: { authoritative?: boolean } = {}) {
     this.origin = origin
+    this.authoritative = options.authoritative === true
   }
 
   /** Builds a catalog from StepAction objects, e.g. in tests or from an inline list. */
-  static of(origin: string, stepActions: readonly StepAction[], source: DefinitionSource = { kind: 'directory', location: origin }): MemoryCatalog {
-    const catalog = new MemoryCatalog(origin)
+  static of(
+    origin: string,
+    stepActions: readonly StepAction[],
+    source: DefinitionSource = { kind: 'directory', location: origin },
+    options: { authoritative?: boolean } = {},
+  ): MemoryCatalog {
+    const catalog = new MemoryCatalog(origin, options)
     for (const sa of stepActions) catalog.put(toDefinition(sa, source))
     return catalog
   }
@@ -43,7 +51,10 @@ export class MemoryCatalog implements Catalog {
 
   async resolve(ref: StepReference): Promise<Resolution> {
     if (ref.resolver !== undefined && ref.resolver !== '') {
-      return { error: `resolver ${JSON.stringify(ref.resolver)} is not available: StepActions come from ${this.origin}, by name` }
+      return {
+        unresolved: `resolver ${JSON.stringify(ref.resolver)} is not one ${this.origin} answers: its StepActions are found by name`,
+        resolver: ref.resolver,
+      }
     }
     const name = ref.name ?? ''
     const definition = this.#index.lookup(ref.namespace, name)

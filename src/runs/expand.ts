@@ -3,13 +3,13 @@
 // comes back with them spliced in, or nothing changes and every problem found
 // is returned.
 
-import type { Resolution } from '../definitions/reference.ts'
+import { referenceKey, referenceOf, type Resolution } from '../definitions/reference.ts'
 import { withValueAt } from '../json/values.ts'
 import { Budget } from '../limits/budget.ts'
 import type { Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
 import { checkMetadata } from '../steps/metadata.ts'
-import { expandReference } from '../steps/reference.ts'
+import { expandReference, type UnresolvedPolicy } from '../steps/reference.ts'
 import { checkStepShape } from '../steps/shape.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
@@ -44,7 +44,7 @@ export function planRun(obj: KubeObject, budget: Budget = Budget.unlimited): Pla
     })
   }
   // A step whose shape is wrong is reported here and neither resolved nor expanded.
-  const refSteps = findRefSteps(sites).filter((s) => {
+  const refSteps = findRefSteps(sites, budget).filter((s) => {
     const found = checkStepShape(s.step, s.path)
     problems.push(...found)
     return found.length === 0
@@ -65,6 +65,13 @@ export interface RunExpandOptions {
   budget?: Budget
   /** The object as stored before this request (an UPDATE's oldObject): the only source of provenance entries kept. */
   stored?: KubeObject
+  /** Which unresolved references deny; by default each is left for Tekton with a warning. */
+  unresolved?: UnresolvedPolicy
+}
+
+/** The key `resolveReferences` answered a ref step under. */
+export function stepReferenceKey(s: StepSite, namespace: string): string {
+  return referenceKey(referenceOf(s.step, namespace, s.resolverParams))
 }
 
 /**
@@ -88,14 +95,26 @@ export function expandRun(
   const expandedSteps = new Map<string, Step>()
   const entries: ProvenanceEntry[] = []
   for (const s of refSteps) {
-    const result = expandReference(s.step, s.path, namespace, resolutions, {
-      layers: [s.site.propagated, s.site.task],
-      taskParams: s.site.declared,
-      runtimeParams: s.site.runtimeParams,
-      ...(options.budget === undefined ? {} : { budget: options.budget }),
-    })
+    const result = expandReference(
+      s.step,
+      s.path,
+      namespace,
+      resolutions.get(stepReferenceKey(s, namespace)),
+      {
+        layers: [s.site.propagated, s.site.task],
+        taskParams: s.site.declared,
+        runtimeParams: s.site.runtimeParams,
+        ...(options.budget === undefined ? {} : { budget: options.budget }),
+      },
+      options.unresolved,
+    )
     if ('problems' in result) {
       problems.push(...result.problems)
+      continue
+    }
+    // Tekton resolves it when it reconciles the run; the other steps need not wait for it.
+    if ('deferred' in result) {
+      warnings.push(result.deferred)
       continue
     }
     warnings.push(...result.warnings, ...taskResultWarnings(s))
@@ -103,6 +122,7 @@ export function expandRun(
     entries.push(result.entry)
   }
   if (problems.length > 0) return unchanged(problems, warnings)
+  if (entries.length === 0) return unchanged([], warnings)
 
   // Copy only the containers on the way to what changes; the rest is shared with the input.
   let out = obj

@@ -5,9 +5,9 @@
 import { defaultParamSpec } from '../definitions/defaults.ts'
 import { asList, isJsonObject as isObject } from '../json/values.ts'
 import type { Budget } from '../limits/budget.ts'
-import { taskReplacements } from '../steps/params.ts'
+import { substituteParams, taskReplacements } from '../steps/params.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import type { ParamSpec, PipelineRun, PipelineTask, Step, TaskRun, TaskSpec } from '../types/tekton.ts'
+import type { Param, ParamSpec, PipelineRun, PipelineTask, Step, TaskRun, TaskSpec } from '../types/tekton.ts'
 import { parseParamValue } from '../variables/param-value.ts'
 import { applyToParamValue, forgetParams, mergeInto, type Replacements, replacementsFromParams } from '../variables/replacements.ts'
 import { holdsReference, paramsOf, pipelineTable } from './pipeline-params.ts'
@@ -37,6 +37,12 @@ export interface StepSite {
   index: number
   path: string
   step: Step
+  /**
+   * The step's resolver params as Tekton sends them to the resolver: task
+   * params substituted (ApplyParameterSubstitutionInResolverParams), never the
+   * step's own params. Unset for a StepAction by name.
+   */
+  resolverParams?: Param[]
 }
 
 const tektonVersions = new Set(['tekton.dev/v1', 'tekton.dev/v1beta1'])
@@ -120,11 +126,15 @@ export function findTaskSites(obj: KubeObject, budget: Budget): TaskSite[] {
 }
 
 /** The steps that reference a definition. */
-export function findRefSteps(sites: readonly TaskSite[]): StepSite[] {
+export function findRefSteps(sites: readonly TaskSite[], budget: Budget): StepSite[] {
   const out: StepSite[] = []
   for (const site of sites) {
     asList<Step>(site.taskSpec.steps).forEach((step, index) => {
-      if (isObject(step) && step.ref != null) out.push({ site, index, path: `${site.path}.steps[${index}]`, step })
+      if (!isObject(step) || step.ref == null) return
+      const found: StepSite = { site, index, path: `${site.path}.steps[${index}]`, step }
+      const params = isObject(step.ref) ? step.ref.params : undefined
+      if (Array.isArray(params)) found.resolverParams = substituteParams(params, [site.propagated, site.task], budget)
+      out.push(found)
     })
   }
   return out

@@ -35,6 +35,8 @@ interface Task {
   settings: WorkerSettings
   finish: (answer: PoolAnswer) => void
   timer: NodeJS.Timeout
+  /** When it must be answered (epoch ms): catalogs that fetch give up before it. */
+  deadline: number
   fields?: AdmissionFields
   lookups: Map<number, AbortController>
   slot?: Slot
@@ -103,6 +105,7 @@ export class AdmissionPool {
         settings: this.#options.settings,
         finish,
         lookups: new Map(),
+        deadline: Date.now() + deadlineMs,
         timer: setTimeout(() => this.#expire(task), deadlineMs),
       }
       this.#tasks.set(id, task)
@@ -162,12 +165,14 @@ export class AdmissionPool {
         task.fields = message.fields
         return
       case 'resolve':
-        this.#lookup(slot, task, message.rid, (signal) => this.#options.catalog.resolve(message.ref, { signal }))
+        this.#lookup(slot, task, message.rid, (signal) => this.#options.catalog.resolve(message.ref, { signal, deadline: task.deadline }))
         return
       case 'resolveTask': {
         const catalog = this.#options.catalog
         this.#lookup(slot, task, message.rid, (signal) =>
-          catalog.resolveTask === undefined ? Promise.resolve({ error: 'no Tasks are served', missing: true }) : catalog.resolveTask(message.ref, { signal }),
+          catalog.resolveTask === undefined
+            ? Promise.resolve({ error: 'no Tasks are served', missing: true })
+            : catalog.resolveTask(message.ref, { signal, deadline: task.deadline }),
         )
         return
       }

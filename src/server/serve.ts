@@ -34,6 +34,8 @@ export interface ServeConfig {
   metricsPort?: number
   /** Write TaskRuns' taskRefs out as their Tasks' specs when the catalog holds Tasks (default true). */
   inlineTaskRefs?: boolean
+  /** Kinds of reference that must resolve at admission (--require-resolution); others left for Tekton with a warning. */
+  requireResolution?: readonly string[]
   /** stepsplice's version, for stepsplice_build_info. */
   version?: string
 }
@@ -60,6 +62,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     ...(config.prepareImage ? { prepareImage: config.prepareImage } : {}),
     ...(config.inlineTaskRefs === undefined ? {} : { inlineTaskRefs: config.inlineTaskRefs }),
     tasks: config.catalog.resolveTask !== undefined,
+    authoritative: config.catalog.authoritative === true,
+    ...(config.requireResolution === undefined ? {} : { requireResolution: [...config.requireResolution] }),
   }
   const pool =
     config.workers > 0

@@ -14,6 +14,9 @@ export interface WorkerSettings {
   /** Whether the server's catalog holds Tasks, so TaskRuns' taskRefs can be written out. */
   tasks?: boolean
   inlineTaskRefs?: boolean
+  requireResolution?: string[]
+  /** Whether a name the server's catalog does not hold is one Tekton would not find either (resolution/catalog.ts). */
+  authoritative?: boolean
 }
 
 export type ToWorker =

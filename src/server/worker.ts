@@ -38,9 +38,10 @@ function ask<T>(id: number, question: (rid: number) => FromWorker, options: Reso
 }
 
 /** The catalog of the server's thread, one request's view of it. */
-function remoteCatalog(id: number, tasks: boolean): Catalog {
+function remoteCatalog(id: number, tasks: boolean, authoritative: boolean): Catalog {
   const catalog: Catalog = {
     size: 0,
+    authoritative,
     resolve: (ref: StepReference, options: ResolveOptions = {}) => ask<Resolution>(id, (rid) => ({ type: 'resolve', id, rid, ref }), options),
   }
   if (tasks)
@@ -57,7 +58,7 @@ port.on('message', (message: ToWorker) => {
     return
   }
   const { id, endpoint, body, settings } = message
-  handleAdmission(endpoint, body, remoteCatalog(id, settings.tasks === true), {
+  handleAdmission(endpoint, body, remoteCatalog(id, settings.tasks === true, settings.authoritative === true), {
     ...settings,
     onDecoded: (fields) => post({ type: 'decoded', id, fields }),
   }).then(

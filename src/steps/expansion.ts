@@ -11,9 +11,13 @@ export const provenanceAnnotation = 'stepsplice.dev/resolved'
 export interface ProvenanceEntry {
   path: string
   step: string
+  /** `namespace/name`, or for a remote definition its canonical source (`git+https://…@<commit>#<path>`). */
   definition: string
   source: SourceKind
+  /** Digest of the definition's spec. */
   digest: string
+  /** For a remote definition, the digest of what was fetched: the commit, the body, the image manifest. */
+  sourceDigest?: string
 }
 
 export interface Expansion {

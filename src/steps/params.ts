@@ -312,6 +312,24 @@ function addDeferredReferences(r: Replacements, derived: Step, d: Deferred, task
 
 export type ParamResolution = { replacements: Replacements } | { errors: string[] }
 
+function rawOf(value: ParamValue): string | string[] | Record<string, string> {
+  return value.type === 'array' ? value.array : value.type === 'object' ? value.object : value.string
+}
+
+/**
+ * Params with the values of `layers` substituted in order, as written back
+ * into an object: how Tekton fills a step's resolver params with task params
+ * before asking the resolver. An entry that is not a param is kept as it is,
+ * for the shape checks to report.
+ */
+export function substituteParams(params: readonly Param[], layers: readonly Replacements[], budget: Budget = Budget.unlimited): Param[] {
+  return params.map((p) => {
+    if (typeof p !== 'object' || p === null || typeof p.name !== 'string') return p
+    const value = layers.reduce((v, layer) => applyToParamValue(v, layer, budget), parseParamValue(p.value))
+    return { ...p, value: rawOf(value) }
+  })
+}
+
 /**
  * The replacement table for one referenced step. `derived` is the step built
  * from the StepAction (needed to find indexed uses of result-fed arrays),

@@ -3,7 +3,7 @@
 // the same messages, wherever it is written.
 
 import { type Definition, definitionId } from '../definitions/definition.ts'
-import { referenceKey, referenceOf, type Resolution } from '../definitions/reference.ts'
+import type { Resolution } from '../definitions/reference.ts'
 import type { Budget } from '../limits/budget.ts'
 import { formatProblem, problem, type Problem } from '../problems/problem.ts'
 import type { ParamSpec, Step } from '../types/tekton.ts'
@@ -21,22 +21,50 @@ export interface ParamScope {
   budget?: Budget
 }
 
+/** What to do with a reference that could not be resolved (definitions/reference.ts#Unresolved). */
+export interface UnresolvedPolicy {
+  /** Kinds of reference (`git`, `local`, … or `all`) that must resolve: for them, not resolving denies. */
+  require?: ReadonlySet<string>
+  /** Pods: nothing resolves a step later, so every unresolved reference denies. */
+  always?: boolean
+}
+
 export type ExpandedReference =
   | { step: Step; definition: Definition; context: { step: string; definition: string }; entry: ProvenanceEntry; warnings: string[] }
   | { problems: Problem[] }
+  /** Left as written, for Tekton to resolve; `warning` says which step and why. */
+  | { deferred: string }
 
-/** Looks the step's reference up in `resolutions` and expands it; `path` is the step's path for problems. */
+/**
+ * Expands a step given what its reference resolved to (undefined: it was
+ * never asked, which is a bug reported as a problem); `path` is the step's
+ * path for problems.
+ */
 export function expandReference(
   step: Step,
   path: string,
   namespace: string,
-  resolutions: ReadonlyMap<string, Resolution>,
+  resolution: Resolution | undefined,
   scope: ParamScope,
+  policy: UnresolvedPolicy = {},
 ): ExpandedReference {
   const name = typeof step.name === 'string' ? step.name : ''
-  const resolution = resolutions.get(referenceKey(referenceOf(step, namespace)))
   if (resolution === undefined || 'error' in resolution) {
     return { problems: [problem(`${path}.ref`, resolution?.error ?? 'reference was not resolved', { step: name })] }
+  }
+  if ('unresolved' in resolution) {
+    const required = policy.require?.has(resolution.resolver) === true || policy.require?.has('all') === true
+    if (policy.always === true) return { problems: [problem(`${path}.ref`, resolution.unresolved, { step: name })] }
+    if (required) {
+      return {
+        problems: [
+          problem(`${path}.ref`, `${resolution.unresolved}; ${resolution.resolver} references must resolve at admission (--require-resolution)`, {
+            step: name,
+          }),
+        ],
+      }
+    }
+    return { deferred: `${path}.ref (step ${quoteValue(name)}): left for Tekton to resolve: ${resolution.unresolved}` }
   }
   const d = resolution.definition
   const context = { step: name, definition: definitionId(d, namespace) }
@@ -54,7 +82,14 @@ export function expandReference(
     step: result.step,
     definition: d,
     context,
-    entry: { path, step: name, definition: context.definition, source: d.source.kind, digest: d.digest },
+    entry: provenanceEntry(path, name, context.definition, d),
     warnings,
   }
+}
+
+/** One line of the provenance annotation; a remote definition adds where it was fetched from, pinned. */
+function provenanceEntry(path: string, step: string, definition: string, d: Definition): ProvenanceEntry {
+  const entry: ProvenanceEntry = { path, step, definition, source: d.source.kind, digest: d.digest }
+  if (d.source.sourceDigest !== undefined) entry.sourceDigest = d.source.sourceDigest
+  return entry
 }

@@ -17,6 +17,11 @@ export function catalogOf(...stepActions: StepAction[]): MemoryCatalog {
   return MemoryCatalog.of('test catalog', stepActions)
 }
 
+/** A catalog that speaks for the cluster, as the cluster catalog does: a name it lacks, Tekton lacks too. */
+export function clusterCatalogOf(...stepActions: StepAction[]): MemoryCatalog {
+  return MemoryCatalog.of('the cluster', stepActions, { kind: 'cluster', location: 'the cluster' }, { authoritative: true })
+}
+
 /** A v1 TaskRun in namespace `default` with an inline task spec. */
 export function taskRun(taskSpec: Record<string, unknown>, params?: unknown[]): KubeObject {
   const spec: Record<string, unknown> = { taskSpec }

@@ -233,6 +233,8 @@ export interface TestServerOptions {
   prepareImage?: string
   /** Admission worker threads; the real server's pool, one thread unless a test asks otherwise. */
   workers?: number
+  /** Kinds of reference that must resolve (--require-resolution). */
+  requireResolution?: string[]
 }
 
 export async function startTestServer(t: Teardown, options: TestServerOptions = {}): Promise<TestServer> {
@@ -251,6 +253,7 @@ export async function startTestServer(t: Teardown, options: TestServerOptions = 
     certDebounceMs: options.certDebounceMs ?? 50,
     workers: options.workers ?? 1,
     ...(options.prepareImage === undefined ? {} : { prepareImage: options.prepareImage }),
+    ...(options.requireResolution === undefined ? {} : { requireResolution: options.requireResolution }),
   })
   t.teardown(() => running.close())
   const request = (path: string, o?: RequestOptions): Promise<HttpResult> => httpsRequest(running.url, certs.ca, path, o)
@@ -351,13 +354,13 @@ export interface Rendered {
   warnings: string[]
 }
 
-/** `stepsplice render --catalog examples/stepactions -f FILE -o json` on `object`, in-process. */
-export async function renderObject(t: Teardown, object: unknown): Promise<Rendered> {
+/** `stepsplice render --catalog examples/stepactions -f FILE -o json [flags]` on `object`, in-process. */
+export async function renderObject(t: Teardown, object: unknown, flags: string[] = []): Promise<Rendered> {
   const dir = await tempDir(t, 'stepsplice-render-')
   const file = join(dir, 'object.json')
   await writeFile(file, JSON.stringify(object))
   const io = captureIO()
-  const code = await main(['render', '--catalog', exampleCatalogDir, '-f', file, '-o', 'json'], io)
+  const code = await main(['render', '--catalog', exampleCatalogDir, '-f', file, '-o', 'json', ...flags], io)
   const lines = io.err.split('\n')
   return {
     code,

@@ -1,0 +1,84 @@
+// Tekton's bundles resolver: `bundle` (an image reference), `name` and `kind`,
+// read and refused as tektoncd/pipeline's pkg/resolution/resolver/bundle
+// reads them, pulled anonymously over the registry API (remote/oci.ts).
+// A `secret` param names a Secret of the request's namespace: left for
+// Tekton. A bundle by digest never changes: cached without expiry; by tag,
+// for the TTL, and the digest it named is recorded.
+
+import type { Resolution, StepReference } from '../definitions/reference.ts'
+import type { BoundedCache } from '../remote/cache.ts'
+import { parseImageReference } from '../remote/image-reference.ts'
+import type { OciClient, PulledEntry } from '../remote/oci.ts'
+import type { SharedFetches } from '../remote/shared.ts'
+import { readStepAction } from './document.ts'
+import { paramStrings } from './params.ts'
+import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
+
+export interface BundlesResolverOptions {
+  client: OciClient
+  /** Definitions (or definite errors) by bundle, kind and name. */
+  cache: BoundedCache<Resolution>
+  fetches: SharedFetches<PulledEntry>
+  ttlMs: number
+}
+
+type Request = { bundle: string; name: string; kind: string; pinned: boolean } | Resolution
+
+/** Tekton's OptionsFromParams, before anything is pulled. */
+export function bundlesRequest(params: Map<string, string>): Request {
+  const bundle = params.get('bundle') ?? ''
+  if (bundle === '') return { error: 'bundles resolver: parameter "bundle" required' }
+  const parsed = parseImageReference(bundle)
+  if ('error' in parsed) return { error: `bundles resolver: invalid bundle reference: ${parsed.error}` }
+  const name = params.get('name') ?? ''
+  if (name === '') return { error: 'bundles resolver: parameter "name" required' }
+  const kind = params.get('kind') ?? ''
+  if (kind === '') return { unresolved: 'bundles: no kind, and the default-kind Tekton uses is not known here', resolver: 'bundles' }
+  if ((params.get('secret') ?? '') !== '')
+    return { unresolved: 'bundles: param "secret" names a Secret; stepsplice never reads Secrets a request names', resolver: 'bundles' }
+  return { bundle, name, kind, pinned: parsed.digest !== undefined }
+}
+
+export class BundlesResolver {
+  readonly name = 'bundles'
+  readonly #options: BundlesResolverOptions
+
+  constructor(options: BundlesResolverOptions) {
+    this.#options = options
+  }
+
+  async resolve(ref: StepReference, options: AskOptions = {}): Promise<Resolution> {
+    const request = bundlesRequest(paramStrings(ref.params))
+    if (!('bundle' in request)) return request
+    const { bundle, name, kind, pinned } = request
+    const key = `${bundle}\0${kind.toLowerCase()}\0${name}`
+    const cached = this.#options.cache.get(key)
+    if (cached !== undefined) return cached
+    let pulled: PulledEntry
+    try {
+      pulled = await fetchShared(
+        this.#options.fetches,
+        key,
+        (signal) => this.#options.client.pullEntry(bundle, kind, name, signal),
+        options,
+        `bundles ${bundle.split('/')[0] ?? bundle}`,
+      )
+    } catch (err) {
+      return notFetched('bundles', err)
+    }
+    const resolution = this.#read(bundle, kind, name, pulled)
+    if (!('unresolved' in resolution)) {
+      const bytes = 'data' in pulled ? 4 * pulled.data.length + 512 : 512
+      this.#options.cache.set(key, resolution, bytes, pinned ? undefined : this.#options.ttlMs)
+    }
+    return resolution
+  }
+
+  #read(bundle: string, kind: string, name: string, pulled: PulledEntry): Resolution {
+    if ('invalid' in pulled) return { error: `bundles resolver: invalid tekton bundle ${bundle}, error: ${pulled.invalid}` }
+    if (!pulled.found) return { error: `bundles resolver: could not find object in image with kind: ${kind} and name: ${name} (${bundle})` }
+    const location = `oci://${pulled.repository}@${pulled.manifestDigest}#${kind.toLowerCase()}/${name}`
+    const read = readStepAction(pulled.data, { kind: 'bundles', location, sourceDigest: pulled.manifestDigest }, `bundle ${bundle} ${kind}/${name}`)
+    return 'unresolved' in read ? { unresolved: read.unresolved, resolver: 'bundles' } : read
+  }
+}
