@@ -14,7 +14,7 @@ export const layers = [
   { layer: 'types', folders: ['types'] },
   { layer: 'shared leaves', folders: ['problems', 'json', 'limits', 'variables'] },
   { layer: 'definitions', folders: ['definitions'] },
-  { layer: 'resolution', folders: ['remote', 'resolvers', 'resolution'] },
+  { layer: 'resolution', folders: ['remote', 'resolvers', 'pinning', 'resolution'] },
   { layer: 'expansion', folders: ['steps', 'runs', 'pods'] },
   { layer: 'pipeline', folders: ['pipeline'] },
   { layer: 'edges', folders: ['admission', 'server', 'cli'] },

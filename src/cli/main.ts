@@ -2,6 +2,7 @@
 // turns usage mistakes into exit 2.
 
 import { type CliIO, processIO, UsageError } from './io.ts'
+import { pinHelp, runPin } from './pin.ts'
 import { renderHelp, runRender } from './render.ts'
 import { runServe, serveHelp } from './serve.ts'
 
@@ -12,6 +13,7 @@ Usage: stepsplice <command> [options]
 
 Commands:
   render   expand step references offline, exactly as admission would
+  pin      rewrite git, http and bundle references to commits and digests
   serve    run the admission webhook (HTTPS)
 
 Run "stepsplice <command> --help" for a command's options.
@@ -25,6 +27,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await runRender(rest, io)
       case 'serve':
         return await runServe(rest, io)
+      case 'pin':
+        return await runPin(rest, io)
       case undefined:
       case '-h':
       case '--help':
@@ -42,6 +46,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       io.stderr(`error: ${(err as Error).message}\n`)
       if (command === 'render') io.stderr(`\n${renderHelp}`)
       if (command === 'serve') io.stderr(`\n${serveHelp}`)
+      if (command === 'pin') io.stderr(`\n${pinHelp}`)
       return 2
     }
     throw err

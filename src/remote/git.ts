@@ -35,6 +35,9 @@ export interface GitOptions {
   git?: string
 }
 
+/** Disk for one repository and for all of them, and the largest file read: what `serve`, `render` and `pin` use. */
+export const gitBounds = { maxRepoBytes: 256 * 1024 * 1024, maxDiskBytes: 1024 * 1024 * 1024, maxFileBytes: 1024 * 1024 } as const
+
 export type GitFile =
   | { content: Buffer }
   /** Nothing at that path in the commit. */
@@ -90,6 +93,11 @@ export class GitClient {
     return mine
   }
 
+  /** The full commit `revision` names now, fetched as Tekton's resolver fetches it (for `stepsplice pin`). */
+  async commitOf(url: string, revision: string, signal?: AbortSignal): Promise<string> {
+    return (await this.fetchFiles(url, revision, [], signal)).commit
+  }
+
   async #fetchIn(dir: string, url: string, revision: string, paths: readonly string[], signal?: AbortSignal): Promise<GitFiles> {
     if (signal?.aborted) throw new FetchFailure('aborted', `stopped waiting for ${hostOf(url)}`)
     this.#swept ??= this.#sweep()
@@ -136,6 +144,7 @@ export class GitClient {
 
   async #read(dir: string, commit: string, paths: readonly string[], signal?: AbortSignal): Promise<Map<string, GitFile>> {
     const files = new Map<string, GitFile>()
+    if (paths.length === 0) return files
     const entries = await this.#lsTree(dir, commit, paths, signal)
     const blobs = new Map<string, string>()
     const absent: string[] = []

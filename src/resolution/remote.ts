@@ -5,7 +5,7 @@
 
 import type { Resolution } from '../definitions/reference.ts'
 import { BoundedCache } from '../remote/cache.ts'
-import { GitClient, type GitFiles } from '../remote/git.ts'
+import { GitClient, type GitFiles, gitBounds } from '../remote/git.ts'
 import { Limiter } from '../remote/limiter.ts'
 import { OciClient, type PulledEntry } from '../remote/oci.ts'
 import { SharedFetches } from '../remote/shared.ts'
@@ -37,10 +37,6 @@ export interface RemoteSettings {
   git?: { defaultRevision?: string; defaultUrl?: string }
 }
 
-/** Disk for one repository's trees and the blobs read from it, and for all of them. */
-export const gitRepoBytes = 256 * 1024 * 1024
-export const gitDiskBytes = 1024 * 1024 * 1024
-
 /** Per cache: a fourth of the memory each for git, http and bundles, and entries bounded too. */
 function cache<V>(settings: RemoteSettings): BoundedCache<V> {
   return new BoundedCache<V>({ maxBytes: Math.floor(settings.cacheBytes / 4), maxEntries: 10_000 })
@@ -56,9 +52,7 @@ export function remoteResolvers(settings: RemoteSettings): StepResolver[] {
           transport: settings.transport,
           cacheDir: settings.cacheDir,
           timeoutMs: settings.fetchTimeoutMs,
-          maxRepoBytes: gitRepoBytes,
-          maxDiskBytes: gitDiskBytes,
-          maxFileBytes: 1024 * 1024,
+          ...gitBounds,
         }),
         files: cache<Resolution>(settings),
         revisions: cache<string>(settings),
