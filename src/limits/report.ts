@@ -16,8 +16,14 @@ export function problemLines(problems: readonly Problem[], label: string): strin
 }
 
 /** Warnings as the API server takes them: at most `limits.warnings`, each at most `limits.warningChars`. */
+/** Cut so that the text and the mark saying how long it was fit the length together. */
+function fitWarning(w: string): string {
+  if (w.length <= limits.warningChars) return w
+  return truncateText(w, limits.warningChars - `…(${w.length} chars)`.length)
+}
+
 export function boundWarnings(warnings: readonly string[]): string[] {
-  const shown = warnings.slice(0, limits.warnings).map((w) => truncateText(w, limits.warningChars))
+  const shown = warnings.slice(0, limits.warnings).map(fitWarning)
   const more = warnings.length - shown.length
   if (more > 0) shown[shown.length - 1] = `${more + 1} more warnings`
   return shown

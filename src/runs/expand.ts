@@ -9,7 +9,7 @@ import { Budget } from '../limits/budget.ts'
 import type { Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
 import { checkMetadata } from '../steps/metadata.ts'
-import { expandReference, type UnresolvedPolicy } from '../steps/reference.ts'
+import { type Deferred, deferredWarnings, expandReference, type UnresolvedPolicy } from '../steps/reference.ts'
 import { checkStepShape } from '../steps/shape.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
@@ -94,6 +94,7 @@ export function expandRun(
   const warnings: string[] = []
   const expandedSteps = new Map<string, Step>()
   const entries: ProvenanceEntry[] = []
+  const deferred: Deferred[] = []
   for (const s of refSteps) {
     const result = expandReference(
       s.step,
@@ -114,13 +115,14 @@ export function expandRun(
     }
     // Tekton resolves it when it reconciles the run; the other steps need not wait for it.
     if ('deferred' in result) {
-      warnings.push(result.deferred)
+      deferred.push(result.deferred)
       continue
     }
     warnings.push(...result.warnings, ...taskResultWarnings(s))
     expandedSteps.set(s.path, result.step)
     entries.push(result.entry)
   }
+  warnings.unshift(...deferredWarnings(deferred))
   if (problems.length > 0) return unchanged(problems, warnings)
   if (entries.length === 0) return unchanged([], warnings)
 

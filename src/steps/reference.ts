@@ -32,8 +32,35 @@ export interface UnresolvedPolicy {
 export type ExpandedReference =
   | { step: Step; definition: Definition; context: { step: string; definition: string }; entry: ProvenanceEntry; warnings: string[] }
   | { problems: Problem[] }
-  /** Left as written, for Tekton to resolve; `warning` says which step and why. */
-  | { deferred: string }
+  /** Left as written, for Tekton to resolve: which step (its `ref`'s path and name) and why. */
+  | { deferred: Deferred }
+
+export interface Deferred {
+  path: string
+  step: string
+  reason: string
+}
+
+/**
+ * One warning per reason: a Task of a dozen git steps whose repository is
+ * down says so once, naming the first step and counting the others, rather
+ * than a dozen times (admission keeps at most 20 warnings).
+ */
+export function deferredWarnings(deferred: readonly Deferred[]): string[] {
+  const byReason = new Map<string, Deferred[]>()
+  for (const d of deferred) {
+    const group = byReason.get(d.reason)
+    if (group === undefined) byReason.set(d.reason, [d])
+    else group.push(d)
+  }
+  return [...byReason].map(([reason, [first, ...rest]]) => {
+    const text = `${first?.path} (step ${quoteValue(first?.step ?? '')}): left for Tekton to resolve: ${reason}`
+    if (rest.length === 0) return text
+    // The reason comes first: a warning past 256 characters is cut, and the names matter less.
+    const names = rest.slice(0, 5).map((d) => quoteValue(d.step, 40))
+    return `${text}; so ${rest.length === 1 ? 'is 1 more step' : `are ${rest.length} more steps`}, for the same reason: ${names.join(', ')}${rest.length > 5 ? ', …' : ''}`
+  })
+}
 
 /**
  * Expands a step given what its reference resolved to (undefined: it was
@@ -64,7 +91,7 @@ export function expandReference(
         ],
       }
     }
-    return { deferred: `${path}.ref (step ${quoteValue(name)}): left for Tekton to resolve: ${resolution.unresolved}` }
+    return { deferred: { path: `${path}.ref`, step: name, reason: resolution.unresolved } }
   }
   const d = resolution.definition
   const context = { step: name, definition: definitionId(d, namespace) }
