@@ -18,7 +18,7 @@ import { parseImageReference } from '../src/remote/image-reference.ts'
 import { OciClient, type OciClientOptions, type OciLimits } from '../src/remote/oci.ts'
 import { parseChallenges } from '../src/remote/oci-auth.ts'
 import { complianceError, type LayerDescriptor, parseImageManifest } from '../src/remote/oci-manifest.ts'
-import { readFirstTarFile } from '../src/remote/tar.ts'
+import { readFirstTarEntry } from '../src/remote/tar.ts'
 import { Transport } from '../src/remote/transport.ts'
 import { type Handler, serveLoopback } from './helpers/loopback.ts'
 import { type BundleObject, pushBundle, tarOf } from './helpers/oci-bundle.ts'
@@ -128,95 +128,97 @@ t.test('image references are read as go-containerregistry reads them', async (t)
   }
 })
 
-t.test('readFirstTarFile reads tar headers as Go archive/tar does', async (t) => {
-  t.equal(readFirstTarFile(tar(file('task.yaml', 'kind: Task\n')))?.toString(), 'kind: Task\n', 'a ustar file')
-  t.equal(readFirstTarFile(tar(file('t.yaml', 'v7', { magic: 'v7' })))?.toString(), 'v7', 'a V7 header (no magic)')
-  t.equal(readFirstTarFile(tar(file('t.yaml', 'gnu', { magic: 'gnu' })))?.toString(), 'gnu', 'a GNU header')
-  t.equal(readFirstTarFile(tar(file('t.yaml', 'contiguous', { type: '7' })))?.toString(), 'contiguous', "typeflag '7' is a regular file")
-  t.equal(readFirstTarFile(tar(file('t.yaml', 'old', { type: '\0' })))?.toString(), 'old', 'typeflag NUL is a regular file')
+t.test('readFirstTarEntry reads the first entry as Go archive/tar and Tekton do', async (t) => {
+  t.equal(readFirstTarEntry(tar(file('task.yaml', 'kind: Task\n')))?.toString(), 'kind: Task\n', 'a ustar file')
+  t.equal(readFirstTarEntry(tar(file('t.yaml', 'v7', { magic: 'v7' })))?.toString(), 'v7', 'a V7 header (no magic)')
+  t.equal(readFirstTarEntry(tar(file('t.yaml', 'gnu', { magic: 'gnu' })))?.toString(), 'gnu', 'a GNU header')
+  t.equal(readFirstTarEntry(tar(file('t.yaml', 'contiguous', { type: '7' })))?.toString(), 'contiguous', "typeflag '7' is a regular file")
+  t.equal(readFirstTarEntry(tar(file('t.yaml', 'old', { type: '\0' })))?.toString(), 'old', 'typeflag NUL is a regular file')
   t.equal(
-    readFirstTarFile(tar(file('dir/', '', { type: '\0' }), file('dir/t', 'after')))?.toString(),
-    'after',
-    "typeflag NUL with a trailing '/' is a directory",
+    readFirstTarEntry(tar(file('dir/', '', { type: '\0' }), file('dir/t', 'after')))?.toString(),
+    '',
+    "typeflag NUL with a trailing '/' is a directory: Tekton reads it, and gets nothing",
   )
-  t.equal(readFirstTarFile(tar(file('é-signed.yaml', 'signed', { signedChecksum: true })))?.toString(), 'signed', 'a checksum over signed bytes')
-  t.equal(readFirstTarFile(tar(file('first', 'one'), file('second', 'two')))?.toString(), 'one', 'the first file, not the last')
-  t.equal(readFirstTarFile(tar(file('empty', '')))?.length, 0, 'an empty first file is an empty object')
+  t.equal(readFirstTarEntry(tar(file('é-signed.yaml', 'signed', { signedChecksum: true })))?.toString(), 'signed', 'a checksum over signed bytes')
+  t.equal(readFirstTarEntry(tar(file('first', 'one'), file('second', 'two')))?.toString(), 'one', 'the first file, not the last')
+  t.equal(readFirstTarEntry(tar(file('empty', '')))?.length, 0, 'an empty first file is an empty object')
 
   const content = 'x'.repeat(700)
+  t.equal(readFirstTarEntry(tar(file('t.yaml', content)))?.toString(), content, 'a file over one block')
   t.equal(
-    readFirstTarFile(tar(file('dir', '', { type: '5' }), file('link', '', { type: '2' }), file('t.yaml', content)))?.toString(),
-    content,
-    'directories and links are passed over',
+    readFirstTarEntry(tar(file('dir', '', { type: '5' }), file('link', '', { type: '2' }), file('t.yaml', content)))?.length,
+    0,
+    'the first entry counts, whatever its type: a directory first is read as nothing, as Tekton reads it',
   )
-  // A directory whose size field is not zero still has no data (Go ignores the size of header-only types).
+  // A directory whose size field is not zero: Go reads no data, into a buffer of that size.
   const oddDir = Buffer.concat([header({ name: 'dir', size: 1024, type: '5' }), file('t.yaml', 'after odd dir')])
-  t.equal(readFirstTarFile(tar(oddDir))?.toString(), 'after odd dir', 'a header-only type carries no data whatever its size says')
+  t.same(readFirstTarEntry(tar(oddDir)), Buffer.alloc(1024), 'a header-only type: as many zero bytes as its size says')
+  t.equal(readFirstTarEntry(tar(oddDir), 512), undefined, 'unless that is more than is read at all')
 
   const base256 = Buffer.alloc(12)
   base256[0] = 0x80
   base256.writeUInt32BE(5, 8)
   t.equal(
-    readFirstTarFile(tar(Buffer.concat([header({ name: 'b', size: 5, sizeField: base256 }), padded(Buffer.from('b-256'))])))?.toString(),
+    readFirstTarEntry(tar(Buffer.concat([header({ name: 'b', size: 5, sizeField: base256 }), padded(Buffer.from('b-256'))])))?.toString(),
     'b-256',
     'a base-256 size',
   )
 
   const longName = `${'deep/'.repeat(40)}task.yaml`
   const gnuLong = Buffer.concat([header({ name: '././@LongLink', size: longName.length + 1, type: 'L', magic: 'gnu' }), padded(Buffer.from(`${longName}\0`))])
-  t.equal(readFirstTarFile(tar(gnuLong, file('deep/task.yaml', 'long')))?.toString(), 'long', "a GNU 'L' long name is folded into its entry")
+  t.equal(readFirstTarEntry(tar(gnuLong, file('deep/task.yaml', 'long')))?.toString(), 'long', "a GNU 'L' long name is folded into its entry")
   const gnuLink = Buffer.concat([header({ name: '././@LongLink', size: 4, type: 'K', magic: 'gnu' }), padded(Buffer.from('abc\0'))])
-  t.equal(readFirstTarFile(tar(gnuLink, file('l', 'after K')))?.toString(), 'after K', "a GNU 'K' long link name too")
+  t.equal(readFirstTarEntry(tar(gnuLink, file('l', 'after K')))?.toString(), 'after K', "a GNU 'K' long link name too")
 
   const paxLocal = paxRecords({ path: longName, mtime: '1700000000.5' })
   const local = Buffer.concat([header({ name: 'PaxHeaders/x', size: paxLocal.length, type: 'x' }), padded(paxLocal)])
-  t.equal(readFirstTarFile(tar(local, file('x', 'pax')))?.toString(), 'pax', "a pax 'x' header is folded into its entry")
+  t.equal(readFirstTarEntry(tar(local, file('x', 'pax')))?.toString(), 'pax', "a pax 'x' header is folded into its entry")
   const global = paxRecords({ comment: 'made by a test' })
   const g = Buffer.concat([header({ name: 'pax_global_header', size: global.length, type: 'g' }), padded(global)])
-  t.equal(readFirstTarFile(tar(g, file('g', 'after global')))?.toString(), 'after global', "a pax 'g' header is passed over")
+  t.equal(readFirstTarEntry(tar(g, file('g', 'after global')))?.toString(), 'after global', "a pax 'g' header is passed over")
 
   // The pax `size` record wins over the header's size field.
   const sized = paxRecords({ size: '9' })
   const paxSize = Buffer.concat([header({ name: 'x', size: sized.length, type: 'x' }), padded(sized)])
   const body = Buffer.concat([header({ name: 'f', size: 0 }), padded(Buffer.from('from pax!'))])
-  t.equal(readFirstTarFile(tar(paxSize, body))?.toString(), 'from pax!', 'a pax size record sets the size')
+  t.equal(readFirstTarEntry(tar(paxSize, body))?.toString(), 'from pax!', 'a pax size record sets the size')
 
   // What is no tar (Tekton then takes the layer's bytes as they are).
-  t.equal(readFirstTarFile(Buffer.from('apiVersion: tekton.dev/v1beta1\nkind: StepAction\n')), undefined, 'YAML is no tar')
-  t.equal(readFirstTarFile(Buffer.from('x'.repeat(2048))), undefined, 'a block of text is no tar (its checksum fails)')
-  t.equal(readFirstTarFile(Buffer.alloc(0)), undefined, 'nothing is no tar')
-  t.equal(readFirstTarFile(end), undefined, 'an empty archive has no file')
-  t.equal(readFirstTarFile(tar(file('dir', '', { type: '5' }))), undefined, 'an archive of a directory alone has no file')
+  t.equal(readFirstTarEntry(Buffer.from('apiVersion: tekton.dev/v1beta1\nkind: StepAction\n')), undefined, 'YAML is no tar')
+  t.equal(readFirstTarEntry(Buffer.from('x'.repeat(2048))), undefined, 'a block of text is no tar (its checksum fails)')
+  t.equal(readFirstTarEntry(Buffer.alloc(0)), undefined, 'nothing is no tar')
+  t.equal(readFirstTarEntry(end), undefined, 'an empty archive has no file')
+  t.equal(readFirstTarEntry(tar(file('dir', '', { type: '5' })))?.length, 0, 'an archive of a directory alone reads as nothing')
   const corrupt = tar(file('t.yaml', 'data'))
   corrupt[0] = 'T'.charCodeAt(0)
-  t.equal(readFirstTarFile(corrupt), undefined, 'a header whose checksum does not match')
-  t.equal(readFirstTarFile(file('t.yaml', 'x'.repeat(600)).subarray(0, 700)), undefined, 'a file cut short')
-  t.equal(readFirstTarFile(Buffer.concat([Buffer.alloc(512), file('t', 'after a zero block')])), undefined, 'a zero block ends the archive')
+  t.equal(readFirstTarEntry(corrupt), undefined, 'a header whose checksum does not match')
+  t.equal(readFirstTarEntry(file('t.yaml', 'x'.repeat(600)).subarray(0, 700)), undefined, 'a file cut short')
+  t.equal(readFirstTarEntry(Buffer.concat([Buffer.alloc(512), file('t', 'after a zero block')])), undefined, 'a zero block ends the archive')
   const badPax = Buffer.from('99 path=x\n')
   t.equal(
-    readFirstTarFile(tar(Buffer.concat([header({ name: 'x', size: badPax.length, type: 'x' }), padded(badPax)]), file('f', 'x'))),
+    readFirstTarEntry(tar(Buffer.concat([header({ name: 'x', size: badPax.length, type: 'x' }), padded(badPax)]), file('f', 'x'))),
     undefined,
     'a malformed pax record',
   )
   const badSize = Buffer.from('          9\0', 'latin1')
   badSize.write('9', 10)
   t.equal(
-    readFirstTarFile(tar(Buffer.concat([header({ name: 'f', size: 0, sizeField: badSize }), padded(Buffer.from('x'))]))),
+    readFirstTarEntry(tar(Buffer.concat([header({ name: 'f', size: 0, sizeField: badSize }), padded(Buffer.from('x'))]))),
     undefined,
     'a size field that is not octal',
   )
 })
 
-t.test('readFirstTarFile reads what GNU tar writes, in its gnu, pax and ustar formats', async (t) => {
+t.test('readFirstTarEntry reads what GNU tar writes, in its gnu, pax and ustar formats', async (t) => {
   const dir = await tempDir(t)
   const deep = join(dir, 'src', `${'a-rather-long-directory-name/'.repeat(5)}`)
   await mkdir(deep, { recursive: true })
   await writeFile(join(deep, 'stepaction.yaml'), 'kind: StepAction\n')
   for (const format of ['gnu', 'pax', 'ustar']) {
     const out = join(dir, `${format}.tar`)
-    // The first entry written is a directory; the file's name is longer than a ustar name field.
-    await run('tar', [`--format=${format}`, '-cf', out, '-C', join(dir, 'src'), '.'])
-    t.equal(readFirstTarFile(await readFile(out))?.toString(), 'kind: StepAction\n', `${format} format`)
+    // The file's name is longer than a ustar name field.
+    await run('tar', [`--format=${format}`, '-cf', out, '-C', join(dir, 'src'), `${'a-rather-long-directory-name/'.repeat(5)}stepaction.yaml`])
+    t.equal(readFirstTarEntry(await readFile(out))?.toString(), 'kind: StepAction\n', `${format} format`)
   }
 })
 

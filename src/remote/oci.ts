@@ -16,7 +16,7 @@ import { type ImageReference, parseImageReference } from './image-reference.ts'
 import { Authorizer, type RegistryCredentials } from './oci-auth.ts'
 import { bundleAnnotations, complianceError, imageManifestTypes, indexTypes, type LayerDescriptor, parseImageManifest } from './oci-manifest.ts'
 import { uncompressLayer } from './decompress.ts'
-import { readFirstTarFile } from './tar.ts'
+import { readFirstTarEntry } from './tar.ts'
 import type { Transport } from './transport.ts'
 
 export type { RegistryCredentials } from './oci-auth.ts'
@@ -99,7 +99,7 @@ export class OciClient {
     const layerName = `${what}: layer ${layer.digest}`
     const bytes = await uncompressLayer(blob, this.#limits.uncompressedBytes, layerName)
     if (signal?.aborted) throw new FetchFailure('aborted', `stopped waiting for ${ref.registry}`)
-    const file = readFirstTarFile(bytes)
+    const file = readFirstTarEntry(bytes, this.#limits.uncompressedBytes)
     // A copy: the file is a slice of the whole layer, which need not stay in memory with it.
     const data = Buffer.from(file ?? bytes)
     return { found: true, data, ...base, apiVersion: layer.annotations[bundleAnnotations.apiVersion] ?? '', layerDigest: layer.digest }

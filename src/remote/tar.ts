@@ -1,14 +1,17 @@
-// The first regular file of a tar archive, read as Go's archive/tar reads
-// headers (Tekton reads bundle layers with it): ustar, GNU and V7 headers
-// with either checksum, sizes in octal or base-256, pax extended headers and
-// GNU long names folded into the entry they describe. Anything that is not a
-// well-formed archive up to that file is `undefined`: Tekton then takes the
+// The first entry of a tar archive, read as Go's archive/tar reads headers
+// (Tekton reads bundle layers with it): ustar, GNU and V7 headers with either
+// checksum, sizes in octal or base-256, pax extended headers and GNU long
+// names folded into the entry they describe. Tekton takes the first entry
+// whatever its type: `header.Size` bytes of what follows, and for a type
+// that carries no data (a directory, a link) as many zero bytes, which then
+// fail as a definition, as they do in Tekton. Anything that is not a
+// well-formed archive up to that entry is `undefined`: Tekton then takes the
 // layer's bytes as they are.
 
 const block = 512
 
-/** The contents of the first regular file in `archive`, or undefined when there is none or `archive` is not a tar. */
-export function readFirstTarFile(archive: Buffer): Buffer | undefined {
+/** The contents of the first entry of `archive`, as Tekton reads it; undefined when there is none or `archive` is not a tar. */
+export function readFirstTarEntry(archive: Buffer, maxBytes: number = 4 * 1024 * 1024): Buffer | undefined {
   let offset = 0
   // A pax header's `size` replaces the next entry's.
   let paxSize: number | undefined
@@ -36,22 +39,26 @@ export function readFirstTarFile(archive: Buffer): Buffer | undefined {
       // A global header describes what follows without being an entry of its own; a local one may still follow.
       if (parsePax(archive.subarray(dataStart, dataStart + size)) === undefined) return undefined
     } else if (type !== 'L' && type !== 'K') {
-      if (isRegularFile(type, header)) return archive.subarray(dataStart, dataStart + size)
-      paxSize = undefined
+      if (!carriesNoData(type, header)) return archive.subarray(dataStart, dataStart + size)
+      // Go reads nothing after such a header, into a buffer of the size it states.
+      const stated = paxSize ?? headerSize
+      return stated <= maxBytes ? Buffer.alloc(stated) : undefined
     }
     offset = dataStart + Math.ceil(size / block) * block
   }
   return undefined
 }
 
-/** Go's typeflag '\0' means a regular file, unless the name ends in '/' (an old directory); '7' (contiguous) is stored as one. */
-function isRegularFile(type: string, header: Buffer): boolean {
-  if (type === '0' || type === '7') return true
+/** Header-only types, and Go's typeflag '\0' with a name ending in '/' (an old-style directory). */
+function carriesNoData(type: string, header: Buffer): boolean {
+  if (headerOnly(type)) return true
   if (type !== '\0') return false
   const name = header.subarray(0, 100)
   const end = name.indexOf(0)
-  const text = name.subarray(0, end < 0 ? 100 : end).toString('latin1')
-  return !text.endsWith('/')
+  return name
+    .subarray(0, end < 0 ? 100 : end)
+    .toString('latin1')
+    .endsWith('/')
 }
 
 /** Types whose size field says nothing about data that follows: links, devices, directories, fifos. */
