@@ -67,8 +67,13 @@ export function gitRequest(params: Map<string, string>, defaults: { defaultRevis
   if (revision === '') return leave('git: the revision is empty')
   if (revision.startsWith('-')) return { error: `git resolver: invalid revision ${JSON.stringify(revision)}: must not begin with '-'` }
   if (!repoUrlPattern.test(target)) return { error: `git resolver: invalid git repository url: ${target}` }
-  const path = (params.get('pathInRepo') ?? '').replace(/^\/+/, '')
-  if (path.split('/').includes('..')) return { error: `git resolver: invalid path ${JSON.stringify(path)}: must not contain '..' components` }
+  const raw = params.get('pathInRepo') ?? ''
+  if (raw.split('/').includes('..')) return { error: `git resolver: invalid path ${JSON.stringify(raw)}: must not contain '..' components` }
+  // Tekton reads filepath.Join(checkout, path), which cleans it: `./a//b/` is `a/b`.
+  const path = raw
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== '.')
+    .join('/')
   return { url: target, revision, path }
 }
 
