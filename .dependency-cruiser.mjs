@@ -16,6 +16,7 @@ export const layers = [
   { layer: 'definitions', folders: ['definitions'] },
   { layer: 'resolution', folders: ['remote', 'resolvers', 'pinning', 'resolution'] },
   { layer: 'expansion', folders: ['steps', 'runs', 'pods'] },
+  { layer: 'checks', folders: ['checks'] },
   { layer: 'pipeline', folders: ['pipeline'] },
   { layer: 'edges', folders: ['admission', 'server', 'cli'] },
 ]

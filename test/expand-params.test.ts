@@ -577,7 +577,7 @@ t.test('step-result references in step params', async (t) => {
 })
 
 t.test('errors', async (t) => {
-  t.test('extra params are reported, and first (Tekton: params extra)', async (t) => {
+  t.test('extra params are reported first, then missing ones (Tekton: params extra, params missing)', async (t) => {
     const sa = probe([{ name: 'needed' }], ['$(params.needed)'])
     const problems = await problemsOf(sa, {
       name: 'named',
@@ -586,20 +586,75 @@ t.test('errors', async (t) => {
         { name: 'y', value: '2' },
       ],
     })
-    // `needed` is missing too, but Tekton reports extra params before it looks for missing ones.
+    // `needed` is missing too: Tekton stops at the extra params; every problem of the step is said at once, in Tekton's order.
     t.strictSame(problems, [
-      { path: 'spec.taskSpec.steps[0].params', message: 'extra params passed by Step to StepAction: [x y]', step: 'named', definition: 'default/probe' },
+      {
+        path: 'spec.taskSpec.steps[0].params',
+        message: 'extra params passed by Step to StepAction: [x y]; the StepAction takes needed',
+        step: 'named',
+        definition: 'default/probe',
+      },
+      {
+        path: 'spec.taskSpec.steps[0].params',
+        message: 'non-existent params in Step: [needed]; the StepAction requires needed: pass it in params',
+        step: 'named',
+        definition: 'default/probe',
+      },
     ])
     const none = await problemsOf(probe([], ['a']), { params: [{ name: 'string-param', value: '$(params.stringparam)' }] })
     t.strictSame(
       none.map((p) => p.message),
-      ['extra params passed by Step to StepAction: [string-param]'],
+      ['extra params passed by Step to StepAction: [string-param]; the StepAction takes no params'],
     )
+  })
+  t.test('an object value lacking keys the properties declare (Tekton: missing keys), keys of the default count', async (t) => {
+    const sa = probe(
+      [
+        { name: 'endpoint', type: 'object', properties: { url: {}, token: {} } },
+        { name: 'tls', type: 'object', properties: { ca: {}, verify: {} }, default: { verify: 'true' } },
+      ],
+      ['$(params.endpoint.url)', '$(params.tls.ca)'],
+    )
+    const problems = await problemsOf(sa, {
+      name: 'call',
+      params: [
+        { name: 'endpoint', value: { token: 't' } },
+        { name: 'tls', value: { other: 'x' } },
+      ],
+    })
+    t.strictSame(
+      problems.map((p) => p.message),
+      ["missing keys for these params which are required in ParamSpec's properties map[endpoint:[url] tls:[ca]]; endpoint needs url; tls needs ca"],
+      'an error, not a literal $(params.endpoint.url) in the output',
+    )
+    const fine = await expand(
+      taskRun({
+        steps: [
+          {
+            ref: { name: 'probe' },
+            params: [
+              { name: 'endpoint', value: { url: 'u', token: 't' } },
+              { name: 'tls', value: { ca: 'c' } },
+            ],
+          },
+        ],
+      }),
+      sa,
+    )
+    t.same(fine.problems, [])
+    t.strictSame(stepOf(fine).args, ['u', 'c'])
   })
   t.test('missing required params (Tekton: params missing)', async (t) => {
     const sa = probe([{ name: 'a' }, { name: 'opt', default: 'o' }, { name: 'b', type: 'array' }], ['$(params.a)'])
     const problems = await problemsOf(sa, {})
-    t.strictSame(problems, [{ path: 'spec.taskSpec.steps[0].params', message: 'non-existent params in Step: [a b]', step: '', definition: 'default/probe' }])
+    t.strictSame(problems, [
+      {
+        path: 'spec.taskSpec.steps[0].params',
+        message: 'non-existent params in Step: [a b]; the StepAction requires a and b: pass them in params',
+        step: '',
+        definition: 'default/probe',
+      },
+    ])
   })
   t.test('type mismatch with a default (Tekton: param types not matching)', async (t) => {
     const sa = probe([{ name: 'commands', type: 'array', default: ['Hello, I am the default value'] }], ['$(params.commands)'], { script: 'echo $@' })
@@ -675,7 +730,12 @@ t.test('errors', async (t) => {
       sa,
     )
     t.strictSame(e.problems, [
-      { path: 'spec.taskSpec.steps[1].params', message: 'non-existent params in Step: [a]', step: 'second', definition: 'default/probe' },
+      {
+        path: 'spec.taskSpec.steps[1].params',
+        message: 'non-existent params in Step: [a]; the StepAction requires a: pass it in params',
+        step: 'second',
+        definition: 'default/probe',
+      },
     ])
   })
 })
@@ -707,4 +767,19 @@ t.test('what is left for Tekton', async (t) => {
     onError: '$(params.x)',
     timeout: '$(params.x)',
   })
+})
+
+t.test('an unknown param names the nearest declared ones', async (t) => {
+  const sa = probe([{ name: 'revision', default: 'main' }, { name: 'url' }, { name: 'depth', default: '1' }], ['$(params.url)'])
+  const problems = await problemsOf(sa, {
+    name: 'clone',
+    params: [
+      { name: 'url', value: 'u' },
+      { name: 'revison', value: 'v1' },
+    ],
+  })
+  t.strictSame(
+    problems.map((p) => p.message),
+    ['extra params passed by Step to StepAction: [revison]; revison: did you mean revision?; the StepAction takes revision, url and depth'],
+  )
 })

@@ -189,6 +189,6 @@ t.test('problems across the tasks of a PipelineRun are reported together', async
   t.strictSame(e.problems.map((p) => `${p.path}: ${p.message}`).sort(), [
     'spec.pipelineSpec.finally[0].taskSpec.steps[0].workingDir: working dir cannot be used with Ref',
     'spec.pipelineSpec.tasks[0].taskSpec.steps[0].script: script cannot be used with Ref',
-    'spec.pipelineSpec.tasks[1].taskSpec.steps[0].params: extra params passed by Step to StepAction: [nope]',
+    'spec.pipelineSpec.tasks[1].taskSpec.steps[0].params: extra params passed by Step to StepAction: [nope]; the StepAction takes no params',
   ])
 })

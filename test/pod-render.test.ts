@@ -232,6 +232,6 @@ t.test('errors: exit 1, nothing on stdout, each line naming the object, the path
   t.equal(r.out, '')
   t.same(r.err.trimEnd().split('\n'), [
     `error: Pod default/build-app-*: metadata.annotations["stepsplice.dev/steps"][0].timeout: timeout needs Tekton's entrypoint and cannot be used in a Pod (step "clone")`,
-    'error: Job default/build-app: spec.template.metadata.annotations["stepsplice.dev/steps"][0].params: non-existent params in Step: [url] (step "clone", StepAction default/git-clone)',
+    `error: Job default/build-app: spec.template.metadata.annotations["stepsplice.dev/steps"][0].params: non-existent params in Step: [url]; the StepAction requires url: pass it in params (step "clone", StepAction default/git-clone from ${join(exampleCatalogDir, 'git-clone.yaml')})`,
   ])
 })

@@ -7,7 +7,17 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parseDocuments } from '../src/json/documents.ts'
 import type { KubeObject, PodSpec } from '../src/types/k8s.ts'
-import { applyEncodedPatch, decodePatch, renderObject, reviewOf, root, startTestServer, type TapTest, type TestServer } from './helpers/server.ts'
+import {
+  applyEncodedPatch,
+  decodePatch,
+  exampleCatalogDir,
+  renderObject,
+  reviewOf,
+  root,
+  startTestServer,
+  type TapTest,
+  type TestServer,
+} from './helpers/server.ts'
 
 const exampleJob = parseDocuments(await readFile(join(root, 'examples/pods/build-job.yaml'), 'utf8'), 'build-job.yaml').documents[0] as KubeObject
 
@@ -155,12 +165,13 @@ t.test('a denied Pod: 422 with every problem, as render prints them', async (t) 
   t.equal(response.status?.reason, 'Invalid')
   const lines = (response.status?.message ?? '').split('\n')
   const at = 'Pod default/bad: metadata.annotations["stepsplice.dev/steps"]'
+  const file = (name: string) => join(exampleCatalogDir, `${name}.yaml`)
   t.same(lines, [
-    `${at}[0].params: non-existent params in Step: [url] (step "clone", StepAction default/git-clone)`,
-    `${at}[1].params: extra params passed by Step to StepAction: [colour] (step "build", StepAction default/go-build)`,
-    `${at}[2].ref: stepactions.tekton.dev "golangci-lint" not found in namespace "default" (step "lint")`,
-    `${at}[3]: $(steps.clone.results.commit) needs Tekton's entrypoint to read the value; read the file at $(steps.clone.results.commit.path) instead (step "report", StepAction default/summarize)`,
     'Pod default/bad: spec.initContainers[0].name: container name "step-clone" is taken; stepsplice needs it for step "clone"',
+    `${at}[0].params: non-existent params in Step: [url]; the StepAction requires url: pass it in params (step "clone", StepAction default/git-clone from ${file('git-clone')})`,
+    `${at}[1].params: extra params passed by Step to StepAction: [colour]; the StepAction takes packages, flags, source-dir and cgo (step "build", StepAction default/go-build from ${file('go-build')})`,
+    `${at}[2].ref: stepactions.tekton.dev "golangci-lint" not found in namespace "default" (step "lint")`,
+    `${at}[3]: $(steps.clone.results.commit) needs Tekton's entrypoint to read the value; read the file at $(steps.clone.results.commit.path) instead (step "report", StepAction default/summarize from ${file('summarize')})`,
   ])
   t.equal(outcomeOf(response.uid), 'denied')
 

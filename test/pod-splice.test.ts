@@ -170,7 +170,7 @@ t.test("extra and missing params are refused with Tekton's words, naming step an
   t.same(extra.problems, [
     {
       path: 'metadata.annotations["stepsplice.dev/steps"][0].params',
-      message: 'extra params passed by Step to StepAction: [colour]',
+      message: 'extra params passed by Step to StepAction: [colour]; the StepAction takes msg',
       step: 'a',
       definition: 'default/echo',
     },
@@ -182,7 +182,9 @@ t.test("extra and missing params are refused with Tekton's words, naming step an
     ]),
     catalog,
   )
-  t.same(lines(missing), ['metadata.annotations["stepsplice.dev/steps"][1].params: non-existent params in Step: [target] (step "b", StepAction default/tool)'])
+  t.same(lines(missing), [
+    'metadata.annotations["stepsplice.dev/steps"][1].params: non-existent params in Step: [target]; the StepAction requires target: pass it in params (step "b", StepAction default/tool)',
+  ])
   const unknown = await splice(podWith([{ name: 'c', ref: { name: 'nope' } }]), catalog)
   t.same(lines(unknown), ['metadata.annotations["stepsplice.dev/steps"][0].ref: stepactions.tekton.dev "nope" not found in namespace "default" (step "c")'])
   const both = await splice(
@@ -413,8 +415,8 @@ t.test('container names stepsplice needs are refused when taken', async (t) => {
     catalog,
   )
   t.same(lines(withOthers), [
-    'metadata.annotations["stepsplice.dev/steps"][1].ref: stepactions.tekton.dev "nope" not found in namespace "default" (step "gone")',
     'spec.initContainers[0].name: container name "step-build" is taken; stepsplice needs it for step "build"',
+    'metadata.annotations["stepsplice.dev/steps"][1].ref: stepactions.tekton.dev "nope" not found in namespace "default" (step "gone")',
   ])
 })
 

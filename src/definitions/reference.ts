@@ -31,9 +31,11 @@ export interface Unresolved {
  * mistake of the object's author (an invalid definition, a digest that does
  * not match, params a resolver refuses) and denies. `missing` says a catalog
  * holds nothing by that name, so another catalog may answer instead (see
- * resolution/layered.ts).
+ * resolution/layered.ts); its `notes` say what else the catalog knows that
+ * bears on it (files that do not parse and may define the name), so the
+ * catalog that answers last can repeat them.
  */
-export type Resolution = { definition: Definition } | { error: string; missing?: true } | Unresolved
+export type Resolution = { definition: Definition } | { error: string; missing?: true; notes?: string[] } | Unresolved
 
 /** A Task by name, in the namespace of the TaskRun that references it. */
 export interface TaskReference {

@@ -14,7 +14,8 @@ const propertySpecs = {
   additionalProperties: { type: 'object', properties: { type: { type: 'string' } }, additionalProperties: false },
 }
 
-const stepActionSchema = {
+/** Also published as schemas/stepaction.json (`npm run schemas`). */
+export const stepActionSchema = {
   type: 'object',
   required: ['apiVersion', 'kind', 'metadata', 'spec'],
   properties: {
@@ -136,8 +137,21 @@ function describe(e: ErrorObject): Problem {
   }
 }
 
+/**
+ * Tekton serves StepActions at v1beta1 and v1alpha1 only; tekton.dev/v1 has
+ * none (tektoncd/pipeline#10219), though every other Tekton kind is there, so
+ * it is the version people write. Said as such rather than as a list of
+ * allowed values.
+ */
+export const noV1StepAction = 'apiVersion tekton.dev/v1 has no StepAction (tektoncd/pipeline#10219): use tekton.dev/v1beta1'
+
+function declaresV1(doc: unknown): boolean {
+  return typeof doc === 'object' && doc !== null && (doc as { apiVersion?: unknown }).apiVersion === 'tekton.dev/v1'
+}
+
 /** Structural problems of a StepAction document; empty when it has the right shape. */
 export function checkStepActionSchema(doc: unknown): Problem[] {
   if (validate(doc)) return []
-  return (validate.errors ?? []).map(describe)
+  const v1 = declaresV1(doc)
+  return (validate.errors ?? []).map((e) => (v1 && e.instancePath === '/apiVersion' && e.keyword === 'enum' ? problem('', noV1StepAction) : describe(e)))
 }

@@ -7,6 +7,7 @@
 // steps as it always would; a Pod has no Tekton behind it, so there the
 // limit is a denial that says which one.
 
+import { checkContainers, producedInitContainers, producedSteps } from '../checks/containers.ts'
 import { Budget, LimitExceeded } from '../limits/budget.ts'
 import { checkSizeAndDepth } from '../limits/measure.ts'
 import { defaultPrepareImage, expandPod, planPod } from '../pods/expand.ts'
@@ -108,7 +109,12 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
     if (expansion.problems.some((p) => p.limit !== undefined)) return limitOutcome(obj, isPod, expansion.problems)
     // What we produce is bounded like what we read: the API server would refuse a larger object.
     const produced = expansion.changed ? checkSizeAndDepth(expansion.object, '', `the expanded ${typeof obj.kind === 'string' ? obj.kind : 'object'}`) : []
-    return produced.length > 0 ? limitOutcome(obj, isPod, produced) : expansion
+    if (produced.length > 0) return limitOutcome(obj, isPod, produced)
+    // And it must be what Kubernetes accepts: a definition or a param value that makes a step it would refuse is denied here, naming the field.
+    if (!expansion.changed || expansion.problems.length > 0) return expansion
+    const containers = podPlan === undefined ? producedSteps(expansion) : producedInitContainers(expansion, podPlan.site)
+    const invalid = checkContainers(containers)
+    return invalid.length > 0 ? unchanged(obj, invalid, expansion.warnings) : expansion
   } catch (err) {
     if (!(err instanceof LimitExceeded)) throw err
     return limitOutcome(obj, isPod, [problem('', err.message, { limit: err.limit })])

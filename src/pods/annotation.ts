@@ -27,7 +27,8 @@ const paramValue = {
   anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }, { type: 'object', additionalProperties: { type: 'string' } }],
 }
 
-const stepSchema = {
+/** Also published as schemas/steps-annotation.json (`npm run schemas`). */
+export const stepSchema = {
   type: 'array',
   items: {
     type: 'object',

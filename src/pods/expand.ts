@@ -10,7 +10,7 @@ import { withValueAt } from '../json/values.ts'
 import type { Budget } from '../limits/budget.ts'
 import { limits } from '../limits/limits.ts'
 import { checkCount } from '../limits/measure.ts'
-import { problem, type Problem } from '../problems/problem.ts'
+import { inStepOrder, problem, type Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
 import { checkMetadata } from '../steps/metadata.ts'
 import { expandReference } from '../steps/reference.ts'
@@ -184,7 +184,14 @@ export function expandPod(
   resolutions: ReadonlyMap<string, Resolution>,
   options: PodSpliceOptions,
 ): Expansion {
-  const unchanged = (problems: Problem[], warnings: string[] = []): Expansion => ({ object: obj, changed: false, problems, warnings, expanded: [] })
+  // Listed in step order, whichever stage found them.
+  const unchanged = (problems: Problem[], warnings: string[] = []): Expansion => ({
+    object: obj,
+    changed: false,
+    problems: inStepOrder(problems),
+    warnings,
+    expanded: [],
+  })
   if (plan.problems.length > 0) return unchanged(plan.problems)
   const { site } = plan
   const prefix = site.path === '' ? '' : `${site.path}.`

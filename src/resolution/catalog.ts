@@ -4,6 +4,7 @@
 // webhook that times out under load.
 
 import type { Resolution, StepReference, TaskReference, TaskResolution } from '../definitions/reference.ts'
+import type { DefinitionReport, ReportListener } from './reports.ts'
 
 export interface ResolveOptions {
   /** Aborted when the caller's deadline passes; a catalog that fetches remotely should stop then. */
@@ -30,4 +31,18 @@ export interface Catalog {
    * not, so a name missing there is left for Tekton.
    */
   readonly authoritative?: boolean
+  /**
+   * The names a step in `namespace` can reference by name, for the nearest
+   * names a miss suggests; undefined when there are more than `limit`, so a
+   * large catalog is not read whole for a message.
+   */
+  names?(namespace: string, limit: number): readonly string[] | undefined
+  /** What it read but cannot serve now (files that do not parse, invalid StepActions), for metrics. */
+  brokenDefinitions?(): readonly DefinitionReport[]
+  /**
+   * Calls `listener` at once with what is broken now, then with each change
+   * (each report once, when it appears or changes, and when it clears);
+   * returns how to stop. For the log.
+   */
+  watchBroken?(listener: ReportListener): () => void
 }

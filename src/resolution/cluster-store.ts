@@ -21,12 +21,19 @@ export function objectKey(object: KubeObject): string {
   return keyOf(object.metadata?.namespace ?? '', object.metadata?.name ?? '')
 }
 
+/** Told of each object converted anew (`value`) or forgotten (undefined), by its key and namespace and name. */
+export type StoreChange<V> = (key: string, object: { namespace: string; name: string }, value: V | undefined) => void
+
 export class ObjectStore<V> {
   readonly #convert: Convert<V>
-  readonly #held = new Map<string, Held<V>>()
+  readonly #changed: StoreChange<V> | undefined
+  readonly #held = new Map<string, Held<V> & { namespace: string; name: string }>()
+  /** Names by namespace: what a namespace holds, without reading every key. */
+  readonly #names = new Map<string, Set<string>>()
 
-  constructor(convert: Convert<V>) {
+  constructor(convert: Convert<V>, changed?: StoreChange<V>) {
     this.#convert = convert
+    this.#changed = changed
   }
 
   /** Adds or replaces an object, unless the same version of it is held already. */
@@ -35,20 +42,47 @@ export class ObjectStore<V> {
     const resourceVersion = String(object.metadata?.resourceVersion ?? '')
     const held = this.#held.get(key)
     if (held !== undefined && resourceVersion !== '' && held.resourceVersion === resourceVersion && held.version === version) return
-    this.#held.set(key, { resourceVersion, version, value: this.#convert(object, version) })
+    const namespace = object.metadata?.namespace ?? ''
+    const name = object.metadata?.name ?? ''
+    const value = this.#convert(object, version)
+    this.#held.set(key, { resourceVersion, version, value, namespace, name })
+    let names = this.#names.get(namespace)
+    if (names === undefined) {
+      names = new Set()
+      this.#names.set(namespace, names)
+    }
+    names.add(name)
+    this.#changed?.(key, { namespace, name }, value)
   }
 
   remove(object: KubeObject): void {
-    this.#held.delete(objectKey(object))
+    this.#forget(objectKey(object))
   }
 
   /** After a complete list: forgets every object it did not hold. */
   retainOnly(keys: ReadonlySet<string>): void {
-    for (const key of this.#held.keys()) if (!keys.has(key)) this.#held.delete(key)
+    for (const key of [...this.#held.keys()]) if (!keys.has(key)) this.#forget(key)
   }
 
   get(namespace: string, name: string): V | undefined {
     return this.#held.get(keyOf(namespace, name))?.value
+  }
+
+  /** The names held in `namespace`; undefined when there are more than `limit`. */
+  names(namespace: string, limit: number): string[] | undefined {
+    const names = this.#names.get(namespace)
+    if (names === undefined) return []
+    return names.size > limit ? undefined : [...names]
+  }
+
+  #forget(key: string): void {
+    const held = this.#held.get(key)
+    if (held === undefined) return
+    this.#held.delete(key)
+    const names = this.#names.get(held.namespace)
+    names?.delete(held.name)
+    if (names?.size === 0) this.#names.delete(held.namespace)
+    this.#changed?.(key, { namespace: held.namespace, name: held.name }, undefined)
   }
 
   get size(): number {

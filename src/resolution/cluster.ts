@@ -10,9 +10,13 @@ import type { Resolution, ResolvedTask, StepReference, TaskReference, TaskResolu
 import { isJsonObject } from '../json/values.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { StepAction, TaskSpec } from '../types/tekton.ts'
+import { formatProblem } from '../problems/problem.ts'
 import type { Catalog } from './catalog.ts'
 import { ObjectStore } from './cluster-store.ts'
 import { type Backoff, ResourceWatch, type ResourceStatus } from './cluster-watch.ts'
+import { suggestionScope } from '../problems/nearest.ts'
+import { notFound } from './not-found.ts'
+import { boundedErrors, type DefinitionReport, ReportBoard, type ReportListener } from './reports.ts'
 
 export type { ResourceState, ResourceStatus } from './cluster-watch.ts'
 
@@ -63,8 +67,16 @@ function resolvedTask(object: KubeObject, version: string): ResolvedTask {
   }
 }
 
+/** An invalid StepAction as the log and the metric report it; undefined for a valid one. */
+function invalidReport(object: { namespace: string; name: string }, definition: Definition | undefined): DefinitionReport | undefined {
+  if (definition === undefined || definition.problems.length === 0) return undefined
+  return { source: 'cluster', kind: 'invalid', namespace: object.namespace, name: object.name, errors: boundedErrors(definition.problems.map(formatProblem)) }
+}
+
 export class ClusterCatalog implements Catalog {
-  readonly #stepActions = new ObjectStore(stepActionDefinition)
+  /** Invalid StepActions, reported as they arrive: a MODIFIED event with the same problems is not reported again. */
+  readonly #board = new ReportBoard()
+  readonly #stepActions = new ObjectStore(stepActionDefinition, (key, object, definition) => this.#board.set(key, invalidReport(object, definition)))
   readonly #tasks = new ObjectStore(resolvedTask)
   readonly #watches: ResourceWatch[]
 
@@ -107,9 +119,23 @@ export class ClusterCatalog implements Catalog {
     const name = ref.name ?? ''
     // A resolver is another catalog's business: "missing" lets a layered catalog ask it.
     const definition = ref.resolver === undefined || ref.resolver === '' ? this.#stepActions.get(ref.namespace, name) : undefined
-    if (definition === undefined)
-      return { error: `stepactions.tekton.dev ${JSON.stringify(name)} not found in namespace ${JSON.stringify(ref.namespace)}`, missing: true }
+    if (definition === undefined) return notFound(name, ref.namespace, this.names(ref.namespace, suggestionScope))
     return { definition }
+  }
+
+  /** The StepActions of `namespace`: the cluster's are all namespaced. */
+  names(namespace: string, limit: number): string[] | undefined {
+    return this.#stepActions.names(namespace, limit)
+  }
+
+  /** Invalid StepActions held now. */
+  brokenDefinitions(): readonly DefinitionReport[] {
+    return this.#board.reports
+  }
+
+  /** Told at once of the invalid StepActions held, then of each one that arrives, changes its problems, is fixed or deleted. */
+  watchBroken(listener: ReportListener): () => void {
+    return this.#board.watch(listener)
   }
 
   async resolveTask(ref: TaskReference): Promise<TaskResolution> {

@@ -3,15 +3,32 @@
 // (unreadable, a parse error, an invalid StepAction) the catalog keeps serving
 // that last good version, so a bad edit to one step does not take it away from
 // every run that uses it. A file never seen good serves what it has, invalid
-// definitions included, so a step that references one is told why.
+// definitions included, so a step that references one is told why. A
+// document that does not parse is kept too, as its name when that can still
+// be read, so a step that references it is told the file does not parse, not
+// that the name does not exist.
 
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { parseDocuments } from '../json/documents.ts'
+import { parseAllDocuments } from 'yaml'
+import { parseDocuments, positions } from '../json/documents.ts'
 import { formatProblem } from '../problems/problem.ts'
+import { truncateText } from '../problems/truncate.ts'
 import { type Definition, isStepActionDocument, toDefinition } from '../definitions/definition.ts'
 import type { StepAction } from '../types/tekton.ts'
 import type { ScannedFile } from './directory-scan.ts'
+import { boundedErrors, type DefinitionReport } from './reports.ts'
+
+/** A document of a file that does not parse, or the file itself when it cannot be read. */
+export interface ParseFailure {
+  /** Its metadata.name and metadata.namespace, when they can still be read. */
+  name?: string
+  namespace?: string
+  /** Why, without the file's path: `Map keys must be unique at line 4, column 3`. */
+  reason: string
+  /** Its kind can still be read and is another: no step is looking for it. */
+  otherKind?: string
+}
 
 export interface FileState {
   path: string
@@ -25,6 +42,8 @@ export interface FileState {
   lastGood?: Definition[]
   /** Parse errors, skipped documents, or why it cannot be read. */
   warnings: string[]
+  /** The documents that did not parse (or the file, when it cannot be read): what a step referencing them is told. */
+  failures: ParseFailure[]
 }
 
 function describeKind(doc: unknown): string {
@@ -36,9 +55,49 @@ function unreadable(path: string, error: string, previous: FileState | undefined
   const warning = `${path}: ${error}`
   // The same failure as last time is the same state: a periodic re-scan of a still-broken file changes nothing.
   if (previous !== undefined && previous.textDigest === undefined && previous.warnings[0] === warning) return previous
-  const state: FileState = { path, definitions: [], healthy: false, warnings: [warning] }
+  const state: FileState = { path, definitions: [], healthy: false, warnings: [warning], failures: [{ reason: error }] }
   if (previous?.lastGood !== undefined) state.lastGood = previous.lastGood
   return state
+}
+
+/** Documents read before this many failed ones are all a file's failures need: a name each, for a message. */
+const maxFailures = 100
+
+function textAt(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+/**
+ * The documents of `text` that do not parse, each with its name when the
+ * part that parsed still holds one. Read again, only for a file with errors:
+ * the document tree the parser builds around an error keeps what came before.
+ */
+function failedDocuments(text: string): ParseFailure[] {
+  const at = positions(text)
+  const out: ParseFailure[] = []
+  for (const doc of parseAllDocuments(text, { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true })) {
+    if (doc.errors.length === 0) continue
+    if (out.length >= maxFailures) break
+    const first = doc.errors[0]
+    const more = doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more errors)` : ''
+    const failure: ParseFailure = { reason: `${(first?.message ?? 'parse error').split('\n')[0]} at ${at(first?.pos[0] ?? 0)}${more}` }
+    try {
+      const kind = doc.get('kind')
+      // Another kind that fails to parse is still not a StepAction: its name is no step's.
+      if (typeof kind === 'string' && kind !== 'StepAction') {
+        out.push({ ...failure, otherKind: kind })
+        continue
+      }
+      const name = textAt(doc.getIn(['metadata', 'name']))
+      const namespace = textAt(doc.getIn(['metadata', 'namespace']))
+      if (name !== undefined) failure.name = name
+      if (namespace !== undefined) failure.namespace = namespace
+    } catch {
+      // What came before the error is not a mapping: no name to keep.
+    }
+    out.push(failure)
+  }
+  return out
 }
 
 function parse(path: string, text: string, textDigest: string, lastGood: Definition[] | undefined): FileState {
@@ -53,7 +112,8 @@ function parse(path: string, text: string, textDigest: string, lastGood: Definit
     definitions.push(toDefinition(doc as StepAction, { kind: 'directory', location: path }))
   })
   const healthy = errors.length === 0 && definitions.every((d) => d.problems.length === 0)
-  const state: FileState = { path, textDigest, definitions, healthy, warnings }
+  const failures = errors.length === 0 ? [] : failedDocuments(text)
+  const state: FileState = { path, textDigest, definitions, healthy, warnings, failures }
   if (healthy) state.lastGood = definitions
   else if (lastGood !== undefined) state.lastGood = lastGood
   return state
@@ -97,4 +157,35 @@ export function fileWarnings(state: FileState): string[] {
     .map((d) => `${state.path}: StepAction ${d.namespace ?? '*'}/${d.name} is invalid: ${d.problems.map(formatProblem).join('; ')}`)
   const kept = (state.lastGood ?? []).map((d) => `${d.namespace ?? '*'}/${d.name}`).join(', ')
   return [...state.warnings, ...invalid, `${state.path}: keeping its last good version until it is fixed (${kept === '' ? 'no StepActions' : kept})`]
+}
+
+const idOf = (d: { namespace?: string; name?: string }): string => `${d.namespace ?? '*'}/${d.name ?? ''}`
+
+/** What is wrong with a file, for the log and a metric; undefined when nothing is. */
+export function fileReport(state: FileState): DefinitionReport | undefined {
+  if (state.healthy) return undefined
+  const report = (kind: DefinitionReport['kind'], definitions: string[], errors: string[]): DefinitionReport => ({
+    source: 'directory',
+    kind,
+    file: state.path,
+    ...(definitions.length === 0 ? {} : { definitions }),
+    errors: boundedErrors(errors),
+  })
+  if (state.textDigest === undefined)
+    return report(
+      'unreadable',
+      [],
+      state.failures.map((f) => f.reason),
+    )
+  const invalid = state.definitions.filter((d) => d.problems.length > 0)
+  const several = invalid.length + state.failures.length > 1
+  const problems = invalid.flatMap((d) => d.problems.map((p) => `${several ? `StepAction ${idOf(d)}: ` : ''}${formatProblem(p)}`))
+  const named = [...state.failures.filter((f) => f.name !== undefined && f.otherKind === undefined), ...invalid].map(idOf)
+  if (state.failures.length === 0) return report('invalid', named, problems)
+  return report('unparsable', named, [...state.failures.map((f) => (several && f.name !== undefined ? `${idOf(f)}: ${f.reason}` : f.reason)), ...problems])
+}
+
+/** A failure's reason as a step that references it is told: bounded, it is the file's text that is quoted. */
+export function failureReason(failure: ParseFailure): string {
+  return truncateText(failure.reason, 300)
 }

@@ -5,8 +5,24 @@
 
 import { sep } from 'node:path'
 import { DefinitionIndex } from './definition-index.ts'
-import { type FileState, fileWarnings, heldDefinitions, keepsLastGood, readCatalogFile, unlistedCatalogFile } from './directory-file.ts'
+import {
+  type FileState,
+  fileReport,
+  fileWarnings,
+  heldDefinitions,
+  keepsLastGood,
+  type ParseFailure,
+  readCatalogFile,
+  unlistedCatalogFile,
+} from './directory-file.ts'
 import { type DirectoryScan, type ScannedDirectory, scanDirectories } from './directory-scan.ts'
+import type { DefinitionReport } from './reports.ts'
+
+/** A StepAction's name read from a file that does not parse. */
+export interface NamedFailure {
+  file: string
+  failure: ParseFailure
+}
 
 export interface CatalogSnapshot {
   /** By path as listed, in load order. */
@@ -18,11 +34,49 @@ export interface CatalogSnapshot {
   warnings: readonly string[]
   /** Files served from their last good version because the current one cannot be read or parsed, or is invalid. */
   keptLastGood: readonly string[]
+  /** By DefinitionIndex.key: names of StepActions in documents that do not parse. */
+  failures: ReadonlyMap<string, NamedFailure>
+  /** Files that do not parse or cannot be read where a StepAction's name cannot be read: any missing name may be there. */
+  unnamedFailures: readonly string[]
+  /** What is broken, by file (or by name, for a name defined twice): for the log and a metric. */
+  reports: ReadonlyMap<string, DefinitionReport>
 }
 
 /** What a catalog holds before its first load. */
 export function emptySnapshot(): CatalogSnapshot {
-  return { files: new Map(), index: new DefinitionIndex(), directories: [], warnings: [], keptLastGood: [] }
+  return {
+    files: new Map(),
+    index: new DefinitionIndex(),
+    directories: [],
+    warnings: [],
+    keptLastGood: [],
+    failures: new Map(),
+    unnamedFailures: [],
+    reports: new Map(),
+  }
+}
+
+/** The file that does not parse where a step's name is defined, namespaced first as the index looks names up. */
+export function failureFor(snapshot: CatalogSnapshot, namespace: string, name: string): NamedFailure | undefined {
+  return snapshot.failures.get(DefinitionIndex.key(namespace, name)) ?? snapshot.failures.get(DefinitionIndex.key(undefined, name))
+}
+
+function failuresOf(files: ReadonlyMap<string, FileState>): { named: Map<string, NamedFailure>; unnamed: string[] } {
+  const named = new Map<string, NamedFailure>()
+  const unnamed: string[] = []
+  for (const state of files.values()) {
+    let nameless = false
+    for (const failure of state.failures) {
+      if (failure.otherKind !== undefined) continue
+      if (failure.name === undefined) nameless = true
+      else {
+        const key = DefinitionIndex.key(failure.namespace, failure.name)
+        if (!named.has(key)) named.set(key, { file: state.path, failure })
+      }
+    }
+    if (nameless) unnamed.push(state.path)
+  }
+  return { named, unnamed }
 }
 
 async function readFiles(scan: DirectoryScan, previous: ReadonlyMap<string, FileState>): Promise<Map<string, FileState>> {
@@ -39,17 +93,22 @@ async function readFiles(scan: DirectoryScan, previous: ReadonlyMap<string, File
   return files
 }
 
-function indexFiles(files: ReadonlyMap<string, FileState>, warnings: string[]): DefinitionIndex {
+function indexFiles(files: ReadonlyMap<string, FileState>, warnings: string[], reports: Map<string, DefinitionReport>): DefinitionIndex {
   const index = new DefinitionIndex()
   for (const state of files.values()) {
     warnings.push(...fileWarnings(state))
+    const report = fileReport(state)
+    if (report !== undefined) reports.set(`file:${state.path}`, report)
     for (const definition of heldDefinitions(state)) {
       const previous = index.put(definition)
       if (previous === undefined) continue
       // Two files defining the same step is ambiguous; using either would be a guess.
       const where = `${previous.source.location} and ${definition.source.location}`
-      index.put({ ...definition, problems: [{ path: '', message: `defined more than once, in ${where}` }] })
-      warnings.push(`StepAction ${definition.namespace ?? '*'}/${definition.name} is defined more than once: ${where}`)
+      const message = `defined more than once, in ${where}`
+      index.put({ ...definition, problems: [{ path: '', message }] })
+      const id = `${definition.namespace ?? '*'}/${definition.name}`
+      warnings.push(`StepAction ${id} is defined more than once: ${where}`)
+      reports.set(`name:${id}`, { source: 'directory', kind: 'invalid', file: definition.source.location, definitions: [id], errors: [message] })
     }
   }
   return index
@@ -60,9 +119,20 @@ export async function readSnapshot(directories: readonly string[], previous: Cat
   const scan = await scanDirectories(directories)
   const files = await readFiles(scan, previous.files)
   const warnings = [...scan.warnings, ...scan.unreadableDirectories.map((d) => `${d.path}: ${d.error}`)]
-  const index = indexFiles(files, warnings)
+  const reports = new Map<string, DefinitionReport>()
+  const index = indexFiles(files, warnings, reports)
   const keptLastGood = [...files.values()].filter(keepsLastGood).map((s) => s.path)
-  return { files, index, directories: scan.directories, warnings, keptLastGood }
+  const failures = failuresOf(files)
+  return {
+    files,
+    index,
+    directories: scan.directories,
+    warnings,
+    keptLastGood,
+    failures: failures.named,
+    unnamedFailures: failures.unnamed,
+    reports,
+  }
 }
 
 /** Whether `next` holds anything `previous` did not: a file added, removed or changed, or other warnings. */

@@ -19,6 +19,9 @@ import type { Resolution, StepReference, TaskReference, TaskResolution } from '.
 import { quoteValue } from '../problems/truncate.ts'
 import type { Param } from '../types/tekton.ts'
 import type { Catalog, ResolveOptions } from './catalog.ts'
+import { suggestionScope } from '../problems/nearest.ts'
+import { notFound } from './not-found.ts'
+import type { DefinitionReport, ReportListener } from './reports.ts'
 
 /** One of Tekton's remote resolvers, as stepsplice runs it (resolvers/). */
 export interface StepResolver {
@@ -110,14 +113,38 @@ export class LayeredCatalog implements Catalog {
     return first ?? { error: `tasks.tekton.dev ${quoteValue(ref.name)} not found in namespace ${quoteValue(ref.namespace)}`, missing: true }
   }
 
+  /** Every layer's names, together; undefined when they are more than `limit`, or a layer cannot say. */
+  names(namespace: string, limit: number): string[] | undefined {
+    const all = new Set<string>()
+    for (const { catalog } of this.#layers) {
+      if (catalog.names === undefined) continue
+      const names = catalog.names(namespace, limit - all.size)
+      if (names === undefined) return undefined
+      for (const name of names) all.add(name)
+    }
+    return [...all]
+  }
+
+  brokenDefinitions(): DefinitionReport[] {
+    return this.#layers.flatMap((l) => l.catalog.brokenDefinitions?.() ?? [])
+  }
+
+  watchBroken(listener: ReportListener): () => void {
+    const stops = this.#layers.flatMap((l) => (l.catalog.watchBroken === undefined ? [] : [l.catalog.watchBroken(listener)]))
+    return () => {
+      for (const stop of stops) stop()
+    }
+  }
+
+  /** The first layer that holds the name answers; when none does, the miss suggests names from all of them and keeps what each noted. */
   async #byName(ref: StepReference, options: ResolveOptions): Promise<Resolution> {
-    let first: Resolution | undefined
+    const notes: string[] = []
     for (const { catalog } of this.#layers) {
       const answer = await catalog.resolve(ref, options)
       if (!('missing' in answer && answer.missing)) return answer
-      first ??= answer
+      for (const note of answer.notes ?? []) if (!notes.includes(note)) notes.push(note)
     }
-    return first ?? { error: `stepactions.tekton.dev ${quoteValue(ref.name ?? '')} not found in namespace ${quoteValue(ref.namespace)}`, missing: true }
+    return notFound(ref.name ?? '', ref.namespace, this.names(ref.namespace, suggestionScope), notes)
   }
 
   /** Tekton's cluster resolver params: kind (stepaction), name, namespace (default: the object's). */

@@ -6,6 +6,8 @@ import type { Catalog } from './catalog.ts'
 import { DefinitionIndex } from './definition-index.ts'
 import { type Definition, type DefinitionSource, toDefinition } from '../definitions/definition.ts'
 import type { StepAction } from '../types/tekton.ts'
+import { suggestionScope } from '../problems/nearest.ts'
+import { notFound } from './not-found.ts'
 
 export class MemoryCatalog implements Catalog {
   #index = new DefinitionIndex()
@@ -58,8 +60,15 @@ export class MemoryCatalog implements Catalog {
     }
     const name = ref.name ?? ''
     const definition = this.#index.lookup(ref.namespace, name)
-    if (definition === undefined)
-      return { error: `stepactions.tekton.dev ${JSON.stringify(name)} not found in namespace ${JSON.stringify(ref.namespace)}`, missing: true }
-    return { definition }
+    return definition === undefined ? this.missing(name, ref.namespace) : { definition }
+  }
+
+  names(namespace: string, limit: number): string[] | undefined {
+    return this.#index.names(namespace, limit)
+  }
+
+  /** The answer for a name it does not hold: not found, with the nearest names it does hold. */
+  protected missing(name: string, namespace: string, notes: readonly string[] = []): Resolution {
+    return notFound(name, namespace, this.names(namespace, suggestionScope), notes)
   }
 }

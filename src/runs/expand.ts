@@ -6,10 +6,11 @@
 import { referenceKey, referenceOf, type Resolution } from '../definitions/reference.ts'
 import { withValueAt } from '../json/values.ts'
 import { Budget } from '../limits/budget.ts'
-import type { Problem } from '../problems/problem.ts'
+import { inStepOrder, type Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
 import { checkMetadata } from '../steps/metadata.ts'
-import { type Deferred, deferredWarnings, expandReference, type UnresolvedPolicy } from '../steps/reference.ts'
+import { checkReference, type Deferred, deferredWarnings, expandReference, type UnresolvedPolicy } from '../steps/reference.ts'
+import { deferBeforeExpansion, deferForDefinition } from './pipeline-deferral.ts'
 import { checkStepShape } from '../steps/shape.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
@@ -52,14 +53,6 @@ export function planRun(obj: KubeObject, budget: Budget = Budget.unlimited): Pla
   return { sites, refSteps, problems }
 }
 
-/** Tekton fills `$(tasks.…)` only in pipeline task params; inside an embedded task's steps it stays literal forever. */
-function taskResultWarnings(s: StepSite): string[] {
-  if (!s.path.startsWith('spec.pipelineSpec.')) return []
-  return (s.step.params ?? [])
-    .filter((p) => JSON.stringify(p.value).includes('$(tasks.'))
-    .map((p) => `${s.path}.params: ${quoteValue(p.name)} uses a task result, which Tekton never fills in inside steps; pass it via a task param`)
-}
-
 export interface RunExpandOptions {
   /** The request's allowance of substituted text; unlimited when unset. */
   budget?: Budget
@@ -67,6 +60,41 @@ export interface RunExpandOptions {
   stored?: KubeObject
   /** Which unresolved references deny; by default each is left for Tekton with a warning. */
   unresolved?: UnresolvedPolicy
+}
+
+/** Why a pipeline task's steps wait for its TaskRun: what its steps pass, or what a definition they resolved to holds. */
+function deferBeforeSplice(site: TaskSite, steps: readonly StepSite[], namespace: string, resolutions: ReadonlyMap<string, Resolution>): string | undefined {
+  const fromParams = deferBeforeExpansion(
+    site,
+    steps.map((s) => s.step),
+  )
+  if (fromParams !== undefined) return fromParams
+  for (const s of steps) {
+    const resolved = resolutions.get(stepReferenceKey(s, namespace))
+    const reason = resolved !== undefined && 'definition' in resolved ? deferForDefinition(resolved.definition.spec, site) : undefined
+    if (reason !== undefined) return `step ${quoteValue(typeof s.step.name === 'string' ? s.step.name : '')}: ${reason}`
+  }
+  return undefined
+}
+
+/** Ref steps grouped by their task spec, in order: a pipeline task is expanded, or left for its TaskRun, as a whole. */
+function bySite(refSteps: readonly StepSite[]): Map<TaskSite, StepSite[]> {
+  const out = new Map<TaskSite, StepSite[]>()
+  for (const s of refSteps) {
+    const list = out.get(s.site)
+    if (list === undefined) out.set(s.site, [s])
+    else list.push(s)
+  }
+  return out
+}
+
+/** `spec.pipelineSpec.tasks[1] (task "build"): …`: which task waits for its TaskRun, and why. */
+function taskDeferredWarning(obj: KubeObject, site: TaskSite, reason: string): string {
+  const [, , field, index] = site.segments
+  const tasks = (obj.spec as { pipelineSpec?: Record<string, unknown> } | undefined)?.pipelineSpec?.[String(field)]
+  const name = Array.isArray(tasks) ? (tasks[Number(index)] as { name?: unknown } | undefined)?.name : undefined
+  const taskPath = site.path.slice(0, -'.taskSpec'.length)
+  return `${taskPath} (task ${quoteValue(typeof name === 'string' ? name : '')}): steps left for the TaskRun Tekton creates, expanded when it is admitted: ${reason}`
 }
 
 /** The key `resolveReferences` answered a ref step under. */
@@ -88,39 +116,65 @@ export function expandRun(
 ): Expansion {
   const { sites, refSteps } = plan
   const problems = [...plan.problems]
-  const unchanged = (found: Problem[], warnings: string[] = []): Expansion => ({ object: obj, changed: false, problems: found, warnings, expanded: [] })
+  // Listed in step order, whichever stage found them.
+  const unchanged = (found: Problem[], warnings: string[] = []): Expansion => ({
+    object: obj,
+    changed: false,
+    problems: inStepOrder(found),
+    warnings,
+    expanded: [],
+  })
   if (refSteps.length === 0) return unchanged(problems)
 
   const warnings: string[] = []
   const expandedSteps = new Map<string, Step>()
   const entries: ProvenanceEntry[] = []
   const deferred: Deferred[] = []
-  for (const s of refSteps) {
-    const result = expandReference(
-      s.step,
-      s.path,
-      namespace,
-      resolutions.get(stepReferenceKey(s, namespace)),
-      {
-        layers: [s.site.propagated, s.site.task],
-        taskParams: s.site.declared,
-        runtimeParams: s.site.runtimeParams,
-        ...(options.budget === undefined ? {} : { budget: options.budget }),
-      },
-      options.unresolved,
-    )
-    if ('problems' in result) {
-      problems.push(...result.problems)
+  for (const [site, steps] of bySite(refSteps)) {
+    const before = site.pipelineParams === undefined ? undefined : deferBeforeSplice(site, steps, namespace, resolutions)
+    if (before !== undefined) {
+      // What can be checked now is; the rest waits for the TaskRun Tekton creates.
+      for (const s of steps) {
+        const checked = checkReference(s.step, s.path, namespace, resolutions.get(stepReferenceKey(s, namespace)), options.unresolved)
+        if ('problems' in checked) problems.push(...checked.problems)
+        else if ('deferred' in checked) deferred.push(checked.deferred)
+      }
+      warnings.push(taskDeferredWarning(obj, site, before))
       continue
     }
-    // Tekton resolves it when it reconciles the run; the other steps need not wait for it.
-    if ('deferred' in result) {
-      deferred.push(result.deferred)
-      continue
+    const taskSteps = new Map<string, Step>()
+    const taskEntries: ProvenanceEntry[] = []
+    const taskWarnings: string[] = []
+    for (const s of steps) {
+      const result = expandReference(
+        s.step,
+        s.path,
+        namespace,
+        resolutions.get(stepReferenceKey(s, namespace)),
+        {
+          layers: [s.site.propagated, s.site.task],
+          taskParams: s.site.declared,
+          runtimeParams: s.site.runtimeParams,
+          ...(options.budget === undefined ? {} : { budget: options.budget }),
+        },
+        options.unresolved,
+      )
+      if ('problems' in result) {
+        problems.push(...result.problems)
+        continue
+      }
+      // Tekton resolves it when it reconciles the run; the other steps need not wait for it.
+      if ('deferred' in result) {
+        deferred.push(result.deferred)
+        continue
+      }
+      taskWarnings.push(...result.warnings)
+      taskSteps.set(s.path, result.step)
+      taskEntries.push(result.entry)
     }
-    warnings.push(...result.warnings, ...taskResultWarnings(s))
-    expandedSteps.set(s.path, result.step)
-    entries.push(result.entry)
+    warnings.push(...taskWarnings)
+    for (const [path, step] of taskSteps) expandedSteps.set(path, step)
+    entries.push(...taskEntries)
   }
   warnings.unshift(...deferredWarnings(deferred))
   if (problems.length > 0) return unchanged(problems, warnings)

@@ -7,8 +7,8 @@ import { asList, isJsonObject as isObject } from '../json/values.ts'
 import type { Budget } from '../limits/budget.ts'
 import { substituteParams, taskReplacements } from '../steps/params.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import type { Param, ParamSpec, PipelineRun, PipelineTask, Step, TaskRun, TaskSpec } from '../types/tekton.ts'
-import { parseParamValue } from '../variables/param-value.ts'
+import type { Param, ParamSpec, ParamType, PipelineRun, PipelineTask, Step, TaskRun, TaskSpec } from '../types/tekton.ts'
+import { parseParamValue, rawValueType } from '../variables/param-value.ts'
 import { applyToParamValue, forgetParams, mergeInto, type Replacements, replacementsFromParams } from '../variables/replacements.ts'
 import { holdsReference, paramsOf, pipelineTable } from './pipeline-params.ts'
 
@@ -30,6 +30,12 @@ export interface TaskSite {
   runtimeParams: string[]
   /** The task's declared params, defaulted: the type and keys of a value known only at run time. */
   declared: ParamSpec[]
+  /**
+   * A pipeline task's: the pipeline params Tekton's pipeline pass substitutes
+   * into its task spec (every pipeline param with a value, but those the task
+   * passes), known at admission or not. Unset for a TaskRun.
+   */
+  pipelineParams?: ReadonlyMap<string, ParamType>
 }
 
 export interface StepSite {
@@ -70,7 +76,13 @@ function taskSiteForTaskRun(tr: TaskRun, budget: Budget): TaskSite[] {
   ]
 }
 
-function taskSiteForPipelineTask(pt: PipelineTask, segments: (string | number)[], pipeline: Replacements, budget: Budget): TaskSite | undefined {
+function taskSiteForPipelineTask(
+  pt: PipelineTask,
+  segments: (string | number)[],
+  pipeline: Replacements,
+  pipelineParams: ReadonlyMap<string, ParamType>,
+  budget: Budget,
+): TaskSite | undefined {
   if (!isObject(pt) || !isObject(pt.taskSpec)) return undefined
   const taskSpec = pt.taskSpec
   const passed = paramsOf(pt.params).map((p) => ({ ...p, value: applyToParamValue(parseParamValue(p.value), pipeline, budget) }))
@@ -100,17 +112,25 @@ function taskSiteForPipelineTask(pt: PipelineTask, segments: (string | number)[]
     passed.map((p) => p.name),
   )
   const path = `spec.pipelineSpec.${String(segments[2])}[${String(segments[3])}].taskSpec`
-  return { path, segments, taskSpec, propagated, task, runtimeParams: [...atRunTime], declared }
+  const shadowed = new Set(passed.map((p) => p.name))
+  const propagatedParams = new Map([...pipelineParams].filter(([n]) => !shadowed.has(n)))
+  return { path, segments, taskSpec, propagated, task, runtimeParams: [...atRunTime], declared, pipelineParams: propagatedParams }
 }
 
 function taskSitesForPipelineRun(pr: PipelineRun, budget: Budget): TaskSite[] {
   const spec = pr.spec
   if (!isObject(spec) || !isObject(spec.pipelineSpec)) return []
   const table = pipelineTable(pr, budget)
+  // The pipeline params that have a value, now or at run time (a run value or a default; one with neither, Tekton
+  // refuses), with their type: as declared, else as the run's value is written.
+  const names = new Map<string, ParamType>()
+  for (const p of paramsOf(spec.pipelineSpec.params).map(defaultParamSpec))
+    if (p.default !== undefined) names.set(p.name, p.type === 'array' || p.type === 'object' ? p.type : 'string')
+  for (const p of paramsOf(spec.params)) names.set(p.name, names.get(p.name) ?? rawValueType(p.value))
   const sites: TaskSite[] = []
   for (const field of ['tasks', 'finally'] as const) {
     asList<PipelineTask>(spec.pipelineSpec[field]).forEach((pt, i) => {
-      const site = taskSiteForPipelineTask(pt, ['spec', 'pipelineSpec', field, i, 'taskSpec'], table, budget)
+      const site = taskSiteForPipelineTask(pt, ['spec', 'pipelineSpec', field, i, 'taskSpec'], table, names, budget)
       if (site) sites.push(site)
     })
   }

@@ -29,7 +29,12 @@ export interface Metrics {
 export interface MetricsOptions {
   /** stepsplice's version, for stepsplice_build_info. */
   version: string
+  /** What the catalog read but cannot serve now (Catalog.brokenDefinitions), read when scraped. */
+  brokenDefinitions?: () => readonly { source: string }[]
 }
+
+/** The catalogs that report broken definitions: a fixed set of label values. */
+const brokenSources = ['directory', 'cluster'] as const
 
 /** The resources a label may name; anything else is counted as `other`. */
 const resourceLabels = new Set(['taskruns', 'pipelineruns', 'pods', 'stepactions'])
@@ -83,6 +88,17 @@ export function createMetrics(catalogSize: () => number, options: MetricsOptions
     registers: [registry],
     collect() {
       this.set(catalogSize())
+    },
+  })
+  const brokenDefinitions = options.brokenDefinitions
+  new Gauge({
+    name: 'stepsplice_catalog_invalid_definitions',
+    help: 'What the catalog read but cannot serve: files that do not parse or cannot be read, or hold an invalid StepAction (source directory), and invalid StepActions (source cluster).',
+    labelNames: ['source'],
+    registers: [registry],
+    collect() {
+      const held = brokenDefinitions?.() ?? []
+      for (const source of brokenSources) this.set({ source }, held.filter((r) => r.source === source).length)
     },
   })
   const reloads = new Counter({

@@ -10,6 +10,7 @@ import { connectionLimits } from './limits.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { type HealthServer, startHealthServer } from './health.ts'
 import { AdmissionPool } from './pool.ts'
+import { logBrokenDefinitions } from './catalog-reports.ts'
 
 export interface ServeConfig {
   host: string
@@ -55,7 +56,11 @@ export interface RunningServer {
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const tls = await readKeyPair(config.certFile, config.keyFile)
   let clientCa = config.clientCaFile === undefined ? undefined : await readClientCa(config.clientCaFile)
-  const metrics = createMetrics(() => config.catalog.size, { version: config.version ?? 'unknown' })
+  const catalog = config.catalog
+  const metrics = createMetrics(() => catalog.size, {
+    version: config.version ?? 'unknown',
+    ...(catalog.brokenDefinitions === undefined ? {} : { brokenDefinitions: () => catalog.brokenDefinitions?.() ?? [] }),
+  })
   const settings = {
     deadlineMs: config.deadlineMs,
     onTimeout: config.onTimeout,
@@ -137,6 +142,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       }),
     )
   }
+  // What the catalog read but cannot serve is logged as it is read: what was broken at load now, each change after.
+  const stopReports = catalog.watchBroken?.(logBrokenDefinitions(config.logger))
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   return {
     app,
@@ -145,6 +152,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     url: `https://${host}:${port}`,
     ...(health === undefined ? {} : { metricsPort: health.port }),
     async close() {
+      stopReports?.()
       for (const w of watches) w.close()
       await app.close()
       await health?.close()

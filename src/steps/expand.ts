@@ -8,6 +8,7 @@ import { Budget } from '../limits/budget.ts'
 import type { EnvVar, KeySelector, VolumeMount } from '../types/k8s.ts'
 import type { ParamSpec, Step, StepActionSpec } from '../types/tekton.ts'
 import { applyList, applyString, type Replacements } from '../variables/replacements.ts'
+import { nearestNames } from '../problems/nearest.ts'
 import { checkProvidedParams, resolveStepActionParams } from './params.ts'
 import { nonEmpty } from './shape.ts'
 
@@ -100,11 +101,12 @@ export function expandStep(
   budget: Budget = Budget.unlimited,
 ): StepExpansion {
   const specs = definition.spec.params ?? []
-  const paramErrors = checkProvidedParams(step.params, specs)
-  if (paramErrors.length > 0) return { errors: paramErrors }
+  // Every problem of the step at once: wrong names, then what resolving the values finds.
+  const paramErrors = checkProvidedParams(step.params, specs, nearestNames)
   const derived = derivedStep(definition.spec)
   const resolution = resolveStepActionParams(derived, step.params, specs, layers, taskParams, runtimeParams, budget)
-  if ('errors' in resolution) return resolution
+  if ('errors' in resolution) return { errors: [...paramErrors, ...resolution.errors] }
+  if (paramErrors.length > 0) return { errors: paramErrors }
   applyToDerived(derived, resolution.replacements, budget)
   return { step: merge(step, derived), lostSecurity: lostSecurityFields(step, derived) }
 }

@@ -103,15 +103,68 @@ export function taskReplacements(taskParams: readonly ParamSpec[], runParams: re
   return r
 }
 
-/** Extra params first, then missing required ones: the order and wording Tekton uses. */
-export function checkProvidedParams(stepParams: readonly Param[] | undefined, specs: readonly ParamSpec[]): string[] {
-  const declared = new Set(specs.map((s) => s.name))
-  const provided = new Set((stepParams ?? []).map((p) => p.name))
-  const extra = [...provided].filter((n) => !declared.has(n))
-  if (extra.length > 0) return [`extra params passed by Step to StepAction: [${extra.join(' ')}]`]
+/** `a, b and c`. */
+function listed(names: readonly string[]): string {
+  return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
+}
+
+/** Go's %v of a map of lists: keys sorted, `map[a:[x y] b:[z]]`. */
+function goMapOfLists(m: ReadonlyMap<string, readonly string[]>): string {
+  return `map[${[...m.keys()]
+    .sort()
+    .map((k) => `${k}:[${[...(m.get(k) ?? [])].sort().join(' ')}]`)
+    .join(' ')}]`
+}
+
+/**
+ * What is wrong with the params a step passes, all at once, in Tekton's
+ * order and words (extra params, then missing required ones, then object
+ * values lacking keys the StepAction's properties declare), each followed by
+ * what Tekton leaves out: which params the StepAction takes, and what to
+ * pass. `suggest` names the declared params nearest to an unknown one.
+ */
+export function checkProvidedParams(
+  stepParams: readonly Param[] | undefined,
+  specs: readonly ParamSpec[],
+  suggest: (name: string, candidates: readonly string[]) => string[] = () => [],
+): string[] {
+  const errors: string[] = []
+  const declared = specs.map((s) => s.name)
+  const declaredSet = new Set(declared)
+  const provided = new Map((stepParams ?? []).map((p) => [p.name, p.value]))
+  const extra = [...provided.keys()].filter((n) => !declaredSet.has(n))
+  if (extra.length > 0) {
+    const hints = extra.flatMap((n) => {
+      const near = suggest(n, declared)
+      return near.length === 0 ? [] : [`${n}: did you mean ${near.length === 1 ? near[0] : `${near.slice(0, -1).join(', ')} or ${near.at(-1)}`}?`]
+    })
+    const takes = declared.length === 0 ? 'the StepAction takes no params' : `the StepAction takes ${listed(declared)}`
+    errors.push(`extra params passed by Step to StepAction: [${extra.join(' ')}]; ${[...hints, takes].join('; ')}`)
+  }
   const missing = specs.filter((s) => s.default === undefined && !provided.has(s.name)).map((s) => s.name)
-  if (missing.length > 0) return [`non-existent params in Step: [${missing.join(' ')}]`]
-  return []
+  if (missing.length > 0) {
+    errors.push(
+      `non-existent params in Step: [${missing.join(' ')}]; the StepAction requires ${listed(missing)}: pass ${missing.length === 1 ? 'it' : 'them'} in params`,
+    )
+  }
+  // Tekton's MissingKeysObjectParamNames: the keys the properties declare, from the value given or the default.
+  const lacking = new Map<string, string[]>()
+  for (const spec of specs) {
+    const value = provided.get(spec.name)
+    if (spec.type !== 'object' || spec.properties === undefined || typeof value !== 'object' || value === null || Array.isArray(value)) continue
+    const has = new Set([...Object.keys(value), ...Object.keys(isPlainObject(spec.default) ? spec.default : {})])
+    const needs = Object.keys(spec.properties).filter((k) => !has.has(k))
+    if (needs.length > 0) lacking.set(spec.name, needs)
+  }
+  if (lacking.size > 0) {
+    const plain = [...lacking].map(([name, keys]) => `${name} needs ${listed(keys)}`).join('; ')
+    errors.push(`missing keys for these params which are required in ParamSpec's properties ${goMapOfLists(lacking)}; ${plain}`)
+  }
+  return errors
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 /**

@@ -9,6 +9,8 @@ import { formatProblem, problem, type Problem } from '../problems/problem.ts'
 import type { ParamSpec, Step } from '../types/tekton.ts'
 import type { Replacements } from '../variables/replacements.ts'
 import { expandStep } from './expand.ts'
+import { nearestNames } from '../problems/nearest.ts'
+import { checkProvidedParams } from './params.ts'
 import type { ProvenanceEntry } from './expansion.ts'
 import { quoteValue } from '../problems/truncate.ts'
 
@@ -30,7 +32,7 @@ export interface UnresolvedPolicy {
 }
 
 export type ExpandedReference =
-  | { step: Step; definition: Definition; context: { step: string; definition: string }; entry: ProvenanceEntry; warnings: string[] }
+  | { step: Step; definition: Definition; context: { step: string; definition: string; file?: string }; entry: ProvenanceEntry; warnings: string[] }
   | { problems: Problem[] }
   /** Left as written, for Tekton to resolve: which step (its `ref`'s path and name) and why. */
   | { deferred: Deferred }
@@ -75,6 +77,57 @@ export function expandReference(
   scope: ParamScope,
   policy: UnresolvedPolicy = {},
 ): ExpandedReference {
+  const head = resolvedDefinition(step, path, namespace, resolution, policy)
+  if (!('definition' in head)) return head
+  const d = head.definition
+  const name = typeof step.name === 'string' ? step.name : ''
+  const context = contextOf(name, d, namespace)
+  const result = expandStep(step, d, scope.layers, scope.taskParams ?? [], scope.runtimeParams ?? [], scope.budget)
+  if ('errors' in result) return { problems: result.errors.map((message) => problem(`${path}.params`, message, context)) }
+  // The definition's securityContext wins, as in Tekton; the step's own settings it drops are said out loud.
+  const warnings =
+    result.lostSecurity.length === 0
+      ? []
+      : [`${path}: StepAction ${context.definition} replaces the securityContext of step ${quoteValue(name)}; lost: ${result.lostSecurity.join(', ')}`]
+  return {
+    step: result.step,
+    definition: d,
+    context,
+    entry: provenanceEntry(path, name, context.definition, d),
+    warnings,
+  }
+}
+
+/**
+ * What can be checked of a reference without expanding it: that it resolved
+ * (or is left for Tekton, or must resolve), that the definition is valid,
+ * and that the step passes only params it declares and every one it
+ * requires. For steps whose expansion waits for a later admission (a
+ * pipeline task left for its TaskRun): their errors are known now.
+ */
+export function checkReference(
+  step: Step,
+  path: string,
+  namespace: string,
+  resolution: Resolution | undefined,
+  policy: UnresolvedPolicy = {},
+): { problems: Problem[] } | { deferred: Deferred } | { definition: Definition } {
+  const head = resolvedDefinition(step, path, namespace, resolution, policy)
+  if (!('definition' in head)) return head
+  const d = head.definition
+  const context = contextOf(typeof step.name === 'string' ? step.name : '', d, namespace)
+  const errors = checkProvidedParams(step.params, d.spec.params ?? [], nearestNames)
+  return errors.length > 0 ? { problems: errors.map((m) => problem(`${path}.params`, m, context)) } : head
+}
+
+/** The definition a reference resolved to, valid; or why there is none. */
+function resolvedDefinition(
+  step: Step,
+  path: string,
+  namespace: string,
+  resolution: Resolution | undefined,
+  policy: UnresolvedPolicy,
+): { problems: Problem[] } | { deferred: Deferred } | { definition: Definition } {
   const name = typeof step.name === 'string' ? step.name : ''
   if (resolution === undefined || 'error' in resolution) {
     return { problems: [problem(`${path}.ref`, resolution?.error ?? 'reference was not resolved', { step: name })] }
@@ -94,24 +147,18 @@ export function expandReference(
     return { deferred: { path: `${path}.ref`, step: name, reason: resolution.unresolved } }
   }
   const d = resolution.definition
-  const context = { step: name, definition: definitionId(d, namespace) }
   if (d.problems.length > 0) {
+    const context = contextOf(name, d, namespace)
     return { problems: d.problems.map((p) => problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, context)) }
   }
-  const result = expandStep(step, d, scope.layers, scope.taskParams ?? [], scope.runtimeParams ?? [], scope.budget)
-  if ('errors' in result) return { problems: result.errors.map((message) => problem(`${path}.params`, message, context)) }
-  // The definition's securityContext wins, as in Tekton; the step's own settings it drops are said out loud.
-  const warnings =
-    result.lostSecurity.length === 0
-      ? []
-      : [`${path}: StepAction ${context.definition} replaces the securityContext of step ${quoteValue(name)}; lost: ${result.lostSecurity.join(', ')}`]
-  return {
-    step: result.step,
-    definition: d,
-    context,
-    entry: provenanceEntry(path, name, context.definition, d),
-    warnings,
-  }
+  return { definition: d }
+}
+
+/** What a problem of this step names: the step, the definition, and the file it was read from. */
+function contextOf(step: string, d: Definition, namespace: string): { step: string; definition: string; file?: string } {
+  const definition = definitionId(d, namespace)
+  // Only a catalog file has a file to name; the cluster and remotes are named by the definition itself.
+  return d.source.kind === 'directory' && /\.(ya?ml|json)$/i.test(d.source.location) ? { step, definition, file: d.source.location } : { step, definition }
 }
 
 /** One line of the provenance annotation; a remote definition adds where it was fetched from, pinned. */

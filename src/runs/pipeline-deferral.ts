@@ -1,0 +1,130 @@
+// Which pipeline tasks of a PipelineRun are expanded at its admission, and
+// which are left for the TaskRuns Tekton creates from it.
+//
+// Natively, Tekton runs its pipeline-level passes on the PipelineRun first
+// (pipeline params propagated into embedded task specs, `$(context.pipeline…)`
+// filled in, task results propagated), and only then, in each child TaskRun,
+// resolves StepActions. Splicing at PipelineRun admission turns that order
+// around. The outcome is the same only when neither the step's params nor
+// what the definition brings hold anything those passes would change; where
+// they do, the task's steps are left as written, and the child TaskRun,
+// created with Tekton's pipeline-level values already applied, is expanded
+// when it reaches the webhook. Exact or hands-off: never an approximation.
+
+import { isJsonObject as isObject } from '../json/values.ts'
+import type { Step, StepActionSpec } from '../types/tekton.ts'
+import { scanPlainReferences, scanReferences, trimArrayIndex } from '../variables/scan.ts'
+import { paramsOf } from './pipeline-params.ts'
+import type { TaskSite } from './sites.ts'
+
+/** What Tekton's pipeline-level passes fill in, wherever it appears in an embedded task spec. */
+const pipelineLevel = ['context.pipelineRun.', 'context.pipeline.', 'context.pipelineTask.', 'tasks.']
+
+/** Every string in `value`, walked with a stack (a step can nest deeply). */
+function stringsOf(value: unknown): string[] {
+  const out: string[] = []
+  const stack: unknown[] = [value]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (typeof v === 'string') out.push(v)
+    else if (Array.isArray(v)) stack.push(...v)
+    else if (isObject(v)) stack.push(...Object.values(v))
+  }
+  return out
+}
+
+function pipelineLevelReference(text: string): string | undefined {
+  if (!text.includes('$(')) return undefined
+  return scanPlainReferences(text).find((r) => pipelineLevel.some((p) => r.startsWith(p)))
+}
+
+/** The param a `$(params.x…)`, `$(params["x"])` or `$(params['x'])` reference names. */
+function nameOf(ref: { form: string; name: string }): string {
+  return ref.form === 'dot' ? (ref.name.split(/[.[]/)[0] ?? '') : ref.name
+}
+
+/** A `$(params…)` reference in `text` naming one of `names`. */
+function paramReference(text: string, names: ReadonlySet<string>): string | undefined {
+  if (names.size === 0 || !text.includes('$(params')) return undefined
+  return scanReferences(text, 'params')
+    .map(nameOf)
+    .find((n) => names.has(n))
+}
+
+/** Whether the pipeline param `name` has a value at admission, in the table propagated into this task. */
+function known(site: TaskSite, name: string): boolean {
+  const key = `params.${name}`
+  return site.propagated.strings.has(key) || site.propagated.arrays.has(key) || site.propagated.objects.has(key)
+}
+
+/**
+ * Why a task's ref steps must wait for its TaskRun, judged before expansion
+ * from what the user wrote in the steps' params:
+ * - a task result, `$(tasks.…)`: Tekton propagates it into the step's params
+ *   as a value (an array result as an array) and reads where it stands for
+ *   the pipeline's order;
+ * - a pipeline param that is an array or object whose value is known only
+ *   while the PipelineRun runs: its elements or keys decide what the
+ *   definition's fields become.
+ * A string known only later needs no waiting: it stays a reference, and
+ * Tekton's passes replace it in the spliced fields as they would have
+ * replaced it in the param. So do task params known only later (results
+ * passed to the task, matrix values): the TaskRun's own pass fills them in,
+ * typed as the task declares them.
+ */
+export function deferBeforeExpansion(site: TaskSite, refSteps: readonly Step[]): string | undefined {
+  const later = new Set([...(site.pipelineParams ?? [])].filter(([n, type]) => type !== 'string' && !known(site, n)).map(([n]) => n))
+  for (const step of refSteps) {
+    for (const text of stringsOf(paramsOf(step.params).map((p) => p.value))) {
+      const result = text.includes('$(tasks.') ? scanPlainReferences(text).find((r) => r.startsWith('tasks.')) : undefined
+      if (result !== undefined) return `a step param uses $(${result}), which Tekton fills in while the PipelineRun runs`
+      const pipelineParam = paramReference(text, later)
+      if (pipelineParam !== undefined) {
+        return `a step param uses ${site.pipelineParams?.get(pipelineParam) ?? ''} pipeline param ${JSON.stringify(pipelineParam)}, whose value is known only while the PipelineRun runs`
+      }
+    }
+  }
+  return undefined
+}
+
+/**
+ * Why a definition cannot be spliced before Tekton's pipeline pass: its own
+ * text (fields, param defaults) holds a reference that pass would fill in
+ * once spliced, where natively, the definition being resolved after that
+ * pass, it is left as written: `$(context.pipelineRun.…)`, `$(tasks.…)`, or
+ * a pipeline param that is not one of the definition's own params. What the
+ * step's params bring needs no such check: the pass would have replaced it
+ * in the params, with the same values.
+ */
+export function deferForDefinition(spec: StepActionSpec, site: TaskSite): string | undefined {
+  const own = new Set((spec.params ?? []).map((p) => p.name))
+  for (const [field, value] of Object.entries(spec)) {
+    for (const text of stringsOf(value)) {
+      const late = pipelineLevelReference(text)
+      if (late !== undefined) return `the definition's ${field} uses $(${late}), which Tekton fills in only before the definition is resolved`
+      const param = replacedByPipelinePass(text, site, own)
+      if (param !== undefined) return `the definition's ${field} uses $(params.${param}), a pipeline param Tekton would fill in only once spliced`
+    }
+  }
+  return undefined
+}
+
+/**
+ * A `$(params…)` reference in `text` that Tekton's pipeline pass replaces in
+ * this task spec: one naming a pipeline param propagated here whose value at
+ * admission has that key or index, or whose value is known only later. A
+ * reference it has no value for stays as written either way.
+ */
+function replacedByPipelinePass(text: string, site: TaskSite, own: ReadonlySet<string>): string | undefined {
+  const names = site.pipelineParams
+  if (names === undefined || names.size === 0 || !text.includes('$(params')) return undefined
+  const table = site.propagated
+  for (const ref of scanReferences(text, 'params')) {
+    const name = nameOf(ref)
+    if (own.has(name) || !names.has(name)) continue
+    if (!known(site, name)) return name
+    const key = `params.${ref.name}`
+    if (table.strings.has(key) || table.objects.has(key) || table.arrays.has(`params.${trimArrayIndex(ref.name)}`)) return name
+  }
+  return undefined
+}

@@ -1,0 +1,143 @@
+// PipelineRuns: each pipeline task is expanded exactly as Tekton would
+// produce it, or its steps are left for the TaskRun Tekton creates (checked
+// as far as they can be now), which the webhook expands when it is admitted
+// with Tekton's pipeline-level values applied. The cases the issue measured
+// against Tekton's own passes, through the path render and admission share.
+
+import t from 'tap'
+import { spliceObject } from '../src/pipeline/splice.ts'
+import { formatProblem } from '../src/problems/problem.ts'
+import type { KubeObject } from '../src/types/k8s.ts'
+import { catalogOf, clusterCatalogOf, pipelineRun, pipelineStepsOf, stepAction, stepOf } from './helpers/catalog.ts'
+
+const lister = stepAction('lister', {
+  image: 'alpine',
+  command: ['ls'],
+  args: ['$(params.items[*])'],
+  params: [{ name: 'items', type: 'array', default: ['.'] }],
+})
+const echo = stepAction('echo', { image: 'alpine', args: ['$(params.msg)'], params: [{ name: 'msg', default: 'hello' }] })
+const named = stepAction('named', {
+  image: 'alpine',
+  env: [{ name: 'RUN', value: '$(context.pipelineRun.name)' }],
+  args: ['$(params.msg)'],
+  params: [{ name: 'msg' }],
+})
+// Tekton's StepAction validation reads image, script, command, args and env for unknown params; workingDir it does not.
+const tagged = stepAction('tagged', { image: 'alpine', workingDir: '/src/$(params.tag)' })
+const ownTag = stepAction('own-tag', { image: 'alpine', args: ['$(params.tag)'], params: [{ name: 'tag', default: 'mine' }] })
+const catalog = catalogOf(lister, echo, named, tagged, ownTag)
+
+const splice = (obj: KubeObject, c = catalog) => spliceObject(obj, 'default', { catalog: c })
+const produce = { name: 'produce', taskSpec: { results: [{ name: 'artifacts', type: 'array' }], steps: [{ name: 'p', image: 'busybox', script: 'true' }] } }
+
+t.test('an array result passed straight to a step param: left for the TaskRun, never refused', async (t) => {
+  const step = { name: 'ls', ref: { name: 'lister' }, params: [{ name: 'items', value: '$(tasks.produce.results.artifacts[*])' }] }
+  const obj = pipelineRun({ tasks: [produce, { name: 'consume', runAfter: ['produce'], taskSpec: { steps: [step] } }] })
+  const e = await splice(obj)
+  t.same(e.problems, [], 'no "invalid parameter substitution": Tekton passes the array')
+  t.equal(e.changed, false)
+  t.same(e.warnings, [
+    'spec.pipelineSpec.tasks[1] (task "consume"): steps left for the TaskRun Tekton creates, expanded when it is admitted: a step param uses $(tasks.produce.results.artifacts[*]), which Tekton fills in while the PipelineRun runs',
+  ])
+
+  // The TaskRun Tekton creates carries the result as a value: the webhook expands it then, with the array.
+  const child: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'run-consume', namespace: 'default' },
+    spec: { taskSpec: { steps: [{ ...step, params: [{ name: 'items', value: ['a', 'b'] }] }] } },
+  }
+  const expanded = await splice(child)
+  t.same(expanded.problems, [])
+  t.strictSame(stepOf(expanded).args, ['a', 'b'], 'the array, as Tekton passes it')
+})
+
+t.test("a definition's own $(context.pipelineRun.…) or pipeline param: left for the TaskRun", async (t) => {
+  const obj = pipelineRun(
+    {
+      params: [{ name: 'tag', default: 'v1' }],
+      tasks: [
+        { name: 'ctx', taskSpec: { steps: [{ name: 'n', ref: { name: 'named' }, params: [{ name: 'msg', value: 'x' }] }] } },
+        { name: 'pipeline-param', taskSpec: { steps: [{ name: 't', ref: { name: 'tagged' } }] } },
+        { name: 'own-param', taskSpec: { steps: [{ name: 'o', ref: { name: 'own-tag' } }] } },
+      ],
+    },
+    [{ name: 'tag', value: 'v2' }],
+  )
+  const e = await splice(obj)
+  t.same(e.problems, [])
+  t.same(e.warnings, [
+    `spec.pipelineSpec.tasks[0] (task "ctx"): steps left for the TaskRun Tekton creates, expanded when it is admitted: step "n": the definition's env uses $(context.pipelineRun.name), which Tekton fills in only before the definition is resolved`,
+    `spec.pipelineSpec.tasks[1] (task "pipeline-param"): steps left for the TaskRun Tekton creates, expanded when it is admitted: step "t": the definition's workingDir uses $(params.tag), a pipeline param Tekton would fill in only once spliced`,
+  ])
+  t.equal(e.changed, true, 'the task whose definition names only its own params is expanded')
+  t.strictSame(pipelineStepsOf(e, 2)[0]?.args, ['mine'], "the definition's own param, not the pipeline's")
+  t.match(pipelineStepsOf(e, 0)[0], { ref: { name: 'named' } }, 'deferred steps stay as written')
+  t.match(pipelineStepsOf(e, 1)[0], { ref: { name: 'tagged' } })
+  t.same(
+    JSON.parse(e.object.metadata?.annotations?.['stepsplice.dev/resolved'] ?? '[]').map((p: { path: string }) => p.path),
+    ['spec.pipelineSpec.tasks[2].taskSpec.steps[0]'],
+    'provenance lists only what was expanded',
+  )
+})
+
+t.test('values Tekton fills in as strings are exact at PipelineRun admission: expanded', async (t) => {
+  const obj = pipelineRun({
+    params: [{ name: 'ctx', default: '$(context.pipelineRun.name)' }],
+    tasks: [
+      {
+        name: 'uses',
+        params: [{ name: 'commit', value: '$(tasks.clone.results.commit)' }],
+        taskSpec: {
+          params: [{ name: 'commit' }],
+          steps: [
+            { name: 'a', ref: { name: 'echo' }, params: [{ name: 'msg', value: 'run $(context.pipelineRun.name)' }] },
+            { name: 'b', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.commit)@$(params.ctx)' }] },
+          ],
+        },
+      },
+    ],
+  })
+  const e = await splice(obj)
+  t.same(e.problems, [])
+  t.same(e.warnings, [])
+  t.strictSame(
+    pipelineStepsOf(e, 0).map((s) => s.args),
+    [['run $(context.pipelineRun.name)'], ['$(params.commit)@$(params.ctx)']],
+    "references Tekton's passes fill in, in the spliced field as they would in the param",
+  )
+})
+
+t.test('a task left for its TaskRun is still checked: definite errors deny now', async (t) => {
+  const result = '$(tasks.produce.results.artifacts[*])'
+  const obj = pipelineRun({
+    tasks: [
+      produce,
+      {
+        name: 'consume',
+        taskSpec: {
+          steps: [
+            {
+              name: 'extra',
+              ref: { name: 'lister' },
+              params: [
+                { name: 'items', value: result },
+                { name: 'nope', value: 'x' },
+              ],
+            },
+            { name: 'missing', ref: { name: 'named' }, params: [{ name: 'other', value: result }] },
+            { name: 'unknown', ref: { name: 'not-there' }, params: [{ name: 'x', value: result }] },
+          ],
+        },
+      },
+    ],
+  })
+  const e = await splice(obj, clusterCatalogOf(lister, named))
+  t.same(e.problems.map(formatProblem), [
+    'spec.pipelineSpec.tasks[1].taskSpec.steps[0].params: extra params passed by Step to StepAction: [nope]; the StepAction takes items (step "extra", StepAction default/lister)',
+    'spec.pipelineSpec.tasks[1].taskSpec.steps[1].params: extra params passed by Step to StepAction: [other]; the StepAction takes msg (step "missing", StepAction default/named)',
+    'spec.pipelineSpec.tasks[1].taskSpec.steps[1].params: non-existent params in Step: [msg]; the StepAction requires msg: pass it in params (step "missing", StepAction default/named)',
+    'spec.pipelineSpec.tasks[1].taskSpec.steps[2].ref: stepactions.tekton.dev "not-there" not found in namespace "default" (step "unknown")',
+  ])
+})
