@@ -37,9 +37,14 @@ certs/tls.crt:
 # Posts an example AdmissionReview to a running `make run` and prints the decoded patch.
 # REVIEW=examples/admission/pod-review.json for the Pod example.
 REVIEW ?= examples/admission/taskrun-review.json
+DEMO_URL := https://localhost:8443
 demo: $(STAMP)
-	curl -sS --cacert certs/ca.crt -H 'Content-Type: application/json' \
-	  --data @$(REVIEW) https://localhost:8443/mutate \
+	@curl -sS --fail --max-time 5 --cacert certs/ca.crt $(DEMO_URL)/healthz >/dev/null 2>&1 \
+	  || { echo "make demo: no stepsplice at $(DEMO_URL) (start it with make run)" >&2; exit 1; }
+	@test -r $(REVIEW) || { echo "make demo: cannot read $(REVIEW)" >&2; exit 1; }
+	@reply=$$(curl -s --fail-with-body --max-time 10 --cacert certs/ca.crt -H 'Content-Type: application/json' \
+	  --data @$(REVIEW) $(DEMO_URL)/mutate) || { echo "make demo: $(DEMO_URL)/mutate refused $(REVIEW): $$reply" >&2; exit 1; }; \
+	printf '%s' "$$reply" \
 	  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s).response;console.log(JSON.stringify({...r,patch:undefined},null,2));if(r.patch)console.log(JSON.stringify(JSON.parse(Buffer.from(r.patch,"base64")),null,2))})'
 
 # kubectl and helm, for the tests that render deploy/ (deploy/k8s-tools.sh says where they come from).
@@ -56,4 +61,4 @@ bench: $(STAMP)
 	npm run bench
 
 clean:
-	rm -rf node_modules .tap coverage
+	rm -rf node_modules .tap coverage dist

@@ -1,6 +1,6 @@
 // Remote step definitions from git, end to end: a real git host (git
 // http-backend) on loopback, the resolvers built from the flags `serve`
-// parses, and the real webhook (two worker threads) answering real
+// parses, and the real webhook (worker threads) answering real
 // AdmissionReviews over verified TLS. Pinned and moving revisions, the
 // shape real catalogs use, fetches shared across requests, and a remote
 // that does not answer before the deadline.
@@ -67,7 +67,8 @@ t.test('git, pinned to a commit: spliced, its source recorded, fetched once howe
 })
 
 t.test('concurrent requests for what no one has fetched yet share one fetch', async (t) => {
-  const server = await remoteWebhook(t, certs)
+  // Two worker threads: their questions meet on the server's thread, where the fetches are shared.
+  const server = await remoteWebhook(t, certs, {}, { workers: 2 })
   const [commit = ''] = await git.createRepo('shared-fetch', [{ files: { 'a.yaml': stepActionYaml('a', 'img/a:1') } }])
   git.setDelay(200)
   t.teardown(() => git.setDelay(0))

@@ -182,16 +182,17 @@ t.test('serve: --client-ca and --max-connections are checked before anything sta
     '--host',
     '127.0.0.1',
   ]
-  const cases: [string[], RegExp][] = [
-    [['--client-ca', join(dir, 'missing.crt')], /error: cannot read --client-ca .*missing\.crt: no such file/],
-    [['--client-ca', empty], /error: cannot start: .*empty\.crt holds no PEM certificate/],
-    [['--max-connections', '0'], /error: --max-connections must be a whole number of at least 1, not "0"/],
-    [['--max-connections', 'lots'], /error: --max-connections must be a whole number of at least 1, not "lots"/],
+  // A file that cannot be used is a failure to start (exit 1); a bad flag value is a usage error (exit 2).
+  const cases: [string[], number, RegExp][] = [
+    [['--client-ca', join(dir, 'missing.crt')], 1, /^error: cannot read --client-ca .*missing\.crt: no such file\n$/],
+    [['--client-ca', empty], 1, /^error: cannot start: .*empty\.crt holds no PEM certificate\n$/],
+    [['--max-connections', '0'], 2, /error: --max-connections must be a whole number of at least 1, not "0"/],
+    [['--max-connections', 'lots'], 2, /error: --max-connections must be a whole number of at least 1, not "lots"/],
   ]
-  for (const [extra, message] of cases) {
+  for (const [extra, status, message] of cases) {
     const io = captureIO()
     const code = await main([...common, ...extra], io)
-    t.equal(code, 2, `${extra.join(' ')}: exit 2`)
+    t.equal(code, status, `${extra.join(' ')}: exit ${status}`)
     t.match(io.err, message, `${extra.join(' ')}: says why`)
   }
 })

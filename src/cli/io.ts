@@ -5,11 +5,23 @@ export interface CliIO {
   stdout(text: string): void
   stderr(text: string): void
   readStdin(): Promise<string>
+  /** Whether stdin is a terminal, where nobody may know we are waiting for input (unset: not a terminal). */
+  stdinIsTTY?: boolean
 }
 
-/** A mistake in how the command was called, or input it cannot read: exit 2. */
+/** A mistake in how the command was called (a flag, its value, an argument): one line, a pointer to --help, exit 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/** Input the command cannot read (a file named on its command line, YAML that does not parse): one line, exit 2. */
+export class InputError extends Error {
+  override name = 'InputError'
+}
+
+/** A failure while running that is no mistake in the command line (a port in use, an unreadable certificate): one line, exit 1. */
+export class RuntimeError extends Error {
+  override name = 'RuntimeError'
 }
 
 /** The process's own streams, which can say when what was written has left. */
@@ -55,6 +67,7 @@ export function processIO(): ProcessIO {
     stdout: (t) => out.write(t),
     stderr: (t) => err.write(t),
     written: async () => (await out.written()) ?? (await err.written()),
+    stdinIsTTY: process.stdin.isTTY === true,
     readStdin: async () => {
       const chunks: Buffer[] = []
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer)

@@ -1,10 +1,14 @@
 // Command dispatch. Each command returns its exit status; only this file
-// turns usage mistakes into exit 2.
+// turns errors into one line and a status: a mistake in the command line
+// (UsageError) is exit 2 with a pointer to the command's --help, input it
+// cannot read (InputError) exit 2, a failure to run (RuntimeError) exit 1.
 
-import { type CliIO, processIO, UsageError } from './io.ts'
-import { pinHelp, runPin } from './pin.ts'
-import { renderHelp, runRender } from './render.ts'
-import { runServe, serveHelp } from './serve.ts'
+import { type CliIO, InputError, processIO, RuntimeError, UsageError } from './io.ts'
+import { runLint } from './lint.ts'
+import { runPin } from './pin.ts'
+import { runRender } from './render.ts'
+import { runServe } from './serve.ts'
+import { packageVersion } from './version.ts'
 
 export const mainHelp = `stepsplice: reusable steps (Tekton StepActions) spliced into TaskRuns,
 PipelineRuns and Pods at admission.
@@ -13,29 +17,42 @@ Usage: stepsplice <command> [options]
 
 Commands:
   render   expand step references offline, exactly as admission would
+  lint     check a catalog: its StepActions, and the Tasks and Pipelines
+           whose steps reference them
   pin      rewrite git, http and bundle references to commits and digests
   serve    run the admission webhook (HTTPS)
+
+Options:
+  -h, --help     show this help
+  --version      print stepsplice's version
 
 Run "stepsplice <command> --help" for a command's options.
 `
 
+const commands: Record<string, (argv: string[], io: CliIO) => Promise<number>> = {
+  render: runRender,
+  lint: runLint,
+  pin: runPin,
+  serve: runServe,
+}
+
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const [command, ...rest] = argv
+  const run = command !== undefined && Object.hasOwn(commands, command) ? commands[command] : undefined
   try {
+    if (run !== undefined) return await run(rest, io)
     switch (command) {
-      case 'render':
-        return await runRender(rest, io)
-      case 'serve':
-        return await runServe(rest, io)
-      case 'pin':
-        return await runPin(rest, io)
       case undefined:
+        io.stderr(mainHelp)
+        return 2
       case '-h':
       case '--help':
       case 'help':
-        io.stdout(command === undefined ? '' : mainHelp)
-        if (command === undefined) io.stderr(mainHelp)
-        return command === undefined ? 2 : 0
+        io.stdout(mainHelp)
+        return 0
+      case '--version':
+        io.stdout(`${packageVersion}\n`)
+        return 0
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`)
     }
@@ -43,11 +60,16 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     // parseArgs reports unknown or malformed options with these codes.
     const code = (err as { code?: string }).code ?? ''
     if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`error: ${(err as Error).message}\n`)
-      if (command === 'render') io.stderr(`\n${renderHelp}`)
-      if (command === 'serve') io.stderr(`\n${serveHelp}`)
-      if (command === 'pin') io.stderr(`\n${pinHelp}`)
+      io.stderr(`error: ${(err as Error).message}\nRun 'stepsplice ${run === undefined ? '' : `${command} `}--help' for usage.\n`)
       return 2
+    }
+    if (err instanceof InputError) {
+      io.stderr(`error: ${err.message}\n`)
+      return 2
+    }
+    if (err instanceof RuntimeError) {
+      io.stderr(`error: ${err.message}\n`)
+      return 1
     }
     throw err
   }

@@ -9,7 +9,7 @@ import { pinText } from '../pinning/pin.ts'
 import { remotePinner } from '../pinning/remote-pinner.ts'
 import { Transport } from '../remote/transport.ts'
 import { parseDuration } from './duration.ts'
-import { type CliIO, UsageError } from './io.ts'
+import { type CliIO, InputError, UsageError } from './io.ts'
 
 export const pinHelp = `Usage: stepsplice pin -f FILE [-f FILE...] [-i]
 
@@ -70,16 +70,17 @@ export async function runPin(argv: string[], io: CliIO): Promise<number> {
   let extraCa: string | undefined
   if (values['remote-ca'] !== undefined) {
     extraCa = await readFile(values['remote-ca'], 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot read --remote-ca ${values['remote-ca']}: ${err.code ?? err.message}`)
+      throw new InputError(`cannot read --remote-ca ${values['remote-ca']}: ${err.code ?? err.message}`)
     })
   }
   const names = values.filename ?? ['-']
+  if (values.filename === undefined && io.stdinIsTTY === true) io.stderr('stepsplice pin: reading from stdin (end with Ctrl-D; -f FILE reads a file)\n')
   const inputs: { name: string; text: string }[] = []
   for (const name of names) {
     try {
       inputs.push({ name, text: name === '-' ? await io.readStdin() : await readFile(name, 'utf8') })
     } catch (err) {
-      throw new UsageError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new InputError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
     }
   }
   const cacheDir = await mkdtemp(join(tmpdir(), 'stepsplice-pin-'))

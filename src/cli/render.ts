@@ -2,22 +2,20 @@
 // splice as the webhook, so what it prints is what the cluster would store.
 
 import { isJsonObject } from '../json/values.ts'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { DirectoryCatalog } from '../resolution/directory.ts'
-import { LayeredCatalog } from '../resolution/layered.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { describeObject } from '../problems/describe.ts'
 import { boundWarnings, problemLines } from '../limits/report.ts'
 import { namespaceOf, spliceObject, type SpliceDeps } from '../pipeline/splice.ts'
 import { formatDocuments, type OutputFormat, parseDocuments } from '../json/documents.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import { type CliIO, UsageError } from './io.ts'
-import { parseResolutionFlags, resolutionHelp, resolutionOptions } from './resolution-flags.ts'
+import { unifiedDiff } from './diff.ts'
+import { type CliIO, InputError, UsageError } from './io.ts'
+import { resolutionHelp, resolutionOptions, withSpliceDeps } from './resolution-flags.ts'
 
-export const renderHelp = `Usage: stepsplice render --catalog DIR [--catalog DIR...] [-f FILE|-]... [-o yaml|json] [-n NAMESPACE]
+export const renderHelp = `Usage: stepsplice render --catalog DIR [--catalog DIR...] [-f FILE|-]... [-o yaml|json] [--diff] [-n NAMESPACE]
 
 Expands every step reference in TaskRuns and PipelineRuns (inline specs), and
 the stepsplice.dev/steps of Pods and of the Pod templates of Jobs, CronJobs,
@@ -29,6 +27,11 @@ Options:
   -f, --filename F   file to read, or - for stdin (repeatable; default: stdin)
   -o, --output FMT   yaml (default) or json; json prints one object, or an
                      array when there are several
+  --diff             print what admission changes instead: a unified diff of
+                     each object as read and as expanded (in the -o format),
+                     headed --- a/KIND/NAME, +++ b/KIND/NAME; an object
+                     admission leaves as it is prints nothing. Exit 0 all the
+                     same
   -n, --namespace NS namespace for objects that set none (default: default)
   --prepare-image IMG  image of the init container that writes Pod step
                      scripts, as the webhook's flag (default ${defaultPrepareImage})
@@ -48,8 +51,29 @@ async function readInput(name: string, io: CliIO): Promise<string> {
   try {
     return await readFile(name, 'utf8')
   } catch (err) {
-    throw new UsageError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new InputError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
+}
+
+/** `KIND/NAME` in a diff's headers: the name, else the generateName, else the document's place in the input. */
+function diffName(doc: unknown, place: string): string {
+  const o = isJsonObject(doc) ? doc : {}
+  const meta = isJsonObject(o.metadata) ? o.metadata : {}
+  const kind = typeof o.kind === 'string' && o.kind !== '' ? o.kind : 'object'
+  const name = [meta.name, meta.generateName].find((n): n is string => typeof n === 'string' && n !== '') ?? `document-${place}`
+  return `${kind}/${name}`
+}
+
+/** A diff per object: a List's items each, paired by position as render keeps them. */
+function diffObjects(before: unknown, after: unknown, format: OutputFormat, place: string): string {
+  if (isJsonObject(before) && isJsonObject(after) && Array.isArray(before.items) && Array.isArray(after.items) && before.items.length === after.items.length) {
+    const items = after.items
+    const kind = before.kind
+    if (typeof kind === 'string' && kind.endsWith('List'))
+      return before.items.map((item, i) => diffObjects(item, items[i], format, `${place}.${i + 1}`)).join('')
+  }
+  const name = diffName(before, place)
+  return unifiedDiff(formatDocuments([before], format), formatDocuments([after], format), { from: `a/${name}`, to: `b/${name}` })
 }
 
 function isKubeObject(v: unknown): v is KubeObject {
@@ -93,6 +117,7 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
       catalog: { type: 'string', multiple: true },
       filename: { type: 'string', short: 'f', multiple: true },
       output: { type: 'string', short: 'o', default: 'yaml' },
+      diff: { type: 'boolean' },
       namespace: { type: 'string', short: 'n', default: 'default' },
       'prepare-image': { type: 'string', default: defaultPrepareImage },
       ...resolutionOptions,
@@ -104,49 +129,46 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
     return 0
   }
   if (values.output !== 'yaml' && values.output !== 'json') throw new UsageError(`--output must be yaml or json, not ${JSON.stringify(values.output)}`)
+  const format: OutputFormat = values.output
   const catalogs = values.catalog ?? []
   if (catalogs.length === 0) throw new UsageError('at least one --catalog DIR is required')
   let catalog: DirectoryCatalog
   try {
     catalog = await DirectoryCatalog.load(catalogs)
   } catch (err) {
-    throw new UsageError(`cannot read catalog: ${(err as Error).message}`)
+    throw new InputError(`cannot read catalog: ${(err as Error).message}`)
   }
   for (const w of catalog.loadWarnings) io.stderr(`Warning: ${w}\n`)
 
-  const documents: unknown[] = []
-  for (const name of values.filename ?? ['-']) {
-    const parsed = parseDocuments(await readInput(name, io), name === '-' ? '<stdin>' : name)
-    if (parsed.errors.length > 0) throw new UsageError(parsed.errors.join('\n'))
-    documents.push(...parsed.documents)
-  }
-
   // The same catalog the webhook answers with: by name, or through the cluster resolver into a shared namespace.
-  // Repositories git fetches for one render go into a directory of its own, removed when it ends.
-  const scratch = values['remote-cache-dir'] === undefined ? await mkdtemp(join(tmpdir(), 'stepsplice-render-')) : undefined
-  let rendered: Rendered[]
-  try {
-    const resolution = parseResolutionFlags(values, scratch === undefined ? {} : { cacheDir: scratch })
-    const layered = new LayeredCatalog([{ catalog, origin: catalogs.join(', ') }], resolution.layered)
-    const deps: SpliceDeps = {
-      catalog: layered,
-      prepareImage: values['prepare-image'],
-      ...(resolution.require === undefined ? {} : { requireResolution: resolution.require }),
+  const layer = { catalog, origin: catalogs.join(', ') }
+  const { documents, rendered } = await withSpliceDeps(values, layer, { prepareImage: values['prepare-image'] }, async (deps) => {
+    const names = values.filename ?? ['-']
+    // Someone at a terminal who forgot -f would otherwise face a silent wait.
+    if (values.filename === undefined && io.stdinIsTTY === true)
+      io.stderr('stepsplice render: reading objects from stdin (end with Ctrl-D; -f FILE reads a file)\n')
+    const documents: unknown[] = []
+    for (const name of names) {
+      const parsed = parseDocuments(await readInput(name, io), name === '-' ? '<stdin>' : name)
+      if (parsed.errors.length > 0) throw new InputError(parsed.errors.join('\n'))
+      documents.push(...parsed.documents)
     }
-    rendered = await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps)))
-  } finally {
-    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true })
-  }
+    return { documents, rendered: await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps))) }
+  })
   for (const w of rendered.flatMap((r) => r.warnings)) io.stderr(`Warning: ${w}\n`)
   const errors = rendered.flatMap((r) => r.errors)
   if (errors.length > 0) {
     for (const e of errors) io.stderr(`error: ${e}\n`)
     return 1
   }
+  if (values.diff === true) {
+    io.stdout(rendered.map((r, i) => diffObjects(documents[i], r.out, format, String(i + 1))).join(''))
+    return 0
+  }
   io.stdout(
     formatDocuments(
       rendered.map((r) => r.out),
-      values.output as OutputFormat,
+      format,
     ),
   )
   return 0

@@ -2,13 +2,15 @@
 // so an offline render resolves exactly as admission does.
 
 import { readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type RemoteResolverName, type RemoteSettings, remoteResolverNames, remoteResolvers } from '../resolution/remote.ts'
-import { type LayeredOptions, runnableResolvers } from '../resolution/layered.ts'
+import { type Layer, LayeredCatalog, type LayeredOptions, runnableResolvers } from '../resolution/layered.ts'
 import { Transport } from '../remote/transport.ts'
+import type { SpliceDeps } from '../pipeline/splice.ts'
 import { parseDuration } from './duration.ts'
-import { UsageError } from './io.ts'
+import { InputError, UsageError } from './io.ts'
 
 export const resolutionOptions = {
   'shared-namespace': { type: 'string', multiple: true },
@@ -127,9 +129,9 @@ export function parseResolutionFlags(values: ResolutionFlags, defaults: { cacheD
     try {
       extraCa = readFileSync(values['remote-ca'], 'utf8')
     } catch (err) {
-      throw new UsageError(`cannot read --remote-ca ${values['remote-ca']}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new InputError(`cannot read --remote-ca ${values['remote-ca']}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
     }
-    if (!extraCa.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--remote-ca ${values['remote-ca']} holds no PEM certificate`)
+    if (!extraCa.includes('-----BEGIN CERTIFICATE-----')) throw new InputError(`--remote-ca ${values['remote-ca']} holds no PEM certificate`)
   }
   const fetches = /^\d+$/.test(values['remote-fetches'] ?? '8') ? Number(values['remote-fetches'] ?? '8') : Number.NaN
   if (!Number.isSafeInteger(fetches) || fetches < 1 || fetches > 256)
@@ -152,5 +154,32 @@ export function parseResolutionFlags(values: ResolutionFlags, defaults: { cacheD
     layered: { shared, resolvers: remoteResolvers(settings), switchedOff },
     ...(required.length === 0 ? {} : { require: new Set(required) }),
     summary: { sharedNamespaces: shared, resolvers: [...enabled], requireResolution: required, remoteHosts: hosts.length === 0 ? 'any' : hosts },
+  }
+}
+
+/**
+ * Runs `use` with what splicing needs, resolving as the flags say, over
+ * `layer`: the one-shot commands' (render, lint) way to the webhook's
+ * resolution. Repositories git fetches go into a directory of their own,
+ * removed when `use` ends, unless --remote-cache-dir names one. The flags
+ * are checked before `use` runs: read no input for a command that is wrong.
+ */
+export async function withSpliceDeps<T>(
+  values: ResolutionFlags,
+  layer: Layer,
+  options: { prepareImage?: string; require?: readonly string[] },
+  use: (deps: SpliceDeps) => Promise<T>,
+): Promise<T> {
+  const scratch = values['remote-cache-dir'] === undefined ? await mkdtemp(join(tmpdir(), 'stepsplice-render-')) : undefined
+  try {
+    const resolution = parseResolutionFlags(values, scratch === undefined ? {} : { cacheDir: scratch })
+    const require = new Set([...(resolution.require ?? []), ...(options.require ?? [])])
+    return await use({
+      catalog: new LayeredCatalog([layer], resolution.layered),
+      ...(options.prepareImage === undefined ? {} : { prepareImage: options.prepareImage }),
+      ...(require.size === 0 ? {} : { requireResolution: require }),
+    })
+  } finally {
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true })
   }
 }

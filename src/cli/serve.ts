@@ -4,7 +4,6 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { pino, type Level } from 'pino'
 import type { OnTimeout } from '../admission/mutate.ts'
-import packageJson from '../../package.json' with { type: 'json' }
 import type { ClusterCatalog, ResourceStatus } from '../resolution/cluster.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { type Layer, LayeredCatalog } from '../resolution/layered.ts'
@@ -12,7 +11,8 @@ import { type RunningServer, startServer } from '../server/serve.ts'
 import { defaultMaxConnections } from '../server/limits.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
-import { type CliIO, UsageError } from './io.ts'
+import { packageVersion } from './version.ts'
+import { type CliIO, InputError, RuntimeError, UsageError } from './io.ts'
 import { parseResolutionFlags, resolutionHelp, resolutionOptions } from './resolution-flags.ts'
 
 export const serveHelp = `Usage: stepsplice serve [--kube] [--catalog DIR...] [options]
@@ -78,11 +78,6 @@ function defaultWorkers(): number {
   return Math.max(1, availableParallelism() - 1)
 }
 
-/** At most 100 lines of a list for the log, the rest counted: a catalog file full of errors must not flood it. */
-function firstOf(lines: readonly string[]): string[] {
-  return lines.length <= 100 ? [...lines] : [...lines.slice(0, 100), `and ${lines.length - 100} more`]
-}
-
 const levels = new Set<Level>(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
 
 /** setTimeout's ceiling: a longer timer fires after 1 ms instead (TimeoutOverflowWarning). */
@@ -94,6 +89,22 @@ function duration(flag: string, text: string): number {
   // Past the ceiling, `--deadline 600h` silently meant 1 ms: every admission timed out.
   if (ms > maxTimerMs) throw new UsageError(`${flag} must be at most ${maxTimerMs} ms (about 24 days), not ${JSON.stringify(text)}`)
   return ms
+}
+
+/** Why the server could not start, in one line: these are failures to run, never mistakes in the command line. */
+function startFailure(e: NodeJS.ErrnoException & { address?: string; port?: number }, files: { cert: string; key: string; clientCa?: string }): RuntimeError {
+  // Reading a directory fails without naming it: then every file that was to be read is named.
+  const file = e.path ?? [files.cert, files.key, ...(files.clientCa === undefined ? [] : [files.clientCa])].join(' or ')
+  if (e.code === 'EADDRINUSE')
+    return new RuntimeError(`cannot listen on ${e.address ?? 'the address'}:${e.port ?? '?'}: the address is in use (another stepsplice? --port picks another)`)
+  if (e.code === 'EADDRNOTAVAIL') return new RuntimeError(`cannot listen on ${e.address ?? 'the address'}: no such local address (--host)`)
+  if (e.code === 'EACCES' && e.syscall === 'listen')
+    return new RuntimeError(`cannot listen on ${e.address ?? 'the address'}:${e.port ?? '?'}: permission denied`)
+  if (e.code === 'ENOENT' && files.clientCa !== undefined && e.path === files.clientCa)
+    return new RuntimeError(`cannot read --client-ca ${files.clientCa}: no such file`)
+  if (e.code === 'ENOENT') return new RuntimeError(`cannot read ${file}: no such file; run "make certs" or pass --tls-cert/--tls-key`)
+  if (e.code === 'EACCES' || e.code === 'EISDIR') return new RuntimeError(`cannot read ${file}: ${e.code === 'EACCES' ? 'permission denied' : 'a directory'}`)
+  return new RuntimeError(`cannot start: ${e.message}`)
 }
 
 export async function runServe(argv: string[], io: CliIO): Promise<number> {
@@ -154,7 +165,14 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort <= 65535)) {
     throw new UsageError(`--metrics-port must be 0 to 65535, not ${JSON.stringify(values['metrics-port'])}`)
   }
-  const resolution = parseResolutionFlags(values)
+  let resolution: ReturnType<typeof parseResolutionFlags>
+  try {
+    resolution = parseResolutionFlags(values)
+  } catch (err) {
+    // A file the server cannot read is its failure to start, not a mistake in the command line.
+    if (err instanceof InputError) throw new RuntimeError(err.message)
+    throw err
+  }
 
   const logger = pino({ level, base: { service: 'stepsplice' } })
   const layers: Layer[] = []
@@ -169,10 +187,10 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       if (values.kubeconfig !== undefined) kubeConfig.loadFromFile(values.kubeconfig)
       else kubeConfig.loadFromDefault()
     } catch (err) {
-      throw new UsageError(`cannot load the kubeconfig: ${(err as Error).message}`)
+      throw new RuntimeError(`cannot load the kubeconfig: ${(err as Error).message}`)
     }
     if (kubeConfig.getCurrentCluster() === null)
-      throw new UsageError('--kube: no cluster found (not in a Pod, no KUBECONFIG, no ~/.kube/config); pass --kubeconfig')
+      throw new RuntimeError('--kube: no cluster found (not in a Pod, no KUBECONFIG, no ~/.kube/config); pass --kubeconfig')
     cluster = new ClusterCatalog({ kubeConfig, onStatus: (s) => onClusterStatus(s) })
     layers.push({ catalog: cluster, origin: 'the cluster' })
   }
@@ -181,9 +199,9 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     try {
       directory = await DirectoryCatalog.load(dirs)
     } catch (err) {
-      throw new UsageError(`cannot read catalog: ${(err as Error).message}`)
+      throw new RuntimeError(`cannot read catalog: ${(err as Error).message}`)
     }
-    for (const w of firstOf(directory.loadWarnings)) logger.warn({ catalog: dirs }, w)
+    // What it could not serve is logged by the server, one structured line per file (server/catalog-reports.ts).
     layers.push({ catalog: directory, origin: dirs.join(', ') })
   }
   const catalog = new LayeredCatalog(layers, resolution.layered)
@@ -203,16 +221,16 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       workers,
       inlineTaskRefs: values['inline-task-refs'] !== false,
       ...(resolution.require === undefined ? {} : { requireResolution: [...resolution.require] }),
-      version: packageJson.version,
+      version: packageVersion,
       ...(metricsPort === undefined ? {} : { metricsPort }),
       ...(clientCaFile === undefined ? {} : { clientCaFile }),
     })
   } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    if (e.code === 'ENOENT' && clientCaFile !== undefined && e.path === clientCaFile)
-      throw new UsageError(`cannot read --client-ca ${clientCaFile}: no such file`)
-    if (e.code === 'ENOENT') throw new UsageError(`cannot read ${e.path ?? 'certificate'}: run "make certs" or pass --tls-cert/--tls-key`)
-    throw new UsageError(`cannot start: ${e.message}`)
+    throw startFailure(err as NodeJS.ErrnoException, {
+      cert: values['tls-cert'],
+      key: values['tls-key'],
+      ...(clientCaFile === undefined ? {} : { clientCa: clientCaFile }),
+    })
   }
   logger.info(
     {
@@ -247,7 +265,6 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       // A periodic re-scan that found nothing new says nothing: its warnings were logged when they appeared.
       if (!r.changed) return
       logger.info({ catalog: dirs, definitions: r.definitions, keptLastGood: r.keptLastGood }, 'catalog reloaded')
-      for (const w of firstOf(r.warnings)) logger.warn({ catalog: dirs }, w)
     },
     onError(err) {
       server.metrics.catalogReloadFailed()

@@ -62,7 +62,8 @@ export interface PoolOptions {
   workerUrl?: URL
 }
 
-const defaultWorker = new URL('./worker.ts', import.meta.url)
+// The sources run as .ts (the repository, the image); the package ships them compiled to .js.
+const defaultWorker = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
 
 export class AdmissionPool {
   readonly #options: PoolOptions

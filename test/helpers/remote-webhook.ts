@@ -1,6 +1,6 @@
 // The webhook as remote-resolution tests run it: the resolvers `serve` would
 // build from these flags (plus the test CA and a fresh cache directory), an
-// empty local catalog, two worker threads, real AdmissionReviews over TLS.
+// empty local catalog, worker threads, real AdmissionReviews over TLS.
 
 import { parseResolutionFlags, type ResolutionFlags } from '../../src/cli/resolution-flags.ts'
 import { LayeredCatalog } from '../../src/resolution/layered.ts'
@@ -30,6 +30,8 @@ spec:
 
 export interface WebhookOptions {
   deadlineMs?: number
+  /** Admission worker threads: one unless a test is about several. */
+  workers?: number
   requireResolution?: string[]
 }
 
@@ -39,7 +41,7 @@ export async function remoteWebhook(t: TapTest, certs: Certs, flags: ResolutionF
   return startTestServer(t, {
     certs,
     catalog,
-    workers: 2,
+    workers: options.workers ?? 1,
     deadlineMs: options.deadlineMs ?? 5000,
     ...(options.requireResolution === undefined ? {} : { requireResolution: options.requireResolution }),
   })
