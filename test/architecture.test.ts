@@ -70,54 +70,36 @@ async function cruise(t: TapTest, edit: (dir: string) => Promise<void>): Promise
 
 const importLine = (what: string, from: string): string => `\nimport ${what} from '${from}'\nexport const scratch = [${what.replace(/[{}]/g, '')}]\n`
 
-t.test('the source tree as committed passes the layer rules', async (t) => {
-  const result = await cruise(t, async () => {})
-  t.equal(result.code, 0, result.output)
-})
-
-t.test('an import that points up is rejected, naming the file and the rule', async (t) => {
-  const result = await cruise(t, (dir) => appendFile(join(dir, 'src/variables/scan.ts'), importLine('{ spliceObject }', '../pipeline/splice.ts')))
-  t.not(result.code, 0, 'lint fails')
-  t.match(result.output, /error layer-variables: src\/variables\/scan\.ts → src\/pipeline\/splice\.ts/)
-  t.match(result.flat, /src\/variables \(shared leaves\) imports only folders below it: types, problems, json/, 'says what is allowed')
-})
-
-t.test('a type-only import that points up is rejected too', async (t) => {
-  const result = await cruise(t, (dir) =>
-    appendFile(join(dir, 'src/definitions/definition.ts'), "\nimport type { Expansion } from '../steps/expansion.ts'\nexport type Scratch = Expansion\n"),
-  )
-  t.not(result.code, 0)
-  t.match(result.output, /error layer-definitions: src\/definitions\/definition\.ts → src\/steps\/expansion\.ts/)
-})
-
-t.test('the same import pointing down is accepted', async (t) => {
+// Two runs of the lint over scratch copies of src/ (each cruise parses every file): one that must pass,
+// one holding every kind of violation at once, each of which must be named.
+t.test('the source tree as committed passes the layer rules, and so does an import pointing down', async (t) => {
   const result = await cruise(t, (dir) => appendFile(join(dir, 'src/pipeline/splice.ts'), importLine('{ extractVariables }', '../variables/scan.ts')))
   t.equal(result.code, 0, result.output)
 })
 
-t.test('expansion may not look definitions up itself', async (t) => {
-  const result = await cruise(t, (dir) => appendFile(join(dir, 'src/steps/reference.ts'), importLine('{ resolveReferences }', '../resolution/resolve.ts')))
-  t.not(result.code, 0)
-  t.match(result.output, /error layer-steps: src\/steps\/reference\.ts → src\/resolution\/resolve\.ts/)
-  t.match(result.flat, /never resolution: expansion is given what was resolved/)
-})
-
-t.test('a folder missing from the layer table is rejected', async (t) => {
+t.test('every kind of violation is rejected, each naming the file and the rule', async (t) => {
   const result = await cruise(t, async (dir) => {
+    // An import pointing up.
+    await appendFile(join(dir, 'src/variables/scan.ts'), importLine('{ spliceObject }', '../pipeline/splice.ts'))
+    // A type-only one.
+    await appendFile(join(dir, 'src/definitions/definition.ts'), "\nimport type { Expansion } from '../steps/expansion.ts'\nexport type Scratch = Expansion\n")
+    // Expansion looking definitions up itself: down, but apart.
+    await appendFile(join(dir, 'src/steps/reference.ts'), importLine('{ resolveReferences }', '../resolution/resolve.ts'))
+    // A folder missing from the layer table.
     await mkdir(join(dir, 'src/extra'))
     await writeFile(join(dir, 'src/extra/thing.ts'), importLine('{ problem }', '../problems/problem.ts'))
-  })
-  t.not(result.code, 0)
-  t.match(result.output, /error unlisted-folder: src\/extra\/thing\.ts/)
-})
-
-t.test('a cycle between two files of one folder is rejected', async (t) => {
-  const result = await cruise(t, async (dir) => {
+    // A cycle between two files of one folder.
     await writeFile(join(dir, 'src/json/a.ts'), importLine('{ b }', './b.ts').replace('scratch', 'a'))
     await writeFile(join(dir, 'src/json/b.ts'), importLine('{ a }', './a.ts').replace('scratch', 'b'))
   })
-  t.not(result.code, 0)
-  t.match(result.output, /error no-circular: src\/json\/a\.ts →\s+src\/json\/b\.ts →\s+src\/json\/a\.ts/)
+  t.not(result.code, 0, 'lint fails')
+  t.match(result.output, /error layer-variables: src\/variables\/scan\.ts → src\/pipeline\/splice\.ts/, 'an upward import')
+  t.match(result.flat, /src\/variables \(shared leaves\) imports only folders below it: types, problems, json/, 'says what is allowed')
+  t.match(result.output, /error layer-definitions: src\/definitions\/definition\.ts → src\/steps\/expansion\.ts/, 'a type-only upward import')
+  t.match(result.output, /error layer-steps: src\/steps\/reference\.ts → src\/resolution\/resolve\.ts/, 'expansion importing resolution')
+  t.match(result.flat, /never resolution: expansion is given what was resolved/)
+  t.match(result.output, /error unlisted-folder: src\/extra\/thing\.ts/, 'an unlisted folder')
+  t.match(result.output, /error no-circular: src\/json\/a\.ts →\s+src\/json\/b\.ts →\s+src\/json\/a\.ts/, 'a file cycle')
 })
 
 t.test('a misformatted file fails the lint, named; formatted, it passes', async (t) => {

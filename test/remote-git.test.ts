@@ -13,9 +13,11 @@ import { mintCerts, sleep } from './helpers/server.ts'
 const certs = await mintCerts(t)
 const git = await startGitServer(t, { certs })
 const { names, pinned } = await catalogRepo(git)
+// A webhook with no flags of its own, for tests that need no empty cache: each start costs a worker thread.
+const plain = await remoteWebhook(t, certs)
 
 t.test('git, pinned to a commit: spliced, its source recorded, fetched once however many steps and requests', async (t) => {
-  const server = await remoteWebhook(t, certs)
+  const server = plain
   const before = git.uploadPackPosts('catalog')
   const one = await admit(server, taskRunOf('one', [{ name: 'a', ref: gitRef(git, 'catalog', pinned, 'stepactions/step-00/step-00.yaml') }]))
   t.ok(one.allowed, one.message)
@@ -82,13 +84,13 @@ t.test('concurrent requests for what no one has fetched yet share one fetch', as
   git.setDelay(0)
   // What one fetch costs, measured on a second repository with one request.
   const [other = ''] = await git.createRepo('single-fetch', [{ files: { 'a.yaml': stepActionYaml('a', 'img/a:1') } }])
-  const fresh = await remoteWebhook(t, certs)
+  const fresh = plain
   t.ok((await admit(fresh, taskRunOf('s', [{ name: 's', ref: gitRef(git, 'single-fetch', other, 'a.yaml') }]))).allowed)
   t.equal(git.uploadPackPosts('shared-fetch'), git.uploadPackPosts('single-fetch'), 'six requests at once fetched as one')
 })
 
 t.test('git, a branch: the commit it named is recorded and kept for the TTL, then asked again', async (t) => {
-  const server = await remoteWebhook(t, certs, { 'remote-ttl': '1s' })
+  const server = await remoteWebhook(t, certs, { 'remote-ttl': '500ms' })
   const [first = ''] = await git.createRepo('moving', [{ files: { 'tool.yaml': stepActionYaml('tool', 'img/tool:1') } }])
   const ref = gitRef(git, 'moving', 'main', 'tool.yaml')
   const a = await admit(server, taskRunOf('a', [{ name: 's', ref }]))
@@ -99,14 +101,14 @@ t.test('git, a branch: the commit it named is recorded and kept for the TTL, the
   const b = await admit(server, taskRunOf('b', [{ name: 's', ref }]))
   t.equal(stepsOf(b.object)[0]?.image, 'img/tool:1', 'within the TTL, the branch is not asked again')
   t.equal(git.uploadPackPosts('moving'), posts, 'nothing fetched')
-  await sleep(1200)
+  await sleep(700)
   const c = await admit(server, taskRunOf('c', [{ name: 's', ref }]))
   t.equal(stepsOf(c.object)[0]?.image, 'img/tool:2', 'after it, the new commit')
   t.match(provenance(c.object), [{ sourceDigest: `sha1:${second}` }])
 })
 
 t.test('a remote that does not answer in time: the step is left for Tekton before the deadline, or denied when required', async (t) => {
-  const server = await remoteWebhook(t, certs, {}, { deadlineMs: 1500 })
+  const server = await remoteWebhook(t, certs, {}, { deadlineMs: 1000 })
   const [commit = ''] = await git.createRepo('slow', [{ files: { 'a.yaml': stepActionYaml('a', 'img/a:1') } }])
   git.setHang(true)
   t.teardown(() => git.setHang(false))
@@ -115,7 +117,7 @@ t.test('a remote that does not answer in time: the step is left for Tekton befor
   t.equal(slow.object, undefined)
   t.match(slow.warnings, [/spec\.taskSpec\.steps\[0\]\.ref \(step "s"\): left for Tekton to resolve: not fetched in time/])
 
-  const strict = await remoteWebhook(t, certs, {}, { deadlineMs: 1500, requireResolution: ['git'] })
+  const strict = await remoteWebhook(t, certs, {}, { deadlineMs: 1000, requireResolution: ['git'] })
   const denied = await admit(strict, taskRunOf('slow', [{ name: 's', ref: gitRef(git, 'slow', commit, 'a.yaml') }]))
   t.notOk(denied.allowed, '--require-resolution git')
   t.match(denied.message, /not fetched in time.*; git references must resolve at admission \(--require-resolution\)/)

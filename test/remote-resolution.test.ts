@@ -22,9 +22,11 @@ const git = await startGitServer(t, { certs })
 const files = await startFileServer(t, { certs })
 const registry = await startFixtureRegistry(t, { certs, auth: 'bearer' })
 const { pinned } = await catalogRepo(git)
+// One webhook for the tests that need no flags of their own: each start costs a worker thread.
+const shared = await remoteWebhook(t, certs)
 
 t.test("git errors of the user's own deny; what git cannot give now is left for Tekton", async (t) => {
-  const server = await remoteWebhook(t, certs)
+  const server = shared
   const missing = await admit(server, taskRunOf('missing', [{ name: 's', ref: gitRef(git, 'catalog', pinned, 'stepactions/nope.yaml') }]))
   t.notOk(missing.allowed, 'a file the commit does not hold: Tekton would fail it too')
   t.match(missing.message, /spec\.taskSpec\.steps\[0\]\.ref: git resolver: error opening file "stepactions\/nope\.yaml": file does not exist/)
@@ -56,7 +58,7 @@ t.test("git errors of the user's own deny; what git cannot give now is left for 
 })
 
 t.test('http: a digest pins the body; a mismatch denies; the fetched digest is recorded', async (t) => {
-  const server = await remoteWebhook(t, certs)
+  const server = shared
   const body = stepActionYaml('fetched', 'img/fetched:1')
   files.put('/defs/fetched.yaml', body)
   const sha = createHash('sha256').update(body).digest('hex')
@@ -86,7 +88,7 @@ t.test('http: a digest pins the body; a mismatch denies; the fetched digest is r
 })
 
 t.test('bundles: by tag and by digest, through a registry that wants a token', async (t) => {
-  const server = await remoteWebhook(t, certs)
+  const server = shared
   const pushed = await pushBundle(registry, 'team/steps', 'v1', [
     { apiVersion: 'tekton.dev/v1beta1', kind: 'stepaction', name: 'bundled', content: stepActionYaml('bundled', 'img/bundled:1') },
   ])
@@ -128,7 +130,7 @@ t.test('resolvers stepsplice does not run, or was told not to, leave the step fo
 })
 
 t.test('a Pod has no Tekton behind it: a reference that does not resolve is denied, one that does is spliced', async (t) => {
-  const server = await remoteWebhook(t, certs)
+  const server = shared
   const ok = await admit(server, podWith([{ name: 'a', ref: gitRef(git, 'catalog', pinned, 'stepactions/step-03/step-03.yaml') }]))
   t.ok(ok.allowed, ok.message)
   const containers = ((ok.object?.spec as { initContainers?: { image?: string }[] } | undefined)?.initContainers ?? []).map((c) => c.image)
@@ -139,7 +141,7 @@ t.test('a Pod has no Tekton behind it: a reference that does not resolve is deni
 })
 
 t.test('a remote that refuses connections leaves its steps for Tekton at once, in one warning per reason', async (t) => {
-  const server = await remoteWebhook(t, certs)
+  const server = shared
   // A port nothing listens on: bound, then closed.
   const { createServer } = await import('node:net')
   const closed = createServer()
