@@ -323,3 +323,22 @@ t.test('the real binary: stdin, stdout and exit codes', async (t) => {
   t.equal(usage.stdout, '')
   t.match(usage.stderr, /^error: /)
 })
+
+t.test('render says at load which catalog files do not parse and which StepActions are invalid', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'stepsplice-render-catalog-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(
+    join(dir, 'bad.yaml'),
+    'apiVersion: tekton.dev/v1beta1\nkind: StepAction\nmetadata: {name: bad}\nspec: {image: x, command: [a], script: echo}\n',
+  )
+  await writeFile(join(dir, 'v1.yaml'), 'apiVersion: tekton.dev/v1\nkind: StepAction\nmetadata: {name: v1}\nspec: {image: x}\n')
+  await writeFile(join(dir, 'broken.yaml'), 'kind: [\n')
+  const io = capture('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}')
+  t.equal(await main(['render', '--catalog', dir, '-f', '-'], io), 0, 'nothing referenced them: the render itself succeeds')
+  const warnings = io.err.split('\n').filter((l) => l.startsWith('Warning: '))
+  t.match(warnings, [
+    new RegExp(`^Warning: ${join(dir, 'broken.yaml')}: `),
+    `Warning: ${join(dir, 'bad.yaml')}: StepAction */bad is invalid: spec.script: script cannot be used with command`,
+    `Warning: ${join(dir, 'v1.yaml')}: StepAction */v1 is invalid: apiVersion tekton.dev/v1 has no StepAction (tektoncd/pipeline#10219): use tekton.dev/v1beta1`,
+  ])
+})

@@ -139,6 +139,10 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
     throw new InputError(`cannot read catalog: ${(err as Error).message}`)
   }
   for (const w of catalog.loadWarnings) io.stderr(`Warning: ${w}\n`)
+  // Invalid StepActions are said at load too, not only when a step references one (parse failures are among the warnings above).
+  for (const r of catalog.brokenDefinitions().filter((b) => b.kind === 'invalid').slice(0, 100)) {
+    io.stderr(`Warning: ${r.file ?? ''}: StepAction ${r.definitions?.join(', ') ?? r.name ?? ''} is invalid: ${r.errors.join('; ')}\n`)
+  }
 
   // The same catalog the webhook answers with: by name, or through the cluster resolver into a shared namespace.
   const layer = { catalog, origin: catalogs.join(', ') }
