@@ -17,6 +17,7 @@ export const layers = [
   { layer: 'resolution', folders: ['remote', 'resolvers', 'pinning', 'resolution'] },
   { layer: 'expansion', folders: ['steps', 'runs', 'pods'] },
   { layer: 'checks', folders: ['checks'] },
+  { layer: 'policy', folders: ['policy'] },
   { layer: 'pipeline', folders: ['pipeline'] },
   { layer: 'edges', folders: ['admission', 'server', 'cli'] },
 ]

@@ -260,6 +260,7 @@ t.test('serve --help lists every flag and exits 0', async (t) => {
     '--remote-fetches',
     '--git-default-revision',
     '--git-default-url',
+    '--policy',
     '--help',
     '-h',
   ]

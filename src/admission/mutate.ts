@@ -1,6 +1,7 @@
 // POST /mutate for one decoded request: the same splice `render` runs, then
 // the difference as a JSON patch. Pure apart from catalog lookups.
 
+import type { LoadedPolicy } from '../policy/types.ts'
 import type { Catalog } from '../resolution/catalog.ts'
 import { describeObject } from '../problems/describe.ts'
 import { limits } from '../limits/limits.ts'
@@ -22,6 +23,8 @@ export interface MutateOptions {
   inlineTaskRefs?: boolean
   /** Kinds of reference that must resolve at admission (see pipeline/splice.ts#SpliceDeps); an array, to cross to workers. */
   requireResolution?: readonly string[]
+  /** Step policies (plain data, so they cross to workers). */
+  policies?: readonly LoadedPolicy[]
 }
 
 export type Outcome = 'patched' | 'unchanged' | 'denied' | 'timeout' | 'skipped'
@@ -90,6 +93,7 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
         ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}),
         ...(options.inlineTaskRefs === undefined ? {} : { inlineTaskRefs: options.inlineTaskRefs }),
         ...(options.requireResolution === undefined ? {} : { requireResolution: new Set(options.requireResolution) }),
+        ...(options.policies === undefined ? {} : { policies: options.policies }),
       },
       { signal, deadline, ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}) },
     ),

@@ -13,6 +13,7 @@ import { formatDocuments, type OutputFormat, parseDocuments } from '../json/docu
 import type { KubeObject } from '../types/k8s.ts'
 import { unifiedDiff } from './diff.ts'
 import { type CliIO, InputError, UsageError } from './io.ts'
+import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { resolutionHelp, resolutionOptions, withSpliceDeps } from './resolution-flags.ts'
 
 export const renderHelp = `Usage: stepsplice render --catalog DIR [--catalog DIR...] [-f FILE|-]... [-o yaml|json] [--diff] [-n NAMESPACE]
@@ -35,7 +36,7 @@ Options:
   -n, --namespace NS namespace for objects that set none (default: default)
   --prepare-image IMG  image of the init container that writes Pod step
                      scripts, as the webhook's flag (default ${defaultPrepareImage})
-  -h, --help         show this help
+${policyHelp}  -h, --help         show this help
 
 ${resolutionHelp}
 References resolve as the webhook's do, with the same flags: a reference
@@ -121,6 +122,7 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
       namespace: { type: 'string', short: 'n', default: 'default' },
       'prepare-image': { type: 'string', default: defaultPrepareImage },
       ...resolutionOptions,
+      ...policyOptions,
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -140,25 +142,34 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
   }
   for (const w of catalog.loadWarnings) io.stderr(`Warning: ${w}\n`)
   // Invalid StepActions are said at load too, not only when a step references one (parse failures are among the warnings above).
-  for (const r of catalog.brokenDefinitions().filter((b) => b.kind === 'invalid').slice(0, 100)) {
+  for (const r of catalog
+    .brokenDefinitions()
+    .filter((b) => b.kind === 'invalid')
+    .slice(0, 100)) {
     io.stderr(`Warning: ${r.file ?? ''}: StepAction ${r.definitions?.join(', ') ?? r.name ?? ''} is invalid: ${r.errors.join('; ')}\n`)
   }
 
   // The same catalog the webhook answers with: by name, or through the cluster resolver into a shared namespace.
   const layer = { catalog, origin: catalogs.join(', ') }
-  const { documents, rendered } = await withSpliceDeps(values, layer, { prepareImage: values['prepare-image'] }, async (deps) => {
-    const names = values.filename ?? ['-']
-    // Someone at a terminal who forgot -f would otherwise face a silent wait.
-    if (values.filename === undefined && io.stdinIsTTY === true)
-      io.stderr('stepsplice render: reading objects from stdin (end with Ctrl-D; -f FILE reads a file)\n')
-    const documents: unknown[] = []
-    for (const name of names) {
-      const parsed = parseDocuments(await readInput(name, io), name === '-' ? '<stdin>' : name)
-      if (parsed.errors.length > 0) throw new InputError(parsed.errors.join('\n'))
-      documents.push(...parsed.documents)
-    }
-    return { documents, rendered: await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps))) }
-  })
+  const policies = await loadPolicyFlags(values.policy)
+  const { documents, rendered } = await withSpliceDeps(
+    values,
+    layer,
+    { prepareImage: values['prepare-image'], ...(policies === undefined ? {} : { policies }) },
+    async (deps) => {
+      const names = values.filename ?? ['-']
+      // Someone at a terminal who forgot -f would otherwise face a silent wait.
+      if (values.filename === undefined && io.stdinIsTTY === true)
+        io.stderr('stepsplice render: reading objects from stdin (end with Ctrl-D; -f FILE reads a file)\n')
+      const documents: unknown[] = []
+      for (const name of names) {
+        const parsed = parseDocuments(await readInput(name, io), name === '-' ? '<stdin>' : name)
+        if (parsed.errors.length > 0) throw new InputError(parsed.errors.join('\n'))
+        documents.push(...parsed.documents)
+      }
+      return { documents, rendered: await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps))) }
+    },
+  )
   for (const w of rendered.flatMap((r) => r.warnings)) io.stderr(`Warning: ${w}\n`)
   const errors = rendered.flatMap((r) => r.errors)
   if (errors.length > 0) {

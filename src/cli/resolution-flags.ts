@@ -1,6 +1,7 @@
 // The flags that say how references resolve, shared by `serve` and `render`
 // so an offline render resolves exactly as admission does.
 
+import type { LoadedPolicy } from '../policy/types.ts'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -167,7 +168,7 @@ export function parseResolutionFlags(values: ResolutionFlags, defaults: { cacheD
 export async function withSpliceDeps<T>(
   values: ResolutionFlags,
   layer: Layer,
-  options: { prepareImage?: string; require?: readonly string[] },
+  options: { prepareImage?: string; require?: readonly string[]; policies?: readonly LoadedPolicy[] },
   use: (deps: SpliceDeps) => Promise<T>,
 ): Promise<T> {
   const scratch = values['remote-cache-dir'] === undefined ? await mkdtemp(join(tmpdir(), 'stepsplice-render-')) : undefined
@@ -178,6 +179,7 @@ export async function withSpliceDeps<T>(
       catalog: new LayeredCatalog([layer], resolution.layered),
       ...(options.prepareImage === undefined ? {} : { prepareImage: options.prepareImage }),
       ...(require.size === 0 ? {} : { requireResolution: require }),
+      ...(options.policies === undefined ? {} : { policies: options.policies }),
     })
   } finally {
     if (scratch !== undefined) await rm(scratch, { recursive: true, force: true })

@@ -13,6 +13,7 @@ import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
 import { packageVersion } from './version.ts'
 import { type CliIO, InputError, RuntimeError, UsageError } from './io.ts'
+import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { parseResolutionFlags, resolutionHelp, resolutionOptions } from './resolution-flags.ts'
 
 export const serveHelp = `Usage: stepsplice serve [--kube] [--catalog DIR...] [options]
@@ -66,7 +67,7 @@ Options:
                        but one, at least 1; here ${defaultWorkers()}); past its deadline a request is answered
                        and its thread replaced, so no input holds the server
                        up. 0 answers on the server's own thread (debugging)
-  -h, --help           show this help
+${policyHelp}  -h, --help           show this help
 
 ${resolutionHelp}
 The catalog directories are watched (a mounted ConfigMap included): changes
@@ -118,6 +119,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       kubeconfig: { type: 'string' },
       catalog: { type: 'string', multiple: true },
       ...resolutionOptions,
+      ...policyOptions,
       'inline-task-refs': { type: 'boolean', default: true },
       'metrics-port': { type: 'string' },
       port: { type: 'string', default: '8443' },
@@ -205,6 +207,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     layers.push({ catalog: directory, origin: dirs.join(', ') })
   }
   const catalog = new LayeredCatalog(layers, resolution.layered)
+  const policies = await loadPolicyFlags(values.policy)
   let server: RunningServer
   try {
     server = await startServer({
@@ -221,6 +224,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       workers,
       inlineTaskRefs: values['inline-task-refs'] !== false,
       ...(resolution.require === undefined ? {} : { requireResolution: [...resolution.require] }),
+      ...(policies === undefined ? {} : { policies }),
       version: packageVersion,
       ...(metricsPort === undefined ? {} : { metricsPort }),
       ...(clientCaFile === undefined ? {} : { clientCaFile }),

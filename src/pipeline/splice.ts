@@ -19,6 +19,8 @@ import { inlinableTaskRef, inlineTask, usesStepRefs } from '../runs/inline.ts'
 import { isTektonRun } from '../runs/sites.ts'
 import type { Expansion } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
+import { evaluatePolicies, policiesFor, verdict } from '../policy/evaluate.ts'
+import type { LoadedPolicy } from '../policy/types.ts'
 
 export interface SpliceDeps {
   catalog: Catalog
@@ -32,6 +34,8 @@ export interface SpliceDeps {
    * that does not is denied instead of left for Tekton.
    */
   requireResolution?: ReadonlySet<string>
+  /** Step policies, every one loaded; those that apply to the object's namespace are evaluated. */
+  policies?: readonly LoadedPolicy[]
 }
 
 export interface SpliceOptions extends ResolveOptions {
@@ -78,7 +82,21 @@ async function taskOf(obj: KubeObject, namespace: string, deps: SpliceDeps, opti
   return usesStepRefs(found.task) ? { object: inlineTask(obj, found.task) } : { object: obj }
 }
 
+/**
+ * plan → resolve → expand → check, then the step policies (policy/): they
+ * judge the object as it would be admitted, with what was spliced into it.
+ */
 export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Expansion> {
+  const expansion = await spliceUnchecked(obj, namespace, deps, options)
+  const policies = deps.policies === undefined ? [] : policiesFor(deps.policies, namespace)
+  // A denial already stands; an object stepsplice does not govern (a ConfigMap, a Pod template render does not expand) is not judged.
+  if (policies.length === 0 || expansion.problems.length > 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return expansion
+  const judged = verdict(evaluatePolicies(policies, { object: expansion.object, namespace, expanded: expansion.expanded }))
+  if (judged.problems.length > 0) return unchanged(obj, judged.problems, [...expansion.warnings, ...judged.warnings])
+  return judged.warnings.length === 0 ? expansion : { ...expansion, warnings: [...expansion.warnings, ...judged.warnings] }
+}
+
+async function spliceUnchecked(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions): Promise<Expansion> {
   const includeWorkloads = options.includeWorkloads ?? false
   const budget = new Budget()
   const podPlan = planPod(obj, includeWorkloads)

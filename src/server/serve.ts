@@ -1,6 +1,7 @@
 // Starting and stopping the webhook: listen with the current certificate,
 // follow certificate rotation, and close gracefully.
 
+import type { LoadedPolicy } from '../policy/types.ts'
 import type { Logger } from 'pino'
 import type { Catalog } from '../resolution/catalog.ts'
 import type { OnTimeout } from '../admission/mutate.ts'
@@ -37,6 +38,8 @@ export interface ServeConfig {
   inlineTaskRefs?: boolean
   /** Kinds of reference that must resolve at admission (--require-resolution); others left for Tekton with a warning. */
   requireResolution?: readonly string[]
+  /** Step policies (`--policy`), loaded and valid. */
+  policies?: readonly LoadedPolicy[]
   /** stepsplice's version, for stepsplice_build_info. */
   version?: string
 }
@@ -69,6 +72,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     tasks: config.catalog.resolveTask !== undefined,
     authoritative: config.catalog.authoritative === true,
     ...(config.requireResolution === undefined ? {} : { requireResolution: [...config.requireResolution] }),
+    ...(config.policies === undefined ? {} : { policies: [...config.policies] }),
   }
   const pool =
     config.workers > 0

@@ -6,6 +6,7 @@
 import type { AdmissionFields, Endpoint, Handled } from '../admission/handle.ts'
 import type { OnTimeout } from '../admission/mutate.ts'
 import type { StepReference, TaskReference } from '../definitions/reference.ts'
+import type { LoadedPolicy } from '../policy/types.ts'
 
 export interface WorkerSettings {
   deadlineMs: number
@@ -15,6 +16,7 @@ export interface WorkerSettings {
   tasks?: boolean
   inlineTaskRefs?: boolean
   requireResolution?: string[]
+  policies?: LoadedPolicy[]
   /** Whether a name the server's catalog does not hold is one Tekton would not find either (resolution/catalog.ts). */
   authoritative?: boolean
 }

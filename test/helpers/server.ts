@@ -15,6 +15,7 @@ import fastJsonPatch, { type Operation } from 'fast-json-patch'
 import { pino, type Logger } from 'pino'
 import type tap from 'tap'
 import type { OnTimeout } from '../../src/admission/mutate.ts'
+import type { LoadedPolicy } from '../../src/policy/types.ts'
 import type { Resolution, StepReference } from '../../src/definitions/reference.ts'
 import type { Catalog, ResolveOptions } from '../../src/resolution/catalog.ts'
 import { DirectoryCatalog } from '../../src/resolution/directory.ts'
@@ -235,6 +236,8 @@ export interface TestServerOptions {
   workers?: number
   /** Kinds of reference that must resolve (--require-resolution). */
   requireResolution?: string[]
+  /** Step policies (--policy). */
+  policies?: readonly LoadedPolicy[]
 }
 
 export async function startTestServer(t: Teardown, options: TestServerOptions = {}): Promise<TestServer> {
@@ -254,6 +257,7 @@ export async function startTestServer(t: Teardown, options: TestServerOptions = 
     workers: options.workers ?? 1,
     ...(options.prepareImage === undefined ? {} : { prepareImage: options.prepareImage }),
     ...(options.requireResolution === undefined ? {} : { requireResolution: options.requireResolution }),
+    ...(options.policies === undefined ? {} : { policies: options.policies }),
   })
   t.teardown(() => running.close())
   const request = (path: string, o?: RequestOptions): Promise<HttpResult> => httpsRequest(running.url, certs.ca, path, o)

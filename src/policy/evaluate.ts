@@ -1,0 +1,322 @@
+// Evaluating step policies against an object as stepsplice would admit it:
+// every step (TaskRuns, PipelineRuns) or container (Pods) with its image,
+// its effective securityContext and, when stepsplice spliced it, the
+// canonical source of its definition. Pure and bounded: the work grows with
+// steps × policies × patterns, all of them capped, and at most
+// maxViolations violations are returned.
+
+import { asList, isJsonObject } from '../json/values.ts'
+import { problem, type Problem } from '../problems/problem.ts'
+import { findPodTemplate } from '../pods/sites.ts'
+import { parseImageReference } from '../remote/image-reference.ts'
+import type { KubeObject } from '../types/k8s.ts'
+import { compileGlob } from './glob.ts'
+import type { LabelSelector, LoadedPolicy, PolicyInput, PolicyMode, StepPolicySpec, Violation } from './types.ts'
+
+export const maxViolations = 100
+
+/** The label Kubernetes sets on every namespace: known even when the other labels are not. */
+const namespaceNameLabel = 'kubernetes.io/metadata.name'
+
+function selects(selector: LabelSelector, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key)
+    const value = labels[e.key]
+    const values = e.values ?? []
+    const ok =
+      e.operator === 'In'
+        ? has && values.includes(value as string)
+        : e.operator === 'NotIn'
+          ? !has || !values.includes(value as string)
+          : e.operator === 'Exists'
+            ? has
+            : !has
+    if (!ok) return false
+  }
+  return true
+}
+
+function selectorKeys(selector: LabelSelector): string[] {
+  return [...Object.keys(selector.matchLabels ?? {}), ...(selector.matchExpressions ?? []).map((e) => e.key)]
+}
+
+/**
+ * The policies that govern `namespace`: its StepPolicies, and the
+ * ClusterStepPolicies whose namespaceSelector matches. When the labels are
+ * unknown, a selector naming any label but kubernetes.io/metadata.name does
+ * not match.
+ */
+export function policiesFor(policies: readonly LoadedPolicy[], namespace: string, namespaceLabels?: Record<string, string>): LoadedPolicy[] {
+  return policies.filter((p) => {
+    if (p.kind === 'StepPolicy') return p.namespace === namespace
+    const selector = p.spec.namespaceSelector
+    if (selector === undefined) return true
+    if (namespaceLabels !== undefined) return selects(selector, { ...namespaceLabels, [namespaceNameLabel]: namespace })
+    if (selectorKeys(selector).some((k) => k !== namespaceNameLabel)) return false
+    return selects(selector, { [namespaceNameLabel]: namespace })
+  })
+}
+
+type Entry = PolicyInput['expanded'][number]
+
+/** A step or container to check. */
+interface Subject {
+  path: string
+  /** Tekton steps: the step's name; spliced Pod init containers: the step they came from. */
+  step?: string
+  container?: string
+  image?: string
+  /** The effective securityContext: stepTemplate's merged under the step's. */
+  securityContext: Record<string, unknown>
+  /** runAsNonRoot of the pod's securityContext, when set. */
+  podRunAsNonRoot?: unknown
+  /** Whether this is a Tekton step (inlineSteps applies). */
+  tektonStep: boolean
+  entry?: Entry
+}
+
+const obj = (v: unknown): Record<string, unknown> => (isJsonObject(v) ? v : {})
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+
+function tektonSteps(taskSpec: unknown, path: string, podRunAsNonRoot: unknown, byPath: Map<string, Entry>, out: Subject[]): void {
+  const spec = obj(taskSpec)
+  const template = obj(spec.stepTemplate)
+  for (const [i, s] of asList<unknown>(spec.steps).entries()) {
+    const step = obj(s)
+    // A step still holding `ref` was not spliced: stepsplice left it for Tekton
+    // (a deferred or unresolved definition), so what it will run is not known
+    // here. No rule applies to it; docs/policies.md says so.
+    if (step.ref !== undefined) continue
+    const stepPath = `${path}.steps[${i}]`
+    const image = str(step.image) ?? str(template.image)
+    const entry = byPath.get(stepPath)
+    out.push({
+      path: stepPath,
+      step: str(step.name) ?? '',
+      ...(image === undefined ? {} : { image }),
+      securityContext: { ...obj(template.securityContext), ...obj(step.securityContext) },
+      podRunAsNonRoot,
+      tektonStep: true,
+      ...(entry === undefined ? {} : { entry }),
+    })
+  }
+}
+
+function podRunAsNonRootOf(podTemplate: unknown): unknown {
+  return obj(obj(podTemplate).securityContext).runAsNonRoot
+}
+
+/** Every step or container of `object` the rules look at. */
+function subjectsOf(object: KubeObject, expanded: readonly Entry[]): Subject[] {
+  const out: Subject[] = []
+  const byPath = new Map(expanded.map((e) => [e.path, e]))
+  const spec = obj(object.spec)
+  const tekton = typeof object.apiVersion === 'string' && object.apiVersion.startsWith('tekton.dev/')
+  if (tekton && object.kind === 'TaskRun') {
+    tektonSteps(spec.taskSpec, 'spec.taskSpec', podRunAsNonRootOf(spec.podTemplate), byPath, out)
+    return out
+  }
+  if (tekton && object.kind === 'PipelineRun') {
+    const pipelineSpec = obj(spec.pipelineSpec)
+    // tekton.dev/v1: taskRunTemplate.podTemplate; v1beta1: podTemplate. taskRunSpecs override per task.
+    const runTemplate = spec.taskRunTemplate !== undefined ? obj(spec.taskRunTemplate).podTemplate : spec.podTemplate
+    const perTask = new Map<string, unknown>()
+    for (const t of asList<unknown>(spec.taskRunSpecs)) {
+      const name = str(obj(t).pipelineTaskName)
+      const pod = obj(obj(t).podTemplate)
+      if (name !== undefined && pod.securityContext !== undefined) perTask.set(name, pod)
+    }
+    for (const list of ['tasks', 'finally'] as const) {
+      for (const [j, task] of asList<unknown>(pipelineSpec[list]).entries()) {
+        const t = obj(task)
+        const podTemplate = perTask.get(str(t.name) ?? '') ?? runTemplate
+        tektonSteps(t.taskSpec, `spec.pipelineSpec.${list}[${j}].taskSpec`, podRunAsNonRootOf(podTemplate), byPath, out)
+      }
+    }
+    return out
+  }
+  // Pods, and the Pod templates of workloads (`render` expands those): every container.
+  const site = findPodTemplate(object, true)
+  if (site === undefined) return out
+  const prefix = site.path === '' ? '' : `${site.path}.`
+  const bySteps = new Map(expanded.filter((e) => e.path.startsWith('metadata.annotations[')).map((e) => [`step-${e.step}`, e]))
+  const podRunAsNonRoot = podRunAsNonRootOf(site.spec)
+  for (const list of ['initContainers', 'containers'] as const) {
+    for (const [i, c] of asList<unknown>(site.spec[list]).entries()) {
+      const container = obj(c)
+      const name = str(container.name) ?? ''
+      const entry = list === 'initContainers' ? bySteps.get(name) : undefined
+      const image = str(container.image)
+      out.push({
+        path: `${prefix}spec.${list}[${i}]`,
+        ...(entry === undefined ? {} : { step: entry.step }),
+        container: name,
+        ...(image === undefined ? {} : { image }),
+        securityContext: obj(container.securityContext),
+        podRunAsNonRoot,
+        tektonStep: false,
+        ...(entry === undefined ? {} : { entry }),
+      })
+    }
+  }
+  return out
+}
+
+/** The canonical source of a spliced step: `directory:ns/name`, `cluster:ns/name`, or the remote's pinned location. */
+export function canonicalSource(entry: Entry): string {
+  return entry.source === 'directory' || entry.source === 'cluster' ? `${entry.source}:${entry.definition}` : entry.definition
+}
+
+const compiled = new WeakMap<readonly string[], ((text: string) => boolean)[]>()
+
+/** The first pattern of `patterns` that matches one of `texts`, or undefined. */
+function firstMatch(patterns: readonly string[], texts: readonly string[]): string | undefined {
+  let matchers = compiled.get(patterns)
+  if (matchers === undefined) {
+    matchers = patterns.map(compileGlob)
+    compiled.set(patterns, matchers)
+  }
+  for (const [i, m] of matchers.entries()) if (texts.some(m)) return patterns[i]
+  return undefined
+}
+
+const listed = (patterns: readonly string[]): string => `[${patterns.join(', ')}]`
+
+/** An image in full, as a registry reads it (`alpine:3` → `docker.io/library/alpine:3`), or undefined when it does not parse. */
+function fullImage(image: string): string | undefined {
+  const ref = parseImageReference(image)
+  if ('error' in ref) return undefined
+  const registry = ref.registry === 'index.docker.io' ? 'docker.io' : ref.registry
+  const tag = ref.tag === undefined ? '' : `:${ref.tag}`
+  return `${registry}/${ref.repository}${tag}${ref.digest === undefined ? '' : `@${ref.digest}`}`
+}
+
+const digestPinned = /@sha256:[0-9a-f]{64}$/
+const gitPinned = /@([0-9a-f]{40}|[0-9a-f]{64})#/
+const variable = '$('
+
+/** Whether a remote source is identified by content (see docs/policies.md, sources.requireDigest). */
+function sourcePinned(entry: Entry): boolean {
+  const digest = entry.sourceDigest ?? ''
+  if (entry.source === 'git') return gitPinned.test(entry.definition) && /^sha(1|256):[0-9a-f]{40,64}$/.test(digest)
+  if (entry.source === 'http') return /^sha256:[0-9a-f]{64}$/.test(digest)
+  if (entry.source === 'bundles') return /@sha256:[0-9a-f]{64}#/.test(entry.definition) && /^sha256:[0-9a-f]{64}$/.test(digest)
+  return true
+}
+
+const capability = (c: string): string => c.toUpperCase().replace(/^CAP_/, '')
+
+function checkSubject(spec: StepPolicySpec, s: Subject, report: (rule: string, message: string) => void): void {
+  const source = s.entry === undefined ? undefined : canonicalSource(s.entry)
+  if (source !== undefined && s.entry !== undefined) {
+    const rule = spec.sources ?? {}
+    const deny = rule.deny ?? []
+    const denied = deny.length > 0 ? firstMatch(deny, [source]) : undefined
+    if (denied !== undefined) report('sources.deny', `source ${source} is denied by sources.deny pattern ${denied}`)
+    else if (rule.allow !== undefined && rule.allow.length > 0 && firstMatch(rule.allow, [source]) === undefined)
+      report('sources.allow', `source ${source} is not allowed by sources.allow ${listed(rule.allow)}`)
+    if (rule.requireDigest === true && !sourcePinned(s.entry))
+      report('sources.requireDigest', `source ${source} (${s.entry.source}) is not identified by a commit or digest`)
+  }
+  if (spec.inlineSteps === 'Deny' && s.tektonStep && s.entry === undefined)
+    report('inlineSteps', 'inline steps are not allowed: the step must come from a step definition (ref)')
+
+  const images = spec.images ?? {}
+  if (s.image !== undefined && s.image !== '') {
+    const image = s.image
+    const full = fullImage(image)
+    const shown = full === undefined || full === image ? image : `${image} (${full})`
+    const deny = images.deny ?? []
+    // A variable is substituted by Tekton at run time: what it becomes cannot be checked against a deny list.
+    const denied = deny.length > 0 ? (image.includes(variable) ? '(a variable)' : firstMatch(deny, full === undefined ? [image] : [image, full])) : undefined
+    if (denied === '(a variable)') report('images.deny', `image ${image} holds a variable substituted at run time: images.deny cannot check it`)
+    else if (denied !== undefined) report('images.deny', `image ${shown} is denied by images.deny pattern ${denied}`)
+    else if (images.allow !== undefined && images.allow.length > 0 && firstMatch(images.allow, [full ?? image]) === undefined)
+      report('images.allow', `image ${shown} is not allowed by images.allow ${listed(images.allow)}`)
+    if (images.requireDigest === true && !digestPinned.test(image))
+      report('images.requireDigest', `image ${image} is not pinned by digest (@sha256: and 64 hex digits)`)
+  }
+
+  const rules = spec.securityContext ?? {}
+  const sc = s.securityContext
+  if (rules.privileged === 'Deny' && sc.privileged === true) report('securityContext.privileged', 'privileged: true is not allowed')
+  if (rules.allowPrivilegeEscalation === 'Deny') {
+    if (sc.allowPrivilegeEscalation === true) report('securityContext.allowPrivilegeEscalation', 'allowPrivilegeEscalation: true is not allowed')
+    else if (sc.privileged === true)
+      report('securityContext.allowPrivilegeEscalation', 'privileged: true is not allowed: it always allows privilege escalation')
+  }
+  if (rules.runAsNonRoot === 'Require') {
+    const effective = sc.runAsNonRoot !== undefined ? sc.runAsNonRoot : s.podRunAsNonRoot
+    if (effective !== true)
+      report(
+        'securityContext.runAsNonRoot',
+        sc.runAsNonRoot === false
+          ? 'runAsNonRoot: false is not allowed: it must be true'
+          : "runAsNonRoot must be true, on the step or container or on the pod's securityContext",
+      )
+  }
+  const allowedCaps = rules.capabilities?.allow
+  if (allowedCaps !== undefined) {
+    const allowed = new Set(allowedCaps.map(capability))
+    for (const c of asList<unknown>(obj(sc.capabilities).add)) {
+      if (typeof c === 'string' && !allowed.has(capability(c)))
+        report('securityContext.capabilities.allow', `capability ${c} is not allowed by securityContext.capabilities.allow ${listed(allowedCaps)}`)
+    }
+  }
+}
+
+/**
+ * What `policies` find wrong with the object. Enforce violations come first;
+ * past maxViolations, the rest are counted in a final violation, which is
+ * Enforce when any of them is.
+ */
+export function evaluatePolicies(policies: readonly LoadedPolicy[], input: PolicyInput): Violation[] {
+  if (policies.length === 0) return []
+  const subjects = subjectsOf(input.object, input.expanded)
+  const found: Violation[] = []
+  for (const p of policies) {
+    for (const s of subjects) {
+      const source = s.entry === undefined ? undefined : canonicalSource(s.entry)
+      checkSubject(p.spec, s, (rule, message) => {
+        found.push({
+          policy: p.id,
+          mode: p.mode,
+          rule,
+          path: s.path,
+          ...(s.step === undefined ? {} : { step: s.step }),
+          ...(s.container === undefined ? {} : { container: s.container }),
+          ...(source === undefined ? {} : { source }),
+          message,
+        })
+      })
+    }
+  }
+  const ordered = [...found.filter((v) => v.mode === 'Enforce'), ...found.filter((v) => v.mode !== 'Enforce')]
+  if (ordered.length <= maxViolations) return ordered
+  const kept = ordered.slice(0, maxViolations - 1)
+  const rest = ordered.slice(maxViolations - 1)
+  const ids = [...new Set(rest.map((v) => v.policy))]
+  const mode: PolicyMode = rest.some((v) => v.mode === 'Enforce') ? 'Enforce' : 'Audit'
+  kept.push({
+    policy: ids.length <= 3 ? ids.join(', ') : `${ids.length} policies`,
+    mode,
+    rule: 'limit',
+    path: '',
+    message: `${rest.length} more violations not listed (at most ${maxViolations} are)`,
+  })
+  return kept
+}
+
+/** Enforce violations deny the object; Audit ones are warnings on an admitted one. */
+export function verdict(violations: readonly Violation[]): { problems: Problem[]; warnings: string[] } {
+  const problems: Problem[] = []
+  const warnings: string[] = []
+  for (const v of violations) {
+    const where = v.path === '' ? '' : `${v.path}: `
+    const step = v.step === undefined ? {} : { step: v.step }
+    if (v.mode === 'Enforce') problems.push(problem(v.path, `policy ${v.policy}: ${v.rule}: ${v.message}`, step))
+    else warnings.push(`policy ${v.policy} (Audit): ${where}${v.rule}: ${v.message}${v.step === undefined ? '' : ` (step ${JSON.stringify(v.step)})`}`)
+  }
+  return { problems, warnings }
+}

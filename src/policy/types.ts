@@ -1,0 +1,82 @@
+// Step policies (stepsplice.dev/v1alpha1 StepPolicy and ClusterStepPolicy):
+// what a platform team allows of the steps, sources and images of the
+// objects stepsplice admits. The shapes follow the CRDs in deploy/crds/.
+
+import type { KubeObject } from '../types/k8s.ts'
+
+export const policyGroupVersion = 'stepsplice.dev/v1alpha1'
+
+export type PolicyMode = 'Enforce' | 'Audit'
+
+export interface PatternRule {
+  /** Globs: `*` within a path segment (no `/`), `**` across segments. Empty or unset: everything is allowed. */
+  allow?: string[]
+  deny?: string[]
+  /** Sources: remote definitions must be pinned (commit or digest). Images: `@sha256:` required. */
+  requireDigest?: boolean
+}
+
+export interface SecurityContextRule {
+  privileged?: 'Deny'
+  allowPrivilegeEscalation?: 'Deny'
+  runAsNonRoot?: 'Require'
+  capabilities?: { allow?: string[] }
+}
+
+export interface StepPolicySpec {
+  mode?: PolicyMode
+  /** ClusterStepPolicy only: which namespaces it applies to (a Kubernetes LabelSelector); unset: all. */
+  namespaceSelector?: LabelSelector
+  sources?: PatternRule
+  images?: PatternRule
+  inlineSteps?: 'Allow' | 'Deny'
+  securityContext?: SecurityContextRule
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[]
+}
+
+export interface StepPolicy {
+  apiVersion: typeof policyGroupVersion
+  kind: 'StepPolicy' | 'ClusterStepPolicy'
+  metadata: { name: string; namespace?: string; [key: string]: unknown }
+  spec: StepPolicySpec
+}
+
+/** A policy read and validated, ready to evaluate: `id` names it in messages (`StepPolicy team-a/only-platform`). */
+export interface LoadedPolicy {
+  id: string
+  kind: 'StepPolicy' | 'ClusterStepPolicy'
+  /** StepPolicy: the namespace it governs. */
+  namespace?: string
+  mode: PolicyMode
+  spec: StepPolicySpec
+}
+
+/** One thing a policy found wrong. */
+export interface Violation {
+  policy: string
+  mode: PolicyMode
+  /** `sources.allow`, `images.requireDigest`, `inlineSteps`, `securityContext.privileged`, … */
+  rule: string
+  /** Field path of the step or container concerned. */
+  path: string
+  step?: string
+  container?: string
+  /** The canonical source of the step's definition, when it has one. */
+  source?: string
+  message: string
+}
+
+/** What the policies are asked about: the object as stepsplice would admit it, and what it spliced in. */
+export interface PolicyInput {
+  /** The expanded object (or the input, when nothing changed). */
+  object: KubeObject
+  namespace: string
+  /** The namespace's labels, when known (cluster mode); a selector needing them does not match when unknown. */
+  namespaceLabels?: Record<string, string>
+  /** The provenance of every step stepsplice spliced (steps/expansion.ts ProvenanceEntry). */
+  expanded: readonly { path: string; step: string; definition: string; source: string; sourceDigest?: string }[]
+}

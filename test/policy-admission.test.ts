@@ -1,0 +1,107 @@
+// Step policies on the path every caller takes: the real webhook (a worker
+// thread) with policies loaded from files, and `render --policy` with the
+// same files giving the same verdict. Enforce denies with every violation
+// named; Audit admits with warnings; a policy of another namespace does not
+// apply.
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { main } from '../src/cli/main.ts'
+import { loadPolicyFlags } from '../src/cli/policy-flags.ts'
+import type { KubeObject } from '../src/types/k8s.ts'
+import { captureIO } from './helpers/cli.ts'
+import { applyEncodedPatch, exampleCatalogDir, reviewOf, startTestServer } from './helpers/server.ts'
+
+const dir = await mkdtemp(join(tmpdir(), 'stepsplice-policy-'))
+t.teardown(() => rm(dir, { recursive: true, force: true }))
+
+const enforce = join(dir, 'enforce.yaml')
+await writeFile(
+  enforce,
+  `apiVersion: stepsplice.dev/v1alpha1
+kind: StepPolicy
+metadata: {name: registry-only, namespace: team-a}
+spec:
+  images:
+    allow: ["registry.example.com/**"]
+  inlineSteps: Deny
+`,
+)
+const audit = join(dir, 'audit.yaml')
+await writeFile(
+  audit,
+  `apiVersion: stepsplice.dev/v1alpha1
+kind: ClusterStepPolicy
+metadata: {name: pinned-images}
+spec:
+  mode: Audit
+  images:
+    requireDigest: true
+`,
+)
+
+function taskRun(namespace: string, steps: unknown[]): KubeObject {
+  return { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'run', namespace }, spec: { taskSpec: { steps } } }
+}
+const inline = { name: 'inline', image: 'docker.io/library/busybox:1.37', script: 'true' }
+const spliced = { name: 'build', ref: { name: 'go-build' }, params: [{ name: 'packages', value: './...' }] }
+
+const policies = await loadPolicyFlags([dir])
+const server = await startTestServer(t, { ...(policies === undefined ? {} : { policies }) })
+
+async function render(object: KubeObject): Promise<{ code: number; out: string; err: string }> {
+  const file = join(dir, `object-${Math.random().toString(36).slice(2)}.json`)
+  await writeFile(file, JSON.stringify(object))
+  const io = captureIO()
+  const code = await main(['render', '--catalog', exampleCatalogDir, '--policy', enforce, '--policy', audit, '-f', file, '-o', 'json'], io)
+  return { code, out: io.out, err: io.err }
+}
+
+t.test('Enforce denies, naming every violation; render gives the same verdict', async (t) => {
+  const object = taskRun('team-a', [spliced, inline])
+  const reply = await server.review('/mutate', reviewOf(object))
+  const r = reply.body.response
+  t.equal(r.allowed, false)
+  const message = r.status?.message ?? ''
+  t.match(message, /policy StepPolicy team-a\/registry-only: images\.allow: .*docker\.io\/library\/busybox:1\.37/)
+  t.match(message, /policy StepPolicy team-a\/registry-only: inlineSteps: /)
+  const rendered = await render(object)
+  t.equal(rendered.code, 1)
+  t.match(rendered.err, /images\.allow/)
+  t.match(rendered.err, /inlineSteps/)
+})
+
+t.test('Audit admits, with the violations as warnings; policies of other namespaces do not apply', async (t) => {
+  const object = taskRun('team-b', [spliced, inline])
+  const reply = await server.review('/mutate', reviewOf(object))
+  const r = reply.body.response
+  t.equal(r.allowed, true, 'team-a’s Enforce policy is not team-b’s')
+  t.ok(r.patch, 'still expanded')
+  t.match(r.warnings, [
+    /^policy ClusterStepPolicy pinned-images \(Audit\): spec\.taskSpec\.steps\[0\]: images\.requireDigest: image golang:1\.25 is not pinned by digest/,
+    /^policy ClusterStepPolicy pinned-images \(Audit\): spec\.taskSpec\.steps\[1\]: images\.requireDigest: image docker\.io\/library\/busybox:1\.37/,
+  ])
+  const rendered = await render(object)
+  t.equal(rendered.code, 0)
+  t.match(rendered.err, /Warning: TaskRun team-b\/run: policy ClusterStepPolicy pinned-images \(Audit\): spec\.taskSpec\.steps\[0\]: images\.requireDigest/)
+  t.equal(JSON.stringify(applyEncodedPatch(object, r.patch ?? '')), JSON.stringify(JSON.parse(rendered.out)), 'render prints what admission admits')
+})
+
+t.test('an invalid policy file stops render with every error', async (t) => {
+  const bad = join(dir, 'bad')
+  await rm(bad, { recursive: true, force: true })
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(bad)
+  await writeFile(
+    join(bad, 'p.yaml'),
+    'apiVersion: stepsplice.dev/v1alpha1\nkind: StepPolicy\nmetadata: {name: x}\nspec: {mode: Sometimes, images: {allow: [""]}}\n',
+  )
+  const io = captureIO('{}')
+  const code = await main(['render', '--catalog', exampleCatalogDir, '--policy', bad, '-f', '-'], io)
+  t.equal(code, 2)
+  t.match(io.err, /invalid policy/)
+  t.match(io.err, /mode/)
+  t.match(io.err, /namespace/)
+})
