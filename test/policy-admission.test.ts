@@ -105,3 +105,28 @@ t.test('an invalid policy file stops render with every error', async (t) => {
   t.match(io.err, /mode/)
   t.match(io.err, /namespace/)
 })
+
+t.test('/validate refuses an invalid policy object with every error, and admits a valid one', async (t) => {
+  const bad: KubeObject = {
+    apiVersion: 'stepsplice.dev/v1alpha1',
+    kind: 'StepPolicy',
+    metadata: { name: 'loose', namespace: 'team-a' },
+    spec: { mode: 'Sometimes', images: { allow: ['registry example/**'] }, namespaceSelector: { matchLabels: { a: 'b' } } },
+  }
+  const reply = await server.review('/validate', reviewOf(bad))
+  const r = reply.body.response
+  t.equal(r.allowed, false)
+  t.equal(r.status?.code, 422)
+  const lines = (r.status?.message ?? '').split('\n')
+  t.ok(lines.length >= 3, 'one line per problem')
+  t.ok(
+    lines.every((l) => l.startsWith('StepPolicy team-a/loose: ')),
+    'each names the object',
+  )
+  t.match(r.status?.message, /mode/)
+  t.match(r.status?.message, /whitespace/)
+  t.match(r.status?.message, /namespaceSelector/)
+
+  const good: KubeObject = { ...bad, spec: { images: { allow: ['registry.example.com/**'] } } }
+  t.equal((await server.review('/validate', reviewOf(good))).body.response.allowed, true)
+})
