@@ -20,6 +20,7 @@ import { isTektonRun } from '../runs/sites.ts'
 import type { Expansion } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { evaluatePolicies, policiesFor, verdict } from '../policy/evaluate.ts'
+import { injectRequiredSteps } from '../policy/required.ts'
 import type { LoadedPolicy } from '../policy/types.ts'
 
 export interface SpliceDeps {
@@ -87,8 +88,20 @@ async function taskOf(obj: KubeObject, namespace: string, deps: SpliceDeps, opti
  * judge the object as it would be admitted, with what was spliced into it.
  */
 export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Expansion> {
-  const expansion = await spliceUnchecked(obj, namespace, deps, options)
   const policies = deps.policies === undefined ? [] : policiesFor(deps.policies, namespace)
+  // Required steps are added first, as references: they are resolved, spliced and judged like the object's own.
+  const injection = injectRequiredSteps(obj, policies, namespace)
+  if (injection.problems.length > 0) return unchanged(obj, injection.problems, injection.warnings)
+  const spliced = await spliceUnchecked(injection.object, namespace, deps, options)
+  // A denial is about the object as sent; an injected step left for Tekton (or a run left unexpanded) is still a change.
+  const injected = injection.injected.length > 0
+  const expansion: Expansion =
+    spliced.problems.length > 0
+      ? { ...spliced, object: obj, changed: false }
+      : injected && !spliced.changed
+        ? { ...spliced, object: injection.object, changed: true }
+        : spliced
+  if (injection.warnings.length > 0) expansion.warnings = [...injection.warnings, ...expansion.warnings]
   // A denial already stands; an object stepsplice does not govern (a ConfigMap, a Pod template render does not expand) is not judged.
   if (policies.length === 0 || expansion.problems.length > 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return expansion
   const judged = verdict(evaluatePolicies(policies, { object: expansion.object, namespace, expanded: expansion.expanded }))

@@ -62,6 +62,64 @@ const labelSelector = {
   },
 }
 
+/** At most this many required steps in one policy, and this many params in one list. */
+const maxRequiredSteps = 32
+const maxParams = 64
+
+/**
+ * A param's value is a string, a list of strings or a map of strings: a
+ * structural schema cannot say "one of these types", so the CRD keeps the
+ * value as written and requiredStepProblems below checks it.
+ */
+const paramList = (what: string) => ({
+  type: 'array',
+  maxItems: maxParams,
+  description: what,
+  items: {
+    type: 'object',
+    required: ['name', 'value'],
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 256, description: 'The param name.' },
+      value: { 'x-kubernetes-preserve-unknown-fields': true, description: 'A string, a list of strings or a map of strings.' },
+    },
+  },
+})
+
+const requiredSteps = {
+  type: 'array',
+  maxItems: maxRequiredSteps,
+  description:
+    'Steps every TaskRun and PipelineRun task with an inline task spec, and every Pod, must run: injected when missing (Enforce) or reported missing (Audit). A step of the same name must be that reference.',
+  items: {
+    type: 'object',
+    required: ['name', 'ref'],
+    properties: {
+      name: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 63,
+        pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+        description: 'The step name (an RFC 1123 label); in a Pod its init container is step-<name>.',
+      },
+      ref: {
+        type: 'object',
+        description: "The step definition, as a Tekton step's ref: a StepAction by name, or a resolver with its params.",
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 253, description: 'A StepAction in the namespace of the object.' },
+          resolver: { type: 'string', minLength: 1, maxLength: 63, description: 'A resolver: git, http, bundles, cluster, …' },
+          params: paramList("The resolver's params."),
+        },
+      },
+      params: paramList("The step's params."),
+      position: {
+        type: 'string',
+        enum: ['First', 'Last'],
+        description: 'First: before every other step. Last (the default): after them. Several: in the order of the policies and of this list.',
+      },
+    },
+  },
+}
+
 /**
  * The schema of a policy's `spec`, exactly as the CRDs carry it under
  * `openAPIV3Schema.properties.spec` (test/policy-core.test.ts compares them).
@@ -125,6 +183,7 @@ export const stepPolicySpecSchema = {
         },
       },
     },
+    requiredSteps,
   },
 }
 
@@ -159,6 +218,8 @@ export const stepPolicySchema = {
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false, verbose: true })
+// The CRDs' marker for a value kept as written: no validation of its own (requiredStepProblems checks it).
+ajv.addKeyword('x-kubernetes-preserve-unknown-fields')
 const validate = ajv.compile(stepPolicySchema)
 
 function describe(e: ErrorObject): string {
@@ -175,7 +236,7 @@ function describe(e: ErrorObject): string {
     case 'const':
       return `${at}: must be ${JSON.stringify(p.allowedValue)}`
     case 'pattern':
-      return `${at}: must be a lowercase RFC 1123 ${at.endsWith('namespace') ? 'label' : 'subdomain'}`
+      return `${at}: must be a lowercase RFC 1123 ${/namespace$|requiredSteps\[\d+\]\.name$/.test(at) ? 'label' : 'subdomain'}`
     default:
       return `${at === '' ? '(object)' : at}: ${e.message ?? e.keyword}`
   }
@@ -229,7 +290,48 @@ function semanticProblems(doc: Record<string, unknown>): string[] {
     checkPatterns(r.allow, `spec.${rule}.allow`, out)
     checkPatterns(r.deny, `spec.${rule}.deny`, out)
   }
+  requiredStepProblems(spec.requiredSteps, out)
   return out
+}
+
+const isParamValue = (v: unknown): boolean =>
+  typeof v === 'string' ||
+  (Array.isArray(v) && v.every((x) => typeof x === 'string')) ||
+  (isJsonObject(v) && Object.values(v).every((x) => typeof x === 'string'))
+
+function checkParams(list: unknown, path: string, out: string[]): void {
+  if (!Array.isArray(list)) return
+  const seen = new Set<string>()
+  for (const [i, p] of list.entries()) {
+    if (!isJsonObject(p)) continue
+    if (p.value !== undefined && !isParamValue(p.value)) out.push(`${path}[${i}].value: must be a string, a list of strings or a map of strings`)
+    if (typeof p.name === 'string') {
+      if (seen.has(p.name)) out.push(`${path}[${i}].name: duplicate param ${JSON.stringify(p.name)}`)
+      seen.add(p.name)
+    }
+  }
+}
+
+/** requiredSteps: a ref names a StepAction or a resolver (not both), params are Tekton's values, names are unique. */
+function requiredStepProblems(list: unknown, out: string[]): void {
+  if (!Array.isArray(list)) return
+  const names = new Set<string>()
+  for (const [i, s] of list.entries()) {
+    if (!isJsonObject(s)) continue
+    const at = `spec.requiredSteps[${i}]`
+    if (typeof s.name === 'string') {
+      if (names.has(s.name)) out.push(`${at}.name: duplicate required step ${JSON.stringify(s.name)}`)
+      names.add(s.name)
+    }
+    const ref = isJsonObject(s.ref) ? s.ref : undefined
+    if (ref !== undefined) {
+      if (ref.name === undefined && ref.resolver === undefined) out.push(`${at}.ref: set name (a StepAction) or resolver`)
+      if (ref.name !== undefined && ref.resolver !== undefined) out.push(`${at}.ref: set name or resolver, not both`)
+      if (ref.name !== undefined && ref.params !== undefined) out.push(`${at}.ref.params: only a resolver takes params`)
+      checkParams(ref.params, `${at}.ref.params`, out)
+    }
+    checkParams(s.params, `${at}.params`, out)
+  }
 }
 
 /** Problems of one policy object, each `field: message`; empty when it is valid. For the /validate webhook too. */

@@ -31,6 +31,25 @@ export interface StepPolicySpec {
   images?: PatternRule
   inlineSteps?: 'Allow' | 'Deny'
   securityContext?: SecurityContextRule
+  /** Steps every TaskRun, PipelineRun task and Pod must run: injected when missing (policy/required.ts). */
+  requiredSteps?: RequiredStep[]
+}
+
+/** A parameter of a required step or of its resolver: as in Tekton, a string, a list of strings or a map of strings. */
+export interface RequiredStepParam {
+  name: string
+  value: string | string[] | Record<string, string>
+}
+
+/** A step a policy requires: a step definition by reference, with its params, first or last among the steps. */
+export interface RequiredStep {
+  /** The step's name: an RFC 1123 label. A step of this name must be this reference. */
+  name: string
+  /** As a Tekton step's `ref`: a StepAction by `name`, or a `resolver` with its `params`. */
+  ref: { name?: string; resolver?: string; params?: RequiredStepParam[] }
+  params?: RequiredStepParam[]
+  /** Where it is injected: before every other step (First) or after them (Last, the default). */
+  position?: 'First' | 'Last'
 }
 
 export interface LabelSelector {

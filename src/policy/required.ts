@@ -1,0 +1,379 @@
+// The requiredSteps rule: steps a policy says every TaskRun, PipelineRun task
+// and Pod must run, injected before planning when they are missing. Pure: the
+// injected steps are references like any other, resolved and spliced by the
+// pipeline that follows (pipeline/splice.ts), so a required step is checked,
+// resolved and judged exactly as one the user wrote.
+//
+// Present means a step of that name that is that reference (same ref, same
+// params), or, once spliced, a step of that name without `ref` whose
+// provenance entry (stepsplice.dev/resolved) at its path names that
+// definition: so injecting into stepsplice's own output changes nothing. A
+// step of that name that is anything else is a problem: a user cannot shadow
+// a required step by naming theirs the same.
+
+import { canonicalJson } from '../json/canonical.ts'
+import { asList, isJsonObject } from '../json/values.ts'
+import { parseStepsAnnotation, stepsAnnotation } from '../pods/annotation.ts'
+import { type Problem, problem } from '../problems/problem.ts'
+import { quoteValue } from '../problems/truncate.ts'
+import { provenanceAnnotation } from '../steps/expansion.ts'
+import type { KubeObject } from '../types/k8s.ts'
+import type { LoadedPolicy, RequiredStep, RequiredStepParam } from './types.ts'
+
+export interface Injection {
+  /** The object with every missing required step of the Enforce policies added; `obj` itself when none was. */
+  object: KubeObject
+  /** Where each injected step now is: `spec.taskSpec.steps[0]`, `metadata.annotations["stepsplice.dev/steps"][2]`. */
+  injected: string[]
+  /** Enforce: a step shadowing a required one, or an object required steps cannot be added to. They deny. */
+  problems: Problem[]
+  /** Audit: a required step missing or shadowed, or that could not be added. */
+  warnings: string[]
+}
+
+interface Required {
+  policy: LoadedPolicy
+  step: RequiredStep
+}
+
+interface Entry {
+  path: string
+  step: string
+  definition: string
+  source: string
+}
+
+const rule = 'requiredSteps'
+
+const obj = (v: unknown): Record<string, unknown> => (isJsonObject(v) ? v : {})
+
+/** Params compared by name, whatever order they are written in. */
+function paramsKey(params: unknown): string {
+  const list = asList<unknown>(params).map((p) => [String(obj(p).name), obj(p).value] as const)
+  list.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  return canonicalJson(list)
+}
+
+function refKey(ref: unknown): string {
+  const r = obj(ref)
+  return canonicalJson([r.name ?? '', r.resolver ?? '', paramsKey(r.params)])
+}
+
+function sameRequired(a: RequiredStep, b: RequiredStep): boolean {
+  return refKey(a.ref) === refKey(b.ref) && paramsKey(a.params) === paramsKey(b.params)
+}
+
+/** Whether a step as written is the required reference: same ref, same params. */
+function isReference(step: Record<string, unknown>, required: RequiredStep): boolean {
+  return isJsonObject(step.ref) && refKey(step.ref) === refKey(required.ref) && paramsKey(step.params) === paramsKey(required.params)
+}
+
+/** How messages name a required step's definition: `StepAction scanner`, `git resolver (url=…, pathInRepo=…)`. */
+function describeRef(required: RequiredStep): string {
+  const ref = required.ref
+  if (ref.name !== undefined) return `StepAction ${ref.name}`
+  const params = (ref.params ?? []).map((p) => `${p.name}=${typeof p.value === 'string' ? p.value : JSON.stringify(p.value)}`)
+  return `${ref.resolver ?? ''} resolver${params.length === 0 ? '' : ` (${params.join(', ')})`}`
+}
+
+/** The step as injected: exactly the reference, nothing else. */
+function toStep(required: RequiredStep): Record<string, unknown> {
+  const ref: Record<string, unknown> = {}
+  if (required.ref.name !== undefined) ref.name = required.ref.name
+  if (required.ref.resolver !== undefined) ref.resolver = required.ref.resolver
+  if (required.ref.params !== undefined) ref.params = required.ref.params
+  const step: Record<string, unknown> = { name: required.name, ref }
+  if (required.params !== undefined && required.params.length > 0) step.params = required.params
+  return step
+}
+
+function stringParams(params: readonly RequiredStepParam[] | undefined): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const p of params ?? []) if (typeof p.value === 'string') out.set(p.name, p.value)
+  return out
+}
+
+/**
+ * Whether a provenance entry names the definition `required` refers to. A
+ * StepAction by name is `<namespace>/<name>`; a remote is named by its
+ * canonical source, matched on what the resolver params fix of it (the
+ * revision of a git reference may be a branch, so only url and path are).
+ */
+function namesDefinition(e: Entry, required: RequiredStep, namespace: string): boolean {
+  const ref = required.ref
+  if (ref.name !== undefined) return (e.source === 'directory' || e.source === 'cluster') && e.definition === `${namespace}/${ref.name}`
+  const p = stringParams(ref.params)
+  switch (ref.resolver) {
+    case 'git': {
+      const url = p.get('url')
+      const path = p.get('pathInRepo')
+      return e.source === 'git' && (url === undefined || e.definition.startsWith(`git+${url}@`)) && path !== undefined && e.definition.endsWith(`#${path}`)
+    }
+    case 'http':
+      return e.source === 'http' && e.definition === p.get('url')
+    case 'bundles':
+      return e.source === 'bundles' && e.definition.endsWith(`#${(p.get('kind') ?? 'stepaction').toLowerCase()}/${p.get('name') ?? ''}`)
+    default:
+      // Another resolver names its definitions its own way: the entry's step name and path are what is known.
+      return true
+  }
+}
+
+function entriesOf(object: KubeObject): Entry[] {
+  const text = object.metadata?.annotations?.[provenanceAnnotation]
+  if (typeof text !== 'string') return []
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return []
+  }
+  return asList<unknown>(parsed)
+    .filter(isJsonObject)
+    .filter((e) => typeof e.path === 'string' && typeof e.step === 'string' && typeof e.definition === 'string' && typeof e.source === 'string')
+    .map((e) => ({ path: e.path as string, step: e.step as string, definition: e.definition as string, source: e.source as string }))
+}
+
+/** Whether a step has already been spliced from the required definition: no `ref`, and a provenance entry at its path that says so. */
+type SplicedCheck = (step: Record<string, unknown>, index: number, required: RequiredStep) => boolean
+
+interface Merged {
+  steps: unknown[]
+  /** Indexes of the injected steps in `steps`. */
+  added: number[]
+}
+
+/**
+ * The steps at `where` with the missing required steps of `enforce` added
+ * (First before the others, Last after, each in policy order), and what the
+ * Audit ones find missing or shadowed in the result.
+ */
+function merge(
+  existing: readonly unknown[],
+  required: readonly Required[],
+  where: string,
+  itemPath: (i: number) => string,
+  spliced: SplicedCheck,
+  problems: Problem[],
+  warnings: string[],
+): Merged {
+  const indexOf = (list: readonly unknown[], name: string): number => list.findIndex((s) => obj(s).name === name)
+  const first: Record<string, unknown>[] = []
+  const last: Record<string, unknown>[] = []
+  const planned = new Map<string, Required>()
+  const present = (step: unknown, i: number, r: RequiredStep): boolean => isReference(obj(step), r) || (obj(step).ref === undefined && spliced(obj(step), i, r))
+  for (const r of required) {
+    if (r.policy.mode !== 'Enforce') continue
+    const name = r.step.name
+    const prior = planned.get(name)
+    if (prior !== undefined) {
+      if (!sameRequired(prior.step, r.step)) {
+        problems.push(
+          problem(
+            where,
+            `policy ${r.policy.id}: ${rule}: step ${quoteValue(name)} must be ${describeRef(r.step)}, but policy ${prior.policy.id} requires ${describeRef(prior.step)} under that name`,
+            { step: name },
+          ),
+        )
+      }
+      continue
+    }
+    const i = indexOf(existing, name)
+    if (i >= 0) {
+      if (!present(existing[i], i, r.step)) {
+        problems.push(
+          problem(
+            itemPath(i),
+            `policy ${r.policy.id}: ${rule}: step ${quoteValue(name)} must be the required step ${describeRef(r.step)}; a step of that name that is not that reference cannot stand in for it`,
+            { step: name },
+          ),
+        )
+      }
+      continue
+    }
+    planned.set(name, r)
+    ;(r.step.position === 'First' ? first : last).push(toStep(r.step))
+  }
+  const steps = first.length === 0 && last.length === 0 ? [...existing] : [...first, ...existing, ...last]
+  const added = [...first.map((_, i) => i), ...last.map((_, i) => first.length + existing.length + i)]
+  for (const r of required) {
+    if (r.policy.mode === 'Enforce') continue
+    const name = r.step.name
+    const i = indexOf(steps, name)
+    const audit = `policy ${r.policy.id} (Audit): `
+    // An index past the original steps is a step an Enforce policy just added: it is exactly its reference.
+    const atOriginal = i >= first.length && i < first.length + existing.length ? i - first.length : -1
+    if (i < 0) warnings.push(`${audit}${where}: ${rule}: required step ${quoteValue(name)} (${describeRef(r.step)}) is missing`)
+    else if (atOriginal >= 0 ? !present(steps[i], atOriginal, r.step) : !isReference(obj(steps[i]), r.step))
+      warnings.push(`${audit}${itemPath(atOriginal >= 0 ? atOriginal : i)}: ${rule}: step ${quoteValue(name)} is not the required step ${describeRef(r.step)}`)
+  }
+  return { steps, added }
+}
+
+const runStepPath = /^spec\.(taskSpec|pipelineSpec\.(tasks|finally)\[\d{1,6}\]\.taskSpec)\.steps\[(\d{1,6})\]$/
+
+/**
+ * A spliced Tekton step: no `ref`, and a provenance entry for its path, with
+ * its name, naming the definition. A TaskRun Tekton created for a pipeline
+ * task holds the steps spliced into the PipelineRun, whose entries (carried
+ * over with its annotations) name the pipeline task's path: the same step index there counts.
+ */
+function splicedRunStep(entries: readonly Entry[], taskPath: string, isTaskRun: boolean, namespace: string): SplicedCheck {
+  return (step, index, required) =>
+    step.name === required.name &&
+    entries.some((e) => {
+      if (e.step !== required.name || !namesDefinition(e, required, namespace)) return false
+      if (e.path === `${taskPath}.steps[${index}]`) return true
+      const m = isTaskRun ? runStepPath.exec(e.path) : null
+      return m !== null && m[1] !== 'taskSpec' && Number(m[3]) === index
+    })
+}
+
+/** A taskSpec of a custom task (apiVersion and kind set) holds no steps. */
+const isCustom = (taskSpec: Record<string, unknown>): boolean => taskSpec.apiVersion !== undefined || taskSpec.kind !== undefined
+
+function cannotAdd(required: readonly Required[], where: string, why: string, problems: Problem[], warnings: string[]): void {
+  for (const r of required) {
+    const message = `${rule}: required step ${quoteValue(r.step.name)} (${describeRef(r.step)}) cannot be added to ${why}`
+    if (r.policy.mode === 'Enforce') problems.push(problem(where, `policy ${r.policy.id}: ${message}`, { step: r.step.name }))
+    else warnings.push(`policy ${r.policy.id} (Audit): ${where}: ${message}`)
+  }
+}
+
+function withSpec(object: KubeObject, spec: Record<string, unknown>): KubeObject {
+  return { ...object, spec }
+}
+
+function injectTaskRun(object: KubeObject, required: readonly Required[], namespace: string, out: Injection): void {
+  const spec = obj(object.spec)
+  if (!isJsonObject(spec.taskSpec)) {
+    if (spec.taskRef !== undefined)
+      cannotAdd(
+        required,
+        'spec.taskRef',
+        'a TaskRun that references its Task; write the Task out as spec.taskSpec, or add the step to the Task',
+        out.problems,
+        out.warnings,
+      )
+    return
+  }
+  const taskSpec = spec.taskSpec
+  if (isCustom(taskSpec)) return
+  const entries = entriesOf(object)
+  const where = 'spec.taskSpec'
+  const merged = merge(
+    asList<unknown>(taskSpec.steps),
+    required,
+    where,
+    (i) => `${where}.steps[${i}]`,
+    splicedRunStep(entries, where, true, namespace),
+    out.problems,
+    out.warnings,
+  )
+  if (merged.added.length === 0) return
+  out.object = withSpec(object, { ...spec, taskSpec: { ...taskSpec, steps: merged.steps } })
+  out.injected.push(...merged.added.map((i) => `${where}.steps[${i}]`))
+}
+
+function injectPipelineRun(object: KubeObject, required: readonly Required[], namespace: string, out: Injection): void {
+  const spec = obj(object.spec)
+  if (!isJsonObject(spec.pipelineSpec)) {
+    if (spec.pipelineRef !== undefined)
+      cannotAdd(
+        required,
+        'spec.pipelineRef',
+        'a PipelineRun that references its Pipeline; write the Pipeline out as spec.pipelineSpec',
+        out.problems,
+        out.warnings,
+      )
+    return
+  }
+  const pipelineSpec = spec.pipelineSpec
+  const entries = entriesOf(object)
+  let changed = false
+  const next: Record<string, unknown> = { ...pipelineSpec }
+  for (const field of ['tasks', 'finally'] as const) {
+    if (!Array.isArray(pipelineSpec[field])) continue
+    const tasks = (pipelineSpec[field] as unknown[]).map((task, t) => {
+      const taskPath = `spec.pipelineSpec.${field}[${t}]`
+      const pt = obj(task)
+      if (!isJsonObject(pt.taskSpec)) {
+        // A custom task (taskRef with an apiVersion) runs no steps; a Task by reference is out of reach.
+        const ref = obj(pt.taskRef)
+        if (pt.taskRef !== undefined && ref.apiVersion === undefined)
+          cannotAdd(
+            required,
+            `${taskPath}.taskRef`,
+            'a pipeline task that references its Task; write the Task out as its taskSpec, or add the step to the Task',
+            out.problems,
+            out.warnings,
+          )
+        return task
+      }
+      const taskSpec = pt.taskSpec
+      if (isCustom(taskSpec)) return task
+      const where = `${taskPath}.taskSpec`
+      const merged = merge(
+        asList<unknown>(taskSpec.steps),
+        required,
+        where,
+        (i) => `${where}.steps[${i}]`,
+        splicedRunStep(entries, where, false, namespace),
+        out.problems,
+        out.warnings,
+      )
+      if (merged.added.length === 0) return task
+      changed = true
+      out.injected.push(...merged.added.map((i) => `${where}.steps[${i}]`))
+      return { ...pt, taskSpec: { ...taskSpec, steps: merged.steps } }
+    })
+    next[field] = tasks
+  }
+  if (changed) out.object = withSpec(object, { ...spec, pipelineSpec: next })
+}
+
+function injectPod(object: KubeObject, required: readonly Required[], out: Injection): void {
+  const annotations = object.metadata?.annotations ?? {}
+  const text = annotations[stepsAnnotation]
+  const where = `metadata.annotations["${stepsAnnotation}"]`
+  let existing: unknown[] = []
+  if (typeof text === 'string') {
+    const parsed = parseStepsAnnotation(text, where)
+    // An annotation that does not parse is refused by planning, with every problem named: nothing to add to.
+    if ('problems' in parsed) return
+    existing = parsed.steps as unknown[]
+  }
+  // A Pod's steps are references, spliced from the annotation on every pass: the annotation keeps them, so no provenance is needed.
+  const merged = merge(
+    existing,
+    required,
+    where,
+    (i) => `${where}[${i}]`,
+    () => false,
+    out.problems,
+    out.warnings,
+  )
+  if (merged.added.length === 0) return
+  out.object = { ...object, metadata: { ...object.metadata, annotations: { ...annotations, [stepsAnnotation]: JSON.stringify(merged.steps) } } }
+  out.injected.push(...merged.added.map((i) => `${where}[${i}]`))
+}
+
+/**
+ * `obj` with the required steps of `policies` (those that govern its
+ * namespace) added where missing: into a TaskRun's spec.taskSpec, every
+ * inline task spec of a PipelineRun (tasks and finally), and a Pod's
+ * stepsplice.dev/steps annotation (created when absent). Only Enforce
+ * policies inject; Audit ones warn about what is missing. `namespace` is
+ * where references resolve (the object's own, by default).
+ */
+export function injectRequiredSteps(object: KubeObject, policies: readonly LoadedPolicy[], namespace?: string): Injection {
+  const out: Injection = { object, injected: [], problems: [], warnings: [] }
+  const required: Required[] = policies.flatMap((policy) => (policy.spec.requiredSteps ?? []).map((step) => ({ policy, step })))
+  if (required.length === 0) return out
+  const ns = namespace ?? (typeof object.metadata?.namespace === 'string' && object.metadata.namespace !== '' ? object.metadata.namespace : 'default')
+  const tekton = typeof object.apiVersion === 'string' && object.apiVersion.startsWith('tekton.dev/')
+  if (tekton && object.kind === 'TaskRun') injectTaskRun(object, required, ns, out)
+  else if (tekton && object.kind === 'PipelineRun') injectPipelineRun(object, required, ns, out)
+  else if (object.kind === 'Pod' && object.apiVersion === 'v1') injectPod(object, required, out)
+  return out
+}
