@@ -12,7 +12,7 @@ import { main } from '../src/cli/main.ts'
 import { loadPolicyFlags } from '../src/cli/policy-flags.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { captureIO } from './helpers/cli.ts'
-import { applyEncodedPatch, exampleCatalogDir, reviewOf, startTestServer } from './helpers/server.ts'
+import { applyEncodedPatch, exampleCatalogDir, reviewOf, sample, startTestServer } from './helpers/server.ts'
 
 const dir = await mkdtemp(join(tmpdir(), 'stepsplice-policy-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -129,4 +129,10 @@ t.test('/validate refuses an invalid policy object with every error, and admits 
 
   const good: KubeObject = { ...bad, spec: { images: { allow: ['registry.example.com/**'] } } }
   t.equal((await server.review('/validate', reviewOf(good))).body.response.allowed, true)
+})
+
+t.test('the policies in force are listed in /metrics', async (t) => {
+  const m = await server.metrics()
+  t.equal(sample(m, 'stepsplice_policies', { policy: 'StepPolicy team-a/registry-only', kind: 'StepPolicy', mode: 'Enforce' }), 1)
+  t.equal(sample(m, 'stepsplice_policies', { policy: 'ClusterStepPolicy pinned-images', kind: 'ClusterStepPolicy', mode: 'Audit' }), 1)
 })

@@ -248,6 +248,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       maxConnections,
       workers,
       ...resolution.summary,
+      policies: (policies ?? []).map((p) => `${p.id} (${p.mode})`),
     },
     'stepsplice webhook listening',
   )

@@ -31,6 +31,8 @@ export interface MetricsOptions {
   version: string
   /** What the catalog read but cannot serve now (Catalog.brokenDefinitions), read when scraped. */
   brokenDefinitions?: () => readonly { source: string }[]
+  /** The step policies in force: listed as stepsplice_policies{policy, kind, mode} = 1. Operators name them, so the labels are bounded. */
+  policies?: readonly { id: string; kind: string; mode: string }[]
 }
 
 /** The catalogs that report broken definitions: a fixed set of label values. */
@@ -55,6 +57,13 @@ export function createMetrics(catalogSize: () => number, options: MetricsOptions
     labelNames: ['version', 'node'],
     registers: [registry],
   }).set({ version: options.version, node: process.version }, 1)
+  const listed = new Gauge({
+    name: 'stepsplice_policies',
+    help: 'The step policies in force (always 1), by policy, kind and mode.',
+    labelNames: ['policy', 'kind', 'mode'],
+    registers: [registry],
+  })
+  for (const p of options.policies ?? []) listed.set({ policy: p.id, kind: p.kind, mode: p.mode }, 1)
   const labelNames = ['endpoint', 'resource', 'outcome'] as const
   const duration = new Histogram({
     name: 'stepsplice_admission_duration_seconds',

@@ -63,6 +63,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const metrics = createMetrics(() => catalog.size, {
     version: config.version ?? 'unknown',
     ...(catalog.brokenDefinitions === undefined ? {} : { brokenDefinitions: () => catalog.brokenDefinitions?.() ?? [] }),
+    ...(config.policies === undefined ? {} : { policies: config.policies }),
   })
   const settings = {
     deadlineMs: config.deadlineMs,
