@@ -16,6 +16,7 @@ import { asList, isJsonObject } from '../json/values.ts'
 import { parseStepsAnnotation, stepsAnnotation } from '../pods/annotation.ts'
 import { type Problem, problem } from '../problems/problem.ts'
 import { quoteValue } from '../problems/truncate.ts'
+import { isTektonRun } from '../runs/sites.ts'
 import { provenanceAnnotation } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { LoadedPolicy, RequiredStep, RequiredStepParam } from './types.ts'
@@ -366,14 +367,13 @@ function injectPod(object: KubeObject, required: readonly Required[], out: Injec
  * policies inject; Audit ones warn about what is missing. `namespace` is
  * where references resolve (the object's own, by default).
  */
-export function injectRequiredSteps(object: KubeObject, policies: readonly LoadedPolicy[], namespace?: string): Injection {
+export function injectRequiredSteps(object: KubeObject, policies: readonly LoadedPolicy[], namespace: string): Injection {
   const out: Injection = { object, injected: [], problems: [], warnings: [] }
   const required: Required[] = policies.flatMap((policy) => (policy.spec.requiredSteps ?? []).map((step) => ({ policy, step })))
   if (required.length === 0) return out
-  const ns = namespace ?? (typeof object.metadata?.namespace === 'string' && object.metadata.namespace !== '' ? object.metadata.namespace : 'default')
-  const tekton = typeof object.apiVersion === 'string' && object.apiVersion.startsWith('tekton.dev/')
-  if (tekton && object.kind === 'TaskRun') injectTaskRun(object, required, ns, out)
-  else if (tekton && object.kind === 'PipelineRun') injectPipelineRun(object, required, ns, out)
+  // The runs stepsplice expands (runs/sites.ts): a version it leaves alone gets nothing added either.
+  if (isTektonRun(object) && object.kind === 'TaskRun') injectTaskRun(object, required, namespace, out)
+  else if (isTektonRun(object)) injectPipelineRun(object, required, namespace, out)
   else if (object.kind === 'Pod' && object.apiVersion === 'v1') injectPod(object, required, out)
   return out
 }
