@@ -6,7 +6,6 @@
 // namespace is reachable through the cluster resolver and another is not;
 // a TaskRun's taskRef is written out and expanded.
 
-import { request } from 'node:http'
 import t from 'tap'
 import { ClusterCatalog } from '../src/resolution/cluster.ts'
 import { DirectoryCatalog } from '../src/resolution/directory.ts'
@@ -14,17 +13,9 @@ import { type Layer, LayeredCatalog } from '../src/resolution/layered.ts'
 import { startServer } from '../src/server/serve.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { type KubeApi, startKubeApi, tektonResources } from './helpers/kube-api.ts'
-import { applyEncodedPatch, captureLogs, exampleCatalogDir, httpsRequest, mintCerts, reviewOf, sleep, type TapTest } from './helpers/server.ts'
+import { applyEncodedPatch, captureLogs, exampleCatalogDir, httpsRequest, mintCerts, reviewOf, type TapTest, plainGet, until } from './helpers/server.ts'
 
 const certs = await mintCerts(t)
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ceilingMs = 10_000): Promise<void> {
-  const deadline = Date.now() + ceilingMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`gave up after ${ceilingMs} ms waiting for ${what}`)
-    await sleep(10)
-  }
-}
 
 const stepActionOf = (name: string, namespace: string, image: string): KubeObject => ({
   apiVersion: 'tekton.dev/v1beta1',
@@ -32,18 +23,6 @@ const stepActionOf = (name: string, namespace: string, image: string): KubeObjec
   metadata: { name, namespace },
   spec: { image, params: [{ name: 'msg', default: 'hi' }], env: [{ name: 'MSG', value: '$(params.msg)' }], command: ['echo'] },
 })
-
-function get(port: number, path: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path }, (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => (text += c.toString()))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
-    })
-      .on('error', reject)
-      .end()
-  })
-}
 
 interface Cluster {
   kube: KubeApi
@@ -76,9 +55,9 @@ async function startCluster(t: TapTest, options: { shared?: string[]; withDirect
   })
   const metricsPort = running.metricsPort ?? 0
   // Not ready before the cluster catalog has listed everything it watches.
-  t.equal((await get(metricsPort, '/readyz')).status, 503, '/readyz is 503 before the sync')
+  t.equal((await plainGet(metricsPort, '/readyz')).status, 503, '/readyz is 503 before the sync')
   cluster.start()
-  await until('the catalog synced', async () => (await get(metricsPort, '/readyz')).status === 200)
+  await until('the catalog synced', async () => (await plainGet(metricsPort, '/readyz')).status === 200)
   return {
     kube,
     port: running.port,
@@ -123,7 +102,7 @@ t.test('definitions applied in the cluster reach admission; admission asks the A
   c.kube.remove(stepActionOf('echo', 'team-a', 'alpine:2'))
   await until('the delete reaches admission', async () => !(await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))).allowed)
 
-  const metrics = await get(c.metricsPort, '/metrics')
+  const metrics = await plainGet(c.metricsPort, '/metrics')
   t.match(metrics.text, /stepsplice_build_info\{version="[^"]+",node="v\d+/)
   t.match(metrics.text, /process_resident_memory_bytes/)
 })
@@ -135,7 +114,7 @@ t.test('an API outage keeps the last known definitions serving', async (t) => {
   await c.kube.stop()
   const during = await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))
   t.equal(stepImage(during.patched), 'alpine:1', 'served from memory while the API server is down')
-  t.equal((await get(c.metricsPort, '/readyz')).status, 200, 'still ready: what it knows keeps serving')
+  t.equal((await plainGet(c.metricsPort, '/readyz')).status, 200, 'still ready: what it knows keeps serving')
   await c.kube.restart()
 })
 

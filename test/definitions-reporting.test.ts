@@ -20,7 +20,7 @@ import type { ReportChange } from '../src/resolution/reports.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { expandWith, taskRun } from './helpers/catalog.ts'
 import { startKubeApi, tektonResources } from './helpers/kube-api.ts'
-import { mintCerts, reviewOf, sample, sleep, startTestServer, tempDir } from './helpers/server.ts'
+import { mintCerts, reviewOf, sample, startTestServer, tempDir, until } from './helpers/server.ts'
 
 const certs = await mintCerts(t)
 
@@ -39,15 +39,6 @@ const garbage = '{ "kind": "StepAction", "metadata": {"name": \n'
 const invalidYaml = (name: string): string => `apiVersion: tekton.dev/v1beta1\nkind: StepAction\nmetadata:\n  name: ${name}\nspec:\n  script: echo\n`
 
 const errorOf = (r: Resolution): string | undefined => ('error' in r ? r.error : undefined)
-
-/** A bounded wait, failing after a generous ceiling rather than asserting on time. */
-async function until(what: string, check: () => boolean | Promise<boolean>, ceilingMs = 10_000): Promise<void> {
-  const deadline = Date.now() + ceilingMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`gave up after ${ceilingMs} ms waiting for ${what}`)
-    await sleep(10)
-  }
-}
 
 t.test('a name whose file does not parse is told so, with the reason, not "not found"', async (t) => {
   const dir = await tempDir(t)

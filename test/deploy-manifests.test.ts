@@ -65,8 +65,16 @@ t.test('the base lists every manifest in deploy/base but the opt-in network poli
   const kustomization = parseYaml(await readFile(join(baseDir, 'kustomization.yaml'), 'utf8')) as { resources: string[] }
   const files = (await readdir(baseDir)).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort()
   t.same(
-    [...kustomization.resources].sort(),
+    kustomization.resources.filter((r) => r !== '../crds').sort(),
     files.filter((f) => f !== 'networkpolicy.yaml'),
+  )
+  t.ok(kustomization.resources.includes('../crds'), "stepsplice's CRDs are installed with it")
+  const crdDir = join(deployDir, 'crds')
+  const crds = parseYaml(await readFile(join(crdDir, 'kustomization.yaml'), 'utf8')) as { resources: string[] }
+  t.same(
+    [...crds.resources].sort(),
+    (await readdir(crdDir)).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort(),
+    'deploy/crds lists every CRD it holds',
   )
   t.notOk(kustomization.resources.includes('networkpolicy.yaml'), 'the network policy needs a per-cluster address range first')
   const top = parseYaml(await readFile(join(deployDir, 'kustomization.yaml'), 'utf8')) as { resources: string[] }
@@ -75,6 +83,8 @@ t.test('the base lists every manifest in deploy/base but the opt-in network poli
     'ClusterRole',
     'ClusterRoleBinding',
     'ConfigMap',
+    'CustomResourceDefinition',
+    'CustomResourceDefinition',
     'Deployment',
     'MutatingWebhookConfiguration',
     'Namespace',
@@ -86,7 +96,14 @@ t.test('the base lists every manifest in deploy/base but the opt-in network poli
 })
 
 t.test('every object is labelled, and every namespaced one is in the namespace', async (t) => {
-  const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'])
+  const clusterScoped = new Set([
+    'CustomResourceDefinition',
+    'Namespace',
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'MutatingWebhookConfiguration',
+    'ValidatingWebhookConfiguration',
+  ])
   const networkPolicy = parseManifests(await readFile(join(baseDir, 'networkpolicy.yaml'), 'utf8'), 'networkpolicy.yaml')
   for (const o of [...objects, ...networkPolicy]) {
     t.equal(o.metadata.labels?.['app.kubernetes.io/name'], 'stepsplice', `${keyOf(o)} is labelled`)
@@ -223,13 +240,27 @@ t.test('the probes and the webhook paths are ones the real server answers, on th
 
   const examples = join(root, 'examples/admission')
   for (const w of allWebhooks) {
-    const review =
-      w.clientConfig.service.path === '/validate' ? reviewOf(stepActionObject()) : JSON.parse(await readFile(join(examples, 'taskrun-review.json'), 'utf8'))
+    const review = w.name.startsWith('policies.')
+      ? reviewOf(policyObject())
+      : w.clientConfig.service.path === '/validate'
+        ? reviewOf(stepActionObject())
+        : JSON.parse(await readFile(join(examples, 'taskrun-review.json'), 'utf8'))
     const res = await httpsRequest(server.url, certs.ca, w.clientConfig.service.path, { body: review })
     t.equal(res.status, 200, `${w.name}: POST ${w.clientConfig.service.path} answers`)
-    t.equal((JSON.parse(res.text) as { kind: string }).kind, 'AdmissionReview')
+    const answer = JSON.parse(res.text) as { kind: string; response: { allowed: boolean } }
+    t.equal(answer.kind, 'AdmissionReview')
+    t.equal(answer.response.allowed, true, `${w.name}: a valid object is admitted`)
   }
 })
+
+function policyObject(): Manifest {
+  return {
+    apiVersion: 'stepsplice.dev/v1alpha1',
+    kind: 'ClusterStepPolicy',
+    metadata: { name: 'platform-only' },
+    spec: { mode: 'Audit', sources: { allow: ['cluster:platform/*'] } },
+  }
+}
 
 function stepActionObject(): Manifest {
   return {
@@ -255,12 +286,13 @@ t.test('every webhook calls this Service on 443, answers before its timeout and 
   const deadline = seconds(flags.get('--deadline'), '--deadline')
   t.same(
     allWebhooks.map((w) => w.name),
-    ['steps.stepsplice.dev', 'taskrefs.stepsplice.dev', 'pods.stepsplice.dev', 'stepactions.stepsplice.dev'],
+    ['steps.stepsplice.dev', 'taskrefs.stepsplice.dev', 'pods.stepsplice.dev', 'stepactions.stepsplice.dev', 'policies.stepsplice.dev'],
   )
+  const validatingNames = new Set(webhooksOf(validating).map((w) => w.name))
   for (const w of allWebhooks) {
     t.same(
       w.clientConfig.service,
-      { name: service.metadata.name, namespace, path: w.name.startsWith('stepactions.') ? '/validate' : '/mutate' },
+      { name: service.metadata.name, namespace, path: validatingNames.has(w.name) ? '/validate' : '/mutate' },
       `${w.name} calls the Service`,
     )
     t.equal(w.clientConfig.caBundle, undefined, `${w.name}: the caBundle comes from cert-manager or deploy/dev.sh`)

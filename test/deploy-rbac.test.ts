@@ -14,7 +14,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import t from 'tap'
-import { defaultUser, startKubeApi, tektonResources } from './helpers/kube-api.ts'
+import { defaultUser, policyResources, startKubeApi, tektonResources } from './helpers/kube-api.ts'
 import { deployDir, find, parseManifests } from './helpers/deploy.ts'
 import { mintCerts, root, sleep, type TapTest, tempDir } from './helpers/server.ts'
 
@@ -104,7 +104,16 @@ t.test('the ClusterRole grants exactly what `serve --kube` reads, to the service
   t.equal(defaultUser, `system:serviceaccount:${account.metadata.namespace}:${account.metadata.name}`, 'the API server authenticates the pod as this user')
 
   // Pipelines are served too: a catalog that watched them would need a grant the role does not give.
-  const api = await startKubeApi(t, { resources: [tektonResources.stepActions, tektonResources.tasks, tektonResources.pipelines] })
+  const api = await startKubeApi(t, {
+    resources: [
+      tektonResources.stepActions,
+      tektonResources.tasks,
+      tektonResources.pipelines,
+      policyResources.stepPolicies,
+      policyResources.clusterStepPolicies,
+      policyResources.namespaces,
+    ],
+  })
   api.create({
     apiVersion: 'tekton.dev/v1beta1',
     kind: 'StepAction',
@@ -145,8 +154,8 @@ t.test('the ClusterRole grants exactly what `serve --kube` reads, to the service
   }
   t.equal(ready, 200, '/readyz: synced with the cluster')
   // Synced means listed; the watches that follow may still be on their way.
-  for (let i = 0; i < 300 && api.openWatches() < 2; i++) await sleep(100)
-  t.equal(api.openWatches(), 2, 'watching StepActions and Tasks')
+  for (let i = 0; i < 300 && api.openWatches() < 5; i++) await sleep(100)
+  t.equal(api.openWatches(), 5, 'watching StepActions, Tasks, both kinds of policy and namespaces')
 
   const requests = api.requests()
   t.ok(requests.length > 0)
@@ -168,7 +177,7 @@ t.test('the ClusterRole grants exactly what `serve --kube` reads, to the service
   const pairs = (xs: { group: string; resource: string }[]): string[] => [...new Set(xs.map((x) => `${x.resource}.${x.group}`))].sort()
   const granted = rules.flatMap((r) => r.apiGroups.flatMap((group) => r.resources.map((resource) => ({ group, resource }))))
   t.same(pairs(granted), pairs(used), 'granted on exactly the resources it reads')
-  t.same(pairs(used), ['stepactions.tekton.dev', 'tasks.tekton.dev'])
+  t.same(pairs(used), ['clustersteppolicies.stepsplice.dev', 'namespaces.', 'stepactions.tekton.dev', 'steppolicies.stepsplice.dev', 'tasks.tekton.dev'])
   const verbsUsed = new Set(used.map((a) => a.verb))
   t.ok(verbsUsed.has('list') && verbsUsed.has('watch'), 'it lists, then watches')
   for (const r of rules) for (const verb of r.verbs) t.ok(verbsUsed.has(verb) || verb === 'get', `${verb} is granted because it is used`)

@@ -22,20 +22,11 @@ import {
 import t from 'tap'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { defaultUser, type KubeApi, startKubeApi, tektonResources } from './helpers/kube-api.ts'
-import { httpsRequest, mintCerts, sleep, type TapTest, tempDir } from './helpers/server.ts'
+import { httpsRequest, mintCerts, sleep, type TapTest, tempDir, until } from './helpers/server.ts'
 
 const certs = await mintCerts(t)
 const { stepActions, tasks } = tektonResources
 const stepActionsPath = '/apis/tekton.dev/v1beta1/stepactions'
-
-/** A bounded wait: polls until `check` holds, failing after a generous ceiling rather than asserting on time. */
-async function until(what: string, check: () => boolean, ceilingMs = 10_000): Promise<void> {
-  const deadline = Date.now() + ceilingMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`gave up after ${ceilingMs} ms waiting for ${what}`)
-    await sleep(10)
-  }
-}
 
 /** listClusterCustomObject for StepActions: the list an informer starts from. */
 const listStepActions = (kc: KubeConfig, version = 'v1beta1'): Promise<KubernetesListObject<KubernetesObject>> =>

@@ -131,8 +131,22 @@ t.test('/validate refuses an invalid policy object with every error, and admits 
   t.equal((await server.review('/validate', reviewOf(good))).body.response.allowed, true)
 })
 
-t.test('the policies in force are listed in /metrics', async (t) => {
-  const m = await server.metrics()
-  t.equal(sample(m, 'stepsplice_policies', { policy: 'StepPolicy team-a/registry-only', kind: 'StepPolicy', mode: 'Enforce' }), 1)
-  t.equal(sample(m, 'stepsplice_policies', { policy: 'ClusterStepPolicy pinned-images', kind: 'ClusterStepPolicy', mode: 'Audit' }), 1)
+t.test('the policies in force are listed in /metrics, with what each evaluated and found, by rule and mode', async (t) => {
+  const before = await server.metrics()
+  t.equal(sample(before, 'stepsplice_policies', { policy: 'StepPolicy team-a/registry-only', kind: 'StepPolicy', mode: 'Enforce', state: 'active' }), 1)
+  t.equal(sample(before, 'stepsplice_policies', { policy: 'ClusterStepPolicy pinned-images', kind: 'ClusterStepPolicy', mode: 'Audit', state: 'active' }), 1)
+  const count = (m: string, name: string, labels: Record<string, string>): number => sample(m, name, labels) ?? 0
+  const enforce = { policy: 'StepPolicy team-a/registry-only' }
+  const audit = { policy: 'ClusterStepPolicy pinned-images' }
+  // team-a: both policies judge it; one inline step breaks two Enforce rules, and two unpinned images the Audit one.
+  t.equal((await server.review('/mutate', reviewOf(taskRun('team-a', [spliced, inline])))).body.response.allowed, false)
+  // team-b: only the ClusterStepPolicy governs it.
+  t.equal((await server.review('/mutate', reviewOf(taskRun('team-b', [spliced])))).body.response.allowed, true)
+  const after = await server.metrics()
+  const delta = (name: string, labels: Record<string, string>): number => count(after, name, labels) - count(before, name, labels)
+  t.equal(delta('stepsplice_policy_evaluations_total', enforce), 1, 'the StepPolicy judged team-a’s run only')
+  t.equal(delta('stepsplice_policy_evaluations_total', audit), 2, 'the ClusterStepPolicy judged both')
+  t.equal(delta('stepsplice_policy_violations_total', { ...enforce, rule: 'images.allow', mode: 'Enforce' }), 2, 'golang and busybox')
+  t.equal(delta('stepsplice_policy_violations_total', { ...enforce, rule: 'inlineSteps', mode: 'Enforce' }), 1)
+  t.equal(delta('stepsplice_policy_violations_total', { ...audit, rule: 'images.requireDigest', mode: 'Audit' }), 3)
 })

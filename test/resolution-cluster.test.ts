@@ -12,21 +12,12 @@ import type { Definition } from '../src/definitions/definition.ts'
 import { ClusterCatalog, type ResourceState, type ResourceStatus } from '../src/resolution/cluster.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { defaultUser, type KubeApi, startKubeApi, tektonResources } from './helpers/kube-api.ts'
-import { mintCerts, root, sleep, type TapTest, tempDir } from './helpers/server.ts'
+import { mintCerts, root, sleep, type TapTest, tempDir, until } from './helpers/server.ts'
 
 const run = promisify(execFile)
 const certs = await mintCerts(t)
 const { stepActions, tasks } = tektonResources
 const stepActionsPath = '/apis/tekton.dev/v1beta1/stepactions'
-
-/** A bounded wait: polls until `check` holds, failing after a generous ceiling rather than asserting on time. */
-async function until(what: string, check: () => boolean | Promise<boolean>, ceilingMs = 10_000): Promise<void> {
-  const deadline = Date.now() + ceilingMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`gave up after ${ceilingMs} ms waiting for ${what}`)
-    await sleep(10)
-  }
-}
 
 function stepAction(name: string, image = 'alpine:3', namespace?: string, apiVersion = 'tekton.dev/v1beta1'): KubeObject {
   return { apiVersion, kind: 'StepAction', metadata: namespace === undefined ? { name } : { name, namespace }, spec: { image, script: 'true' } }

@@ -7,6 +7,7 @@
 import { parseJson } from '../json/parse-json.ts'
 import { truncateText } from '../problems/truncate.ts'
 import type { Catalog } from '../resolution/catalog.ts'
+import type { PolicyReport } from '../policy/types.ts'
 import type { AdmissionRequest, AdmissionResponse, AdmissionReview } from '../types/admission.ts'
 import { decodeReview } from './decode.ts'
 import { type MutateOptions, mutate, resourceOf, timeoutResponse } from './mutate.ts'
@@ -40,6 +41,8 @@ export interface Handled {
   outcome: string
   allowed: boolean
   expandedSteps: number
+  /** What the step policies did (mutate only), for metrics. */
+  policyReport?: PolicyReport
   /** Why the request was refused before it was decoded (status 400). */
   reason?: string
   /** With `reason`: the body was not JSON at all (a bad request), rather than JSON that is no AdmissionReview. */
@@ -113,6 +116,7 @@ export async function handleAdmission(endpoint: Endpoint, body: string, catalog:
         outcome: result.outcome,
         allowed: result.response.allowed,
         expandedSteps: result.expandedSteps,
+        ...(result.policyReport === undefined ? {} : { policyReport: result.policyReport }),
       }
     }
     const result = validateStepActionRequest(req)

@@ -1,12 +1,12 @@
 // POST /mutate for one decoded request: the same splice `render` runs, then
 // the difference as a JSON patch. Pure apart from catalog lookups.
 
-import type { LoadedPolicy } from '../policy/types.ts'
+import type { LoadedPolicy, PolicyReport } from '../policy/types.ts'
 import type { Catalog } from '../resolution/catalog.ts'
 import { describeObject } from '../problems/describe.ts'
 import { limits } from '../limits/limits.ts'
 import { boundWarnings, problemLines } from '../limits/report.ts'
-import { namespaceOf, spliceObject } from '../pipeline/splice.ts'
+import { namespaceOf, type SpliceDeps, spliceObject } from '../pipeline/splice.ts'
 import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
 import { withDeadline } from './deadline.ts'
 import { diffPatch, encodePatch } from './patch.ts'
@@ -25,6 +25,8 @@ export interface MutateOptions {
   requireResolution?: readonly string[]
   /** Step policies (plain data, so they cross to workers). */
   policies?: readonly LoadedPolicy[]
+  /** A namespace's labels, for policies that select namespaces by label (a worker asks the server's thread). */
+  namespaceLabels?: SpliceDeps['namespaceLabels']
 }
 
 export type Outcome = 'patched' | 'unchanged' | 'denied' | 'timeout' | 'skipped'
@@ -35,6 +37,8 @@ export interface Admission {
   /** Lower-case plural resource, for logs and metric labels. */
   resource: string
   expandedSteps: number
+  /** What the step policies did, when any governs the object: for metrics. */
+  policyReport?: PolicyReport
 }
 
 const mutableKinds = new Map([
@@ -94,6 +98,7 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
         ...(options.inlineTaskRefs === undefined ? {} : { inlineTaskRefs: options.inlineTaskRefs }),
         ...(options.requireResolution === undefined ? {} : { requireResolution: new Set(options.requireResolution) }),
         ...(options.policies === undefined ? {} : { policies: options.policies }),
+        ...(options.namespaceLabels === undefined ? {} : { namespaceLabels: options.namespaceLabels }),
       },
       { signal, deadline, ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}) },
     ),
@@ -101,6 +106,7 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
   const label = describeObject(object, namespace)
   if ('timedOut' in result) return { response: timeoutResponse(request.uid, label, options, 'resolved'), outcome: 'timeout', resource, expandedSteps: 0 }
   const expansion = result.value
+  const tally = expansion.policyReport === undefined ? {} : { policyReport: expansion.policyReport }
   if (expansion.problems.length > 0) {
     return {
       response: {
@@ -112,20 +118,22 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
       outcome: 'denied',
       resource,
       expandedSteps: 0,
+      ...tally,
     }
   }
   const ops = expansion.changed ? diffPatch(object, expansion.object) : []
-  if (ops.length === 0) return pass('unchanged', expansion.warnings)
+  if (ops.length === 0) return { ...pass('unchanged', expansion.warnings), ...tally }
   const patch = encodePatch(ops)
   if (patch.bytes > limits.objectBytes) {
     // Bounded like everything we produce: the API server takes no larger request, and this would become one.
     const message = `the patch is ${patch.bytes} bytes of JSON: more than ${limits.objectBytes} (limit objectBytes)`
-    if (request.kind.kind !== 'Pod') return pass('unchanged', [`stepsplice left this ${request.kind.kind} for Tekton to expand: ${message}`])
+    if (request.kind.kind !== 'Pod') return { ...pass('unchanged', [`stepsplice left this ${request.kind.kind} for Tekton to expand: ${message}`]), ...tally }
     return {
       response: { uid: request.uid, allowed: false, status: { code: 422, reason: 'Invalid', message: `${label}: ${message}` } },
       outcome: 'denied',
       resource,
       expandedSteps: 0,
+      ...tally,
     }
   }
   return {
@@ -139,5 +147,6 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
     outcome: 'patched',
     resource,
     expandedSteps: expansion.expanded.length,
+    ...tally,
   }
 }

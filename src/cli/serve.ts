@@ -4,7 +4,10 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { pino, type Level } from 'pino'
 import type { OnTimeout } from '../admission/mutate.ts'
+import type { KubeConfig } from '@kubernetes/client-node'
 import type { ClusterCatalog, ResourceStatus } from '../resolution/cluster.ts'
+import type { ClusterPolicies, InvalidPolicyReport } from '../server/cluster-policies.ts'
+import { fixedFeed } from '../server/policy-feed.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { type Layer, LayeredCatalog } from '../resolution/layered.ts'
 import { type RunningServer, startServer } from '../server/serve.ts'
@@ -181,6 +184,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
   // Reports arrive before the server (and its metrics) exist: the catalog starts after the server, so they are late-bound.
   let onClusterStatus: (s: ResourceStatus) => void = () => {}
   let cluster: ClusterCatalog | undefined
+  let clusterKubeConfig: KubeConfig | undefined
   if (kube) {
     // Loaded only here: the Kubernetes client takes over half a second to load, which `render` and directory-only serving never need.
     const [{ KubeConfig }, { ClusterCatalog }] = await Promise.all([import('@kubernetes/client-node'), import('../resolution/cluster.ts')])
@@ -195,6 +199,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       throw new RuntimeError('--kube: no cluster found (not in a Pod, no KUBECONFIG, no ~/.kube/config); pass --kubeconfig')
     cluster = new ClusterCatalog({ kubeConfig, onStatus: (s) => onClusterStatus(s) })
     layers.push({ catalog: cluster, origin: 'the cluster' })
+    clusterKubeConfig = kubeConfig
   }
   let directory: DirectoryCatalog | undefined
   if (dirs.length > 0) {
@@ -208,6 +213,18 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
   }
   const catalog = new LayeredCatalog(layers, resolution.layered)
   const policies = await loadPolicyFlags(values.policy)
+  let onInvalidPolicy: (r: InvalidPolicyReport) => void = () => {}
+  let clusterPolicies: ClusterPolicies | undefined
+  if (clusterKubeConfig !== undefined) {
+    const { ClusterPolicies } = await import('../server/cluster-policies.ts')
+    clusterPolicies = new ClusterPolicies({
+      kubeConfig: clusterKubeConfig,
+      files: policies ?? [],
+      onStatus: (s) => onClusterStatus(s),
+      onInvalid: (r) => onInvalidPolicy(r),
+    })
+  }
+  const feed = clusterPolicies ?? (policies === undefined ? undefined : fixedFeed(policies))
   let server: RunningServer
   try {
     server = await startServer({
@@ -224,7 +241,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       workers,
       inlineTaskRefs: values['inline-task-refs'] !== false,
       ...(resolution.require === undefined ? {} : { requireResolution: [...resolution.require] }),
-      ...(policies === undefined ? {} : { policies }),
+      ...(feed === undefined ? {} : { policies: feed }),
       version: packageVersion,
       ...(metricsPort === undefined ? {} : { metricsPort }),
       ...(clientCaFile === undefined ? {} : { clientCaFile }),
@@ -249,6 +266,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       workers,
       ...resolution.summary,
       policies: (policies ?? []).map((p) => `${p.id} (${p.mode})`),
+      clusterPolicies: kube,
     },
     'stepsplice webhook listening',
   )
@@ -257,13 +275,18 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     const fields = { resource: s.resource, state: s.state, objects: s.objects, ...(s.lastError === undefined ? {} : { reason: s.lastError }) }
     if (s.state === 'synced') logger.info(fields, 'cluster resource synced')
     else if (s.state === 'syncing') logger.info(fields, 'cluster resource syncing')
+    else logger.warn(fields, s.state === 'absent' ? 'cluster resource not served; retrying' : 'cluster resource failing; serving the last known objects')
+  }
+  onInvalidPolicy = (r) => {
+    if (r.errors.length === 0) logger.info({ policy: r.policy }, 'step policy valid again, or deleted')
     else
-      logger.warn(
-        fields,
-        s.state === 'absent' ? 'cluster resource not served (is Tekton installed?); retrying' : 'cluster resource failing; serving the last known objects',
+      logger.error(
+        { policy: r.policy, errors: r.errors },
+        'step policy is invalid and NOT in force; fix it (kubectl apply runs the same checks through /validate)',
       )
   }
   cluster?.start()
+  clusterPolicies?.watches.start()
   const watch = directory?.watch({
     onReload(r) {
       server.metrics.catalogReloaded(r)
@@ -284,7 +307,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
         logger.error({ graceMs }, 'grace period over with requests still in flight')
         resolve(1)
       }, graceMs)
-      Promise.all([watch?.close(), cluster?.stop(), server.close()]).then(() => {
+      Promise.all([watch?.close(), cluster?.stop(), clusterPolicies?.watches.stop(), server.close()]).then(() => {
         clearTimeout(force)
         logger.info('stopped')
         resolve(0)

@@ -19,9 +19,9 @@ import { inlinableTaskRef, inlineTask, usesStepRefs } from '../runs/inline.ts'
 import { isTektonRun } from '../runs/sites.ts'
 import type { Expansion } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import { evaluatePolicies, policiesFor, verdict } from '../policy/evaluate.ts'
+import { evaluatePolicies, needsNamespaceLabels, policiesFor, verdict } from '../policy/evaluate.ts'
 import { injectRequiredSteps } from '../policy/required.ts'
-import type { LoadedPolicy } from '../policy/types.ts'
+import type { LoadedPolicy, PolicyReport } from '../policy/types.ts'
 
 export interface SpliceDeps {
   catalog: Catalog
@@ -37,6 +37,17 @@ export interface SpliceDeps {
   requireResolution?: ReadonlySet<string>
   /** Step policies, every one loaded; those that apply to the object's namespace are evaluated. */
   policies?: readonly LoadedPolicy[]
+  /**
+   * A namespace's labels, for ClusterStepPolicies that select namespaces by
+   * label; asked only when one does. Undefined when unknown: such a selector
+   * then does not match (policy/evaluate.ts#policiesFor).
+   */
+  namespaceLabels?: (namespace: string, options: ResolveOptions) => Promise<Record<string, string> | undefined>
+}
+
+/** What the pipeline made of an object, and what the policies found (for metrics). */
+export interface Spliced extends Expansion {
+  policyReport?: PolicyReport
 }
 
 export interface SpliceOptions extends ResolveOptions {
@@ -87,8 +98,13 @@ async function taskOf(obj: KubeObject, namespace: string, deps: SpliceDeps, opti
  * plan → resolve → expand → check, then the step policies (policy/): they
  * judge the object as it would be admitted, with what was spliced into it.
  */
-export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Expansion> {
-  const policies = deps.policies === undefined ? [] : policiesFor(deps.policies, namespace)
+export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Spliced> {
+  const policies = await policiesOf(obj, namespace, deps, options)
+  if (policies.some((p) => p.spec.requiredSteps !== undefined)) {
+    // Injection walks every task spec: the object is measured against the named limits before that work, as splicing does.
+    const measured = checkSizeAndDepth(obj, '', typeof obj.kind === 'string' ? `the ${obj.kind}` : 'the object')
+    if (measured.length > 0) return limitOutcome(obj, obj.kind === 'Pod', measured)
+  }
   // Required steps are added first, as references: they are resolved, spliced and judged like the object's own.
   const injection = injectRequiredSteps(obj, policies, namespace)
   if (injection.problems.length > 0) return unchanged(obj, injection.problems, injection.warnings)
@@ -104,9 +120,22 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
   if (injection.warnings.length > 0) expansion.warnings = [...injection.warnings, ...expansion.warnings]
   // A denial already stands; an object stepsplice does not govern (a ConfigMap, a Pod template render does not expand) is not judged.
   if (policies.length === 0 || expansion.problems.length > 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return expansion
-  const judged = verdict(evaluatePolicies(policies, { object: expansion.object, namespace, expanded: expansion.expanded }))
-  if (judged.problems.length > 0) return unchanged(obj, judged.problems, [...expansion.warnings, ...judged.warnings])
-  return judged.warnings.length === 0 ? expansion : { ...expansion, warnings: [...expansion.warnings, ...judged.warnings] }
+  const violations = evaluatePolicies(policies, { object: expansion.object, namespace, expanded: expansion.expanded })
+  const policyReport: PolicyReport = {
+    evaluated: policies.map((p) => p.id),
+    violations: violations.map((v) => ({ policy: v.policy, rule: v.rule, mode: v.mode })),
+  }
+  const judged = verdict(violations)
+  if (judged.problems.length > 0) return { ...unchanged(obj, judged.problems, [...expansion.warnings, ...judged.warnings]), policyReport }
+  return { ...expansion, warnings: [...expansion.warnings, ...judged.warnings], policyReport }
+}
+
+/** The policies governing the object's namespace; its labels are looked up only when a selector needs them. */
+async function policiesOf(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<LoadedPolicy[]> {
+  const all = deps.policies ?? []
+  if (all.length === 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return []
+  const labels = deps.namespaceLabels !== undefined && needsNamespaceLabels(all) ? await deps.namespaceLabels(namespace, options) : undefined
+  return policiesFor(all, namespace, labels)
 }
 
 async function spliceUnchecked(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions): Promise<Expansion> {

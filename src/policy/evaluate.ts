@@ -41,6 +41,14 @@ function selectorKeys(selector: LabelSelector): string[] {
   return [...Object.keys(selector.matchLabels ?? {}), ...(selector.matchExpressions ?? []).map((e) => e.key)]
 }
 
+/** Whether any ClusterStepPolicy selects namespaces by a label other than their name: only then are the labels looked up. */
+export function needsNamespaceLabels(policies: readonly LoadedPolicy[]): boolean {
+  return policies.some(
+    (p) =>
+      p.kind === 'ClusterStepPolicy' && p.spec.namespaceSelector !== undefined && selectorKeys(p.spec.namespaceSelector).some((k) => k !== namespaceNameLabel),
+  )
+}
+
 /**
  * The policies that govern `namespace`: its StepPolicies, and the
  * ClusterStepPolicies whose namespaceSelector matches. When the labels are

@@ -74,6 +74,21 @@ export interface LoadedPolicy {
   spec: StepPolicySpec
 }
 
+/**
+ * The policies in force at one moment. `generation` moves with every change,
+ * so a worker thread holding a copy knows when it is stale; the array is
+ * replaced on change, never mutated, so a request keeps the set it began with.
+ */
+export interface PolicySnapshot {
+  generation: number
+  policies: readonly LoadedPolicy[]
+}
+
+/** Where the policies in force come from: files read once (`--policy`), or the cluster, kept current (`--kube`). */
+export interface PolicySource {
+  current(): PolicySnapshot
+}
+
 /** One thing a policy found wrong. */
 export interface Violation {
   policy: string
@@ -87,6 +102,12 @@ export interface Violation {
   /** The canonical source of the step's definition, when it has one. */
   source?: string
   message: string
+}
+
+/** What the policies did with one object, for metrics: which were evaluated, and each violation's rule and mode. */
+export interface PolicyReport {
+  evaluated: readonly string[]
+  violations: readonly { policy: string; rule: string; mode: PolicyMode }[]
 }
 
 /** What the policies are asked about: the object as stepsplice would admit it, and what it spliced in. */

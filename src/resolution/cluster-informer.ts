@@ -12,6 +12,7 @@
 
 import {
   type ConfigurationOptions,
+  CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesListObject,
@@ -27,8 +28,14 @@ import { ClusterRequestError, httpStatusOf } from './cluster-errors.ts'
 import { objectKey } from './cluster-store.ts'
 
 export interface GroupResource {
+  /** '' is Kubernetes' core group, of which only namespaces are watched. */
   group: string
   plural: string
+}
+
+/** `stepactions.tekton.dev/v1beta1`, `namespaces/v1`: how messages and metrics name a watched resource. */
+export function resourceName(resource: GroupResource, version: string): string {
+  return resource.group === '' ? `${resource.plural}/${version}` : `${resource.plural}.${resource.group}/${version}`
 }
 
 export interface SessionHooks {
@@ -122,6 +129,7 @@ export class InformerSession {
   readonly #resource: GroupResource
   readonly #hooks: SessionHooks
   readonly #api: CustomObjectsApi
+  readonly #core: CoreV1Api | undefined
   readonly #listWatch: ListWatch<KubernetesObject>
   readonly #abort = new AbortController()
   readonly #requestOptions: ConfigurationOptions
@@ -131,10 +139,12 @@ export class InformerSession {
 
   constructor(kubeConfig: KubeConfig, resource: GroupResource, version: string, hooks: SessionHooks) {
     this.version = version
-    this.resourceName = `${resource.plural}.${resource.group}/${version}`
+    this.resourceName = resourceName(resource, version)
     this.#resource = resource
     this.#hooks = hooks
     this.#api = kubeConfig.makeApiClient(CustomObjectsApi)
+    if (resource.group === '' && resource.plural !== 'namespaces') throw new Error(`watching ${resource.plural} of the core group is not supported`)
+    this.#core = resource.group === '' ? kubeConfig.makeApiClient(CoreV1Api) : undefined
     const signal = this.#abort.signal
     const abortable: ObservableMiddleware = {
       pre: (context) => {
@@ -144,7 +154,7 @@ export class InformerSession {
       post: (response) => new Observable(Promise.resolve(response)),
     }
     this.#requestOptions = { middleware: [abortable], middlewareMergeStrategy: 'append' }
-    const path = `/apis/${resource.group}/${version}/${resource.plural}`
+    const path = resource.group === '' ? `/api/${version}/${resource.plural}` : `/apis/${resource.group}/${version}/${resource.plural}`
     this.#listWatch = new ListWatch(path, new SessionWatch(kubeConfig, this), () => this.#list(), false, undefined, undefined, {
       delayFn: (ms) => this.#delay(ms),
     })
@@ -208,10 +218,10 @@ export class InformerSession {
       let answer: unknown
       try {
         const { group, plural } = this.#resource
-        const request = this.#api.listClusterCustomObject(
-          { group, version: this.version, plural, limit: pageSize, _continue: continueToken },
-          this.#requestOptions,
-        )
+        const request: Promise<unknown> =
+          this.#core !== undefined
+            ? this.#core.listNamespace({ limit: pageSize, _continue: continueToken }, this.#requestOptions)
+            : this.#api.listClusterCustomObject({ group, version: this.version, plural, limit: pageSize, _continue: continueToken }, this.#requestOptions)
         answer = await this.track(request)
       } catch (err) {
         throw new ClusterRequestError('list', this.resourceName, err)

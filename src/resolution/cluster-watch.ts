@@ -10,7 +10,7 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { KubeObject } from '../types/k8s.ts'
 import { httpStatusOf } from './cluster-errors.ts'
-import { type GroupResource, InformerSession } from './cluster-informer.ts'
+import { type GroupResource, InformerSession, resourceName } from './cluster-informer.ts'
 
 export type ResourceState = 'syncing' | 'synced' | 'failing' | 'absent'
 
@@ -34,6 +34,8 @@ export interface Backoff {
 export interface WatchedResource extends GroupResource {
   /** The versions to try, most preferred first. */
   versions: readonly string[]
+  /** What to check when none is served, for the message: `is Tekton Pipelines installed?`. */
+  installHint: string
 }
 
 /** Where the objects go: ObjectStore. */
@@ -123,7 +125,7 @@ export class ResourceWatch {
   }
 
   #name(version: string): string {
-    return `${this.#resource.plural}.${this.#resource.group}/${version}`
+    return resourceName(this.#resource, version)
   }
 
   #run(): void {
@@ -233,16 +235,13 @@ export class ResourceWatch {
   }
 
   #absent(): void {
-    const { group, plural, versions } = this.#resource
+    const { group, plural, versions, installHint } = this.#resource
     // Without its CRD no such object exists (deleting a CRD deletes its objects): a watch that was down then missed the deletions.
     this.#sink.retainOnly(new Set())
     this.#known = true
     this.#version = versions[0] as string
     const where = versions.map((v) => `${group}/${v}`).join(' or ')
-    this.#set(
-      'absent',
-      `${plural}.${group} is not installed (404 at ${where}): its CustomResourceDefinition is missing, is Tekton Pipelines installed? Retrying until it is`,
-    )
+    this.#set('absent', `${plural}.${group} is not installed (404 at ${where}): its CustomResourceDefinition is missing, ${installHint} Retrying until it is`)
     this.#schedule()
   }
 
@@ -276,5 +275,33 @@ export class ResourceWatch {
     } catch {
       // A throwing status listener must not stop the watch.
     }
+  }
+}
+
+/** Resources watched together: started and stopped as one, known once every one is. */
+export class WatchSet {
+  readonly #watches: readonly ResourceWatch[]
+
+  constructor(watches: readonly ResourceWatch[]) {
+    this.#watches = watches
+  }
+
+  /** Starts watching; failures are retried in the background and show in status(). */
+  start(): void {
+    for (const watch of this.#watches) watch.start()
+  }
+
+  /** Stops for good; resolves when no request, socket or timer of any watch is left. */
+  async stop(): Promise<void> {
+    await Promise.all(this.#watches.map((w) => w.stop()))
+  }
+
+  /** Every resource listed once (or found not installed); stays true through later failures. */
+  get known(): boolean {
+    return this.#watches.every((w) => w.known)
+  }
+
+  status(): ResourceStatus[] {
+    return this.#watches.map((w) => w.status())
   }
 }

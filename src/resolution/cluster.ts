@@ -13,7 +13,7 @@ import type { StepAction, TaskSpec } from '../types/tekton.ts'
 import { formatProblem } from '../problems/problem.ts'
 import type { Catalog } from './catalog.ts'
 import { ObjectStore } from './cluster-store.ts'
-import { type Backoff, ResourceWatch, type ResourceStatus } from './cluster-watch.ts'
+import { type Backoff, ResourceWatch, type ResourceStatus, WatchSet } from './cluster-watch.ts'
 import { suggestionScope } from '../problems/nearest.ts'
 import { notFound } from './not-found.ts'
 import { boundedErrors, type DefinitionReport, ReportBoard, type ReportListener } from './reports.ts'
@@ -30,8 +30,9 @@ export interface ClusterCatalogOptions {
 
 const defaultBackoff: Backoff = { initialMs: 1000, maxMs: 60_000 }
 
-const stepActions = { group: 'tekton.dev', plural: 'stepactions', versions: ['v1beta1', 'v1alpha1'] }
-const tasks = { group: 'tekton.dev', plural: 'tasks', versions: ['v1'] }
+const tektonHint = 'is Tekton Pipelines installed?'
+const stepActions = { group: 'tekton.dev', plural: 'stepactions', versions: ['v1beta1', 'v1alpha1'], installHint: tektonHint }
+const tasks = { group: 'tekton.dev', plural: 'tasks', versions: ['v1'], installHint: tektonHint }
 
 /** A copy of every field kubectl keeps the whole last-applied object in; Tekton does not pass it on to runs either. */
 const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration'
@@ -78,29 +79,29 @@ export class ClusterCatalog implements Catalog {
   readonly #board = new ReportBoard()
   readonly #stepActions = new ObjectStore(stepActionDefinition, (key, object, definition) => this.#board.set(key, invalidReport(object, definition)))
   readonly #tasks = new ObjectStore(resolvedTask)
-  readonly #watches: ResourceWatch[]
+  readonly #watches: WatchSet
 
   constructor(options: ClusterCatalogOptions) {
     const watchOptions = { backoff: options.backoff ?? defaultBackoff, onStatus: options.onStatus }
-    this.#watches = [
+    this.#watches = new WatchSet([
       new ResourceWatch(options.kubeConfig, stepActions, this.#stepActions, watchOptions),
       new ResourceWatch(options.kubeConfig, tasks, this.#tasks, watchOptions),
-    ]
+    ])
   }
 
   /** Starts watching; failures are retried in the background and show in status(). */
   start(): void {
-    for (const watch of this.#watches) watch.start()
+    this.#watches.start()
   }
 
   /** Stops for good; resolves when no request, socket or timer of the catalog is left. */
-  async stop(): Promise<void> {
-    await Promise.all(this.#watches.map((w) => w.stop()))
+  stop(): Promise<void> {
+    return this.#watches.stop()
   }
 
   /** True once every resource has been listed (or found not installed); stays true through later failures. */
   get ready(): boolean {
-    return this.#watches.every((w) => w.known)
+    return this.#watches.known
   }
 
   /** It sees the cluster's StepActions as Tekton's controller does: a name it lacks, Tekton lacks too. */
@@ -112,7 +113,7 @@ export class ClusterCatalog implements Catalog {
   }
 
   status(): ResourceStatus[] {
-    return this.#watches.map((w) => w.status())
+    return this.#watches.status()
   }
 
   async resolve(ref: StepReference): Promise<Resolution> {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import { deadlineAnswer, type Endpoint, failureAnswer, type Handled, handleAdmission } from '../admission/handle.ts'
 import type { MutateOptions } from '../admission/mutate.ts'
 import { truncateText } from '../problems/truncate.ts'
+import type { PolicySource } from '../policy/types.ts'
 import type { Catalog } from '../resolution/catalog.ts'
 import type { KeyPair } from './certificates.ts'
 import { type ConnectionLimits, connectionLimits } from './limits.ts'
@@ -27,6 +28,10 @@ export interface ServerDeps {
    * thread: for tests and debugging, where nothing can stop a slow request.
    */
   pool?: AdmissionPool
+  /** The step policies in force, read for each request. */
+  policies?: PolicySource
+  /** Namespaces' labels as the server knows them (cluster mode). */
+  namespaceLabels?: (namespace: string) => Record<string, string> | undefined
 }
 
 export interface ServerOptions extends MutateOptions {
@@ -132,6 +137,17 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
     return undefined
   }
 
+  /** The options of a request answered on this thread: the policies in force now. */
+  const inThread = (): MutateOptions => {
+    const policies = deps.policies?.current().policies ?? []
+    const labels = deps.namespaceLabels
+    return {
+      ...options,
+      ...(policies.length === 0 ? {} : { policies }),
+      ...(labels === undefined ? {} : { namespaceLabels: async (namespace: string) => labels(namespace) }),
+    }
+  }
+
   const admit =
     (endpoint: Endpoint) =>
     async (request: { body: unknown; log: Logger }, reply: { code(n: number): { send(b: unknown): unknown }; type(t: string): unknown }) => {
@@ -139,7 +155,7 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
       const body = typeof request.body === 'string' ? request.body : ''
       let handled: Handled | undefined
       let overloaded = false
-      if (deps.pool === undefined) handled = await handleAdmission(endpoint, body, deps.catalog, options)
+      if (deps.pool === undefined) handled = await handleAdmission(endpoint, body, deps.catalog, inThread())
       else {
         const answer = await deps.pool.run(endpoint, body, options.deadlineMs)
         overloaded = 'overloaded' in answer
@@ -171,6 +187,7 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
           seconds,
           expandedSteps: handled.expandedSteps,
         })
+        if (handled.policyReport !== undefined) deps.metrics.policiesEvaluated(handled.policyReport)
         const { uidWhole: _whole, resource: _resource, ...logFields } = fields
         request.log.info(
           {

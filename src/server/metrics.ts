@@ -24,6 +24,18 @@ export interface Metrics {
   catalogReloadFailed(): void
   /** A watched cluster resource changed state (cluster.ts): synced, failing, absent. */
   clusterStatus(s: { resource: string; state: string; objects: number }): void
+  /** The step policies known now, replacing the last list: their series come and go with them. */
+  policiesChanged(list: readonly ListedPolicy[]): void
+  /** What the policies did with one admitted object. */
+  policiesEvaluated(report: { evaluated: readonly string[]; violations: readonly { policy: string; rule: string; mode: string }[] }): void
+}
+
+/** A policy as /metrics lists it: `active` is in force; `invalid` was found wrong in the cluster and is not. */
+export interface ListedPolicy {
+  id: string
+  kind: string
+  mode: string
+  state: 'active' | 'invalid'
 }
 
 export interface MetricsOptions {
@@ -31,8 +43,8 @@ export interface MetricsOptions {
   version: string
   /** What the catalog read but cannot serve now (Catalog.brokenDefinitions), read when scraped. */
   brokenDefinitions?: () => readonly { source: string }[]
-  /** The step policies in force: listed as stepsplice_policies{policy, kind, mode} = 1. Operators name them, so the labels are bounded. */
-  policies?: readonly { id: string; kind: string; mode: string }[]
+  /** The step policies at start (policiesChanged replaces them). */
+  policies?: readonly ListedPolicy[]
 }
 
 /** The catalogs that report broken definitions: a fixed set of label values. */
@@ -57,13 +69,41 @@ export function createMetrics(catalogSize: () => number, options: MetricsOptions
     labelNames: ['version', 'node'],
     registers: [registry],
   }).set({ version: options.version, node: process.version }, 1)
+  // Policy names are labels: operators and namespace admins choose them, so a series lives only as long as its policy.
   const listed = new Gauge({
     name: 'stepsplice_policies',
-    help: 'The step policies in force (always 1), by policy, kind and mode.',
-    labelNames: ['policy', 'kind', 'mode'],
+    help: 'The step policies known (always 1), by policy, kind, mode and state: active (in force) or invalid (not in force).',
+    labelNames: ['policy', 'kind', 'mode', 'state'],
     registers: [registry],
   })
-  for (const p of options.policies ?? []) listed.set({ policy: p.id, kind: p.kind, mode: p.mode }, 1)
+  const evaluations = new Counter({
+    name: 'stepsplice_policy_evaluations_total',
+    help: 'Objects each step policy judged.',
+    labelNames: ['policy'],
+    registers: [registry],
+  })
+  const violations = new Counter({
+    name: 'stepsplice_policy_violations_total',
+    help: 'Violations each step policy found, by rule and mode (Enforce denied the object, Audit warned).',
+    labelNames: ['policy', 'rule', 'mode'],
+    registers: [registry],
+  })
+  let known = new Set<string>()
+  /** The rule and mode series each policy has, so all of them go when it does (prom-client removes one series at a time). */
+  const violationSeries = new Map<string, Map<string, { rule: string; mode: string }>>()
+  const policiesChanged = (list: readonly ListedPolicy[]): void => {
+    const next = new Set(list.filter((p) => p.state === 'active').map((p) => p.id))
+    listed.reset()
+    for (const p of list) listed.set({ policy: p.id, kind: p.kind, mode: p.mode, state: p.state }, 1)
+    for (const id of known) {
+      if (next.has(id)) continue
+      evaluations.remove({ policy: id })
+      for (const { rule, mode } of violationSeries.get(id)?.values() ?? []) violations.remove({ policy: id, rule, mode })
+      violationSeries.delete(id)
+    }
+    known = next
+  }
+  policiesChanged(options.policies ?? [])
   const labelNames = ['endpoint', 'resource', 'outcome'] as const
   const duration = new Histogram({
     name: 'stepsplice_admission_duration_seconds',
@@ -136,6 +176,18 @@ export function createMetrics(catalogSize: () => number, options: MetricsOptions
   })
   return {
     registry,
+    policiesChanged,
+    policiesEvaluated(report) {
+      // A policy that left while the object was judged is not counted: its series are gone for good.
+      for (const id of report.evaluated) if (known.has(id)) evaluations.inc({ policy: id })
+      for (const v of report.violations) {
+        if (!known.has(v.policy)) continue
+        const series = violationSeries.get(v.policy) ?? new Map<string, { rule: string; mode: string }>()
+        violationSeries.set(v.policy, series)
+        series.set(`${v.rule} ${v.mode}`, { rule: v.rule, mode: v.mode })
+        violations.inc({ policy: v.policy, rule: v.rule, mode: v.mode })
+      }
+    },
     clusterStatus(s) {
       // The resource names are stepsplice's own (stepactions.tekton.dev/v1beta1, tasks.tekton.dev/v1): a fixed set.
       for (const state of clusterStates) clusterState.set({ resource: s.resource, state }, s.state === state ? 1 : 0)

@@ -15,7 +15,7 @@
 
 import { Worker } from 'node:worker_threads'
 import type { AdmissionFields, Endpoint, Handled } from '../admission/handle.ts'
-import type { Resolution, TaskResolution } from '../definitions/reference.ts'
+import type { PolicySource } from '../policy/types.ts'
 import type { Catalog } from '../resolution/catalog.ts'
 import type { FromWorker, ToWorker, WorkerSettings } from './worker-protocol.ts'
 
@@ -47,6 +47,8 @@ interface Slot {
   /** Its modules are loaded and it takes requests. */
   online: boolean
   task?: Task
+  /** The generation of the policies it holds; -1 before the first are sent. */
+  policies: number
 }
 
 export interface PoolOptions {
@@ -54,6 +56,10 @@ export interface PoolOptions {
   size: number
   catalog: Catalog
   settings: WorkerSettings
+  /** The step policies in force, read at each dispatch: a worker is sent them when its copy is stale. */
+  policies?: PolicySource
+  /** Namespaces' labels as the server's thread knows them (cluster mode), for workers that ask. */
+  namespaceLabels?: (namespace: string) => Record<string, string> | undefined
   /** Requests that may wait for a free worker; more are answered as overloaded. */
   maxQueue?: number
   /** Called when a worker fails in a way no request explains (it could not start, say). */
@@ -123,7 +129,7 @@ export class AdmissionPool {
 
   #spawn(): Slot {
     const worker = new Worker(this.#options.workerUrl ?? defaultWorker)
-    const slot: Slot = { worker, online: false }
+    const slot: Slot = { worker, online: false, policies: -1 }
     worker.on('message', (message: FromWorker) => {
       if (message.type !== 'ready') return this.#receive(slot, message)
       slot.online = true
@@ -145,6 +151,13 @@ export class AdmissionPool {
       const task = this.#queue.shift() as Task
       slot.task = task
       task.slot = slot
+      const current = this.#options.policies?.current()
+      if (current !== undefined && current.generation !== slot.policies) {
+        // Messages arrive in order: the worker holds these before it reads the request.
+        const update: ToWorker = { type: 'policies', generation: current.generation, policies: current.policies }
+        slot.worker.postMessage(update)
+        slot.policies = current.generation
+      }
       const message: ToWorker = { type: 'run', id: task.id, endpoint: task.endpoint, body: task.body, settings: task.settings }
       slot.worker.postMessage(message)
     }
@@ -177,6 +190,12 @@ export class AdmissionPool {
         )
         return
       }
+      case 'labels': {
+        const labels = this.#options.namespaceLabels?.(message.namespace)
+        const answer: ToWorker = { type: 'resolved', id: task.id, rid: message.rid, resolution: JSON.stringify(labels ?? null) }
+        slot.worker.postMessage(answer)
+        return
+      }
       case 'cancel':
         task.lookups.get(message.rid)?.abort(new Error('the request no longer needs it'))
         task.lookups.delete(message.rid)
@@ -188,11 +207,11 @@ export class AdmissionPool {
     }
   }
 
-  #lookup(slot: Slot, task: Task, rid: number, question: (signal: AbortSignal) => Promise<Resolution | TaskResolution>): void {
+  #lookup(slot: Slot, task: Task, rid: number, question: (signal: AbortSignal) => Promise<unknown>): void {
     const controller = new AbortController()
     task.lookups.set(rid, controller)
     question(controller.signal)
-      .catch((err: unknown): Resolution => ({ error: `catalog failed: ${err instanceof Error ? err.message : String(err)}` }))
+      .catch((err: unknown) => ({ error: `catalog failed: ${err instanceof Error ? err.message : String(err)}` }))
       .then((resolution) => {
         if (!task.lookups.delete(rid) || slot.task !== task || !this.#tasks.has(task.id)) return
         const message: ToWorker = { type: 'resolved', id: task.id, rid, resolution: JSON.stringify(resolution) }

@@ -1,7 +1,6 @@
 // Starting and stopping the webhook: listen with the current certificate,
 // follow certificate rotation, and close gracefully.
 
-import type { LoadedPolicy } from '../policy/types.ts'
 import type { Logger } from 'pino'
 import type { Catalog } from '../resolution/catalog.ts'
 import type { OnTimeout } from '../admission/mutate.ts'
@@ -12,6 +11,7 @@ import { createMetrics, type Metrics } from './metrics.ts'
 import { type HealthServer, startHealthServer } from './health.ts'
 import { AdmissionPool } from './pool.ts'
 import { logBrokenDefinitions } from './catalog-reports.ts'
+import type { PolicyFeed } from './policy-feed.ts'
 
 export interface ServeConfig {
   host: string
@@ -38,8 +38,8 @@ export interface ServeConfig {
   inlineTaskRefs?: boolean
   /** Kinds of reference that must resolve at admission (--require-resolution); others left for Tekton with a warning. */
   requireResolution?: readonly string[]
-  /** Step policies (`--policy`), loaded and valid. */
-  policies?: readonly LoadedPolicy[]
+  /** The step policies in force: `--policy` files (fixedFeed) or the cluster's (ClusterPolicies). */
+  policies?: PolicyFeed
   /** stepsplice's version, for stepsplice_build_info. */
   version?: string
 }
@@ -63,8 +63,11 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const metrics = createMetrics(() => catalog.size, {
     version: config.version ?? 'unknown',
     ...(catalog.brokenDefinitions === undefined ? {} : { brokenDefinitions: () => catalog.brokenDefinitions?.() ?? [] }),
-    ...(config.policies === undefined ? {} : { policies: config.policies }),
+    ...(config.policies === undefined ? {} : { policies: config.policies.listed() }),
   })
+  const feed = config.policies
+  const stopPolicyMetrics = feed?.subscribe(() => metrics.policiesChanged(feed.listed()))
+  const namespaceLabels = feed?.namespaceLabels === undefined ? undefined : (namespace: string) => feed.namespaceLabels?.(namespace)
   const settings = {
     deadlineMs: config.deadlineMs,
     onTimeout: config.onTimeout,
@@ -73,7 +76,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     tasks: config.catalog.resolveTask !== undefined,
     authoritative: config.catalog.authoritative === true,
     ...(config.requireResolution === undefined ? {} : { requireResolution: [...config.requireResolution] }),
-    ...(config.policies === undefined ? {} : { policies: [...config.policies] }),
+    ...(namespaceLabels === undefined ? {} : { askNamespaceLabels: true }),
   }
   const pool =
     config.workers > 0
@@ -81,6 +84,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
           size: config.workers,
           catalog: config.catalog,
           settings,
+          ...(feed === undefined ? {} : { policies: feed }),
+          ...(namespaceLabels === undefined ? {} : { namespaceLabels }),
           onWorkerError: (err) => config.logger.error({ err }, 'admission worker failed'),
         })
       : undefined
@@ -89,10 +94,19 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const notReady = (): string | undefined => {
     if (!(pool?.ready ?? true)) return 'admission workers starting'
     if (!(config.catalog.ready ?? true)) return 'catalog not synced'
+    if (!(feed?.ready ?? true)) return 'step policies not synced'
     return undefined
   }
   const app = buildApp(
-    { catalog: config.catalog, metrics, logger: config.logger, ready: () => notReady() === undefined, ...(pool ? { pool } : {}) },
+    {
+      catalog: config.catalog,
+      metrics,
+      logger: config.logger,
+      ready: () => notReady() === undefined,
+      ...(pool ? { pool } : {}),
+      ...(feed === undefined ? {} : { policies: feed }),
+      ...(namespaceLabels === undefined ? {} : { namespaceLabels }),
+    },
     {
       tls,
       ...settings,
@@ -158,6 +172,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     ...(health === undefined ? {} : { metricsPort: health.port }),
     async close() {
       stopReports?.()
+      stopPolicyMetrics?.()
       for (const w of watches) w.close()
       await app.close()
       await health?.close()

@@ -16,12 +16,19 @@ export interface WorkerSettings {
   tasks?: boolean
   inlineTaskRefs?: boolean
   requireResolution?: string[]
-  policies?: LoadedPolicy[]
+  /** Whether the server's thread knows namespaces' labels (cluster mode), so a worker asks it for them. */
+  askNamespaceLabels?: boolean
   /** Whether a name the server's catalog does not hold is one Tekton would not find either (resolution/catalog.ts). */
   authoritative?: boolean
 }
 
 export type ToWorker =
+  /**
+   * The step policies in force, sent before a request whenever the worker's
+   * copy is older than `generation`: sent once, not with every request, and
+   * held by the worker until the next change.
+   */
+  | { type: 'policies'; generation: number; policies: readonly LoadedPolicy[] }
   | { type: 'run'; id: number; endpoint: Endpoint; body: string; settings: WorkerSettings }
   /** As JSON text: a definition may hold integers past 2^53, kept exact as raw JSON, which postMessage cannot clone. */
   | { type: 'resolved'; id: number; rid: number; resolution: string }
@@ -32,5 +39,7 @@ export type FromWorker =
   | { type: 'decoded'; id: number; fields: AdmissionFields }
   | { type: 'resolve'; id: number; rid: number; ref: StepReference }
   | { type: 'resolveTask'; id: number; rid: number; ref: TaskReference }
+  /** A namespace's labels; answered with `resolved`, the labels or null as JSON. */
+  | { type: 'labels'; id: number; rid: number; namespace: string }
   | { type: 'cancel'; id: number; rid: number }
   | { type: 'done'; id: number; handled: Handled }

@@ -7,6 +7,7 @@ import { parentPort } from 'node:worker_threads'
 import { handleAdmission } from '../admission/handle.ts'
 import { parseJson } from '../json/parse-json.ts'
 import type { Resolution, StepReference, TaskReference, TaskResolution } from '../definitions/reference.ts'
+import type { LoadedPolicy } from '../policy/types.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
 import type { FromWorker, ToWorker } from './worker-protocol.ts'
 
@@ -16,6 +17,8 @@ if (port === null) throw new Error('server/worker.ts runs as a worker thread')
 const post = (message: FromWorker): void => port.postMessage(message)
 const waiting = new Map<number, (answer: unknown) => void>()
 let nextRid = 0
+/** The policies the pool sent last: kept across requests, so their compiled patterns are too (policy/evaluate.ts). */
+let policies: readonly LoadedPolicy[] = []
 
 /** Asks the server's thread; an abort (the request's own deadline) answers at once with an error. */
 function ask<T>(id: number, question: (rid: number) => FromWorker, options: ResolveOptions): Promise<T> {
@@ -37,6 +40,10 @@ function ask<T>(id: number, question: (rid: number) => FromWorker, options: Reso
   })
 }
 
+function isLabels(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')
+}
+
 /** The catalog of the server's thread, one request's view of it. */
 function remoteCatalog(id: number, tasks: boolean, authoritative: boolean): Catalog {
   const catalog: Catalog = {
@@ -51,6 +58,10 @@ function remoteCatalog(id: number, tasks: boolean, authoritative: boolean): Cata
 }
 
 port.on('message', (message: ToWorker) => {
+  if (message.type === 'policies') {
+    policies = message.policies
+    return
+  }
   if (message.type === 'resolved') {
     const done = waiting.get(message.rid)
     waiting.delete(message.rid)
@@ -58,8 +69,18 @@ port.on('message', (message: ToWorker) => {
     return
   }
   const { id, endpoint, body, settings } = message
+  const { askNamespaceLabels, ...options } = settings
   handleAdmission(endpoint, body, remoteCatalog(id, settings.tasks === true, settings.authoritative === true), {
-    ...settings,
+    ...options,
+    ...(policies.length === 0 ? {} : { policies }),
+    ...(askNamespaceLabels === true
+      ? {
+          namespaceLabels: async (namespace: string, resolveOptions: ResolveOptions) => {
+            const answer = await ask<unknown>(id, (rid) => ({ type: 'labels', id, rid, namespace }), resolveOptions)
+            return isLabels(answer) ? answer : undefined
+          },
+        }
+      : {}),
     onDecoded: (fields) => post({ type: 'decoded', id, fields }),
   }).then(
     (handled) => post({ type: 'done', id, handled }),

@@ -157,9 +157,9 @@ export async function kustomize(dir: string): Promise<Manifest[]> {
   return parseManifests(await runTool('kubectl', ['kustomize', dir]), `kubectl kustomize ${dir}`)
 }
 
-/** `helm template stepsplice deploy/helm/stepsplice -n NAMESPACE --set ...`. */
+/** `helm template stepsplice deploy/helm/stepsplice -n NAMESPACE --include-crds --set ...`: the CRDs too, as `helm install` applies them. */
 export async function helmTemplate(set: string[] = [], namespace = 'stepsplice-system'): Promise<Manifest[]> {
-  const args = ['template', 'stepsplice', chartDir, '--namespace', namespace, ...set.flatMap((s) => ['--set', s])]
+  const args = ['template', 'stepsplice', chartDir, '--namespace', namespace, '--include-crds', ...set.flatMap((s) => ['--set', s])]
   return parseManifests(await runTool('helm', args), `helm ${args.join(' ')}`)
 }
 

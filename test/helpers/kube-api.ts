@@ -32,6 +32,20 @@ export const tektonResources = {
   pipelines: { group: 'tekton.dev', versions: ['v1'], plural: 'pipelines', kind: 'Pipeline', categories: ['tekton', 'tekton-pipelines'] },
 } satisfies Record<string, KubeResource>
 
+/** stepsplice's own policy CRDs (deploy/crds), and the core group's namespaces the policies select by label. */
+export const policyResources = {
+  stepPolicies: { group: 'stepsplice.dev', versions: ['v1alpha1'], plural: 'steppolicies', kind: 'StepPolicy', categories: ['stepsplice'] },
+  clusterStepPolicies: {
+    group: 'stepsplice.dev',
+    versions: ['v1alpha1'],
+    plural: 'clustersteppolicies',
+    kind: 'ClusterStepPolicy',
+    scope: 'Cluster',
+    categories: ['stepsplice'],
+  },
+  namespaces: { group: '', versions: ['v1'], plural: 'namespaces', kind: 'Namespace', scope: 'Cluster' },
+} satisfies Record<string, KubeResource>
+
 /** The user the default token authenticates, a service account as in a cluster. */
 export const defaultUser = 'system:serviceaccount:stepsplice-system:stepsplice'
 

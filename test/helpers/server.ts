@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import http from 'node:http'
 import https from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,6 +22,7 @@ import type { Catalog, ResolveOptions } from '../../src/resolution/catalog.ts'
 import { DirectoryCatalog } from '../../src/resolution/directory.ts'
 import { main } from '../../src/cli/main.ts'
 import { type RunningServer, startServer } from '../../src/server/serve.ts'
+import { fixedFeed } from '../../src/server/policy-feed.ts'
 import type { KubeObject } from '../../src/types/k8s.ts'
 
 const run = promisify(execFile)
@@ -257,7 +259,7 @@ export async function startTestServer(t: Teardown, options: TestServerOptions = 
     workers: options.workers ?? 1,
     ...(options.prepareImage === undefined ? {} : { prepareImage: options.prepareImage }),
     ...(options.requireResolution === undefined ? {} : { requireResolution: options.requireResolution }),
-    ...(options.policies === undefined ? {} : { policies: options.policies }),
+    ...(options.policies === undefined ? {} : { policies: fixedFeed(options.policies) }),
   })
   t.teardown(() => running.close())
   const request = (path: string, o?: RequestOptions): Promise<HttpResult> => httpsRequest(running.url, certs.ca, path, o)
@@ -376,3 +378,26 @@ export async function renderObject(t: Teardown, object: unknown, flags: string[]
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** A bounded wait: polls until `check` holds, failing after a generous ceiling rather than asserting on time. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, ceilingMs = 10_000): Promise<void> {
+  const deadline = Date.now() + ceilingMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${ceilingMs} ms waiting for ${what}`)
+    await sleep(10)
+  }
+}
+
+/** GET on a plain-HTTP port (the metrics and health port). */
+export function plainGet(port: number, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .request({ host: '127.0.0.1', port, path }, (res) => {
+        let text = ''
+        res.on('data', (c: Buffer) => (text += c.toString()))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+      })
+      .on('error', reject)
+      .end()
+  })
+}

@@ -8,9 +8,14 @@ import { isDeepStrictEqual } from 'node:util'
 import type { KubeObject } from '../../../src/types/k8s.ts'
 import type { Predicate } from './selectors.ts'
 
-/** A namespaced custom resource as its CRD declares it; every version is served, with conversion None (same schema). */
+/**
+ * A resource as its CRD declares it; every version is served, with conversion
+ * None (same schema). Group '' is the core group (namespaces are served that
+ * way); `scope: 'Cluster'` a cluster-scoped resource (no namespace).
+ */
 export interface KubeResource {
   group: string
+  scope?: 'Namespaced' | 'Cluster'
   versions: string[]
   plural: string
   kind: string
@@ -51,6 +56,9 @@ interface Installed {
 export type WatchStart = { ok: true; stop: () => void } | { ok: false; oldest: number }
 
 const keyOf = (namespace: string, name: string): string => `${namespace}/${name}`
+
+/** `group/version`, or just `version` for the core group. */
+export const apiVersionOf = (group: string, version: string): string => (group === '' ? version : `${group}/${version}`)
 const now = (): string => `${new Date().toISOString().slice(0, 19)}Z`
 
 export class Cluster {
@@ -121,7 +129,15 @@ export class Cluster {
       throw new Error(`create: ${entry.resource.plural}.${entry.resource.group} "${name}" already exists in ${namespace}`)
     const stored: KubeObject = {
       ...structuredClone(object),
-      metadata: { ...structuredClone(metadata), name, namespace, uid: randomUUID(), resourceVersion: this.next(), generation: 1, creationTimestamp: now() },
+      metadata: {
+        ...structuredClone(metadata),
+        name,
+        ...(namespace === '' ? {} : { namespace }),
+        uid: randomUUID(),
+        resourceVersion: this.next(),
+        generation: 1,
+        creationTimestamp: now(),
+      },
     }
     entry.objects.set(keyOf(namespace, name), stored)
     this.record(entry, 'ADDED', stored)
@@ -139,7 +155,7 @@ export class Cluster {
       metadata: {
         ...structuredClone(object.metadata),
         name,
-        namespace,
+        ...(namespace === '' ? {} : { namespace }),
         uid: oldMeta.uid,
         creationTimestamp: oldMeta.creationTimestamp,
         generation,
@@ -228,10 +244,12 @@ export class Cluster {
   }
 
   private locate(object: KubeObject): { entry: Installed; namespace: string } {
-    const [group, version] = (object.apiVersion ?? '').split('/')
+    const apiVersion = object.apiVersion ?? ''
+    const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion]
     const entry = [...this.installed.values()].find((e) => e.resource.group === group && e.resource.kind === object.kind)
     if (!entry || version === undefined || !entry.resource.versions.includes(version))
       throw new Error(`no installed resource serves ${object.apiVersion} ${object.kind}`)
+    if (entry.resource.scope === 'Cluster') return { entry, namespace: '' }
     return { entry, namespace: object.metadata?.namespace ?? 'default' }
   }
 

@@ -36,8 +36,10 @@ export function apiVersions(hostPort: string): Record<string, unknown> {
   return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: hostPort }] }
 }
 
-/** The core group serves nothing here: only custom resources are faked. */
-export const coreResourceList = (): Record<string, unknown> => ({ kind: 'APIResourceList', groupVersion: 'v1', resources: [] })
+/** The core group: only what was installed with group '' (namespaces). */
+export function coreResourceList(resources: KubeResource[]): Record<string, unknown> {
+  return { ...(apiResourceList(resources, '', 'v1') ?? { kind: 'APIResourceList', resources: [] }), groupVersion: 'v1' }
+}
 
 export function apiGroupList(resources: KubeResource[]): Record<string, unknown> {
   const groups = [...new Set(resources.map((r) => r.group))].sort()
@@ -61,7 +63,7 @@ export function apiResourceList(resources: KubeResource[], group: string, versio
     resources: served.map((r) => ({
       name: r.plural,
       singularName: r.singular ?? r.kind.toLowerCase(),
-      namespaced: true,
+      namespaced: r.scope !== 'Cluster',
       kind: r.kind,
       // Only what this server answers: it serves reads, and tests write through the helper.
       verbs: ['get', 'list', 'watch'],

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { KubeObject } from '../../../src/types/k8s.ts'
 import type { Access, Verb } from './access.ts'
-import type { Cluster, KubeResource } from './cluster.ts'
+import { apiVersionOf, type Cluster, type KubeResource } from './cluster.ts'
 import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions, coreResourceList } from './discovery.ts'
 import { type Predicate, selectorPredicate } from './selectors.ts'
 import { noSuchResource, type Status, status, unauthorized } from './status.ts'
@@ -42,10 +42,12 @@ interface ResourcePath {
   name: string | undefined
 }
 
+/** /apis/<group>/<version>/… or, for the core group, /api/<version>/…; then <plural>[/<name>] or namespaces/<ns>/<plural>[/<name>]. */
 function resourcePath(segments: string[]): ResourcePath | undefined {
-  const [apis, group, version, ...rest] = segments
-  if (apis !== 'apis' || group === undefined || version === undefined) return undefined
-  if (rest.length === 1) return { group, version, plural: rest[0] as string, namespace: undefined, name: undefined }
+  const core = segments[0] === 'api'
+  const [group, version, ...rest] = core ? ['', ...segments.slice(1)] : segments.slice(1)
+  if ((!core && segments[0] !== 'apis') || group === undefined || version === undefined) return undefined
+  if (rest.length === 1 || rest.length === 2) return { group, version, plural: rest[0] as string, namespace: undefined, name: rest[1] }
   if (rest[0] === 'namespaces' && (rest.length === 3 || rest.length === 4))
     return { group, version, namespace: rest[1], plural: rest[2] as string, name: rest[3] }
   return undefined
@@ -89,6 +91,9 @@ function route(ctx: ApiContext, record: RecordedRequest, res: ServerResponse): A
   if (denied) return refuse(denied)
   const resource = ctx.cluster.lookup(target.group, target.version, target.plural)
   if (resource === undefined) return refuse(noSuchResource())
+  // A cluster-scoped resource has no namespaced paths; a namespaced one is read by name only within a namespace.
+  const clusterScoped = resource.scope === 'Cluster'
+  if (clusterScoped ? target.namespace !== undefined : target.namespace === undefined && target.name !== undefined) return refuse(noSuchResource())
   const fault = ctx.access.fault(attempt)
   if (fault) return refuse(fault)
 
@@ -129,18 +134,18 @@ function discovery(ctx: ApiContext, segments: string[]): Answer {
   let body: Record<string, unknown> | undefined
   if (first === 'version' && group === undefined) body = { major: '1', minor: '33', gitVersion: 'v1.33.0-stepsplice-test', platform: 'linux/amd64' }
   else if (first === 'api' && group === undefined) body = apiVersions(ctx.address)
-  else if (first === 'api' && group === 'v1' && version === undefined) body = coreResourceList()
-  else if (first === 'apis' && group === undefined) body = apiGroupList(resources)
+  else if (first === 'api' && group === 'v1' && version === undefined) body = coreResourceList(resources)
+  else if (first === 'apis' && group === undefined) body = apiGroupList(resources.filter((r) => r.group !== ''))
   else if (first === 'apis' && group !== undefined && version === undefined) body = apiGroupDocument(resources, group)
   else if (first === 'apis' && group !== undefined && version !== undefined && rest.length === 0) body = apiResourceList(resources, group, version)
   return body === undefined ? refuse(noSuchResource()) : ok(body)
 }
 
-const withVersion = (o: KubeObject, resource: KubeResource, version: string): KubeObject => ({ ...o, apiVersion: `${resource.group}/${version}` })
+const withVersion = (o: KubeObject, resource: KubeResource, version: string): KubeObject => ({ ...o, apiVersion: apiVersionOf(resource.group, version) })
 
 function getOne(cluster: Cluster, resource: KubeResource, target: ResourcePath): Answer {
   const name = target.name as string
-  const found = cluster.get(resource, target.namespace as string, name)
+  const found = cluster.get(resource, target.namespace ?? '', name)
   if (found === undefined)
     return refuse(status(404, `${resource.plural}.${resource.group} "${name}" not found`, { name, group: resource.group, kind: resource.plural }))
   return ok(withVersion(found, resource, target.version))
@@ -176,7 +181,7 @@ function list(cluster: Cluster, resource: KubeResource, target: ResourcePath, qu
     metadata.continue = Buffer.from(JSON.stringify({ rv, after: keyOf(items[items.length - 1] as KubeObject) })).toString('base64url')
   }
   return ok({
-    apiVersion: `${resource.group}/${target.version}`,
+    apiVersion: apiVersionOf(resource.group, target.version),
     kind: `${resource.kind}List`,
     metadata,
     items: items.map((o) => withVersion(o, resource, target.version)),

@@ -4,7 +4,7 @@
 
 import type { ServerResponse } from 'node:http'
 import type { KubeObject } from '../../../src/types/k8s.ts'
-import type { Cluster, EventType, KubeResource } from './cluster.ts'
+import { apiVersionOf, type Cluster, type EventType, type KubeResource } from './cluster.ts'
 import type { Predicate } from './selectors.ts'
 import { tooOldResourceVersion } from './status.ts'
 
@@ -29,7 +29,7 @@ export interface WatchRequest {
 
 /** Serves the watch; returns the code of an ERROR event that ended it at once (410), if one did. */
 export function serveWatch(res: ServerResponse, cluster: Cluster, request: WatchRequest, open: Set<OpenWatch>): number | undefined {
-  const apiVersion = `${request.resource.group}/${request.version}`
+  const apiVersion = apiVersionOf(request.resource.group, request.version)
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private' })
   res.flushHeaders()
   const write = (type: EventType, object: unknown): void => {
