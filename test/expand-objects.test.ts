@@ -8,6 +8,7 @@ import { MemoryCatalog } from '../src/resolution/memory.ts'
 import type { Catalog } from '../src/resolution/catalog.ts'
 import { spliceObject } from '../src/pipeline/splice.ts'
 import { provenanceAnnotation } from '../src/steps/expansion.ts'
+import { limits } from '../src/limits/limits.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { catalogOf, clusterCatalogOf, expand, expandWith, pipelineRun, pipelineStepsOf, stepAction, stepOf, stepsOf, taskRun } from './helpers/catalog.ts'
 
@@ -138,10 +139,21 @@ t.test('provenance annotation', async (t) => {
   const e = await expand(obj, stepAction('echo', spec))
   const digest = expectedDigest(spec)
   t.match(digest, /^sha256:[0-9a-f]{64}$/)
-  t.strictSame(provenance(e.object), [
-    { path: 'spec.taskSpec.steps[1]', step: '', definition: 'default/echo', source: 'directory', digest },
-    { path: 'spec.taskSpec.steps[2]', step: 'named', definition: 'default/echo', source: 'directory', digest },
-  ])
+  t.strictSame(
+    provenance(e.object),
+    [
+      { path: 'spec.taskSpec.steps[1]', step: '', definition: 'default/echo', source: 'directory', digest, written: { ref: { name: 'echo' } } },
+      {
+        path: 'spec.taskSpec.steps[2]',
+        step: 'named',
+        definition: 'default/echo',
+        source: 'directory',
+        digest,
+        written: { name: 'named', ref: { name: 'echo' } },
+      },
+    ],
+    'each entry keeps the step as written, to verify it by on re-admission',
+  )
   t.strictSame(e.expanded, provenance(e.object))
 
   const reordered = { params: [{ default: 'hello', name: 'msg' }], args: ['$(params.msg)'], image: 'alpine' }
@@ -164,23 +176,24 @@ t.test('provenance keeps other annotations; earlier entries only when the stored
   })
   obj.metadata = { ...obj.metadata, annotations: { other: 'x', [provenanceAnnotation]: JSON.stringify(earlier) } }
   const mine = { path: 'spec.taskSpec.steps[1]', step: 'e', definition: 'default/echo', source: 'directory' }
+  const written = { written: { name: 'e', ref: { name: 'echo' } } }
 
   // CREATE: nothing stored, so the caller's entries are not taken on trust.
   const created = await expand(obj, echo)
   t.equal(created.object.metadata?.annotations?.other, 'x')
-  t.strictSame(provenance(created.object), [{ ...mine, digest: created.expanded[0]?.digest }], 'an entry stepsplice did not compute is dropped')
+  t.strictSame(provenance(created.object), [{ ...mine, digest: created.expanded[0]?.digest, ...written }], 'an entry stepsplice did not compute is dropped')
   t.match(created.warnings, [/stepsplice\.dev\/resolved: dropped 1 entries that stepsplice did not record/])
 
   // UPDATE of an object stored with that entry and that step: the entry was ours, and stays.
   const updated = await spliceObject(obj, 'default', { catalog: catalogOf(echo) }, { oldObject: structuredClone(obj) })
-  t.strictSame(provenance(updated.object), [...earlier, { ...mine, digest: updated.expanded[0]?.digest }])
+  t.strictSame(provenance(updated.object), [...earlier, { ...mine, digest: updated.expanded[0]?.digest, ...written }])
   t.same(updated.warnings, [])
 
   // UPDATE where the step at the entry's path changed: the entry no longer describes it.
   const stored = structuredClone(obj)
   ;(stored.spec as { taskSpec: { steps: { image?: string }[] } }).taskSpec.steps[0] = { image: 'other' }
   const moved = await spliceObject(obj, 'default', { catalog: catalogOf(echo) }, { oldObject: stored })
-  t.strictSame(provenance(moved.object), [{ ...mine, digest: moved.expanded[0]?.digest }])
+  t.strictSame(provenance(moved.object), [{ ...mine, digest: moved.expanded[0]?.digest, ...written }])
 
   const garbled = taskRun({ steps: [{ name: 'e', ref: { name: 'echo' } }] })
   garbled.metadata = { ...garbled.metadata, annotations: { [provenanceAnnotation]: 'not json' } }
@@ -642,5 +655,15 @@ t.test('a hand-edited provenance annotation with junk entries is cleaned, not a 
     entries.map((x) => x.path),
     ['spec.taskSpec.steps[0]'],
     'only what stepsplice computed: junk and unrecorded entries dropped',
+  )
+})
+
+t.test('past writtenStepsBytes the steps as written are left out of the annotation, and the claims stay', async (t) => {
+  const big = 'x'.repeat(limits.writtenStepsBytes)
+  const e = await expand(taskRun({ steps: [{ name: 'e', ref: { name: 'echo' }, params: [{ name: 'msg', value: big }] }] }), echo)
+  t.strictSame(e.problems, [])
+  t.strictSame(
+    (provenance(e.object) as Record<string, unknown>[]).map((p) => [p.path, p.written]),
+    [['spec.taskSpec.steps[0]', undefined]],
   )
 })

@@ -161,7 +161,10 @@ t.test('a TaskRun: the patch keeps every digit and gives exactly what render pri
   t.match(patchText, `/securityContext","value":{"runAsUser":${big},"runAsGroup":${big}}}`, 'the definition’s integers, exact')
   t.match(patchText, `/args","value":["${big}","${int64Max}"]}`, 'a task param holding an int64: its digits')
   t.match(patchText, `/args","value":["18014398509481985","12345678901234567000"]}`, 'a step param: its digits; past int64, the nearest double')
-  t.notMatch(patchText, /computeResources|podTemplate|9007199254740995/, 'fields that did not change are not in the patch')
+  // The provenance annotation keeps the steps as written (computeResources included); every other operation is a change.
+  const changes = JSON.stringify((parseJson(patchText) as Operation[]).filter((op) => op.path !== '/metadata/annotations'))
+  t.notMatch(changes, /computeResources|podTemplate|9007199254740995/, 'fields that did not change are not in the patch')
+  t.match(patchText, /\\"written\\":\{\\"name\\":\\"via-task-param\\".*\\"memory\\":9007199254740997/, 'the step as written keeps its digits too')
 
   const json = await render(t, catalog, text, 'taskrun.json', 'json')
   t.equal(json.code, 0, json.err)

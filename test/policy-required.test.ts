@@ -6,14 +6,13 @@
 // warned about (Audit); Audit never injects.
 
 import t from 'tap'
-import { parseAllDocuments } from 'yaml'
 import { spliceObject } from '../src/pipeline/splice.ts'
-import { readPolicies, validatePolicyObject } from '../src/policy/load.ts'
+import { validatePolicyObject } from '../src/policy/load.ts'
 import type { LoadedPolicy } from '../src/policy/types.ts'
 import { formatProblem } from '../src/problems/problem.ts'
 import type { Expansion } from '../src/steps/expansion.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
-import { catalogOf, pipelineRun, pipelineStepsOf, stepAction, stepsOf, taskRun } from './helpers/catalog.ts'
+import { catalogOf, pipelineRun, pipelineStepsOf, stepAction, stepsOf, taskRun, policiesOf } from './helpers/catalog.ts'
 import { podWith, resolvedKey, stepsKey } from './helpers/pod.ts'
 
 const scanner = stepAction('scanner', {
@@ -26,14 +25,7 @@ const preflight = stepAction('preflight', { image: 'registry.example.com/preflig
 const build = stepAction('build', { image: 'registry.example.com/build:1', command: ['make'] })
 const catalog = catalogOf(scanner, preflight, build)
 
-function policies(yaml: string): LoadedPolicy[] {
-  const read = readPolicies(
-    parseAllDocuments(yaml).map((d) => d.toJS()),
-    'test',
-  )
-  if (read.problems.length > 0) throw new Error(read.problems.join('\n'))
-  return read.policies
-}
+const policies = policiesOf
 
 const enforce = policies(`
 apiVersion: stepsplice.dev/v1alpha1

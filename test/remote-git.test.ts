@@ -90,10 +90,14 @@ t.test('concurrent requests for what no one has fetched yet share one fetch', as
 })
 
 t.test('git, a branch: the commit it named is recorded and kept for the TTL, then asked again', async (t) => {
-  const server = await remoteWebhook(t, certs, { 'remote-ttl': '500ms' })
+  // Long enough that a loaded machine (git commits, the whole suite in parallel) stays within it between the first two requests.
+  const ttlMs = 3000
+  const server = await remoteWebhook(t, certs, { 'remote-ttl': `${ttlMs}ms` })
   const [first = ''] = await git.createRepo('moving', [{ files: { 'tool.yaml': stepActionYaml('tool', 'img/tool:1') } }])
   const ref = gitRef(git, 'moving', 'main', 'tool.yaml')
   const a = await admit(server, taskRunOf('a', [{ name: 's', ref }]))
+  // The branch's commit is kept for the TTL from when it was fetched, which is before this.
+  const fetchedBy = Date.now()
   t.equal(stepsOf(a.object)[0]?.image, 'img/tool:1')
   t.match(provenance(a.object), [{ definition: `git+${git.repoUrl('moving')}@${first}#tool.yaml`, sourceDigest: `sha1:${first}` }], 'the commit main named')
   const second = await git.advance('moving', { 'tool.yaml': stepActionYaml('tool', 'img/tool:2') })
@@ -101,7 +105,7 @@ t.test('git, a branch: the commit it named is recorded and kept for the TTL, the
   const b = await admit(server, taskRunOf('b', [{ name: 's', ref }]))
   t.equal(stepsOf(b.object)[0]?.image, 'img/tool:1', 'within the TTL, the branch is not asked again')
   t.equal(git.uploadPackPosts('moving'), posts, 'nothing fetched')
-  await sleep(700)
+  await sleep(Math.max(0, fetchedBy + ttlMs + 100 - Date.now()))
   const c = await admit(server, taskRunOf('c', [{ name: 's', ref }]))
   t.equal(stepsOf(c.object)[0]?.image, 'img/tool:2', 'after it, the new commit')
   t.match(provenance(c.object), [{ sourceDigest: `sha1:${second}` }])

@@ -31,6 +31,21 @@ export function withValueAt<T>(root: T, segments: readonly (string | number)[], 
   return copy as T
 }
 
+/** The segments of a field path as stepsplice writes them: `spec.taskSpec.steps[1]` → spec, taskSpec, steps, 1. */
+export function pathSegments(path: string): (string | number)[] {
+  return [...path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => m[1] ?? Number(m[2]))
+}
+
+/** The value at a field path (`spec.taskSpec.steps[1]`), or undefined. */
+export function valueAtPath(root: unknown, path: string): unknown {
+  let v = root
+  for (const key of pathSegments(path)) {
+    v = isJsonObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[key] : undefined
+    if (v === undefined) return undefined
+  }
+  return v
+}
+
 /** A JSON object: not null, not an array, not a raw number. */
 export function isJsonObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !isRawNumber(v)

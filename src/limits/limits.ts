@@ -23,6 +23,12 @@ export const limits = {
   /** The `stepsplice.dev/steps` annotation. Kubernetes allows 256 KiB for all annotations together. */
   stepsAnnotationBytes: 64 * KiB,
   /**
+   * The steps as written that the `stepsplice.dev/resolved` annotation keeps,
+   * so a re-admitted run's provenance can be checked by splicing them again.
+   * Past it they are left out, and that provenance cannot be verified.
+   */
+  writtenStepsBytes: 64 * KiB,
+  /**
    * Text produced by substitution while answering one request. Defaults that
    * reference each other can double a value per step of a chain; this stops
    * the growth long before memory is at risk, and far above any output the

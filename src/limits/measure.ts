@@ -3,6 +3,7 @@
 // refused here, in one pass with an explicit stack (a 10,000-deep value must
 // not overflow the call stack of the check that is meant to catch it).
 
+import { canonicalJson } from '../json/canonical.ts'
 import { problem, type Problem } from '../problems/problem.ts'
 import { limits } from './limits.ts'
 
@@ -71,4 +72,11 @@ export function checkSizeAndDepth(value: unknown, path: string, what: string): P
 /** A problem when `count` items of a list pass `limit`. */
 export function checkCount(count: number, limit: 'steps' | 'tasks' | 'params', path: string, what: string): Problem[] {
   return count > limits[limit] ? [problem(path, `${count} ${what}: more than the ${limits[limit]} stepsplice expands (limit ${limit})`, { limit })] : []
+}
+
+/** Canonical JSON of a value, to compare two by; undefined when it is absent, or too deep or large to compare safely. */
+export function comparable(v: unknown): string | undefined {
+  if (v === undefined) return undefined
+  const m = measure(v)
+  return m.depth > limits.depth || m.bytes > limits.objectBytes ? undefined : canonicalJson(v)
 }

@@ -17,11 +17,12 @@ import { resolveReferences } from '../resolution/resolve.ts'
 import { expandRun, planRun } from '../runs/expand.ts'
 import { inlinableTaskRef, inlineTask, usesStepRefs } from '../runs/inline.ts'
 import { isTektonRun } from '../runs/sites.ts'
-import type { Expansion } from '../steps/expansion.ts'
+import { type Expansion, provenanceAnnotation } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { evaluatePolicies, needsNamespaceLabels, policiesFor, verdict } from '../policy/evaluate.ts'
 import { injectRequiredSteps } from '../policy/required.ts'
 import type { LoadedPolicy, PolicyReport } from '../policy/types.ts'
+import { verifyProvenance, type VerifiedProvenance } from './provenance.ts'
 
 export interface SpliceDeps {
   catalog: Catalog
@@ -105,29 +106,48 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
     const measured = checkSizeAndDepth(obj, '', typeof obj.kind === 'string' ? `the ${obj.kind}` : 'the object')
     if (measured.length > 0) return limitOutcome(obj, obj.kind === 'Pod', measured)
   }
+  const verified = await provenanceOf(obj, policies, (o) => spliceUnchecked(o, namespace, deps, options))
   // Required steps are added first, as references: they are resolved, spliced and judged like the object's own.
-  const injection = injectRequiredSteps(obj, policies, namespace)
-  if (injection.problems.length > 0) return unchanged(obj, injection.problems, injection.warnings)
+  const injection = injectRequiredSteps(obj, policies, verified.entries)
   const spliced = await spliceUnchecked(injection.object, namespace, deps, options)
   // A denial is about the object as sent; an injected step left for Tekton (or a run left unexpanded) is still a change.
   const injected = injection.injected.length > 0
   const expansion: Expansion =
-    spliced.problems.length > 0
-      ? { ...spliced, object: obj, changed: false }
+    spliced.problems.length > 0 || injection.problems.length > 0
+      ? { ...spliced, object: obj, changed: false, problems: [...injection.problems, ...spliced.problems] }
       : injected && !spliced.changed
         ? { ...spliced, object: injection.object, changed: true }
         : spliced
   if (injection.warnings.length > 0) expansion.warnings = [...injection.warnings, ...expansion.warnings]
-  // A denial already stands; an object stepsplice does not govern (a ConfigMap, a Pod template render does not expand) is not judged.
-  if (policies.length === 0 || expansion.problems.length > 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return expansion
-  const violations = evaluatePolicies(policies, { object: expansion.object, namespace, expanded: expansion.expanded })
+  // A denial for what the user wrote already stands; an object stepsplice does not govern (a ConfigMap, a Pod template render does not expand) is not judged.
+  if (policies.length === 0 || spliced.problems.length > 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return expansion
+  // What this admission spliced, and what an earlier one did that splicing again confirmed.
+  const fresh = new Set(expansion.expanded.map((e) => e.path))
+  const expanded = [...expansion.expanded, ...verified.entries.filter((e) => !fresh.has(e.path))]
+  if (verified.refuted > 0)
+    expansion.warnings = [
+      ...expansion.warnings,
+      `${provenanceAnnotation}: ${verified.refuted} of the steps it names are not what their definitions give when spliced again; the policies judge them as inline steps`,
+    ]
+  // The object as spliced; with a required step that could not be added, without it, so every violation is reported at once.
+  const violations = evaluatePolicies(policies, { object: spliced.object, namespace, expanded })
   const policyReport: PolicyReport = {
     evaluated: policies.map((p) => p.id),
     violations: violations.map((v) => ({ policy: v.policy, rule: v.rule, mode: v.mode })),
   }
   const judged = verdict(violations)
-  if (judged.problems.length > 0) return { ...unchanged(obj, judged.problems, [...expansion.warnings, ...judged.warnings]), policyReport }
+  const problems = [...injection.problems, ...judged.problems]
+  if (problems.length > 0) return { ...unchanged(obj, problems, [...expansion.warnings, ...judged.warnings]), policyReport }
   return { ...expansion, warnings: [...expansion.warnings, ...judged.warnings], policyReport }
+}
+
+/** Rules that ask where a step came from, and so need the provenance of steps an earlier admission spliced. */
+const asksProvenance = (p: LoadedPolicy): boolean => p.spec.inlineSteps === 'Deny' || p.spec.sources !== undefined || p.spec.requiredSteps !== undefined
+
+/** The verified provenance of a run expanded before, when a policy needs it (pipeline/provenance.ts). */
+async function provenanceOf(obj: KubeObject, policies: readonly LoadedPolicy[], splice: (o: KubeObject) => Promise<Expansion>): Promise<VerifiedProvenance> {
+  if (!isTektonRun(obj) || obj.metadata?.annotations?.[provenanceAnnotation] === undefined || !policies.some(asksProvenance)) return { entries: [], refuted: 0 }
+  return verifyProvenance(obj, splice)
 }
 
 /** The policies governing the object's namespace; its labels are looked up only when a selector needs them. */

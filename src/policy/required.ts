@@ -6,10 +6,11 @@
 //
 // Present means a step of that name that is that reference (same ref, same
 // params), or, once spliced, a step of that name without `ref` whose
-// provenance entry (stepsplice.dev/resolved) at its path names that
-// definition: so injecting into stepsplice's own output changes nothing. A
-// step of that name that is anything else is a problem: a user cannot shadow
-// a required step by naming theirs the same.
+// provenance entry (stepsplice.dev/resolved) at its path was verified by
+// splicing the step as written again, and that step is the reference: so
+// injecting into stepsplice's own output changes nothing, and a forged
+// annotation satisfies nothing. A step of that name that is anything else is
+// a problem: a user cannot shadow a required step by naming theirs the same.
 
 import { canonicalJson } from '../json/canonical.ts'
 import { asList, isJsonObject } from '../json/values.ts'
@@ -17,9 +18,8 @@ import { parseStepsAnnotation, stepsAnnotation } from '../pods/annotation.ts'
 import { type Problem, problem } from '../problems/problem.ts'
 import { quoteValue } from '../problems/truncate.ts'
 import { isTektonRun } from '../runs/sites.ts'
-import { provenanceAnnotation } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import type { LoadedPolicy, RequiredStep, RequiredStepParam } from './types.ts'
+import type { LoadedPolicy, RequiredStep } from './types.ts'
 
 export interface Injection {
   /** The object with every missing required step of the Enforce policies added; `obj` itself when none was. */
@@ -37,11 +37,14 @@ interface Required {
   step: RequiredStep
 }
 
-interface Entry {
+/** A provenance entry of the object, verified by splicing its step again (pipeline/provenance.ts). */
+export interface Entry {
   path: string
   step: string
   definition: string
   source: string
+  /** The step as written: present means it is the required reference. */
+  written?: Record<string, unknown>
 }
 
 const rule = 'requiredSteps'
@@ -86,53 +89,6 @@ function toStep(required: RequiredStep): Record<string, unknown> {
   const step: Record<string, unknown> = { name: required.name, ref }
   if (required.params !== undefined && required.params.length > 0) step.params = required.params
   return step
-}
-
-function stringParams(params: readonly RequiredStepParam[] | undefined): Map<string, string> {
-  const out = new Map<string, string>()
-  for (const p of params ?? []) if (typeof p.value === 'string') out.set(p.name, p.value)
-  return out
-}
-
-/**
- * Whether a provenance entry names the definition `required` refers to. A
- * StepAction by name is `<namespace>/<name>`; a remote is named by its
- * canonical source, matched on what the resolver params fix of it (the
- * revision of a git reference may be a branch, so only url and path are).
- */
-function namesDefinition(e: Entry, required: RequiredStep, namespace: string): boolean {
-  const ref = required.ref
-  if (ref.name !== undefined) return (e.source === 'directory' || e.source === 'cluster') && e.definition === `${namespace}/${ref.name}`
-  const p = stringParams(ref.params)
-  switch (ref.resolver) {
-    case 'git': {
-      const url = p.get('url')
-      const path = p.get('pathInRepo')
-      return e.source === 'git' && (url === undefined || e.definition.startsWith(`git+${url}@`)) && path !== undefined && e.definition.endsWith(`#${path}`)
-    }
-    case 'http':
-      return e.source === 'http' && e.definition === p.get('url')
-    case 'bundles':
-      return e.source === 'bundles' && e.definition.endsWith(`#${(p.get('kind') ?? 'stepaction').toLowerCase()}/${p.get('name') ?? ''}`)
-    default:
-      // Another resolver names its definitions its own way: the entry's step name and path are what is known.
-      return true
-  }
-}
-
-function entriesOf(object: KubeObject): Entry[] {
-  const text = object.metadata?.annotations?.[provenanceAnnotation]
-  if (typeof text !== 'string') return []
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    return []
-  }
-  return asList<unknown>(parsed)
-    .filter(isJsonObject)
-    .filter((e) => typeof e.path === 'string' && typeof e.step === 'string' && typeof e.definition === 'string' && typeof e.source === 'string')
-    .map((e) => ({ path: e.path as string, step: e.step as string, definition: e.definition as string, source: e.source as string }))
 }
 
 /** Whether a step has already been spliced from the required definition: no `ref`, and a provenance entry at its path that says so. */
@@ -211,23 +167,15 @@ function merge(
   return { steps, added }
 }
 
-const runStepPath = /^spec\.(taskSpec|pipelineSpec\.(tasks|finally)\[\d{1,6}\]\.taskSpec)\.steps\[(\d{1,6})\]$/
-
 /**
- * A spliced Tekton step: no `ref`, and a provenance entry for its path, with
- * its name, naming the definition. A TaskRun Tekton created for a pipeline
- * task holds the steps spliced into the PipelineRun, whose entries (carried
- * over with its annotations) name the pipeline task's path: the same step index there counts.
+ * A spliced Tekton step: no `ref`, and a verified provenance entry at its
+ * path whose step as written is the required reference (same ref, same
+ * params). Verified means splicing that step again gave this one
+ * (pipeline/provenance.ts), so the annotation's text alone proves nothing.
  */
-function splicedRunStep(entries: readonly Entry[], taskPath: string, isTaskRun: boolean, namespace: string): SplicedCheck {
+function splicedRunStep(entries: readonly Entry[], taskPath: string): SplicedCheck {
   return (step, index, required) =>
-    step.name === required.name &&
-    entries.some((e) => {
-      if (e.step !== required.name || !namesDefinition(e, required, namespace)) return false
-      if (e.path === `${taskPath}.steps[${index}]`) return true
-      const m = isTaskRun ? runStepPath.exec(e.path) : null
-      return m !== null && m[1] !== 'taskSpec' && Number(m[3]) === index
-    })
+    step.name === required.name && entries.some((e) => e.path === `${taskPath}.steps[${index}]` && e.written !== undefined && isReference(e.written, required))
 }
 
 /** A taskSpec of a custom task (apiVersion and kind set) holds no steps. */
@@ -245,7 +193,7 @@ function withSpec(object: KubeObject, spec: Record<string, unknown>): KubeObject
   return { ...object, spec }
 }
 
-function injectTaskRun(object: KubeObject, required: readonly Required[], namespace: string, out: Injection): void {
+function injectTaskRun(object: KubeObject, required: readonly Required[], entries: readonly Entry[], out: Injection): void {
   const spec = obj(object.spec)
   if (!isJsonObject(spec.taskSpec)) {
     if (spec.taskRef !== undefined)
@@ -260,14 +208,13 @@ function injectTaskRun(object: KubeObject, required: readonly Required[], namesp
   }
   const taskSpec = spec.taskSpec
   if (isCustom(taskSpec)) return
-  const entries = entriesOf(object)
   const where = 'spec.taskSpec'
   const merged = merge(
     asList<unknown>(taskSpec.steps),
     required,
     where,
     (i) => `${where}.steps[${i}]`,
-    splicedRunStep(entries, where, true, namespace),
+    splicedRunStep(entries, where),
     out.problems,
     out.warnings,
   )
@@ -276,7 +223,7 @@ function injectTaskRun(object: KubeObject, required: readonly Required[], namesp
   out.injected.push(...merged.added.map((i) => `${where}.steps[${i}]`))
 }
 
-function injectPipelineRun(object: KubeObject, required: readonly Required[], namespace: string, out: Injection): void {
+function injectPipelineRun(object: KubeObject, required: readonly Required[], entries: readonly Entry[], out: Injection): void {
   const spec = obj(object.spec)
   if (!isJsonObject(spec.pipelineSpec)) {
     if (spec.pipelineRef !== undefined)
@@ -290,7 +237,6 @@ function injectPipelineRun(object: KubeObject, required: readonly Required[], na
     return
   }
   const pipelineSpec = spec.pipelineSpec
-  const entries = entriesOf(object)
   let changed = false
   const next: Record<string, unknown> = { ...pipelineSpec }
   for (const field of ['tasks', 'finally'] as const) {
@@ -319,7 +265,7 @@ function injectPipelineRun(object: KubeObject, required: readonly Required[], na
         required,
         where,
         (i) => `${where}.steps[${i}]`,
-        splicedRunStep(entries, where, false, namespace),
+        splicedRunStep(entries, where),
         out.problems,
         out.warnings,
       )
@@ -364,16 +310,16 @@ function injectPod(object: KubeObject, required: readonly Required[], out: Injec
  * namespace) added where missing: into a TaskRun's spec.taskSpec, every
  * inline task spec of a PipelineRun (tasks and finally), and a Pod's
  * stepsplice.dev/steps annotation (created when absent). Only Enforce
- * policies inject; Audit ones warn about what is missing. `namespace` is
- * where references resolve (the object's own, by default).
+ * policies inject; Audit ones warn about what is missing. `verified` is the
+ * object's provenance that splicing again confirmed (pipeline/provenance.ts).
  */
-export function injectRequiredSteps(object: KubeObject, policies: readonly LoadedPolicy[], namespace: string): Injection {
+export function injectRequiredSteps(object: KubeObject, policies: readonly LoadedPolicy[], verified: readonly Entry[] = []): Injection {
   const out: Injection = { object, injected: [], problems: [], warnings: [] }
   const required: Required[] = policies.flatMap((policy) => (policy.spec.requiredSteps ?? []).map((step) => ({ policy, step })))
   if (required.length === 0) return out
   // The runs stepsplice expands (runs/sites.ts): a version it leaves alone gets nothing added either.
-  if (isTektonRun(object) && object.kind === 'TaskRun') injectTaskRun(object, required, namespace, out)
-  else if (isTektonRun(object)) injectPipelineRun(object, required, namespace, out)
+  if (isTektonRun(object) && object.kind === 'TaskRun') injectTaskRun(object, required, verified, out)
+  else if (isTektonRun(object)) injectPipelineRun(object, required, verified, out)
   else if (object.kind === 'Pod' && object.apiVersion === 'v1') injectPod(object, required, out)
   return out
 }

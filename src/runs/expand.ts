@@ -170,7 +170,7 @@ export function expandRun(
       }
       taskWarnings.push(...result.warnings)
       taskSteps.set(s.path, result.step)
-      taskEntries.push(result.entry)
+      taskEntries.push({ ...result.entry, written: s.step as Record<string, unknown> })
     }
     warnings.push(...taskWarnings)
     for (const [path, step] of taskSteps) expandedSteps.set(path, step)

@@ -7,10 +7,9 @@
 // is dropped, with a warning, so nobody can make stepsplice record
 // provenance it did not compute.
 
-import { canonicalJson } from '../json/canonical.ts'
-import { asList, isJsonObject } from '../json/values.ts'
+import { asList, isJsonObject, valueAtPath } from '../json/values.ts'
 import { limits } from '../limits/limits.ts'
-import { measure } from '../limits/measure.ts'
+import { comparable } from '../limits/measure.ts'
 import { provenanceAnnotation, type ProvenanceEntry } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
 
@@ -26,23 +25,6 @@ function entriesOf(obj: KubeObject | undefined): unknown[] {
 
 /** The only paths stepsplice writes entries for: a step of the TaskRun's or a pipeline task's spec. */
 const stepPath = /^spec\.(taskSpec|pipelineSpec\.(tasks|finally)\[\d{1,6}\]\.taskSpec)\.steps\[\d{1,6}\]$/
-
-/** The value at one of our own paths (`spec.taskSpec.steps[1]`), or undefined. */
-function valueAt(root: unknown, path: string): unknown {
-  let v = root
-  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
-    const key = m[1] ?? Number(m[2])
-    v = isJsonObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[key] : undefined
-    if (v === undefined) return undefined
-  }
-  return v
-}
-
-/** Canonical JSON of a value, or undefined when it is too deep or large to compare safely. */
-function comparable(v: unknown): string | undefined {
-  const m = measure(v)
-  return m.depth > limits.depth || m.bytes > limits.objectBytes ? undefined : canonicalJson(v)
-}
 
 export interface ProvenanceValue {
   /** The annotation's new text. */
@@ -71,8 +53,8 @@ export function provenanceValue(obj: KubeObject, entries: readonly ProvenanceEnt
   const unchangedAt = (path: string): boolean => {
     let same = sameStep.get(path)
     if (same === undefined) {
-      const now = comparable(valueAt(obj, path))
-      same = now !== undefined && now === comparable(valueAt(stored, path))
+      const now = comparable(valueAtPath(obj, path))
+      same = now !== undefined && now === comparable(valueAtPath(stored, path))
       sameStep.set(path, same)
     }
     return same
@@ -85,5 +67,8 @@ export function provenanceValue(obj: KubeObject, entries: readonly ProvenanceEnt
     if (unchangedAt(e.path)) kept.push(e)
   }
   const dropped = incoming.length - kept.length - incoming.filter((e) => isJsonObject(e) && typeof e.path === 'string' && paths.has(e.path)).length
-  return { text: JSON.stringify([...kept, ...entries]), dropped }
+  // The steps as written keep the annotation checkable; past their limit they go, and only the claims stay.
+  const written = entries.reduce((n, e) => n + (e.written === undefined ? 0 : JSON.stringify(e.written).length), 0)
+  const recorded = written > limits.writtenStepsBytes ? entries.map(({ written: _, ...claim }) => claim) : entries
+  return { text: JSON.stringify([...kept, ...recorded]), dropped }
 }

@@ -18,6 +18,12 @@ export interface ProvenanceEntry {
   digest: string
   /** For a remote definition, the digest of what was fetched: the commit, the body, the image manifest. */
   sourceDigest?: string
+  /**
+   * The step as the user wrote it, `ref` and all (TaskRuns and PipelineRuns):
+   * splicing it again must give the step at `path`, which is how a re-admitted
+   * run's provenance is verified rather than believed (pipeline/provenance.ts).
+   */
+  written?: Record<string, unknown>
 }
 
 export interface Expansion {

@@ -6,6 +6,9 @@ import { spliceObject } from '../../src/pipeline/splice.ts'
 import type { Catalog } from '../../src/resolution/catalog.ts'
 import type { KubeObject } from '../../src/types/k8s.ts'
 import type { StepAction, StepActionSpec } from '../../src/types/tekton.ts'
+import { readPolicies } from '../../src/policy/load.ts'
+import type { LoadedPolicy } from '../../src/policy/types.ts'
+import { parseAllDocuments } from 'yaml'
 
 export function stepAction(name: string, spec: StepActionSpec, extra: { namespace?: string; apiVersion?: string } = {}): StepAction {
   const metadata: StepAction['metadata'] = { name }
@@ -64,4 +67,14 @@ export function pipelineStepsOf(e: Expansion, index: number, field: 'tasks' | 'f
   const task = spec.pipelineSpec[field]?.[index]
   if (task === undefined) throw new Error(`no pipeline task ${field}[${index}]`)
   return task.taskSpec.steps
+}
+
+/** The valid policies of a YAML text; a problem in it is a mistake in the test. */
+export function policiesOf(yaml: string): LoadedPolicy[] {
+  const read = readPolicies(
+    parseAllDocuments(yaml).map((d) => d.toJS()),
+    'test',
+  )
+  if (read.problems.length > 0) throw new Error(read.problems.join('\n'))
+  return read.policies
 }

