@@ -145,6 +145,47 @@ spec:
   t.notMatch(r.out, /remote/)
 })
 
+t.test('policy objects in the catalog are validated; --policy judges its Tasks and Pipelines as admission would', async (t) => {
+  const dir = await tempDir(t)
+  await cp(exampleCatalogDir, join(dir, 'stepactions'), { recursive: true })
+  await mkdir(join(dir, 'tasks'))
+  await writeFile(join(dir, 'tasks', 'build.yaml'), `${goodTask}---\n${goodPipeline}`)
+  await mkdir(join(dir, 'policies'))
+  await writeFile(
+    join(dir, 'policies', 'platform.yaml'),
+    `apiVersion: stepsplice.dev/v1alpha1
+kind: ClusterStepPolicy
+metadata: {name: platform-only}
+spec:
+  inlineSteps: Deny
+---
+apiVersion: stepsplice.dev/v1alpha1
+kind: StepPolicy
+metadata: {name: loose, namespace: team-a}
+spec: {mode: Sometimes}
+`,
+  )
+  const validated = await lint(['--catalog', dir])
+  t.equal(validated.code, 1)
+  t.match(validated.out, /policies\/platform\.yaml: StepPolicy team-a\/loose: spec\.mode: /)
+  t.match(validated.out, /5 StepActions, 2 policy objects, 1 Task and 1 Pipeline in 7 files: 1 problem\n$/)
+
+  const policyDir = await tempDir(t)
+  await writeFile(
+    join(policyDir, 'p.yaml'),
+    'apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: platform-only}\nspec: {inlineSteps: Deny}\n',
+  )
+  await writeFile(
+    join(policyDir, 'audit.yaml'),
+    'apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: pinned}\nspec: {mode: Audit, images: {requireDigest: true}}\n',
+  )
+  const judged = await lint(['--catalog', join(dir, 'stepactions'), '--catalog', join(dir, 'tasks'), '--policy', policyDir])
+  t.equal(judged.code, 1)
+  t.match(judged.out, /tasks\/build\.yaml: Task default\/build: spec\.steps\[2\]: policy ClusterStepPolicy platform-only: inlineSteps: /)
+  t.match(judged.err, /Warning: .*tasks\/build\.yaml: Task default\/build: policy ClusterStepPolicy pinned \(Audit\): spec\.steps\[0\]: images\.requireDigest/)
+  t.notMatch(judged.out, /Pipeline default\/ship/, 'the Pipeline’s one step is spliced: no inline step there')
+})
+
 t.test('usage errors and unreadable directories exit 2', async (t) => {
   const none = await lint([])
   t.equal(none.code, 2)

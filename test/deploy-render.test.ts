@@ -8,7 +8,7 @@
 
 import { execFile } from 'node:child_process'
 import { chmod, readdir, readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { main } from '../src/cli/main.ts'
@@ -188,6 +188,44 @@ t.test('kube=false serves the catalog only, with no cluster access', async (t) =
   t.notOk(objects.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'))
   t.equal(deploymentSpec(find(objects, 'Deployment')).template.spec.automountServiceAccountToken, false)
   await parses(t, argsOf(objects))
+})
+
+t.test('policies.allRuns and allPods send every run and Pod: the kustomize components render the same', async (t) => {
+  const sortedWebhooks = (objects: Manifest[]): Record<string, Manifest> =>
+    byKey(
+      objects.map((o) => {
+        const copy = withoutHelmLabels(o)
+        if (Array.isArray(copy.webhooks)) copy.webhooks = [...(copy.webhooks as { name: string }[])].sort((a, b) => a.name.localeCompare(b.name))
+        return copy
+      }),
+    )
+  // An overlay as a user writes one, outside the repository; kustomize takes bases and components by relative path.
+  const overlay = await tempDir(t)
+  const from = (dir: string): string => relative(overlay, join(deployDir, dir))
+  const components = ['policies-all-runs', 'policies-all-pods'].map((c) => from(`components/${c}`))
+  await writeFile(join(overlay, 'kustomization.yaml'), `resources: [${from('base')}]\ncomponents: [${components.join(', ')}]\n`)
+  const everything = await kustomize(overlay)
+  const helm = await helmTemplate([
+    'createNamespace=true',
+    'certificates.mode=secret',
+    'certificates.caBundle=Cg==',
+    'policies.allRuns=true',
+    'policies.allPods=true',
+  ])
+  const mutating = webhooksOf(find(everything, 'MutatingWebhookConfiguration'))
+  t.strictSame(mutating.map((w) => w.name).sort(), ['pods.stepsplice.dev', 'steps.stepsplice.dev'], 'taskRef TaskRuns reach the steps webhook now')
+  for (const w of mutating) t.equal(w.matchConditions, undefined, `${w.name}: no matchConditions`)
+  // The chart's secret mode adds the CA to each webhook; the base has none: compare the rest.
+  const withoutCa = (objects: Manifest[]): Manifest[] =>
+    objects
+      .filter((o) => o.kind !== 'Secret' && o.kind !== 'Issuer' && o.kind !== 'Certificate')
+      .map((o) => {
+        if (!Array.isArray(o.webhooks)) return o
+        const copy = structuredClone(o)
+        for (const w of copy.webhooks as { clientConfig: { caBundle?: string } }[]) delete w.clientConfig.caBundle
+        return copy
+      })
+  t.same(sortedWebhooks(withoutCa(helm)), sortedWebhooks(withoutCa(everything)))
 })
 
 t.test('webhooks.enabled=false renders no webhook configuration, for a two-step install', async (t) => {

@@ -12,7 +12,7 @@ import { main } from '../src/cli/main.ts'
 import { loadPolicyFlags } from '../src/cli/policy-flags.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { captureIO } from './helpers/cli.ts'
-import { applyEncodedPatch, exampleCatalogDir, reviewOf, sample, startTestServer } from './helpers/server.ts'
+import { applyEncodedPatch, exampleCatalogDir, reviewOf, root, sample, startTestServer } from './helpers/server.ts'
 
 const dir = await mkdtemp(join(tmpdir(), 'stepsplice-policy-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -87,6 +87,18 @@ t.test('Audit admits, with the violations as warnings; policies of other namespa
   t.equal(rendered.code, 0)
   t.match(rendered.err, /Warning: TaskRun team-b\/run: policy ClusterStepPolicy pinned-images \(Audit\): spec\.taskSpec\.steps\[0\]: images\.requireDigest/)
   t.equal(JSON.stringify(applyEncodedPatch(object, r.patch ?? '')), JSON.stringify(JSON.parse(rendered.out)), 'render prints what admission admits')
+})
+
+t.test('the README’s example: examples/policies on examples/taskruns/build.yaml', async (t) => {
+  const io = captureIO()
+  const code = await main(
+    ['render', '--catalog', exampleCatalogDir, '--policy', join(root, 'examples/policies'), '-f', join(root, 'examples/taskruns/build.yaml')],
+    io,
+  )
+  t.equal(code, 1)
+  t.match(io.err, /Warning: TaskRun default\/build-\*: policy ClusterStepPolicy pinned-images \(Audit\): spec\.taskSpec\.steps\[0\]: images\.requireDigest/)
+  t.match(io.err, /error: TaskRun default\/build-\*: spec\.taskSpec\.steps\[3\]: policy ClusterStepPolicy catalog-steps-only: inlineSteps: /)
+  t.notMatch(io.err, /sources\.allow/, 'every spliced step comes from the catalog')
 })
 
 t.test('an invalid policy file stops render with every error', async (t) => {

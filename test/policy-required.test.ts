@@ -10,6 +10,7 @@ import { spliceObject } from '../src/pipeline/splice.ts'
 import { validatePolicyObject } from '../src/policy/load.ts'
 import type { LoadedPolicy } from '../src/policy/types.ts'
 import { formatProblem } from '../src/problems/problem.ts'
+import type { Catalog } from '../src/resolution/catalog.ts'
 import type { Expansion } from '../src/steps/expansion.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { catalogOf, pipelineRun, pipelineStepsOf, stepAction, stepsOf, taskRun, policiesOf } from './helpers/catalog.ts'
@@ -257,6 +258,57 @@ t.test('runs that reference their Task or Pipeline: denied by Enforce, warned by
     (await splice(pipeline, enforce)).problems.map((p) => p.path),
     ['spec.pipelineRef', 'spec.pipelineRef'],
   )
+})
+
+t.test('a TaskRun naming a Task the catalog holds gets the Task written out with the required steps; one already complete keeps its taskRef', async (t) => {
+  const tasks = new Map<string, Record<string, unknown>>([
+    ['plain', { steps: [{ name: 'hello', image: 'registry.example.com/alpine:3', script: 'echo hi' }] }],
+    [
+      'complete',
+      {
+        steps: [
+          { name: 'preflight', ref: { name: 'preflight' } },
+          { name: 'scan', ref: { name: 'scanner' }, params: [{ name: 'level', value: 'critical' }] },
+        ],
+      },
+    ],
+  ])
+  const holding: Catalog = {
+    size: catalog.size,
+    resolve: (ref) => catalog.resolve(ref),
+    async resolveTask(ref) {
+      const spec = tasks.get(ref.name)
+      if (spec === undefined) return { error: `tasks.tekton.dev "${ref.name}" not found`, missing: true }
+      return {
+        task: {
+          namespace: ref.namespace,
+          name: ref.name,
+          labels: {},
+          annotations: {},
+          spec,
+          location: `/apis/tekton.dev/v1/namespaces/${ref.namespace}/tasks/${ref.name}`,
+        },
+      }
+    },
+  }
+  const byRef = (name: string): KubeObject => ({
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'r', namespace: 'default' },
+    spec: { taskRef: { name } },
+  })
+  const e = await spliceObject(byRef('plain'), 'default', { catalog: holding, policies: enforce })
+  t.strictSame(messages(e), [])
+  t.equal(e.changed, true)
+  t.strictSame(names(stepsOf(e)), ['preflight', 'hello', 'scan'], 'the Task written out, with the required steps spliced')
+  t.equal(e.object.metadata?.labels?.['tekton.dev/task'], 'plain', 'labelled as Tekton labels a TaskRun of a Task')
+
+  const complete = await spliceObject(byRef('complete'), 'default', { catalog: holding, policies: enforce })
+  t.strictSame(messages(complete), [])
+  t.strictSame(names(stepsOf(complete)), ['preflight', 'scan'], 'expanded as before: its steps reference definitions')
+
+  const noTasks = await spliceObject(byRef('plain'), 'default', { catalog: holding, policies: enforce, inlineTaskRefs: false })
+  t.match(messages(noTasks), [/cannot be added to a TaskRun that references its Task/, /cannot be added/], 'with inlining off, denied as before')
 })
 
 t.test('Audit never injects: it warns when a required step is missing', async (t) => {

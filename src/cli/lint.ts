@@ -11,12 +11,14 @@ import { isStepActionDocument, validateStepAction } from '../definitions/definit
 import { parseDocuments } from '../json/documents.ts'
 import { isJsonObject } from '../json/values.ts'
 import { namespaceOf, type SpliceDeps, spliceObject } from '../pipeline/splice.ts'
+import { isPolicyDocument, validatePolicyObject } from '../policy/load.ts'
 import { describeObject } from '../problems/describe.ts'
 import { formatProblem, type Problem } from '../problems/problem.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { scanDirectories } from '../resolution/directory-scan.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { type CliIO, InputError, UsageError } from './io.ts'
+import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { resolutionHelp, resolutionOptions, withSpliceDeps } from './resolution-flags.ts'
 
 export const lintHelp = `Usage: stepsplice lint --catalog DIR [--catalog DIR...] [-n NAMESPACE]
@@ -34,13 +36,17 @@ Prints every problem on stdout, one line each, then a summary line:
   FILE: KIND NAMESPACE/NAME: PATH: MESSAGE
 A StepAction without a namespace, which serves every namespace, shows as
 */NAME. Warnings (a reference left for Tekton, a file skipped) go to stderr.
+StepPolicy and ClusterStepPolicy objects in the directories are validated
+as the cluster's validating webhook does. With --policy, the Tasks and
+Pipelines are judged by those policies, as runs of them would be at
+admission: Enforce violations are problems, Audit ones warnings.
 
 Options:
   --catalog DIR        directory of definitions, as render and serve read it
                        (repeatable, required)
   -n, --namespace NS   namespace Tasks and Pipelines that set none resolve
                        in (default: default)
-  -h, --help           show this help
+${policyHelp}  -h, --help           show this help
 
 ${resolutionHelp}
 Exit status: 0 when there is no problem, 1 when there is any, 2 for usage
@@ -51,6 +57,7 @@ interface Report {
   problems: string[]
   warnings: string[]
   stepActions: number
+  policies: number
   tasks: number
   pipelines: number
   skipped: number
@@ -100,7 +107,9 @@ async function checkRun(doc: KubeObject, label: string, file: string, fallbackNa
     const shown: Problem = { ...p, path: asDocumentPath(p.path, built.field), message: withoutFlagHint(p.message) }
     report.problems.push(`${file}: ${label}: ${formatProblem(shown)}`)
   }
-  for (const w of result.warnings) report.warnings.push(`${file}: ${label}: ${asDocumentPath(w, built.field)}`)
+  // A warning names its paths within its text (a policy's: `policy X (Audit): spec.taskSpec.steps[0]: …`).
+  const inText = new RegExp(`(^|[\\s(])spec\\.${built.field}(?=[.[:\\s]|$)`, 'g')
+  for (const w of result.warnings) report.warnings.push(`${file}: ${label}: ${w.replace(inText, '$1spec')}`)
 }
 
 async function lintFile(path: string, fallbackNamespace: string, deps: SpliceDeps, seen: Map<string, string>, report: Report): Promise<void> {
@@ -120,7 +129,12 @@ async function lintFile(path: string, fallbackNamespace: string, deps: SpliceDep
     }
     const object = doc as KubeObject
     const named = typeof object.metadata?.name === 'string' && object.metadata.name !== ''
-    if (isStepActionDocument(doc)) {
+    if (isPolicyDocument(doc)) {
+      report.policies++
+      const ns = object.kind === 'StepPolicy' && typeof object.metadata?.namespace === 'string' ? `${object.metadata.namespace}/` : ''
+      const label = `${String(object.kind)} ${ns}${named ? object.metadata?.name : `(document ${i + 1})`}`
+      for (const problem of validatePolicyObject(doc)) report.problems.push(`${path}: ${label}: ${problem}`)
+    } else if (isStepActionDocument(doc)) {
       report.stepActions++
       const label = `${describeObject(doc, '*')}${named ? '' : ` (document ${i + 1})`}`
       for (const p of validateStepAction(doc)) report.problems.push(`${path}: ${label}: ${formatProblem(p)}`)
@@ -152,6 +166,7 @@ export async function runLint(argv: string[], io: CliIO): Promise<number> {
       catalog: { type: 'string', multiple: true },
       namespace: { type: 'string', short: 'n', default: 'default' },
       ...resolutionOptions,
+      ...policyOptions,
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -170,10 +185,12 @@ export async function runLint(argv: string[], io: CliIO): Promise<number> {
   } catch (err) {
     throw new InputError(`cannot read catalog: ${(err as Error).message}`)
   }
-  const report: Report = { problems: [], warnings: [...scan.warnings], stepActions: 0, tasks: 0, pipelines: 0, skipped: 0 }
+  const policies = await loadPolicyFlags(values.policy)
+  const report: Report = { problems: [], warnings: [...scan.warnings], stepActions: 0, policies: 0, tasks: 0, pipelines: 0, skipped: 0 }
   for (const d of scan.unreadableDirectories) report.problems.push(`${d.path}: ${d.error}`)
   const seen = new Map<string, string>()
-  await withSpliceDeps(values, { catalog, origin: directories.join(', ') }, { require: ['local'] }, async (deps) => {
+  await withSpliceDeps(values, { catalog, origin: directories.join(', ') }, { require: ['local'] }, async (resolving) => {
+    const deps: SpliceDeps = policies === undefined ? resolving : { ...resolving, policies }
     for (const file of scan.files) {
       if (file.error !== undefined) report.problems.push(`${file.path}: ${file.error}`)
       else await lintFile(file.path, values.namespace, deps, seen, report)
@@ -181,7 +198,8 @@ export async function runLint(argv: string[], io: CliIO): Promise<number> {
   })
   for (const w of report.warnings) io.stderr(`Warning: ${w}\n`)
   for (const p of report.problems) io.stdout(`${p}\n`)
-  const checked = `${count(report.stepActions, 'StepAction')}, ${count(report.tasks, 'Task')} and ${count(report.pipelines, 'Pipeline')} in ${count(scan.files.length, 'file')}`
+  const policyCount = report.policies === 0 ? '' : `, ${count(report.policies, 'policy object')}`
+  const checked = `${count(report.stepActions, 'StepAction')}${policyCount}, ${count(report.tasks, 'Task')} and ${count(report.pipelines, 'Pipeline')} in ${count(scan.files.length, 'file')}`
   const skipped = report.skipped === 0 ? '' : ` (${count(report.skipped, 'other document')} skipped)`
   io.stdout(`stepsplice lint: ${checked}${skipped}: ${report.problems.length === 0 ? 'no problems' : count(report.problems.length, 'problem')}\n`)
   return report.problems.length === 0 ? 0 : 1

@@ -96,6 +96,19 @@ async function taskOf(obj: KubeObject, namespace: string, deps: SpliceDeps, opti
 }
 
 /**
+ * A v1 TaskRun's taskRef written out as its Task's spec, whatever its steps
+ * are: a policy's required steps need a task spec to go into. `obj` itself
+ * when it names no Task, inlining is off, or the catalog does not hold it
+ * (injection then says it cannot add to a TaskRun that references its Task).
+ */
+async function writtenOut(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<KubeObject> {
+  const name = deps.inlineTaskRefs === false ? undefined : inlinableTaskRef(obj)
+  if (name === undefined || deps.catalog.resolveTask === undefined) return obj
+  const found = await deps.catalog.resolveTask({ namespace, name }, options)
+  return 'error' in found ? obj : inlineTask(obj, found.task)
+}
+
+/**
  * plan → resolve → expand → check, then the step policies (policy/): they
  * judge the object as it would be admitted, with what was spliced into it.
  */
@@ -107,8 +120,12 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
     if (measured.length > 0) return limitOutcome(obj, obj.kind === 'Pod', measured)
   }
   const verified = await provenanceOf(obj, policies, (o) => spliceUnchecked(o, namespace, deps, options))
+  // A TaskRun naming its Task gets the required steps in the Task written out, when the catalog holds it.
+  const written = policies.some((p) => p.spec.requiredSteps !== undefined) ? await writtenOut(obj, namespace, deps, options) : obj
   // Required steps are added first, as references: they are resolved, spliced and judged like the object's own.
-  const injection = injectRequiredSteps(obj, policies, verified.entries)
+  const judgedTask = injectRequiredSteps(written, policies, verified.entries)
+  // The Task stays referenced when nothing had to be added to it: the run changes only for what a policy requires.
+  const injection = judgedTask.injected.length === 0 && judgedTask.problems.length === 0 ? { ...judgedTask, object: obj } : judgedTask
   const spliced = await spliceUnchecked(injection.object, namespace, deps, options)
   // A denial is about the object as sent; an injected step left for Tekton (or a run left unexpanded) is still a change.
   const injected = injection.injected.length > 0

@@ -245,7 +245,8 @@ function describe(e: ErrorObject): string {
 const policyKinds = new Set(['StepPolicy', 'ClusterStepPolicy'])
 
 /** Whether `doc` is meant as a policy: one of our kinds in our group (any version, so a wrong one is reported, not skipped). */
-function isPolicyDocument(doc: unknown): doc is Record<string, unknown> {
+/** A StepPolicy or ClusterStepPolicy of any stepsplice.dev version (an unserved one is a problem, not another kind). */
+export function isPolicyDocument(doc: unknown): doc is Record<string, unknown> {
   return isJsonObject(doc) && policyKinds.has(doc.kind as string) && typeof doc.apiVersion === 'string' && doc.apiVersion.startsWith('stepsplice.dev/')
 }
 
