@@ -205,7 +205,7 @@ t.test('TaskRun: every rule, in Enforce and in Audit', async (t) => {
     'spec.taskSpec.steps[3] other images.requireDigest <directory:team-a/mine>: image registry.example.com/x:1 is not pinned by digest (@sha256: and 64 hex digits)',
     'spec.taskSpec.steps[3] other securityContext.allowPrivilegeEscalation <directory:team-a/mine>: allowPrivilegeEscalation: true is not allowed',
     'spec.taskSpec.steps[5] remote sources.allow <https://example.com/step.yaml>: source https://example.com/step.yaml is not allowed by sources.allow [cluster:platform/*, git+https://github.com/acme/**]',
-    'spec.taskSpec.steps[5] remote sources.requireDigest <https://example.com/step.yaml>: source https://example.com/step.yaml (http) is not identified by a commit or digest',
+    'spec.taskSpec.steps[5] remote sources.requireDigest <https://example.com/step.yaml>: source https://example.com/step.yaml (http) is not pinned: its reference must name a commit (git revision), a digest (http digest param) or a bundle by @sha256:',
   ])
   t.ok(
     violations.every((v) => v.policy === 'StepPolicy team-a/p' && v.mode === 'Enforce'),
@@ -323,6 +323,30 @@ t.test('PipelineRun: tasks and finally, sources and run-level pod templates', as
     [],
     'a git source with its commit and a bundle with its digest are pinned',
   )
+  // What was fetched is always a commit or a digest: the reference as written must name one too.
+  const written = (e: PolicyInput['expanded'][number], params: Record<string, string>): PolicyInput['expanded'][number] => ({
+    ...e,
+    written: { name: e.step, ref: { resolver: e.source, params: Object.entries(params).map(([name, value]) => ({ name, value })) } },
+  })
+  const [git, bundle] = pinnedBundle as [PolicyInput['expanded'][number], PolicyInput['expanded'][number]]
+  const requireDigest = [policy({ sources: { requireDigest: true } })]
+  const judged = (entries: PolicyInput['expanded']): string[] => run(requireDigest, object, entries).map((v) => `${v.step} ${v.rule}`)
+  t.strictSame(
+    judged([written(git, { url: 'https://github.com/acme/steps', revision: 'main' }), written(bundle, { bundle: 'r.io/steps:1', name: 'send' })]),
+    ['clone sources.requireDigest', 'send sources.requireDigest'],
+    'a branch and a tag are not pinned, though they were fetched at a commit and a digest',
+  )
+  t.strictSame(
+    judged([
+      written(git, { url: 'https://github.com/acme/steps', revision: 'b'.repeat(40) }),
+      written(bundle, { bundle: `r.io/steps@sha256:${digest}`, name: 'send' }),
+    ]),
+    [],
+    'a commit and a digest as written are',
+  )
+  const http = entry('spec.pipelineSpec.tasks[0].taskSpec.steps[0]', 'clone', 'https://example.com/step.yaml', 'http', `sha256:${digest}`)
+  t.strictSame(judged([written(http, { url: 'https://example.com/step.yaml' })]), ['clone sources.requireDigest'], 'an http URL without its digest is not')
+  t.strictSame(judged([written(http, { url: 'https://example.com/step.yaml', digest: `sha256:${digest}` })]), [], 'with it, it is')
 })
 
 const podObject: KubeObject = {
@@ -489,4 +513,26 @@ t.test('the CRDs carry the loader schema and accept and refuse the same document
       `${kind}: the loader agrees`,
     )
   }
+})
+
+t.test('sidecars of an inline task are judged for images and securityContext, not as steps', async (t) => {
+  const object: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'r', namespace: 'team-a' },
+    spec: {
+      taskSpec: {
+        stepTemplate: { image: 'registry.example.com/template:1' },
+        steps: [{ name: 'build', image: 'registry.example.com/build:1' }],
+        sidecars: [{ name: 'docker', image: 'docker:dind', securityContext: { privileged: true } }, { name: 'cache' }],
+      },
+    },
+  }
+  const p = policy({ images: { allow: ['registry.example.com/**'] }, inlineSteps: 'Deny', securityContext: { privileged: 'Deny' } })
+  const found = run([p], object, [entry('spec.taskSpec.steps[0]', 'build', 'platform/build')])
+  t.strictSame(
+    found.map((v) => `${v.path} ${v.container ?? ''} ${v.rule}`),
+    ['spec.taskSpec.sidecars[0] docker images.allow', 'spec.taskSpec.sidecars[0] docker securityContext.privileged'],
+    'no inlineSteps for a sidecar, and no stepTemplate image for one without an image',
+  )
 })

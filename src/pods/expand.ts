@@ -289,7 +289,7 @@ export function expandPod(
       results,
       // Relative to the Pod, not to the workload: the template's annotations are
       // copied into every Pod it creates, and that Pod must compare equal below.
-      entry: { ...expanded.entry, path: path.slice(prefix.length) },
+      entry: { ...expanded.entry, path: path.slice(prefix.length), written: step as unknown as Record<string, unknown> },
     })
   }
   if (problems.length > 0) return unchanged([...problems, ...clashes])

@@ -109,6 +109,19 @@ function tektonSteps(taskSpec: unknown, path: string, podRunAsNonRoot: unknown, 
       ...(entry === undefined ? {} : { entry }),
     })
   }
+  // Sidecars run in the same Pod: their images and securityContext count, but they are not steps (stepTemplate and inlineSteps do not apply).
+  for (const [i, c] of asList<unknown>(spec.sidecars).entries()) {
+    const sidecar = obj(c)
+    const image = str(sidecar.image)
+    out.push({
+      path: `${path}.sidecars[${i}]`,
+      container: str(sidecar.name) ?? '',
+      ...(image === undefined ? {} : { image }),
+      securityContext: obj(sidecar.securityContext),
+      podRunAsNonRoot,
+      tektonStep: false,
+    })
+  }
 }
 
 function podRunAsNonRootOf(podTemplate: unknown): unknown {
@@ -204,9 +217,35 @@ const digestPinned = /@sha256:[0-9a-f]{64}$/
 const gitPinned = /@([0-9a-f]{40}|[0-9a-f]{64})#/
 const variable = '$('
 
-/** Whether a remote source is identified by content (see docs/policies.md, sources.requireDigest). */
+/** The string params of a step's `ref`, as written. */
+function refParams(written: Record<string, unknown> | undefined): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const p of asList<unknown>(obj(obj(written).ref).params)) {
+    const { name, value } = obj(p)
+    if (typeof name === 'string' && typeof value === 'string') out.set(name, value)
+  }
+  return out
+}
+
+/**
+ * Whether the reference as written names content, so it always gives the same
+ * definition: a git `revision` that is a full commit, an http `digest`, a
+ * `bundle` by `@sha256:`. What was fetched is always some commit or digest; a
+ * branch or a tag is still not pinned.
+ */
+function writtenPinned(entry: Entry): boolean {
+  const params = refParams(entry.written)
+  if (entry.source === 'git') return /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(params.get('revision') ?? '')
+  if (entry.source === 'http') return /^sha(256|512):[0-9a-f]+$/.test(params.get('digest') ?? '')
+  if (entry.source === 'bundles') return /@sha256:[0-9a-f]{64}$/.test(params.get('bundle') ?? '')
+  return true
+}
+
+/** Whether a remote source is identified by content, as written and as fetched (see docs/policies.md, sources.requireDigest). */
 function sourcePinned(entry: Entry): boolean {
   const digest = entry.sourceDigest ?? ''
+  // Without the step as written (an entry recorded by an older stepsplice), only what was fetched can be judged.
+  if (entry.written !== undefined && !writtenPinned(entry)) return false
   if (entry.source === 'git') return gitPinned.test(entry.definition) && /^sha(1|256):[0-9a-f]{40,64}$/.test(digest)
   if (entry.source === 'http') return /^sha256:[0-9a-f]{64}$/.test(digest)
   if (entry.source === 'bundles') return /@sha256:[0-9a-f]{64}#/.test(entry.definition) && /^sha256:[0-9a-f]{64}$/.test(digest)
@@ -225,7 +264,10 @@ function checkSubject(spec: StepPolicySpec, s: Subject, report: (rule: string, m
     else if (rule.allow !== undefined && rule.allow.length > 0 && firstMatch(rule.allow, [source]) === undefined)
       report('sources.allow', `source ${source} is not allowed by sources.allow ${listed(rule.allow)}`)
     if (rule.requireDigest === true && !sourcePinned(s.entry))
-      report('sources.requireDigest', `source ${source} (${s.entry.source}) is not identified by a commit or digest`)
+      report(
+        'sources.requireDigest',
+        `source ${source} (${s.entry.source}) is not pinned: its reference must name a commit (git revision), a digest (http digest param) or a bundle by @sha256:`,
+      )
   }
   if (spec.inlineSteps === 'Deny' && s.tektonStep && s.entry === undefined)
     report('inlineSteps', 'inline steps are not allowed: the step must come from a step definition (ref)')
