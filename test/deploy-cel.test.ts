@@ -130,6 +130,19 @@ function decide(webhook: WebhookView, original: Request): Decision {
   return { call: true, request }
 }
 
+function annotated(object: KubeObject, provenance: string): KubeObject {
+  return { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata?.annotations, 'stepsplice.dev/resolved': provenance } } }
+}
+
+function pipelineRunOf(): KubeObject {
+  return { apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: { name: 'pr', namespace: 'team-a' }, spec: { pipelineRef: { name: 'p' } } }
+}
+
+/** An UPDATE review whose stored object is `old`. */
+function withOld(review: Record<string, unknown>, old: KubeObject): Record<string, unknown> {
+  return { ...review, request: { ...(review.request as object), oldObject: old } }
+}
+
 /** The webhooks the API server calls for this review, by name. */
 function reached(review: Record<string, unknown>): string[] {
   const request = review.request as Request
@@ -255,6 +268,19 @@ const cases: Case[] = [
   },
   { name: `a Pod asking for steps in ${ownNamespace}`, review: reviewOf(pod({ [stepsAnnotation]: '[]' }), { namespace: ownNamespace }), reaches: [] },
   { name: 'a TaskRun with a step ref, updated', review: reviewOf(taskRun({ taskSpec: { steps: [refStep] } }), { operation: 'UPDATE' }), reaches: [] },
+  {
+    name: 'a TaskRun updated to change its provenance annotation',
+    review: withOld(
+      reviewOf(annotated(taskRun({ taskSpec: { steps: [{ name: 's', image: 'alpine' }] } }), '[{"forged":true}]'), { operation: 'UPDATE' }),
+      annotated(taskRun({ taskSpec: { steps: [{ name: 's', image: 'alpine' }] } }), '[]'),
+    ),
+    reaches: ['runs.stepsplice.dev'],
+  },
+  {
+    name: 'a PipelineRun updated to add a provenance annotation it had none of',
+    review: withOld(reviewOf(annotated(pipelineRunOf(), '[]'), { operation: 'UPDATE' }), pipelineRunOf()),
+    reaches: ['runs.stepsplice.dev'],
+  },
   { name: 'a TaskRun deleted', review: reviewOf(null, { operation: 'DELETE', kind: { group: 'tekton.dev', version: 'v1', kind: 'TaskRun' } }), reaches: [] },
   {
     name: 'a StepAction deleted',
@@ -345,9 +371,9 @@ t.test('whatever the server changes or refuses reaches it', async (t) => {
     const request = c.review.request as Request
     if (request.object === null) continue
     // Cases kept away by rules or the namespaceSelector (kube-system, UPDATE) are a choice of scope, not of need.
-    const decisions = webhooks.map((w) => decide(w, request))
+    const path = request.kind.kind === 'StepAction' || (request.operation === 'UPDATE' && request.kind.group === 'tekton.dev') ? '/validate' : '/mutate'
+    const decisions = webhooks.filter((w) => w.clientConfig.service.path === path).map((w) => decide(w, request))
     if (!decisions.some((d) => d.call || d.why.startsWith('matchCondition'))) continue
-    const path = request.kind.kind === 'StepAction' ? '/validate' : '/mutate'
     // What the server would answer if it were called: the request as the API server sends it (converted, where Equivalent converts it).
     const converted = decisions.find((d) => d.call)
     const sent = converted?.call ? converted.request : request

@@ -240,11 +240,13 @@ t.test('the probes and the webhook paths are ones the real server answers, on th
 
   const examples = join(root, 'examples/admission')
   for (const w of allWebhooks) {
-    const review = w.name.startsWith('policies.')
-      ? reviewOf(policyObject())
-      : w.clientConfig.service.path === '/validate'
-        ? reviewOf(stepActionObject())
-        : JSON.parse(await readFile(join(examples, 'taskrun-review.json'), 'utf8'))
+    const review = w.name.startsWith('runs.')
+      ? reviewOf(runObject(), { operation: 'UPDATE' })
+      : w.name.startsWith('policies.')
+        ? reviewOf(policyObject())
+        : w.clientConfig.service.path === '/validate'
+          ? reviewOf(stepActionObject())
+          : JSON.parse(await readFile(join(examples, 'taskrun-review.json'), 'utf8'))
     const res = await httpsRequest(server.url, certs.ca, w.clientConfig.service.path, { body: review })
     t.equal(res.status, 200, `${w.name}: POST ${w.clientConfig.service.path} answers`)
     const answer = JSON.parse(res.text) as { kind: string; response: { allowed: boolean } }
@@ -252,6 +254,15 @@ t.test('the probes and the webhook paths are ones the real server answers, on th
     t.equal(answer.response.allowed, true, `${w.name}: a valid object is admitted`)
   }
 })
+
+function runObject(): Manifest {
+  return {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'r', namespace: 'default' },
+    spec: { taskSpec: { steps: [{ name: 's', image: 'alpine' }] } },
+  }
+}
 
 function policyObject(): Manifest {
   return {
@@ -286,7 +297,7 @@ t.test('every webhook calls this Service on 443, answers before its timeout and 
   const deadline = seconds(flags.get('--deadline'), '--deadline')
   t.same(
     allWebhooks.map((w) => w.name),
-    ['steps.stepsplice.dev', 'taskrefs.stepsplice.dev', 'pods.stepsplice.dev', 'stepactions.stepsplice.dev', 'policies.stepsplice.dev'],
+    ['steps.stepsplice.dev', 'taskrefs.stepsplice.dev', 'pods.stepsplice.dev', 'stepactions.stepsplice.dev', 'policies.stepsplice.dev', 'runs.stepsplice.dev'],
   )
   const validatingNames = new Set(webhooksOf(validating).map((w) => w.name))
   for (const w of allWebhooks) {

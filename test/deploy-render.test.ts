@@ -140,7 +140,7 @@ t.test('failurePolicy, shared namespaces, the metrics port and taskRef inlining'
   const ignore = await helmTemplate(['webhooks.failurePolicy=Ignore'])
   t.same(
     allWebhooks(ignore).map((w) => w.failurePolicy),
-    ['Ignore', 'Ignore', 'Ignore', 'Ignore', 'Ignore'],
+    ['Ignore', 'Ignore', 'Ignore', 'Ignore', 'Ignore', 'Ignore'],
   )
 
   const shared = await helmTemplate(['sharedNamespaces={tekton-steps,platform}'])
@@ -303,7 +303,7 @@ t.test('deploy-dev: the Secret and everything else first, then the webhook confi
   t.equal(data['tls.key']?.replace(/\s/g, ''), b64(await readFile(certs.keyFile)))
 
   const webhooks = allWebhooks(out.phase2)
-  t.equal(webhooks.length, 5)
+  t.equal(webhooks.length, 6)
   for (const w of webhooks) t.equal(w.clientConfig.caBundle, b64(certs.ca), `${w.name} trusts the CA that signed tls.crt`)
 })
 

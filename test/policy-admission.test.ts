@@ -49,7 +49,8 @@ const inline = { name: 'inline', image: 'docker.io/library/busybox:1.37', script
 const spliced = { name: 'build', ref: { name: 'go-build' }, params: [{ name: 'packages', value: './...' }] }
 
 const policies = await loadPolicyFlags([dir])
-const server = await startTestServer(t, { ...(policies === undefined ? {} : { policies }) })
+const tektonController = 'system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'
+const server = await startTestServer(t, { ...(policies === undefined ? {} : { policies }), tektonControllers: [tektonController] })
 
 async function render(object: KubeObject): Promise<{ code: number; out: string; err: string }> {
   const file = join(dir, `object-${Math.random().toString(36).slice(2)}.json`)
@@ -161,4 +162,66 @@ t.test('the policies in force are listed in /metrics, with what each evaluated a
   t.equal(delta('stepsplice_policy_violations_total', { ...enforce, rule: 'images.allow', mode: 'Enforce' }), 2, 'golang and busybox')
   t.equal(delta('stepsplice_policy_violations_total', { ...enforce, rule: 'inlineSteps', mode: 'Enforce' }), 1)
   t.equal(delta('stepsplice_policy_violations_total', { ...audit, rule: 'images.requireDigest', mode: 'Audit' }), 3)
+})
+
+t.test('an update may not change a run’s provenance annotation (/validate)', async (t) => {
+  const run = taskRun('team-a', [inline])
+  const stored = { ...run, metadata: { ...run.metadata, annotations: { 'stepsplice.dev/resolved': '[]' } } }
+  const forged = { ...run, metadata: { ...run.metadata, annotations: { 'stepsplice.dev/resolved': '[{"path":"spec.taskSpec.steps[0]"}]' } } }
+  const update = (object: KubeObject, old: KubeObject) => {
+    const review = reviewOf(object, { operation: 'UPDATE' })
+    return { ...review, request: { ...(review.request as object), oldObject: old } }
+  }
+  const refused = (await server.review('/validate', update(forged, stored))).body.response
+  t.equal(refused.allowed, false)
+  t.match(refused.status?.message, /^TaskRun team-a\/run: metadata\.annotations\["stepsplice\.dev\/resolved"\]: written by stepsplice when the run was created/)
+  t.equal((await server.review('/validate', update(stored, stored))).body.response.allowed, true, 'an update that leaves it alone is admitted')
+})
+
+t.test('a TaskRun the Tekton controller creates for a PipelineRun is judged with the provenance stepsplice recorded for it', async (t) => {
+  // team-a's StepPolicy denies inline steps. The PipelineRun's task is spliced at its admission; Tekton then
+  // creates the TaskRun with the task spec (pipeline params filled in) and the PipelineRun's annotations.
+  const pr: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'PipelineRun',
+    metadata: { name: 'pr', namespace: 'team-a' },
+    spec: {
+      params: [{ name: 'pkgs', value: './cmd/...' }],
+      pipelineSpec: {
+        params: [{ name: 'pkgs' }],
+        tasks: [
+          { name: 'build', taskSpec: { steps: [{ name: 'build', ref: { name: 'go-build' }, params: [{ name: 'packages', value: '$(params.pkgs)' }] }] } },
+        ],
+      },
+    },
+  }
+  const admitted = (await server.review('/mutate', reviewOf(pr))).body.response
+  t.equal(admitted.allowed, false, 'the registry-only policy of team-a denies golang, but not for being inline')
+  t.notMatch(admitted.status?.message, /inlineSteps/)
+  const expanded = applyEncodedPatch(
+    pr,
+    (await server.review('/mutate', reviewOf({ ...pr, metadata: { ...pr.metadata, namespace: 'team-b' } }))).body.response.patch ?? '',
+  ) as KubeObject
+  const task = (expanded.spec as { pipelineSpec: { tasks: { taskSpec: unknown }[] } }).pipelineSpec.tasks[0]?.taskSpec
+  const child: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: {
+      name: 'pr-build',
+      namespace: 'team-a',
+      labels: { 'tekton.dev/pipelineTask': 'build' },
+      annotations: { ...expanded.metadata?.annotations },
+      ownerReferences: [{ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', name: 'pr', uid: 'u', controller: true }],
+    },
+    spec: { taskSpec: JSON.parse(JSON.stringify(task).replaceAll('$(params.pkgs)', './cmd/...')) },
+  }
+  const as = (username: string) => {
+    const review = reviewOf(child)
+    return { ...review, request: { ...(review.request as object), userInfo: { username } } }
+  }
+  const byTekton = (await server.review('/mutate', as(tektonController))).body.response
+  t.notMatch(byTekton.status?.message ?? '', /inlineSteps/, 'created by the controller: the build step is the definition’s')
+  t.match(byTekton.status?.message, /images\.allow/, 'and still judged for its image')
+  const byUser = (await server.review('/mutate', as('alice'))).body.response
+  t.match(byUser.status?.message, /inlineSteps/, 'the same object from a user: nothing vouches for the step')
 })

@@ -166,3 +166,123 @@ spec:
   await spliceObject(first.object, 'default', { catalog: counting, policies: strict })
   t.ok(lookups > 0, 'with one, the steps as written are spliced again')
 })
+
+/** What Tekton creates for pipeline task `name` of an expanded PipelineRun: its task spec, after `fill` (Tekton's pipeline-level substitution). */
+function childOf(pr: KubeObject, name: string, fill: (text: string) => string = (x) => x): KubeObject {
+  const tasks = (pr.spec as { pipelineSpec: { tasks: { name: string; taskSpec: unknown }[] } }).pipelineSpec.tasks
+  const task = tasks.find((x) => x.name === name)
+  return {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: {
+      name: `pr-${name}`,
+      namespace: 'default',
+      labels: { 'tekton.dev/pipelineRun': 'pr', 'tekton.dev/pipelineTask': name },
+      annotations: { ...pr.metadata?.annotations },
+      ownerReferences: [{ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', name: 'pr', uid: 'u', controller: true }],
+    },
+    spec: { taskSpec: JSON.parse(fill(JSON.stringify(task?.taskSpec))) },
+  }
+}
+
+t.test(
+  'a TaskRun the Tekton controller created keeps its PipelineRun’s provenance, pipeline params filled in; another creator’s is spliced again',
+  async (t) => {
+    const pr = pipelineRun(
+      {
+        params: [{ name: 'target' }],
+        tasks: [{ name: 'ship', taskSpec: { steps: [{ name: 'build', ref: { name: 'build' }, params: [{ name: 'target', value: '$(params.target)' }] }] } }],
+      },
+      [{ name: 'target', value: 'release' }],
+    )
+    const noInline = policies('apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: no-inline}\nspec: {inlineSteps: Deny}\n')
+    const e = await splice(pr, noInline)
+    t.strictSame(messages(e), [])
+    // Whatever the PipelineRun pass left for Tekton to fill in, filled in as Tekton does.
+    const child = childOf(e.object, 'ship', (x) => x.replaceAll('$(params.target)', 'release'))
+    const trusted = await spliceObject(child, 'default', { catalog, policies: noInline }, { createdByTekton: true })
+    t.strictSame(messages(trusted), [], 'created by the Tekton controller: its task’s entries hold')
+    t.equal(trusted.changed, false)
+    // Created by anyone else, the claims are spliced again in the TaskRun's own context, where the pipeline param is not
+    // declared: the step as written does not give the step there, so nothing vouches for it.
+    const other = await spliceObject(child, 'default', { catalog, policies: noInline })
+    t.match(messages(other), [/spec\.taskSpec\.steps\[0\].*inlineSteps/])
+  },
+)
+
+t.test('the pipeline task label picks a TaskRun’s own entries, however many tasks share a step name', async (t) => {
+  const names = ['a', 'b', 'c', 'd', 'e', 'f']
+  const pr = pipelineRun({
+    tasks: names.map((name) => ({
+      name,
+      taskSpec: { steps: [{ name: 'build', ref: { name: 'build' }, params: [{ name: 'target', value: name }] }] },
+    })),
+  })
+  const e = await splice(pr, [])
+  t.strictSame(messages(e), [])
+  const noInline = policies('apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: no-inline}\nspec: {inlineSteps: Deny}\n')
+  for (const name of names) {
+    const judged = await spliceObject(childOf(e.object, name), 'default', { catalog, policies: noInline })
+    t.strictSame(messages(judged), [], `task ${name}`)
+  }
+  // The label says which task; a forged one makes the claims of another task fail to match.
+  const lying = childOf(e.object, 'a')
+  lying.metadata = { ...lying.metadata, labels: { 'tekton.dev/pipelineTask': 'f' } }
+  t.match(messages(await spliceObject(lying, 'default', { catalog, policies: noInline })), [/inlineSteps/])
+})
+
+t.test('required steps added First move the verified steps down with them', async (t) => {
+  const honest = await splice(taskRun({ steps: [{ name: 'build', ref: { name: 'build' } }] }), [])
+  const steps = [{ name: 'evil', image: 'docker.io/library/busybox:1.37', script: 'true' }, ...stepsOf(honest)]
+  const entries = claims(honest.object).map((c) => ({ ...c, path: 'spec.taskSpec.steps[1]' }))
+  const run = withClaims({ ...honest.object, spec: { taskSpec: { steps } } }, entries)
+  const firstScan = policies(`
+apiVersion: stepsplice.dev/v1alpha1
+kind: ClusterStepPolicy
+metadata: {name: scan-first}
+spec:
+  inlineSteps: Deny
+  requiredSteps: [{name: scan, ref: {name: scanner}, position: First}]
+`)
+  const e = await splice(run, firstScan)
+  t.strictSame(
+    e.problems.map((p) => [p.path, p.step]),
+    [['spec.taskSpec.steps[1]', 'evil']],
+    'the inline step is named where it now is, and the verified build is not',
+  )
+})
+
+t.test('a TaskRun naming its Task is judged by the Task’s steps, and keeps its taskRef when nothing is added', async (t) => {
+  const withTask: Catalog = {
+    size: catalog.size,
+    resolve: (ref) => catalog.resolve(ref),
+    async resolveTask(ref) {
+      return ref.name === 'inline-only'
+        ? {
+            task: {
+              namespace: ref.namespace,
+              name: ref.name,
+              labels: {},
+              annotations: {},
+              spec: { steps: [{ name: 'sh', image: 'docker.io/library/busybox:1.37', script: 'true' }] },
+              location: '/apis/tekton.dev/v1/namespaces/default/tasks/inline-only',
+            },
+          }
+        : { error: 'not found', missing: true }
+    },
+  }
+  const byRef: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'r', namespace: 'default' },
+    spec: { taskRef: { name: 'inline-only' } },
+  }
+  const noInline = policies('apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: no-inline}\nspec: {inlineSteps: Deny}\n')
+  t.match(messages(await spliceObject(byRef, 'default', { catalog: withTask, policies: noInline })), [/spec\.taskSpec\.steps\[0\].*inlineSteps/])
+  const busybox = policies(
+    'apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: busybox}\nspec: {images: {allow: ["docker.io/library/busybox:*"]}}\n',
+  )
+  const allowed = await spliceObject(byRef, 'default', { catalog: withTask, policies: busybox })
+  t.strictSame(messages(allowed), [])
+  t.equal(allowed.changed, false, 'admitted as sent: the Task stays referenced')
+})

@@ -8,6 +8,7 @@ import { limits } from '../limits/limits.ts'
 import { boundWarnings, problemLines } from '../limits/report.ts'
 import { namespaceOf, type SpliceDeps, spliceObject } from '../pipeline/splice.ts'
 import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
+import type { KubeObject } from '../types/k8s.ts'
 import { withDeadline } from './deadline.ts'
 import { diffPatch, encodePatch } from './patch.ts'
 
@@ -25,6 +26,12 @@ export interface MutateOptions {
   requireResolution?: readonly string[]
   /** Step policies (plain data, so they cross to workers). */
   policies?: readonly LoadedPolicy[]
+  /**
+   * Users the Tekton controller runs as (`--tekton-controller`): a TaskRun one
+   * of them creates for a PipelineRun carries provenance stepsplice recorded
+   * when it admitted that PipelineRun (pipeline/provenance.ts).
+   */
+  tektonControllers?: readonly string[]
   /** A namespace's labels, for policies that select namespaces by label (a worker asks the server's thread). */
   namespaceLabels?: SpliceDeps['namespaceLabels']
 }
@@ -74,6 +81,21 @@ export function timeoutResponse(
   return { uid, allowed: false, status: { code: 504, reason: 'Timeout', message } }
 }
 
+/** A TaskRun the Tekton controller creates for a PipelineRun: who asks is the API server's word, not the object's. */
+function createdByTekton(request: AdmissionRequest, object: KubeObject, options: MutateOptions): boolean {
+  const user = request.userInfo?.username
+  if (typeof user !== 'string' || !(options.tektonControllers ?? []).includes(user) || object.kind !== 'TaskRun') return false
+  const owners = Array.isArray(object.metadata?.ownerReferences) ? object.metadata.ownerReferences : []
+  return owners.some(
+    (o: unknown) =>
+      typeof o === 'object' &&
+      o !== null &&
+      (o as { kind?: unknown }).kind === 'PipelineRun' &&
+      (o as { controller?: unknown }).controller === true &&
+      String((o as { apiVersion?: unknown }).apiVersion).startsWith('tekton.dev/'),
+  )
+}
+
 export async function mutate(request: AdmissionRequest, catalog: Catalog, options: MutateOptions): Promise<Admission> {
   const resource = resourceOf(request)
   const pass = (outcome: Outcome, warnings: readonly string[] = []): Admission => ({
@@ -100,7 +122,12 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
         ...(options.policies === undefined ? {} : { policies: options.policies }),
         ...(options.namespaceLabels === undefined ? {} : { namespaceLabels: options.namespaceLabels }),
       },
-      { signal, deadline, ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}) },
+      {
+        signal,
+        deadline,
+        ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}),
+        ...(createdByTekton(request, object, options) ? { createdByTekton: true } : {}),
+      },
     ),
   )
   const label = describeObject(object, namespace)

@@ -8,6 +8,9 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { ClusterCatalog, ResourceStatus } from '../resolution/cluster.ts'
 import type { ClusterPolicies, InvalidPolicyReport } from '../server/cluster-policies.ts'
 import { fixedFeed } from '../server/policy-feed.ts'
+
+/** The service account Tekton Pipelines' release runs its controller as. */
+const defaultTektonController = 'system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { type Layer, LayeredCatalog } from '../resolution/layered.ts'
 import { type RunningServer, startServer } from '../server/serve.ts'
@@ -38,6 +41,12 @@ Options:
   --no-inline-task-refs  leave TaskRuns with a taskRef as they are (default:
                        a Task whose steps reference definitions is written
                        into the TaskRun as its taskSpec and expanded)
+  --tekton-controller USER
+                       the user Tekton's controller runs as (repeatable;
+                       default system:serviceaccount:tekton-pipelines:
+                       tekton-pipelines-controller): the TaskRuns it creates
+                       for a PipelineRun keep the provenance stepsplice
+                       recorded for that PipelineRun (docs/policies.md)
   --metrics-port N     also serve /metrics, /healthz and /readyz over plain
                        HTTP on this port (default: none), for probes and
                        Prometheus, which present no client certificate
@@ -124,6 +133,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       ...resolutionOptions,
       ...policyOptions,
       'inline-task-refs': { type: 'boolean', default: true },
+      'tekton-controller': { type: 'string', multiple: true, default: [defaultTektonController] },
       'metrics-port': { type: 'string' },
       port: { type: 'string', default: '8443' },
       host: { type: 'string', default: '0.0.0.0' },
@@ -240,6 +250,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
       maxConnections,
       workers,
       inlineTaskRefs: values['inline-task-refs'] !== false,
+      tektonControllers: values['tekton-controller'].filter((u) => u !== ''),
       ...(resolution.require === undefined ? {} : { requireResolution: [...resolution.require] }),
       ...(feed === undefined ? {} : { policies: feed }),
       version: packageVersion,

@@ -52,28 +52,71 @@ function claimsOf(obj: KubeObject): unknown[] {
   }
 }
 
-/**
- * The claims of the annotation that could hold, grouped by where they are
- * checked: claims about this object's own steps in one group; a TaskRun's
- * claims about the pipeline task it was created for, one group per task.
- */
-function groupsOf(obj: KubeObject): Claim[][] {
-  const own: Claim[] = []
-  const byTask = new Map<string, Claim[]>()
+/** The label Tekton puts on the TaskRun it creates for a pipeline task: the task's name. */
+const pipelineTaskLabel = 'tekton.dev/pipelineTask'
+
+/** A claim read from the annotation, with what an entry needs when it is believed. */
+interface ReadClaim extends Claim {
+  entry: ProvenanceEntry
+  /** `spec.taskSpec`, or the pipeline task spec path it was recorded at. */
+  site: string
+}
+
+function readClaims(obj: KubeObject): ReadClaim[] {
   const isTaskRun = obj.kind === 'TaskRun'
+  const out: ReadClaim[] = []
   for (const c of claimsOf(obj)) {
     if (!isJsonObject(c) || typeof c.path !== 'string' || !isJsonObject(c.written) || !isJsonObject(c.written.ref)) continue
+    if (typeof c.step !== 'string' || typeof c.definition !== 'string' || typeof c.source !== 'string' || typeof c.digest !== 'string') continue
     const m = stepPath.exec(c.path)
     if (m === null) continue
     const target = isTaskRun ? `spec.taskSpec.steps[${m[3]}]` : c.path
     const step = valueAtPath(obj, target)
     // Only a step without `ref`, of the name the claim wrote, can be the claim's: anything else is not worth splicing.
     if (!isJsonObject(step) || step.ref !== undefined || step.name !== c.written.name) continue
-    const claim = { target, written: c.written }
-    if (m[1] === 'spec.taskSpec' || !isTaskRun) own.push(claim)
-    else byTask.set(m[1] as string, [...(byTask.get(m[1] as string) ?? []), claim])
+    const entry: ProvenanceEntry = {
+      path: target,
+      step: c.step,
+      definition: c.definition,
+      source: c.source as ProvenanceEntry['source'],
+      digest: c.digest,
+      written: c.written,
+      ...(typeof c.sourceDigest === 'string' ? { sourceDigest: c.sourceDigest } : {}),
+      ...(typeof c.task === 'string' ? { task: c.task } : {}),
+    }
+    out.push({ target, written: c.written, entry, site: m[1] as string })
+  }
+  return out
+}
+
+/**
+ * The claims that could hold, grouped by where they are checked: claims about
+ * this object's own steps in one group; a TaskRun's claims about the pipeline
+ * task it was created for (named by its label, when the claims name tasks),
+ * one group per task.
+ */
+function groupsOf(obj: KubeObject, claims: readonly ReadClaim[]): ReadClaim[][] {
+  const own = claims.filter((c) => c.site === 'spec.taskSpec' || obj.kind !== 'TaskRun')
+  const task = obj.metadata?.labels?.[pipelineTaskLabel]
+  const byTask = new Map<string, ReadClaim[]>()
+  for (const c of claims) {
+    if (own.includes(c)) continue
+    // The label names the task: the claims of the other tasks are not this TaskRun's.
+    if (task !== undefined && c.entry.task !== undefined && c.entry.task !== task) continue
+    byTask.set(c.site, [...(byTask.get(c.site) ?? []), c])
   }
   return [...(own.length > 0 ? [own] : []), ...byTask.values()].slice(0, maxAttempts)
+}
+
+export interface VerifyOptions {
+  /**
+   * The object is a TaskRun the Tekton controller created for a PipelineRun
+   * (the request's user, not anything in the object): its claims about its
+   * pipeline task are what stepsplice recorded when it admitted that
+   * PipelineRun, which Tekton copies, having filled in pipeline params and
+   * context, so they are believed rather than spliced again.
+   */
+  createdByTekton?: boolean
 }
 
 /**
@@ -81,17 +124,28 @@ function groupsOf(obj: KubeObject): Claim[][] {
  * pipeline's splice without policies: the claims are put back as written and
  * it runs once per group of claims.
  */
-export async function verifyProvenance(obj: KubeObject, splice: (o: KubeObject) => Promise<Expansion>): Promise<VerifiedProvenance> {
-  const groups = groupsOf(obj)
+export async function verifyProvenance(
+  obj: KubeObject,
+  splice: (o: KubeObject) => Promise<Expansion>,
+  options: VerifyOptions = {},
+): Promise<VerifiedProvenance> {
+  const claims = readClaims(obj)
+  const groups = groupsOf(obj, claims)
   if (groups.length === 0) return none
   const verified = new Map<string, ProvenanceEntry>()
+  const task = obj.metadata?.labels?.[pipelineTaskLabel]
+  if (options.createdByTekton === true && obj.kind === 'TaskRun' && task !== undefined) {
+    for (const c of claims) if (c.site !== 'spec.taskSpec' && c.entry.task === task && !verified.has(c.target)) verified.set(c.target, c.entry)
+  }
   const { [provenanceAnnotation]: _claims, ...otherAnnotations } = obj.metadata?.annotations ?? {}
   for (const group of groups) {
+    const open = group.filter((c) => !verified.has(c.target))
+    if (open.length === 0) continue
     let written: KubeObject = { ...obj, metadata: { ...obj.metadata, annotations: otherAnnotations } }
-    for (const c of group) written = withValueAt(written, pathSegments(c.target), c.written)
+    for (const c of open) written = withValueAt(written, pathSegments(c.target), c.written)
     const again = await splice(written)
     if (again.problems.length > 0 || !again.changed) continue
-    for (const c of group) {
+    for (const c of open) {
       if (verified.has(c.target)) continue
       const entry = again.expanded.find((e) => e.path === c.target)
       const now = comparable(valueAtPath(obj, c.target))

@@ -56,6 +56,8 @@ export interface SpliceOptions extends ResolveOptions {
   includeWorkloads?: boolean
   /** The object as stored before this request (an UPDATE's oldObject). */
   oldObject?: KubeObject
+  /** A TaskRun the Tekton controller created for a PipelineRun, as the request's user says (admission/mutate.ts). */
+  createdByTekton?: boolean
 }
 
 /** The namespace references resolve in: the object's own, else the caller's default. */
@@ -97,9 +99,10 @@ async function taskOf(obj: KubeObject, namespace: string, deps: SpliceDeps, opti
 
 /**
  * A v1 TaskRun's taskRef written out as its Task's spec, whatever its steps
- * are: a policy's required steps need a task spec to go into. `obj` itself
- * when it names no Task, inlining is off, or the catalog does not hold it
- * (injection then says it cannot add to a TaskRun that references its Task).
+ * are: policies judge the steps that will run, and required steps need a
+ * task spec to go into. `obj` itself when it names no Task, inlining is off,
+ * or the catalog does not hold it (then its steps are not judged, and
+ * injection says it cannot add to a TaskRun that references its Task).
  */
 async function writtenOut(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<KubeObject> {
   const name = deps.inlineTaskRefs === false ? undefined : inlinableTaskRef(obj)
@@ -119,9 +122,9 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
     const measured = checkSizeAndDepth(obj, '', typeof obj.kind === 'string' ? `the ${obj.kind}` : 'the object')
     if (measured.length > 0) return limitOutcome(obj, obj.kind === 'Pod', measured)
   }
-  const verified = await provenanceOf(obj, policies, (o) => spliceUnchecked(o, namespace, deps, options))
-  // A TaskRun naming its Task gets the required steps in the Task written out, when the catalog holds it.
-  const written = policies.some((p) => p.spec.requiredSteps !== undefined) ? await writtenOut(obj, namespace, deps, options) : obj
+  const verified = await provenanceOf(obj, policies, (o) => spliceUnchecked(o, namespace, deps, options), options.createdByTekton === true)
+  // A TaskRun naming its Task is judged by the Task's steps, and gets required steps in the Task written out, when the catalog holds it.
+  const written = policies.length > 0 ? await writtenOut(obj, namespace, deps, options) : obj
   // Required steps are added first, as references: they are resolved, spliced and judged like the object's own.
   const judgedTask = injectRequiredSteps(written, policies, verified.entries)
   // The Task stays referenced when nothing had to be added to it: the run changes only for what a policy requires.
@@ -138,19 +141,22 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
   if (injection.warnings.length > 0) expansion.warnings = [...injection.warnings, ...expansion.warnings]
   // A denial for what the user wrote already stands; an object stepsplice does not govern (a ConfigMap, a Pod template render does not expand) is not judged.
   if (policies.length === 0 || spliced.problems.length > 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return expansion
-  // What this admission spliced, and what an earlier one did that splicing again confirmed.
+  // What this admission spliced, and what an earlier one did that splicing again confirmed, where the steps are now.
   const fresh = new Set(expansion.expanded.map((e) => e.path))
-  const expanded = [...expansion.expanded, ...verified.entries.filter((e) => !fresh.has(e.path))]
+  const earlier = verified.entries.map((e) => ({ ...e, path: movedBy(e.path, injection.shifted) })).filter((e) => !fresh.has(e.path))
+  const expanded = [...expansion.expanded, ...earlier]
   if (verified.refuted > 0)
     expansion.warnings = [
       ...expansion.warnings,
       `${provenanceAnnotation}: ${verified.refuted} of the steps it names are not what their definitions give when spliced again; the policies judge them as inline steps`,
     ]
   // The object as spliced; with a required step that could not be added, without it, so every violation is reported at once.
-  const violations = evaluatePolicies(policies, { object: spliced.object, namespace, expanded })
+  // A Task left referenced (nothing to splice or add) still runs its steps: they are what is judged.
+  const judgedObject = !spliced.changed && injection.object === obj && written !== obj ? written : spliced.object
+  const violations = evaluatePolicies(policies, { object: judgedObject, namespace, expanded })
   const policyReport: PolicyReport = {
     evaluated: policies.map((p) => p.id),
-    violations: violations.map((v) => ({ policy: v.policy, rule: v.rule, mode: v.mode })),
+    violations: [...injectionTally(injection), ...violations.map((v) => ({ policy: v.policy, rule: v.rule, mode: v.mode }))],
   }
   const judged = verdict(violations)
   const problems = [...injection.problems, ...judged.problems]
@@ -158,13 +164,40 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
   return { ...expansion, warnings: [...expansion.warnings, ...judged.warnings], policyReport }
 }
 
+/** A step's path after required steps were added before the existing ones of its task spec. */
+function movedBy(path: string, shifted: ReadonlyMap<string, number>): string {
+  const m = /^(.*)\.steps\[(\d+)\]$/.exec(path)
+  const shift = m === null ? undefined : shifted.get(m[1] as string)
+  return m === null || shift === undefined ? path : `${m[1]}.steps[${Number(m[2]) + shift}]`
+}
+
+/** The requiredSteps violations of an injection, for metrics: its denials (Enforce) and warnings (Audit) name their policy first. */
+function injectionTally(injection: { problems: readonly Problem[]; warnings: readonly string[] }): PolicyReport['violations'] {
+  const policyOf = (text: string): string | undefined => /^policy ((?:StepPolicy|ClusterStepPolicy) [^ :]+)[ :]/.exec(text)?.[1]
+  const out: { policy: string; rule: string; mode: 'Enforce' | 'Audit' }[] = []
+  for (const p of injection.problems) {
+    const policy = policyOf(p.message)
+    if (policy !== undefined) out.push({ policy, rule: 'requiredSteps', mode: 'Enforce' })
+  }
+  for (const w of injection.warnings) {
+    const policy = policyOf(w)
+    if (policy !== undefined) out.push({ policy, rule: 'requiredSteps', mode: 'Audit' })
+  }
+  return out
+}
+
 /** Rules that ask where a step came from, and so need the provenance of steps an earlier admission spliced. */
 const asksProvenance = (p: LoadedPolicy): boolean => p.spec.inlineSteps === 'Deny' || p.spec.sources !== undefined || p.spec.requiredSteps !== undefined
 
 /** The verified provenance of a run expanded before, when a policy needs it (pipeline/provenance.ts). */
-async function provenanceOf(obj: KubeObject, policies: readonly LoadedPolicy[], splice: (o: KubeObject) => Promise<Expansion>): Promise<VerifiedProvenance> {
+async function provenanceOf(
+  obj: KubeObject,
+  policies: readonly LoadedPolicy[],
+  splice: (o: KubeObject) => Promise<Expansion>,
+  createdByTekton: boolean,
+): Promise<VerifiedProvenance> {
   if (!isTektonRun(obj) || obj.metadata?.annotations?.[provenanceAnnotation] === undefined || !policies.some(asksProvenance)) return { entries: [], refuted: 0 }
-  return verifyProvenance(obj, splice)
+  return verifyProvenance(obj, splice, { createdByTekton })
 }
 
 /** The policies governing the object's namespace; its labels are looked up only when a selector needs them. */

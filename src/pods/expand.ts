@@ -400,7 +400,8 @@ export function expandPod(
   const own = spec.initContainers ?? []
   // A spliced Pod keeps its init containers where they are: a later webhook may have added its own after ours.
   const initContainers = claimsSpliced ? own : placement === 'first' ? [...ours, ...own] : [...own, ...ours]
-  const provenance = JSON.stringify(entries)
+  // The steps as written are the stepsplice.dev/steps annotation itself: kept for the policies, not written twice.
+  const provenance = JSON.stringify(entries.map(({ written: _, ...entry }) => entry))
 
   if (
     claimsSpliced &&

@@ -217,10 +217,10 @@ const digestPinned = /@sha256:[0-9a-f]{64}$/
 const gitPinned = /@([0-9a-f]{40}|[0-9a-f]{64})#/
 const variable = '$('
 
-/** The string params of a step's `ref`, as written. */
-function refParams(written: Record<string, unknown> | undefined): Map<string, string> {
+/** The string params of a step's `ref` as the resolver was asked: task params substituted, else as written. */
+function refParams(entry: Entry): Map<string, string> {
   const out = new Map<string, string>()
-  for (const p of asList<unknown>(obj(obj(written).ref).params)) {
+  for (const p of entry.resolverParams ?? asList<unknown>(obj(obj(entry.written).ref).params)) {
     const { name, value } = obj(p)
     if (typeof name === 'string' && typeof value === 'string') out.set(name, value)
   }
@@ -234,9 +234,9 @@ function refParams(written: Record<string, unknown> | undefined): Map<string, st
  * branch or a tag is still not pinned.
  */
 function writtenPinned(entry: Entry): boolean {
-  const params = refParams(entry.written)
-  if (entry.source === 'git') return /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(params.get('revision') ?? '')
-  if (entry.source === 'http') return /^sha(256|512):[0-9a-f]+$/.test(params.get('digest') ?? '')
+  const params = refParams(entry)
+  if (entry.source === 'git') return /^([0-9a-f]{40}|[0-9a-f]{64})$/i.test(params.get('revision') ?? '')
+  if (entry.source === 'http') return /^sha(256|512):[0-9a-f]+$/i.test(params.get('digest') ?? '')
   if (entry.source === 'bundles') return /@sha256:[0-9a-f]{64}$/.test(params.get('bundle') ?? '')
   return true
 }

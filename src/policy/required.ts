@@ -30,6 +30,8 @@ export interface Injection {
   problems: Problem[]
   /** Audit: a required step missing or shadowed, or that could not be added. */
   warnings: string[]
+  /** Steps added before the existing ones, by task spec path (`spec.taskSpec`): the existing steps moved down by as many. */
+  shifted: Map<string, number>
 }
 
 interface Required {
@@ -95,6 +97,8 @@ function toStep(required: RequiredStep): Record<string, unknown> {
 type SplicedCheck = (step: Record<string, unknown>, index: number, required: RequiredStep) => boolean
 
 interface Merged {
+  /** How many were added before the existing steps. */
+  shift: number
   steps: unknown[]
   /** Indexes of the injected steps in `steps`. */
   added: number[]
@@ -164,7 +168,7 @@ function merge(
     else if (atOriginal >= 0 ? !present(steps[i], atOriginal, r.step) : !isReference(obj(steps[i]), r.step))
       warnings.push(`${audit}${itemPath(atOriginal >= 0 ? atOriginal : i)}: ${rule}: step ${quoteValue(name)} is not the required step ${describeRef(r.step)}`)
   }
-  return { steps, added }
+  return { steps, added, shift: first.length }
 }
 
 /**
@@ -221,6 +225,7 @@ function injectTaskRun(object: KubeObject, required: readonly Required[], entrie
   if (merged.added.length === 0) return
   out.object = withSpec(object, { ...spec, taskSpec: { ...taskSpec, steps: merged.steps } })
   out.injected.push(...merged.added.map((i) => `${where}.steps[${i}]`))
+  if (merged.shift > 0) out.shifted.set(where, merged.shift)
 }
 
 function injectPipelineRun(object: KubeObject, required: readonly Required[], entries: readonly Entry[], out: Injection): void {
@@ -272,6 +277,8 @@ function injectPipelineRun(object: KubeObject, required: readonly Required[], en
       if (merged.added.length === 0) return task
       changed = true
       out.injected.push(...merged.added.map((i) => `${where}.steps[${i}]`))
+      if (merged.shift > 0) out.shifted.set(where, merged.shift)
+      if (merged.shift > 0) out.shifted.set(where, merged.shift)
       return { ...pt, taskSpec: { ...taskSpec, steps: merged.steps } }
     })
     next[field] = tasks
@@ -314,7 +321,7 @@ function injectPod(object: KubeObject, required: readonly Required[], out: Injec
  * object's provenance that splicing again confirmed (pipeline/provenance.ts).
  */
 export function injectRequiredSteps(object: KubeObject, policies: readonly LoadedPolicy[], verified: readonly Entry[] = []): Injection {
-  const out: Injection = { object, injected: [], problems: [], warnings: [] }
+  const out: Injection = { object, injected: [], problems: [], warnings: [], shifted: new Map() }
   const required: Required[] = policies.flatMap((policy) => (policy.spec.requiredSteps ?? []).map((step) => ({ policy, step })))
   if (required.length === 0) return out
   // The runs stepsplice expands (runs/sites.ts): a version it leaves alone gets nothing added either.

@@ -118,5 +118,14 @@ export interface PolicyInput {
   /** The namespace's labels, when known (cluster mode); a selector needing them does not match when unknown. */
   namespaceLabels?: Record<string, string>
   /** The provenance of every step stepsplice spliced (steps/expansion.ts ProvenanceEntry). */
-  expanded: readonly { path: string; step: string; definition: string; source: string; sourceDigest?: string; written?: Record<string, unknown> }[]
+  expanded: readonly {
+    path: string
+    step: string
+    definition: string
+    source: string
+    sourceDigest?: string
+    written?: Record<string, unknown>
+    /** The resolver params as the resolver was asked (task params substituted), when they differ from those written. */
+    resolverParams?: readonly { name: string; value: unknown }[]
+  }[]
 }

@@ -4,7 +4,7 @@
 // is returned.
 
 import { referenceKey, referenceOf, type Resolution } from '../definitions/reference.ts'
-import { withValueAt } from '../json/values.ts'
+import { isJsonObject, valueAtPath, withValueAt } from '../json/values.ts'
 import { Budget } from '../limits/budget.ts'
 import { inStepOrder, type Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
@@ -107,6 +107,13 @@ export function stepReferenceKey(s: StepSite, namespace: string): string {
  * catalog answered for each reference (keyed by referenceKey); `namespace` is
  * the one references were resolved in.
  */
+/** The name of the pipeline task whose task spec `site` is; undefined for a TaskRun's own. */
+function pipelineTaskName(obj: KubeObject, site: TaskSite): string | undefined {
+  if (!site.path.endsWith('].taskSpec')) return undefined
+  const task = valueAtPath(obj, site.path.slice(0, -'.taskSpec'.length))
+  return isJsonObject(task) && typeof task.name === 'string' ? task.name : undefined
+}
+
 export function expandRun(
   obj: KubeObject,
   plan: Plan,
@@ -170,7 +177,13 @@ export function expandRun(
       }
       taskWarnings.push(...result.warnings)
       taskSteps.set(s.path, result.step)
-      taskEntries.push({ ...result.entry, written: s.step as Record<string, unknown> })
+      const task = pipelineTaskName(obj, site)
+      taskEntries.push({
+        ...result.entry,
+        written: s.step as Record<string, unknown>,
+        ...(task === undefined ? {} : { task }),
+        ...(s.resolverParams === undefined ? {} : { resolverParams: s.resolverParams }),
+      })
     }
     warnings.push(...taskWarnings)
     for (const [path, step] of taskSteps) expandedSteps.set(path, step)

@@ -69,6 +69,7 @@ export function provenanceValue(obj: KubeObject, entries: readonly ProvenanceEnt
   const dropped = incoming.length - kept.length - incoming.filter((e) => isJsonObject(e) && typeof e.path === 'string' && paths.has(e.path)).length
   // The steps as written keep the annotation checkable; past their limit they go, and only the claims stay.
   const written = entries.reduce((n, e) => n + (e.written === undefined ? 0 : JSON.stringify(e.written).length), 0)
-  const recorded = written > limits.writtenStepsBytes ? entries.map(({ written: _, ...claim }) => claim) : entries
+  // What the resolver was asked is for this admission's policies only: the steps as written say it again.
+  const recorded = entries.map(({ resolverParams: _, ...entry }) => entry).map((e) => (written > limits.writtenStepsBytes ? { ...e, written: undefined } : e))
   return { text: JSON.stringify([...kept, ...recorded]), dropped }
 }

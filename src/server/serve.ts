@@ -38,6 +38,8 @@ export interface ServeConfig {
   inlineTaskRefs?: boolean
   /** Kinds of reference that must resolve at admission (--require-resolution); others left for Tekton with a warning. */
   requireResolution?: readonly string[]
+  /** Users the Tekton controller runs as (`--tekton-controller`). */
+  tektonControllers?: readonly string[]
   /** The step policies in force: `--policy` files (fixedFeed) or the cluster's (ClusterPolicies). */
   policies?: PolicyFeed
   /** stepsplice's version, for stepsplice_build_info. */
@@ -76,6 +78,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     tasks: config.catalog.resolveTask !== undefined,
     authoritative: config.catalog.authoritative === true,
     ...(config.requireResolution === undefined ? {} : { requireResolution: [...config.requireResolution] }),
+    ...(config.tektonControllers === undefined ? {} : { tektonControllers: [...config.tektonControllers] }),
     ...(namespaceLabels === undefined ? {} : { askNamespaceLabels: true }),
   }
   const pool =

@@ -16,6 +16,7 @@ export interface WorkerSettings {
   tasks?: boolean
   inlineTaskRefs?: boolean
   requireResolution?: string[]
+  tektonControllers?: string[]
   /** Whether the server's thread knows namespaces' labels (cluster mode), so a worker asks it for them. */
   askNamespaceLabels?: boolean
   /** Whether a name the server's catalog does not hold is one Tekton would not find either (resolution/catalog.ts). */

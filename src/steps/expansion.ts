@@ -24,6 +24,13 @@ export interface ProvenanceEntry {
    * run's provenance is verified rather than believed (pipeline/provenance.ts).
    */
   written?: Record<string, unknown>
+  /** A pipeline task's step: the pipeline task's name, so the TaskRun Tekton creates for it finds its own entries. */
+  task?: string
+  /**
+   * Not recorded: the ref's resolver params as the resolver was asked, task
+   * params substituted (`revision: $(params.revision)` as the commit it was).
+   */
+  resolverParams?: readonly { name: string; value: unknown }[]
 }
 
 export interface Expansion {

@@ -240,6 +240,8 @@ export interface TestServerOptions {
   requireResolution?: string[]
   /** Step policies (--policy). */
   policies?: readonly LoadedPolicy[]
+  /** Users the Tekton controller runs as (--tekton-controller). */
+  tektonControllers?: string[]
 }
 
 export async function startTestServer(t: Teardown, options: TestServerOptions = {}): Promise<TestServer> {
@@ -260,6 +262,7 @@ export async function startTestServer(t: Teardown, options: TestServerOptions = 
     ...(options.prepareImage === undefined ? {} : { prepareImage: options.prepareImage }),
     ...(options.requireResolution === undefined ? {} : { requireResolution: options.requireResolution }),
     ...(options.policies === undefined ? {} : { policies: fixedFeed(options.policies) }),
+    ...(options.tektonControllers === undefined ? {} : { tektonControllers: options.tektonControllers }),
   })
   t.teardown(() => running.close())
   const request = (path: string, o?: RequestOptions): Promise<HttpResult> => httpsRequest(running.url, certs.ca, path, o)
