@@ -129,6 +129,24 @@ t.test('a ClusterStepPolicy follows the labels of namespaces as they change', as
   t.ok(teamA.metadata?.uid && teamB.metadata?.uid)
 })
 
+t.test('a namespace the watch has not delivered yet is waited for; one that never comes is a denial, not a pass', async (t) => {
+  const policy = kube.create({
+    apiVersion: 'stepsplice.dev/v1alpha1',
+    kind: 'ClusterStepPolicy',
+    metadata: { name: 'prod-no-inline' },
+    spec: { namespaceSelector: { matchLabels: { tier: 'prod' } }, inlineSteps: 'Deny' },
+  })
+  t.teardown(() => kube.remove(policy))
+  await until('the policy known', () => policies.current().policies.some((p) => p.id === 'ClusterStepPolicy prod-no-inline'))
+  // The API server admits objects only into namespaces that exist: a miss is the watch a moment behind.
+  const pending = admit('fresh')
+  setTimeout(() => kube.create(namespace('fresh', { tier: 'prod' })), 100)
+  t.match((await pending).message, /policy ClusterStepPolicy prod-no-inline: inlineSteps/, 'judged with the labels that arrived')
+  const never = await admit('never-created')
+  t.equal(never.allowed, false)
+  t.match(never.message, /policy ClusterStepPolicy prod-no-inline: namespaceSelector: the labels of namespace "never-created" are not known to stepsplice yet/)
+})
+
 t.test('an invalid policy object is reported and not in force until it is fixed', async (t) => {
   // As if /validate had been bypassed: the fake API server stores what it is given.
   const bad = kube.create({

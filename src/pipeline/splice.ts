@@ -116,7 +116,10 @@ async function writtenOut(obj: KubeObject, namespace: string, deps: SpliceDeps, 
  * judge the object as it would be admitted, with what was spliced into it.
  */
 export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Spliced> {
-  const policies = await policiesOf(obj, namespace, deps, options)
+  const governing = await policiesOf(obj, namespace, deps, options)
+  const undecided = undecidedOutcome(governing, namespace)
+  if (undecided.problems.length > 0) return unchanged(obj, undecided.problems, undecided.warnings)
+  const policies = governing.policies
   if (policies.some((p) => p.spec.requiredSteps !== undefined)) {
     // Injection walks every task spec: the object is measured against the named limits before that work, as splicing does.
     const measured = checkSizeAndDepth(obj, '', typeof obj.kind === 'string' ? `the ${obj.kind}` : 'the object')
@@ -138,7 +141,7 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
       : injected && !spliced.changed
         ? { ...spliced, object: injection.object, changed: true }
         : spliced
-  if (injection.warnings.length > 0) expansion.warnings = [...injection.warnings, ...expansion.warnings]
+  if (injection.warnings.length > 0 || undecided.warnings.length > 0) expansion.warnings = [...undecided.warnings, ...injection.warnings, ...expansion.warnings]
   // A denial for what the user wrote already stands; an object stepsplice does not govern (a ConfigMap, a Pod template render does not expand) is not judged.
   if (policies.length === 0 || spliced.problems.length > 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return expansion
   // What this admission spliced, and what an earlier one did that splicing again confirmed, where the steps are now.
@@ -200,12 +203,35 @@ async function provenanceOf(
   return verifyProvenance(obj, splice, { createdByTekton })
 }
 
+interface Governing {
+  policies: LoadedPolicy[]
+  /** Label-selecting ClusterStepPolicies that cannot be told to apply or not: the namespace's labels are not known (cluster mode). */
+  undecided: LoadedPolicy[]
+}
+
 /** The policies governing the object's namespace; its labels are looked up only when a selector needs them. */
-async function policiesOf(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<LoadedPolicy[]> {
+async function policiesOf(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<Governing> {
   const all = deps.policies ?? []
-  if (all.length === 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return []
-  const labels = deps.namespaceLabels !== undefined && needsNamespaceLabels(all) ? await deps.namespaceLabels(namespace, options) : undefined
-  return policiesFor(all, namespace, labels)
+  if (all.length === 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return { policies: [], undecided: [] }
+  if (deps.namespaceLabels === undefined || !needsNamespaceLabels(all)) return { policies: policiesFor(all, namespace), undecided: [] }
+  const labels = await deps.namespaceLabels(namespace, options)
+  if (labels !== undefined) return { policies: policiesFor(all, namespace, labels), undecided: [] }
+  // Knowing only the name, some selectors decide; the others wait on labels the watch has not delivered.
+  const decided = policiesFor(all, namespace)
+  const undecided = all.filter((p) => !decided.includes(p) && needsNamespaceLabels([p]))
+  return { policies: decided, undecided }
+}
+
+/** What cannot be judged without the namespace's labels: a denial for an Enforce policy, a warning for an Audit one. */
+function undecidedOutcome(governing: Governing, namespace: string): { problems: Problem[]; warnings: string[] } {
+  const problems: Problem[] = []
+  const warnings: string[] = []
+  for (const p of governing.undecided) {
+    const text = `policy ${p.id}: namespaceSelector: the labels of namespace ${JSON.stringify(namespace)} are not known to stepsplice yet, so whether this policy applies cannot be told; try again`
+    if (p.mode === 'Enforce') problems.push(problem('metadata.namespace', text))
+    else warnings.push(text.replace(`policy ${p.id}:`, `policy ${p.id} (Audit):`))
+  }
+  return { problems, warnings }
 }
 
 async function spliceUnchecked(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions): Promise<Expansion> {

@@ -7,7 +7,8 @@ import { deadlineAnswer, type Endpoint, failureAnswer, type Handled, handleAdmis
 import type { MutateOptions } from '../admission/mutate.ts'
 import { truncateText } from '../problems/truncate.ts'
 import type { PolicySource } from '../policy/types.ts'
-import type { Catalog } from '../resolution/catalog.ts'
+import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
+import { waitFor } from './label-wait.ts'
 import type { KeyPair } from './certificates.ts'
 import { type ConnectionLimits, connectionLimits } from './limits.ts'
 import type { Metrics } from './metrics.ts'
@@ -31,7 +32,7 @@ export interface ServerDeps {
   /** The step policies in force, read for each request. */
   policies?: PolicySource
   /** Namespaces' labels as the server knows them (cluster mode). */
-  namespaceLabels?: (namespace: string) => Record<string, string> | undefined
+  namespaceLabels?: (namespace: string, waitMs: number) => Promise<Record<string, string> | undefined>
 }
 
 export interface ServerOptions extends MutateOptions {
@@ -144,7 +145,7 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
     return {
       ...options,
       ...(policies.length === 0 ? {} : { policies }),
-      ...(labels === undefined ? {} : { namespaceLabels: async (namespace: string) => labels(namespace) }),
+      ...(labels === undefined ? {} : { namespaceLabels: (namespace: string, o: ResolveOptions) => labels(namespace, waitFor(o)) }),
     }
   }
 

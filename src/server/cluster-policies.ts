@@ -74,7 +74,13 @@ export class ClusterPolicies implements PolicyFeed {
   readonly #files: readonly LoadedPolicy[]
   readonly #listeners = new Set<() => void>()
   readonly #held = new Map<string, Held>()
-  readonly #namespaces = new ObjectStore(labelsOf)
+  readonly #namespaces = new ObjectStore(labelsOf, (_key, { name }, labels) => {
+    if (labels === undefined) return
+    for (const wake of this.#awaited.get(name) ?? []) wake()
+    this.#awaited.delete(name)
+  })
+  /** Lookups waiting for a namespace the watch has not delivered yet. */
+  readonly #awaited = new Map<string, Set<() => void>>()
   /** The watches behind it: start() once the server can report their status, stop() at shutdown. */
   readonly watches: WatchSet
   #snapshot: PolicySnapshot
@@ -125,7 +131,21 @@ export class ClusterPolicies implements PolicyFeed {
     return () => void this.#listeners.delete(listener)
   }
 
-  namespaceLabels(namespace: string): Record<string, string> | undefined {
+  async namespaceLabels(namespace: string, waitMs: number): Promise<Record<string, string> | undefined> {
+    const known = this.#namespaces.get('', namespace)
+    if (known !== undefined || waitMs <= 0) return known
+    await new Promise<void>((resolve) => {
+      const waiting = this.#awaited.get(namespace) ?? new Set()
+      this.#awaited.set(namespace, waiting)
+      const done = (): void => {
+        clearTimeout(timer)
+        waiting.delete(done)
+        if (waiting.size === 0 && this.#awaited.get(namespace) === waiting) this.#awaited.delete(namespace)
+        resolve()
+      }
+      const timer = setTimeout(done, waitMs)
+      waiting.add(done)
+    })
     return this.#namespaces.get('', namespace)
   }
 

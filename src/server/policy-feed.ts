@@ -14,8 +14,13 @@ export interface PolicyFeed extends PolicySource {
   subscribe(listener: () => void): () => void
   /** False until the policies in force are known: a replica must not admit before its cluster's policies are listed. */
   readonly ready: boolean
-  /** A namespace's labels, when the feed watches namespaces (ClusterStepPolicy namespaceSelector). */
-  namespaceLabels?(namespace: string): Record<string, string> | undefined
+  /**
+   * A namespace's labels, when the feed watches namespaces (ClusterStepPolicy
+   * namespaceSelector). One the watch has not delivered yet (created a moment
+   * ago: the API server admits nothing into a namespace that does not exist)
+   * is waited for, up to `waitMs`.
+   */
+  namespaceLabels?(namespace: string, waitMs: number): Promise<Record<string, string> | undefined>
 }
 
 export function listedOf(policies: readonly LoadedPolicy[]): ListedPolicy[] {

@@ -16,6 +16,7 @@
 import { Worker } from 'node:worker_threads'
 import type { AdmissionFields, Endpoint, Handled } from '../admission/handle.ts'
 import type { PolicySource } from '../policy/types.ts'
+import { waitFor } from './label-wait.ts'
 import type { Catalog } from '../resolution/catalog.ts'
 import type { FromWorker, ToWorker, WorkerSettings } from './worker-protocol.ts'
 
@@ -59,7 +60,7 @@ export interface PoolOptions {
   /** The step policies in force, read at each dispatch: a worker is sent them when its copy is stale. */
   policies?: PolicySource
   /** Namespaces' labels as the server's thread knows them (cluster mode), for workers that ask. */
-  namespaceLabels?: (namespace: string) => Record<string, string> | undefined
+  namespaceLabels?: (namespace: string, waitMs: number) => Promise<Record<string, string> | undefined>
   /** Requests that may wait for a free worker; more are answered as overloaded. */
   maxQueue?: number
   /** Called when a worker fails in a way no request explains (it could not start, say). */
@@ -191,9 +192,11 @@ export class AdmissionPool {
         return
       }
       case 'labels': {
-        const labels = this.#options.namespaceLabels?.(message.namespace)
-        const answer: ToWorker = { type: 'resolved', id: task.id, rid: message.rid, resolution: JSON.stringify(labels ?? null) }
-        slot.worker.postMessage(answer)
+        const lookup = this.#options.namespaceLabels
+        // Wrapped, so an error answer (the deadline) is never taken for labels.
+        this.#lookup(slot, task, message.rid, async () => ({
+          labels: lookup === undefined ? null : ((await lookup(message.namespace, waitFor({ deadline: task.deadline }))) ?? null),
+        }))
         return
       }
       case 'cancel':

@@ -69,7 +69,10 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   })
   const feed = config.policies
   const stopPolicyMetrics = feed?.subscribe(() => metrics.policiesChanged(feed.listed()))
-  const namespaceLabels = feed?.namespaceLabels === undefined ? undefined : (namespace: string) => feed.namespaceLabels?.(namespace)
+  const namespaceLabels =
+    feed?.namespaceLabels === undefined
+      ? undefined
+      : (namespace: string, waitMs: number) => feed.namespaceLabels?.(namespace, waitMs) ?? Promise.resolve(undefined)
   const settings = {
     deadlineMs: config.deadlineMs,
     onTimeout: config.onTimeout,

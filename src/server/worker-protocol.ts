@@ -40,7 +40,7 @@ export type FromWorker =
   | { type: 'decoded'; id: number; fields: AdmissionFields }
   | { type: 'resolve'; id: number; rid: number; ref: StepReference }
   | { type: 'resolveTask'; id: number; rid: number; ref: TaskReference }
-  /** A namespace's labels; answered with `resolved`, the labels or null as JSON. */
+  /** A namespace's labels; answered with `resolved`: `{"labels": {…} | null}`, or an error once the deadline passed. */
   | { type: 'labels'; id: number; rid: number; namespace: string }
   | { type: 'cancel'; id: number; rid: number }
   | { type: 'done'; id: number; handled: Handled }

@@ -76,8 +76,8 @@ port.on('message', (message: ToWorker) => {
     ...(askNamespaceLabels === true
       ? {
           namespaceLabels: async (namespace: string, resolveOptions: ResolveOptions) => {
-            const answer = await ask<unknown>(id, (rid) => ({ type: 'labels', id, rid, namespace }), resolveOptions)
-            return isLabels(answer) ? answer : undefined
+            const answer = await ask<{ labels?: unknown }>(id, (rid) => ({ type: 'labels', id, rid, namespace }), resolveOptions)
+            return isLabels(answer.labels) ? answer.labels : undefined
           },
         }
       : {}),
