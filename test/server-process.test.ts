@@ -243,6 +243,7 @@ t.test('serve --help lists every flag and exits 0', async (t) => {
     '--kubeconfig',
     '--shared-namespace',
     '--no-inline-task-refs',
+    '--tekton-controller',
     '--metrics-port',
     '--on-timeout',
     '--grace-period',
