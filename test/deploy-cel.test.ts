@@ -400,7 +400,7 @@ t.test('the TaskRun taskRef condition agrees with the code on arbitrary taskRefs
       const decision = decide(taskRefs, reviewOf(object).request as Request)
       return decision.call === (inlinableTaskRef(object) !== undefined)
     }),
-    { numRuns: 2000 },
+    { numRuns: 1000 },
   )
   t.pass('2000 taskRefs agree')
 })
@@ -414,7 +414,7 @@ t.test('the Pod condition agrees with the annotation on arbitrary annotations', 
       const decision = decide(podHook, reviewOf(pod(annotations)).request as Request)
       return decision.call === (annotations !== undefined && Object.hasOwn(annotations, stepsAnnotation))
     }),
-    { numRuns: 1000 },
+    { numRuns: 500 },
   )
   t.pass('1000 annotation sets agree')
 })

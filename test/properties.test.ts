@@ -72,7 +72,7 @@ t.test('1. the patch admission returns, applied, is what render produces', async
     t.test(kind, async (t) => {
       const seen: Seen = { patched: 0, denied: 0, unchanged: 0 }
       const property = fc.asyncProperty(arb, (object) => admissionEqualsRender(object, true, seen))
-      await holds(t, `${kind}: admission equals render`, property, { numRuns: 120 })
+      await holds(t, `${kind}: admission equals render`, property, { numRuns: 80 })
       // Not vacuous: the generators reach both expansion and denial.
       t.ok(seen.patched >= 20, `${seen.patched} patched`)
       t.ok(seen.denied >= 3, `${seen.denied} denied`)
@@ -125,7 +125,7 @@ t.test('2. admitting the admitted object again gives no patch', async (t) => {
           assert.equal(update.patch, undefined, 'no patch at UPDATE')
         }
       })
-      await holds(t, `${kind}: idempotent`, property, { numRuns: 80 })
+      await holds(t, `${kind}: idempotent`, property, { numRuns: 50 })
       t.ok(checked >= 20, `${checked} spliced objects admitted again`)
     })
   }
@@ -201,7 +201,7 @@ t.test('3. provenance is never taken on trust', async (t) => {
       const answer = await admit(edited, catalog)
       assert.equal(answer.allowed, false, `changing ${field} of ${original.name} was admitted${answer.patch === undefined ? ' without a patch' : ''}`)
     })
-    await holds(t, 'tampered step containers are denied', property, { numRuns: 100 })
+    await holds(t, 'tampered step containers are denied', property, { numRuns: 60 })
     t.ok(checked >= 30, `${checked} tampered Pods`)
   })
 
@@ -258,7 +258,7 @@ t.test('3. provenance is never taken on trust', async (t) => {
         assert.equal(text, computedText, `${operation}: exactly the computed entries`)
       }
     })
-    await holds(t, 'forged entries are dropped', property, { numRuns: 80 })
+    await holds(t, 'forged entries are dropped', property, { numRuns: 50 })
     t.ok(checked >= 20, `${checked} forged annotations`)
   })
 })
@@ -381,7 +381,7 @@ const podCarries = () =>
 
 t.test('4. substituted text is never scanned again', async (t) => {
   t.test('TaskRun: a value reaches the fields as the one pass over it leaves it', async (t) => {
-    await holds(t, 'one pass', taskRunCarries(), { numRuns: 150 })
+    await holds(t, 'one pass', taskRunCarries(), { numRuns: 100 })
   })
 
   t.test('PipelineRun: a value holding a reference is left for Tekton, never filled from the text', async (t) => {
@@ -404,7 +404,7 @@ t.test('4. substituted text is never scanned again', async (t) => {
       const expected = expectedFields(carrier, '$(params.tp)')
       assert.deepEqual(fieldsOf(step, expected), expected)
     })
-    await holds(t, 'deferred', property, { numRuns: 60 })
+    await holds(t, 'deferred', property, { numRuns: 40 })
   })
 
   t.test('Pod: a reference in a value stays and is reported, never filled with the other param', async (t) => {
@@ -421,11 +421,11 @@ t.test('4. substituted text is never scanned again', async (t) => {
       assert.equal(response.allowed, false, 'denied')
       assert.ok(response.status?.message.includes('$(params.other) has no value'), response.status?.message)
     })
-    await holds(t, 'reported as written', property, { numRuns: 60 })
+    await holds(t, 'reported as written', property, { numRuns: 40 })
   })
 
   t.test('Pod: a value without references reaches the fields verbatim', async (t) => {
-    await holds(t, 'verbatim', podCarries(), { numRuns: 100 })
+    await holds(t, 'verbatim', podCarries(), { numRuns: 40 })
   })
 
   // Found by this property: steps/params.ts resolved a default that references
@@ -433,8 +433,8 @@ t.test('4. substituted text is never scanned again', async (t) => {
   // which reads `$$`, `$&`, `` $` `` and `$'` in the value as patterns (Go's
   // strings.ReplaceAll, which Tekton uses, does not).
   t.test('values with $ patterns through a referencing default', async (t) => {
-    await holds(t, 'TaskRun, every value', taskRunCarries(), { numRuns: 150 })
-    await holds(t, 'Pod, every value', podCarries(), { numRuns: 100 })
+    await holds(t, 'TaskRun, every value', taskRunCarries(), { numRuns: 100 })
+    await holds(t, 'Pod, every value', podCarries(), { numRuns: 40 })
     const hello = stepAction('hello', {
       image: 'alpine:3.20',
       params: [{ name: 'who' }, { name: 'greeting', default: 'hello $(params.who)' }],
@@ -565,7 +565,7 @@ t.test('5. scanning and substitution cost work linear in the text', async (t) =>
     // And the property as the real scanners face it finds the quadratic one out.
     const out = fc.check(
       linear((s) => quadraticScan(s, 'params')),
-      { numRuns: 100 },
+      { numRuns: 40 },
     )
     t.ok(out.failed, 'the property fails for the quadratic scan')
     // The counters are gone once counting ends.
@@ -574,7 +574,7 @@ t.test('5. scanning and substitution cost work linear in the text', async (t) =>
 
   for (const [name, scan] of scanners) {
     t.test(name, async (t) => {
-      await holds(t, `${name} is linear`, linear(scan), { numRuns: 100 })
+      await holds(t, `${name} is linear`, linear(scan), { numRuns: 40 })
     })
   }
 })

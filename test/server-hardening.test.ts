@@ -75,12 +75,33 @@ function trickle(port: number, ca: Buffer, options: { prefix?: string; drip?: st
   })
 }
 
+// Two servers serve every test here but the connection-limit one: starting one per test (a worker thread,
+// TLS) cost more CPU than the tests. A test that reads the logs reads only what was logged since it began.
+const shortDeadline = await startTestServer(t, { deadlineMs: 1000 })
+const plain = await startTestServer(t)
+
+/** What `server` logs from now on. */
+function logsFrom(server: TestServer) {
+  const lines = server.logs.lines().length
+  const text = server.logs.text().length
+  return {
+    lines: () => server.logs.lines().slice(lines),
+    admissionLines: () =>
+      server.logs
+        .lines()
+        .slice(lines)
+        .filter((l) => l.msg === 'admission'),
+    text: () => server.logs.text().slice(text),
+  }
+}
+
 const bodyHeaders = 'POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n'
 
 t.test('slow and silent clients are cut off with 408, while /healthz keeps answering', async (t) => {
   // --deadline 1s: the whole request must arrive within a second. All
   // clients run at once, so the ceiling (40 drops, 10 s) is waited out once.
-  const server = await startTestServer(t, { deadlineMs: 1000 })
+  const server = shortDeadline
+  const logs = logsFrom(server)
   const port = server.running.port
   const ca = server.certs.ca
   const bodies = Array.from({ length: 20 }, () => trickle(port, ca, { prefix: bodyHeaders, drip: '{' }))
@@ -113,7 +134,7 @@ t.test('slow and silent clients are cut off with 408, while /healthz keeps answe
   t.match(tlsOnly.received, /^HTTP\/1\.1 408 /, 'with 408')
 
   t.equal((await server.request('/healthz')).status, 200, 'and the server is still serving')
-  t.equal(server.logs.admissionLines().length, 0, 'no partial request reached admission')
+  t.equal(logs.admissionLines().length, 0, 'no partial request reached admission')
 })
 
 /** POSTs `body` over `agent`; the result says whether the connection was reused. */
@@ -122,7 +143,7 @@ function post(server: TestServer, agent: https.Agent, body: unknown) {
 }
 
 t.test('a kept-alive connection serves requests after idling longer than the request timeout', async (t) => {
-  const server = await startTestServer(t, { deadlineMs: 1000 })
+  const server = shortDeadline
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1 })
   t.teardown(() => agent.destroy())
   const first = await post(server, agent, example)
@@ -143,7 +164,7 @@ t.test('a kept-alive connection serves requests after idling longer than the req
 })
 
 t.test('request headers over 8 KiB get 431', async (t) => {
-  const server = await startTestServer(t)
+  const server = plain
   const res = await server.request('/healthz', { headers: { 'x-padding': 'p'.repeat(12 * 1024) } })
   t.equal(res.status, 431, 'Node would have taken 16 KiB')
   t.equal((await server.request('/healthz', { headers: { 'x-padding': 'p'.repeat(2 * 1024) } })).status, 200, 'ordinary headers pass')
@@ -203,7 +224,7 @@ async function postAll(server: TestServer, reviews: unknown[], width = 25): Prom
 }
 
 t.test('caller-chosen resource and kind names never become metric labels', async (t) => {
-  const server = await startTestServer(t)
+  const server = plain
   const taskRun = (example as { request: { object: Parameters<typeof reviewOf>[0] } }).request.object
   const padding = 'x'.repeat(200)
   const reviews = [
@@ -245,7 +266,8 @@ async function badReview(t: TapTest, server: TestServer, review: unknown): Promi
 }
 
 t.test('a 1 MiB field in a bad review gives a small 400 that names the field', async (t) => {
-  const server = await startTestServer(t)
+  const server = plain
+  const logs = logsFrom(server)
   const big = 'K'.repeat(MiB)
 
   const kind = await badReview(t, server, { apiVersion: 'admission.k8s.io/v1', kind: big, request: {} })
@@ -269,7 +291,7 @@ t.test('a 1 MiB field in a bad review gives a small 400 that names the field', a
   const objectValue = await badReview(t, server, { apiVersion: 'admission.k8s.io/v1', kind: { huge: big }, request: {} })
   t.match(objectValue, /^kind must be AdmissionReview, got \{"huge":"K+…\(1048587 chars\)$/, 'a non-string value is cut as JSON text')
 
-  const logged = server.logs.lines().filter((l) => l.msg === 'bad admission review')
+  const logged = logs.lines().filter((l) => l.msg === 'bad admission review')
   t.equal(logged.length, 5, 'each logged once')
   t.ok(
     logged.every((l) => JSON.stringify(l).length < 2048),
@@ -278,7 +300,8 @@ t.test('a 1 MiB field in a bad review gives a small 400 that names the field', a
 })
 
 t.test('bodies that are not JSON, and unknown routes, are answered small', async (t) => {
-  const server = await startTestServer(t)
+  const server = plain
+  const logs = logsFrom(server)
   const notJson = await server.request('/mutate', { body: `{"a": ${'x'.repeat(MiB)}` })
   t.equal(notJson.status, 400)
   t.ok(notJson.text.length < 1024, `${notJson.text.length} bytes`)
@@ -290,11 +313,12 @@ t.test('bodies that are not JSON, and unknown routes, are answered small', async
   t.ok(missing.text.length < 1024, `404 body is ${missing.text.length} bytes, not a copy of the URL`)
   t.match(JSON.parse(missing.text).error, /^no route GET \/p+…\(6001 chars\)$/)
 
-  t.ok(server.logs.text().length < 8 * 1024, `the log stayed small: ${server.logs.text().length} bytes`)
+  t.ok(logs.text().length < 8 * 1024, `the log stayed small: ${logs.text().length} bytes`)
 })
 
 t.test('an admitted object with a 1 MiB name and namespace logs them truncated', async (t) => {
-  const server = await startTestServer(t)
+  const server = plain
+  const logs = logsFrom(server)
   const big = 'n'.repeat(MiB)
   const object = {
     apiVersion: 'tekton.dev/v1',
@@ -304,14 +328,14 @@ t.test('an admitted object with a 1 MiB name and namespace logs them truncated',
   }
   const reply = await server.review('/mutate', reviewOf(object, { uid: 'u-1' }))
   t.equal(reply.status, 200)
-  const [line] = server.logs.admissionLines()
+  const [line] = logs.admissionLines()
   t.ok(line, 'one admission line')
   t.ok(JSON.stringify(line).length < 2048, `the log line is ${JSON.stringify(line).length} bytes`)
   t.match(line, { name: /^n+…\(1048576 chars\)$/, namespace: /^n+…\(1048576 chars\)$/, uid: 'u-1' })
 })
 
 t.test('a uid longer than any the API server sends is refused: the answer would have to repeat it', async (t) => {
-  const server = await startTestServer(t)
+  const server = plain
   const object = { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'x' }, spec: {} }
   const res = await server.request('/mutate', { body: reviewOf(object, { uid: `u-${'n'.repeat(MiB)}` }) })
   t.equal(res.status, 400)

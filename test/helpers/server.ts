@@ -5,6 +5,7 @@
 
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
+import { rmSync } from 'node:fs'
 import { copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import https from 'node:https'
@@ -73,6 +74,23 @@ export async function mintCerts(t: Teardown, dir?: string): Promise<Certs> {
   const out = dir ?? (await tempDir(t, 'stepsplice-certs-'))
   await run('bash', [join(root, 'certs/mint.sh'), out], { env: { ...process.env, CERT_DAYS: '2' } })
   return certsIn(out)
+}
+
+let shared: Promise<Certs> | undefined
+
+/**
+ * One pair for every test server of this process that brings none of its
+ * own: such servers only read it, so minting one per server was CPU spent for
+ * nothing. Removed when the process exits.
+ */
+function sharedCerts(): Promise<Certs> {
+  shared ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stepsplice-certs-'))
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+    await run('bash', [join(root, 'certs/mint.sh'), dir], { env: { ...process.env, CERT_DAYS: '2' } })
+    return certsIn(dir)
+  })()
+  return shared
 }
 
 /** Replaces the serving pair in `dir` the way a careful writer does: temp file, then rename. */
@@ -245,7 +263,7 @@ export interface TestServerOptions {
 }
 
 export async function startTestServer(t: Teardown, options: TestServerOptions = {}): Promise<TestServer> {
-  const certs = options.certs ?? (await mintCerts(t))
+  const certs = options.certs ?? (await sharedCerts())
   const catalog = options.catalog ?? (await loadExampleCatalog())
   const logs = captureLogs()
   const running = await startServer({
