@@ -15,7 +15,7 @@ export const layers = [
   { layer: 'shared leaves', folders: ['problems', 'json', 'limits', 'variables'] },
   { layer: 'definitions', folders: ['definitions'] },
   { layer: 'resolution', folders: ['remote', 'resolvers', 'pinning', 'resolution'] },
-  { layer: 'expansion', folders: ['steps', 'runs', 'pods'] },
+  { layer: 'expansion', folders: ['steps', 'groups', 'runs', 'pods'] },
   { layer: 'checks', folders: ['checks'] },
   { layer: 'policy', folders: ['policy'] },
   { layer: 'pipeline', folders: ['pipeline'] },
@@ -24,9 +24,9 @@ export const layers = [
 
 /** Imports forbidden although they point down, with the reason. */
 export const apart = [
-  { from: ['steps', 'runs', 'pods'], to: 'resolution', why: 'expansion is given what was resolved; the pipeline joins the two' },
-  { from: ['steps', 'runs', 'pods'], to: 'resolvers', why: 'expansion is given what was resolved; the pipeline joins the two' },
-  { from: ['steps', 'runs', 'pods'], to: 'remote', why: 'expansion never fetches; what was fetched reaches it resolved' },
+  { from: ['steps', 'groups', 'runs', 'pods'], to: 'resolution', why: 'expansion is given what was resolved; the pipeline joins the two' },
+  { from: ['steps', 'groups', 'runs', 'pods'], to: 'resolvers', why: 'expansion is given what was resolved; the pipeline joins the two' },
+  { from: ['steps', 'groups', 'runs', 'pods'], to: 'remote', why: 'expansion never fetches; what was fetched reaches it resolved' },
   { from: ['pods'], to: 'runs', why: 'Pods and Tekton runs expand independently; what both need lives in steps/' },
 ]
 

@@ -26,7 +26,7 @@ export interface Reference {
 }
 
 /** The first index >= `from` of `needle`, remembering the answer so that later, larger `from`s rarely search again. */
-class ForwardSearch {
+export class ForwardSearch {
   readonly #text: string
   readonly #needle: string
   #found = -2
