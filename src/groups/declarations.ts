@@ -58,7 +58,10 @@ function declare<T extends { name: string }>(
   clash: (first: { spec: T; owner: Owner }) => void,
 ): void {
   const first = owners.get(item.name)
-  if (first !== undefined) return clash(first)
+  if (first !== undefined) {
+    clash(first)
+    return
+  }
   owners.set(item.name, { spec: item, owner })
   into.push(item)
 }
