@@ -1,0 +1,142 @@
+// A TaskGroup merged into one Task spec (TaskGroup's resolve.TaskSpec, with
+// its known bugs fixed; docs of issue #16): the group's inline steps with the
+// group's stepTemplate, each `uses` step replaced by the used Task's steps
+// with that Task's stepTemplate, its params and workspaces renamed to the
+// group's by the bindings everywhere Tekton substitutes them (steps,
+// stepTemplate, sidecars, volumes), and the declarations of all of them
+// (declarations.ts). Pure: the used Tasks arrive resolved.
+
+import { asList, isJsonObject } from '../json/values.ts'
+import { type Problem, problem } from '../problems/problem.ts'
+import { quoteValue } from '../problems/truncate.ts'
+import { withStepTemplate } from '../steps/template.ts'
+import type { JsonObject } from '../types/k8s.ts'
+import type { Step, TaskSpec } from '../types/tekton.ts'
+import { mergeDeclarations } from './declarations.ts'
+import { renameIn } from './rename.ts'
+import type { GroupStep, TaskGroupSpec, UsedTask } from './types.ts'
+
+export interface MergedGroup {
+  /** The merged spec; undefined when there are problems. */
+  spec?: TaskSpec
+  problems: Problem[]
+  warnings: string[]
+  /**
+   * Why the merge cannot be exactly what Tekton would run, when it cannot:
+   * the caller leaves the object for Tekton (or denies, where Tekton cannot
+   * run it either) rather than approximate.
+   */
+  handsOff?: string
+}
+
+/** Container fields a `uses` step must not have: it is replaced by the used Task's steps, which bring their own. */
+const containerFields = [
+  'image',
+  'command',
+  'args',
+  'script',
+  'workingDir',
+  'env',
+  'envFrom',
+  'volumeMounts',
+  'volumeDevices',
+  'computeResources',
+  'securityContext',
+  'imagePullPolicy',
+]
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+
+const obj = (v: unknown): Record<string, unknown> => (isJsonObject(v) ? v : {})
+
+function shapeProblems(steps: readonly GroupStep[]): Problem[] {
+  const out: Problem[] = []
+  for (const [i, s] of steps.entries()) {
+    if (!isJsonObject(s) || s.uses === undefined) continue
+    const at = `spec.steps[${i}]`
+    const step = typeof s.name === 'string' ? { step: s.name } : {}
+    if (s.ref !== undefined) out.push(problem(`${at}.ref`, 'a step with uses takes its steps from the used Task: it cannot also have ref', step))
+    const set = containerFields.filter((f) => s[f] !== undefined)
+    if (set.length > 0) out.push(problem(at, `a step with uses takes its steps from the used Task: it cannot also set ${set.join(', ')}`, step))
+    if (!isJsonObject(s.uses) || !isJsonObject(s.uses.taskRef))
+      out.push(problem(`${at}.uses.taskRef`, 'uses needs a taskRef: the Task whose steps this step stands for', step))
+  }
+  return out
+}
+
+/** `group` merged with `used` (one per `uses` step, by its index). */
+export function mergeTaskGroup(group: TaskGroupSpec, used: readonly UsedTask[]): MergedGroup {
+  const steps = asList<GroupStep>(group.steps)
+  const problems = shapeProblems(steps)
+  const first = mergeDeclarations(group, used)
+  // Renamed before anything is taken from them: a sidecar or volume of a used Task speaks the group's names too.
+  const renamed: UsedTask[] = used.map((task) => {
+    const r = first.renames.get(task.index)
+    if (r === undefined) return task
+    const spec = { ...task.spec }
+    for (const field of ['steps', 'stepTemplate', 'sidecars', 'volumes'] as const) {
+      if (spec[field] !== undefined) (spec as Record<string, unknown>)[field] = renameIn(spec[field], r.params, r.workspaces)
+    }
+    return { ...task, spec }
+  })
+  const declarations = mergeDeclarations(group, renamed)
+  problems.push(...declarations.problems)
+
+  const byIndex = new Map(renamed.map((task) => [task.index, task]))
+  const groupTemplate = isJsonObject(group.stepTemplate) ? group.stepTemplate : undefined
+  const out: Step[] = []
+  const origin = new Map<string, string>()
+  let handsOff: string | undefined
+  for (const [i, s] of steps.entries()) {
+    const step = obj(s)
+    if (step.uses === undefined) {
+      out.push(withStepTemplate(step, groupTemplate) as Step)
+      if (typeof step.name === 'string') origin.set(step.name, `spec.steps[${i}]`)
+      continue
+    }
+    const task = byIndex.get(i)
+    if (task === undefined) continue
+    const prefix = typeof step.name === 'string' && step.name !== '' ? step.name : `unnamed-${i}`
+    const template = isJsonObject(task.spec.stepTemplate) ? (task.spec.stepTemplate as JsonObject) : undefined
+    for (const [k, t] of asList<unknown>(task.spec.steps).entries()) {
+      const usedStep = obj(t)
+      // Tekton lays a Task's stepTemplate over a StepAction's step only once it is spliced; the merged spec has no template left to lay.
+      if (usedStep.ref !== undefined && template !== undefined && handsOff === undefined)
+        handsOff = `${task.id} has a stepTemplate and a step with ref (${quoteValue(usedStep.name ?? k)}): Tekton applies the template after the StepAction is spliced`
+      const own = typeof usedStep.name === 'string' && usedStep.name !== '' ? usedStep.name : `unnamed-${k}`
+      const name = `${prefix}-${own}`
+      const at = `spec.steps[${i}]`
+      if (name.length > 63 || !dnsLabel.test(name))
+        problems.push(
+          problem(
+            at,
+            `step ${quoteValue(own)} of ${task.id} becomes ${quoteValue(name)} (${name.length} characters): a step name must be a DNS-1123 label of at most 63 characters`,
+            { step: prefix },
+          ),
+        )
+      const clash = origin.get(name)
+      if (clash !== undefined)
+        problems.push(
+          problem(at, `step ${quoteValue(own)} of ${task.id} becomes ${quoteValue(name)}, the name of the step at ${clash}: step names must be unique`, {
+            step: prefix,
+          }),
+        )
+      origin.set(name, `${at} (${task.id})`)
+      const merged = usedStep.ref === undefined ? withStepTemplate(usedStep, template) : usedStep
+      out.push({ ...merged, name } as Step)
+    }
+  }
+  if (problems.length > 0) return { problems, warnings: declarations.warnings }
+  const spec: TaskSpec = {}
+  for (const [k, v] of Object.entries(group)) if (k !== 'steps' && k !== 'stepTemplate') spec[k] = v
+  const lists = {
+    params: declarations.params,
+    workspaces: declarations.workspaces,
+    results: declarations.results,
+    steps: out,
+    sidecars: declarations.sidecars,
+    volumes: declarations.volumes,
+  }
+  for (const [k, v] of Object.entries(lists)) if (v.length > 0 || group[k] !== undefined) spec[k] = v
+  return { spec, problems: [], warnings: declarations.warnings, ...(handsOff === undefined ? {} : { handsOff }) }
+}

@@ -1,0 +1,127 @@
+// A TaskGroup merged into one Task spec, as a pure function
+// (src/groups/merge.ts): steps, names, templates, renames, and every denial.
+
+import t from 'tap'
+import { mergeTaskGroup } from '../src/groups/merge.ts'
+import type { TaskGroupSpec, UsedTask } from '../src/groups/types.ts'
+import { formatProblem } from '../src/problems/problem.ts'
+
+const gitClone: UsedTask = {
+  index: 1,
+  id: 'Task default/git-clone',
+  spec: {
+    params: [{ name: 'url' }, { name: 'revision', default: 'main' }],
+    workspaces: [{ name: 'output' }],
+    results: [{ name: 'commit' }],
+    stepTemplate: { env: [{ name: 'HOME', value: '/tekton/home' }] },
+    steps: [{ name: 'clone', image: 'git', script: 'git clone $(params.url) $(workspaces.output.path) --branch $(params.revision)' }],
+  },
+}
+const kaniko: UsedTask = {
+  index: 2,
+  id: 'Task default/kaniko',
+  spec: {
+    params: [{ name: 'IMAGE' }],
+    workspaces: [{ name: 'source' }],
+    sidecars: [{ name: 'registry', image: 'registry:2', args: ['--for', '$(params.IMAGE)'] }],
+    volumes: [{ name: 'cache', configMap: { name: '$(params.IMAGE)-cache' } }],
+    steps: [{ image: 'kaniko', args: ['--destination=$(params.IMAGE)', '--context=$(workspaces.source.path)'] }],
+  },
+}
+const group: TaskGroupSpec = {
+  description: 'clone and build',
+  params: [{ name: 'repo-url' }, { name: 'image' }],
+  workspaces: [{ name: 'shared' }],
+  stepTemplate: { env: [{ name: 'GROUP', value: 'yes' }] },
+  steps: [
+    { name: 'hello', image: 'busybox', script: 'echo hi' },
+    {
+      name: 'fetch',
+      uses: {
+        taskRef: { name: 'git-clone' },
+        parambindings: [{ name: 'url', param: 'repo-url' }],
+        workspacebindings: [{ name: 'output', workspace: 'shared' }],
+      },
+    },
+    {
+      uses: { taskRef: { name: 'kaniko' }, parambindings: [{ name: 'IMAGE', param: 'image' }], workspacebindings: [{ name: 'source', workspace: 'shared' }] },
+    },
+  ],
+}
+
+t.test('TEP-0142’s git-clone and kaniko in one Task', async (t) => {
+  const m = mergeTaskGroup(group, [gitClone, kaniko])
+  t.strictSame(m.problems.map(formatProblem), [])
+  t.equal(m.handsOff, undefined)
+  t.strictSame(m.spec, {
+    description: 'clone and build',
+    params: [{ name: 'repo-url' }, { name: 'image' }, { name: 'revision', default: 'main' }],
+    workspaces: [{ name: 'shared' }],
+    steps: [
+      { name: 'hello', image: 'busybox', script: 'echo hi', env: [{ name: 'GROUP', value: 'yes' }] },
+      {
+        name: 'fetch-clone',
+        image: 'git',
+        script: 'git clone $(params.repo-url) $(workspaces.shared.path) --branch $(params.revision)',
+        env: [{ name: 'HOME', value: '/tekton/home' }],
+      },
+      { name: 'unnamed-2-unnamed-0', image: 'kaniko', args: ['--destination=$(params.image)', '--context=$(workspaces.shared.path)'] },
+    ],
+    results: [{ name: 'commit' }],
+    sidecars: [{ name: 'registry', image: 'registry:2', args: ['--for', '$(params.image)'] }],
+    volumes: [{ name: 'cache', configMap: { name: '$(params.image)-cache' } }],
+  })
+})
+
+t.test('a uses step with container fields or a ref, or without a taskRef, is a problem', async (t) => {
+  const bad: TaskGroupSpec = {
+    steps: [
+      { name: 'a', image: 'x', script: 'y', uses: { taskRef: { name: 't' } } },
+      { name: 'b', ref: { name: 'sa' }, uses: { taskRef: { name: 't' } } },
+      { name: 'c', uses: {} },
+    ],
+  }
+  t.strictSame(mergeTaskGroup(bad, []).problems.map(formatProblem), [
+    'spec.steps[0]: a step with uses takes its steps from the used Task: it cannot also set image, script (step "a")',
+    'spec.steps[1].ref: a step with uses takes its steps from the used Task: it cannot also have ref (step "b")',
+    'spec.steps[2].uses.taskRef: uses needs a taskRef: the Task whose steps this step stands for (step "c")',
+  ])
+})
+
+t.test('produced names must be unique DNS-1123 labels of at most 63 characters', async (t) => {
+  const long = 'x'.repeat(60)
+  const task = (index: number, stepName: string): UsedTask => ({ index, id: `Task t${index}`, spec: { steps: [{ name: stepName, image: 'a' }] } })
+  const g: TaskGroupSpec = {
+    steps: [
+      { name: 'a-b', image: 'busybox' },
+      { name: 'a', uses: { taskRef: { name: 't1' } } },
+      { name: long, uses: { taskRef: { name: 't2' } } },
+      { name: 'Upper', uses: { taskRef: { name: 't3' } } },
+    ],
+  }
+  const m = mergeTaskGroup(g, [task(1, 'b'), task(2, 'step'), task(3, 'x')])
+  t.equal(m.spec, undefined)
+  t.match(m.problems.map(formatProblem), [
+    /^spec\.steps\[1\]: step "b" of Task t1 becomes "a-b", the name of the step at spec\.steps\[0\]: step names must be unique/,
+    new RegExp(
+      `^spec\\.steps\\[2\\]: step "step" of Task t2 becomes "${long}-step" \\(65 characters\\): a step name must be a DNS-1123 label of at most 63 characters`,
+    ),
+    /^spec\.steps\[3\]: step "x" of Task t3 becomes "Upper-x" \(7 characters\)/,
+  ])
+})
+
+t.test('each stepTemplate stays with its own steps; a used Task’s ref step under a template is hands-off', async (t) => {
+  const withRef: UsedTask = {
+    index: 0,
+    id: 'Task default/uses-stepaction',
+    spec: { stepTemplate: { env: [{ name: 'A', value: '1' }] }, steps: [{ name: 's', ref: { name: 'go-build' } }] },
+  }
+  const m = mergeTaskGroup({ steps: [{ name: 'u', uses: { taskRef: { name: 'uses-stepaction' } } }] }, [withRef])
+  t.match(
+    m.handsOff,
+    /Task default\/uses-stepaction has a stepTemplate and a step with ref \("s"\): Tekton applies the template after the StepAction is spliced/,
+  )
+  t.strictSame(m.spec?.steps, [{ name: 'u-s', ref: { name: 'go-build' } }], 'the ref step is left as written')
+  const noTemplate = mergeTaskGroup({ steps: [{ name: 'u', uses: { taskRef: { name: 'x' } } }] }, [{ ...withRef, spec: { steps: withRef.spec.steps } }])
+  t.equal(noTemplate.handsOff, undefined, 'without a template a ref step is spliced like any other, later')
+})
