@@ -98,6 +98,17 @@ t.test('unknown fields are named', async (t) => {
   ])
 })
 
+t.test('uses (a whole Task, TaskGroups) says it is for TaskRuns and PipelineRuns', async (t) => {
+  t.same(problemsOf('- name: build\n  uses: {taskRef: {name: kaniko}}'), [
+    { path: `${base}[0].ref`, message: 'missing field', step: 'build' },
+    {
+      path: `${base}[0].uses`,
+      message: 'uses (a whole Task as steps) is for TaskRuns and PipelineRuns: a Pod runs step definitions by ref',
+      step: 'build',
+    },
+  ])
+})
+
 t.test("Tekton-only fields say they need Tekton's entrypoint", async (t) => {
   const fields: Record<string, string> = {
     timeout: '10m',

@@ -79,6 +79,7 @@ function describe(e: ErrorObject, steps: unknown[], base: string): Problem | und
     case 'additionalProperties': {
       const field = String(p.additionalProperty)
       const where = `${path}.${field}`
+      if (field === 'uses') return problem(where, 'uses (a whole Task as steps) is for TaskRuns and PipelineRuns: a Pod runs step definitions by ref', extra)
       if (needsTekton.includes(field)) return problem(where, `${field} needs Tekton's entrypoint and cannot be used in a Pod`, extra)
       if (forbiddenWithRef.includes(field)) return problem(where, `${field} cannot be used with Ref: the StepAction provides it`, extra)
       return problem(where, 'unknown field', extra)
