@@ -286,3 +286,38 @@ t.test('a TaskRun naming its Task is judged by the Task’s steps, and keeps its
   t.strictSame(messages(allowed), [])
   t.equal(allowed.changed, false, 'admitted as sent: the Task stays referenced')
 })
+
+t.test('a definition gone or changed since the first admission refutes its own step only', async (t) => {
+  const build = stepAction('build', {
+    image: 'registry.example.com/build:1',
+    params: [{ name: 'target', default: 'all' }],
+    command: ['make'],
+    args: ['$(params.target)'],
+  })
+  const scanner = stepAction('scanner', { image: 'registry.example.com/scanner:1', params: [{ name: 'level' }], command: ['scan', '$(params.level)'] })
+  const first = await spliceObject(
+    taskRun({
+      steps: [
+        { name: 'build', ref: { name: 'build' } },
+        { name: 'scan', ref: { name: 'scanner' }, params: [{ name: 'level', value: 'high' }] },
+      ],
+    }),
+    'default',
+    { catalog: catalogOf(build, scanner) },
+  )
+  t.strictSame(messages(first), [])
+  const noInline = policies('apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: no-inline}\nspec: {inlineSteps: Deny}\n')
+  for (const [why, catalog] of [
+    ['gone', catalogOf(build)],
+    // It no longer declares the param the step passes: splicing the step as written is now a problem.
+    ['changed', catalogOf(build, stepAction('scanner', { image: 'registry.example.com/scanner:2', command: ['scan'] }))],
+  ] as const) {
+    const e = await spliceObject(first.object, 'default', { catalog, policies: noInline })
+    t.strictSame(
+      e.problems.map((p) => [p.path, p.step]),
+      [['spec.taskSpec.steps[1]', 'scan']],
+      `${why}: the scanner’s step is inline now; the build step is still its definition’s`,
+    )
+    t.match(e.warnings, [/stepsplice\.dev\/resolved: 1 of the steps it names are not what their definitions give/])
+  }
+})

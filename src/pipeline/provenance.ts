@@ -138,13 +138,25 @@ export async function verifyProvenance(
     for (const c of claims) if (c.site !== 'spec.taskSpec' && c.entry.task === task && !verified.has(c.target)) verified.set(c.target, c.entry)
   }
   const { [provenanceAnnotation]: _claims, ...otherAnnotations } = obj.metadata?.annotations ?? {}
+  const base: KubeObject = { ...obj, metadata: { ...obj.metadata, annotations: otherAnnotations } }
+  const spliceWith = (claims: readonly ReadClaim[]): Promise<Expansion> => {
+    let written = base
+    for (const c of claims) written = withValueAt(written, pathSegments(c.target), c.written)
+    return splice(written)
+  }
   for (const group of groups) {
-    const open = group.filter((c) => !verified.has(c.target))
+    let open = group.filter((c) => !verified.has(c.target))
     if (open.length === 0) continue
-    let written: KubeObject = { ...obj, metadata: { ...obj.metadata, annotations: otherAnnotations } }
-    for (const c of open) written = withValueAt(written, pathSegments(c.target), c.written)
-    const again = await splice(written)
-    if (again.problems.length > 0 || !again.changed) continue
+    let again = await spliceWith(open)
+    if (again.problems.length > 0) {
+      // A claim whose definition no longer resolves (or is no longer valid) fails alone: the others are spliced once more without it.
+      const failed = open.filter((c) => again.problems.some((p) => p.path === c.target || p.path.startsWith(`${c.target}.`)))
+      if (failed.length === 0 || failed.length === open.length) continue
+      open = open.filter((c) => !failed.includes(c))
+      again = await spliceWith(open)
+      if (again.problems.length > 0) continue
+    }
+    if (!again.changed) continue
     for (const c of open) {
       if (verified.has(c.target)) continue
       const entry = again.expanded.find((e) => e.path === c.target)
