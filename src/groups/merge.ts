@@ -13,6 +13,7 @@ import { withStepTemplate } from '../steps/template.ts'
 import type { JsonObject } from '../types/k8s.ts'
 import type { Step, TaskSpec } from '../types/tekton.ts'
 import { mergeDeclarations } from './declarations.ts'
+import { dnsLabel, shapeProblems } from './validate.ts'
 import { renameIn } from './rename.ts'
 import type { GroupStep, TaskGroupSpec, UsedTask } from './types.ts'
 
@@ -29,40 +30,7 @@ export interface MergedGroup {
   handsOff?: string
 }
 
-/** Container fields a `uses` step must not have: it is replaced by the used Task's steps, which bring their own. */
-const containerFields = [
-  'image',
-  'command',
-  'args',
-  'script',
-  'workingDir',
-  'env',
-  'envFrom',
-  'volumeMounts',
-  'volumeDevices',
-  'computeResources',
-  'securityContext',
-  'imagePullPolicy',
-]
-
-const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
-
 const obj = (v: unknown): Record<string, unknown> => (isJsonObject(v) ? v : {})
-
-function shapeProblems(steps: readonly GroupStep[]): Problem[] {
-  const out: Problem[] = []
-  for (const [i, s] of steps.entries()) {
-    if (!isJsonObject(s) || s.uses === undefined) continue
-    const at = `spec.steps[${i}]`
-    const step = typeof s.name === 'string' ? { step: s.name } : {}
-    if (s.ref !== undefined) out.push(problem(`${at}.ref`, 'a step with uses takes its steps from the used Task: it cannot also have ref', step))
-    const set = containerFields.filter((f) => s[f] !== undefined)
-    if (set.length > 0) out.push(problem(at, `a step with uses takes its steps from the used Task: it cannot also set ${set.join(', ')}`, step))
-    if (!isJsonObject(s.uses) || !isJsonObject(s.uses.taskRef))
-      out.push(problem(`${at}.uses.taskRef`, 'uses needs a taskRef: the Task whose steps this step stands for', step))
-  }
-  return out
-}
 
 /** `group` merged with `used` (one per `uses` step, by its index). */
 export function mergeTaskGroup(group: TaskGroupSpec, used: readonly UsedTask[]): MergedGroup {
