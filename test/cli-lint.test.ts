@@ -186,6 +186,28 @@ spec: {mode: Sometimes}
   t.notMatch(judged.out, /Pipeline default\/ship/, 'the Pipeline’s one step is spliced: no inline step there')
 })
 
+t.test('TaskGroups in the catalog are validated as written', async (t) => {
+  const dir = await tempDir(t)
+  await cp(exampleCatalogDir, join(dir, 'stepactions'), { recursive: true })
+  await writeFile(
+    join(dir, 'group.yaml'),
+    `apiVersion: custom.tekton.dev/v1alpha1
+kind: TaskGroup
+metadata: {name: clone-and-build}
+spec:
+  steps:
+    - {name: fetch, image: git, uses: {taskRef: {name: git-clone}}}
+`,
+  )
+  const r = await lint(['--catalog', dir])
+  t.equal(r.code, 1)
+  t.match(
+    r.out,
+    /group\.yaml: TaskGroup default\/clone-and-build: spec\.steps\[0\]: a step with uses takes its steps from the used Task: it cannot also set image/,
+  )
+  t.match(r.out, /5 StepActions, 1 TaskGroup, 0 Tasks and 0 Pipelines in 6 files: 1 problem\n$/)
+})
+
 t.test('usage errors and unreadable directories exit 2', async (t) => {
   const none = await lint([])
   t.equal(none.code, 2)

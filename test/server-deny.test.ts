@@ -204,3 +204,28 @@ t.test('POST /validate passes what it does not check', async (t) => {
   const taskRun: KubeObject = { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'r', namespace: 'default' }, spec: {} }
   t.same((await server.review('/validate', reviewOf(taskRun, { uid: 'tr' }))).body.response, { uid: 'tr', allowed: true }, 'another kind')
 })
+
+t.test('POST /validate refuses a TaskGroup with every problem it has as written, and admits a valid one', async (t) => {
+  const group: KubeObject = {
+    apiVersion: 'custom.tekton.dev/v1alpha1',
+    kind: 'TaskGroup',
+    metadata: { name: 'clone-and-build', namespace: 'default' },
+    spec: {
+      steps: [
+        { name: 'fetch', image: 'git', uses: { taskRef: { name: 'git-clone' } } },
+        { name: 'fetch', uses: {} },
+      ],
+    },
+  }
+  const reply = await server.review('/validate', reviewOf(group, { uid: 'tg' }))
+  t.equal(reply.body.response.allowed, false)
+  t.equal(reply.body.response.status?.code, 422)
+  const lines = (reply.body.response.status?.message ?? '').split('\n')
+  t.match(lines, [
+    /^TaskGroup default\/clone-and-build: spec\.steps\[1\]\.name: the name of spec\.steps\[0\] too/,
+    /^TaskGroup default\/clone-and-build: spec\.steps\[0\]: a step with uses takes its steps from the used Task: it cannot also set image/,
+    /^TaskGroup default\/clone-and-build: spec\.steps\[1\]\.uses\.taskRef: uses needs a taskRef/,
+  ])
+  const fixed = { ...group, spec: { steps: [{ name: 'fetch', uses: { taskRef: { name: 'git-clone' } } }] } }
+  t.equal((await server.review('/validate', reviewOf(fixed, { uid: 'tg-ok' }))).body.response.allowed, true)
+})

@@ -12,6 +12,7 @@ import { parseDocuments } from '../json/documents.ts'
 import { isJsonObject } from '../json/values.ts'
 import { namespaceOf, type SpliceDeps, spliceObject } from '../pipeline/splice.ts'
 import { isPolicyDocument, validatePolicyObject } from '../policy/load.ts'
+import { validateTaskGroup } from '../groups/validate.ts'
 import { describeObject } from '../problems/describe.ts'
 import { formatProblem, type Problem } from '../problems/problem.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
@@ -36,8 +37,9 @@ Prints every problem on stdout, one line each, then a summary line:
   FILE: KIND NAMESPACE/NAME: PATH: MESSAGE
 A StepAction without a namespace, which serves every namespace, shows as
 */NAME. Warnings (a reference left for Tekton, a file skipped) go to stderr.
-StepPolicy and ClusterStepPolicy objects in the directories are validated
-as the cluster's validating webhook does. With --policy, the Tasks and
+StepPolicy and ClusterStepPolicy objects, and TaskGroups
+(custom.tekton.dev/v1alpha1), in the directories are validated as the
+cluster's validating webhook does. With --policy, the Tasks and
 Pipelines are judged by those policies, as runs of them would be at
 admission: Enforce violations are problems, Audit ones warnings.
 
@@ -58,6 +60,7 @@ interface Report {
   warnings: string[]
   stepActions: number
   policies: number
+  taskGroups: number
   tasks: number
   pipelines: number
   skipped: number
@@ -129,7 +132,11 @@ async function lintFile(path: string, fallbackNamespace: string, deps: SpliceDep
     }
     const object = doc as KubeObject
     const named = typeof object.metadata?.name === 'string' && object.metadata.name !== ''
-    if (isPolicyDocument(doc)) {
+    if (object.kind === 'TaskGroup' && String(object.apiVersion).startsWith('custom.tekton.dev/')) {
+      report.taskGroups++
+      const label = `${describeObject(doc, namespaceOf(object, fallbackNamespace))}${named ? '' : ` (document ${i + 1})`}`
+      for (const p of validateTaskGroup(doc)) report.problems.push(`${path}: ${label}: ${formatProblem(p)}`)
+    } else if (isPolicyDocument(doc)) {
       report.policies++
       const ns = object.kind === 'StepPolicy' && typeof object.metadata?.namespace === 'string' ? `${object.metadata.namespace}/` : ''
       const label = `${String(object.kind)} ${ns}${named ? object.metadata?.name : `(document ${i + 1})`}`
@@ -186,7 +193,7 @@ export async function runLint(argv: string[], io: CliIO): Promise<number> {
     throw new InputError(`cannot read catalog: ${(err as Error).message}`)
   }
   const policies = await loadPolicyFlags(values.policy)
-  const report: Report = { problems: [], warnings: [...scan.warnings], stepActions: 0, policies: 0, tasks: 0, pipelines: 0, skipped: 0 }
+  const report: Report = { problems: [], warnings: [...scan.warnings], stepActions: 0, policies: 0, taskGroups: 0, tasks: 0, pipelines: 0, skipped: 0 }
   for (const d of scan.unreadableDirectories) report.problems.push(`${d.path}: ${d.error}`)
   const seen = new Map<string, string>()
   await withSpliceDeps(values, { catalog, origin: directories.join(', ') }, { require: ['local'] }, async (resolving) => {
@@ -198,7 +205,9 @@ export async function runLint(argv: string[], io: CliIO): Promise<number> {
   })
   for (const w of report.warnings) io.stderr(`Warning: ${w}\n`)
   for (const p of report.problems) io.stdout(`${p}\n`)
-  const policyCount = report.policies === 0 ? '' : `, ${count(report.policies, 'policy object')}`
+  const policyCount =
+    (report.taskGroups === 0 ? '' : `, ${count(report.taskGroups, 'TaskGroup')}`) +
+    (report.policies === 0 ? '' : `, ${count(report.policies, 'policy object')}`)
   const checked = `${count(report.stepActions, 'StepAction')}${policyCount}, ${count(report.tasks, 'Task')} and ${count(report.pipelines, 'Pipeline')} in ${count(scan.files.length, 'file')}`
   const skipped = report.skipped === 0 ? '' : ` (${count(report.skipped, 'other document')} skipped)`
   io.stdout(`stepsplice lint: ${checked}${skipped}: ${report.problems.length === 0 ? 'no problems' : count(report.problems.length, 'problem')}\n`)
