@@ -21,8 +21,11 @@ const denied: KubeObject = {
   spec: { taskSpec: { steps: [{ name: 'x', image: 'busybox', params: [{ name: 'a', value: 'b' }] }] } },
 }
 
+// Health probes log nothing and count nothing, so the log test reuses their server.
+const probed = await startTestServer(t)
+
 t.test('health endpoints', async (t) => {
-  const server = await startTestServer(t)
+  const server = probed
   const healthz = await server.request('/healthz')
   t.equal(healthz.status, 200)
   t.same(JSON.parse(healthz.text), { status: 'ok' })
@@ -62,7 +65,7 @@ t.test('metrics count requests, durations, denials, expanded steps and the catal
 })
 
 t.test('exactly one admission log line per request, with its facts and without the object', async (t) => {
-  const server = await startTestServer(t)
+  const server = probed
   const dry = structuredClone(example)
   dry.request.uid = 'dry-uid'
   dry.request.dryRun = true

@@ -26,8 +26,11 @@ function handshake(port: number, ca: Buffer | Buffer[], options: tls.ConnectionO
   })
 }
 
+// The first two tests only connect: they share one server (each start is a worker thread and a TLS context).
+const plain = await startTestServer(t)
+
 t.test('TLS 1.1 is refused by the server, TLS 1.2 and 1.3 are served', async (t) => {
-  const server = await startTestServer(t)
+  const server = plain
   const port = server.running.port
   // SECLEVEL=0 lets this client offer TLS 1.1 at all; without it OpenSSL 3
   // refuses locally and the server would never be asked.
@@ -54,7 +57,7 @@ t.test('TLS 1.1 is refused by the server, TLS 1.2 and 1.3 are served', async (t)
 })
 
 t.test('a client that does not trust the CA is refused (verification is real)', async (t) => {
-  const server = await startTestServer(t)
+  const server = plain
   const other = await mintCerts(t)
   const res = await handshake(server.running.port, other.ca)
   t.match(res.error?.code, /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/, `untrusted: ${res.error?.code}`)
