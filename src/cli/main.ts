@@ -4,10 +4,6 @@
 // cannot read (InputError) exit 2, a failure to run (RuntimeError) exit 1.
 
 import { type CliIO, InputError, processIO, RuntimeError, UsageError } from './io.ts'
-import { runLint } from './lint.ts'
-import { runPin } from './pin.ts'
-import { runRender } from './render.ts'
-import { runServe } from './serve.ts'
 import { packageVersion } from './version.ts'
 
 export const mainHelp = `stepsplice: reusable steps (Tekton StepActions) spliced into TaskRuns,
@@ -29,18 +25,21 @@ Options:
 Run "stepsplice <command> --help" for a command's options.
 `
 
-const commands: Record<string, (argv: string[], io: CliIO) => Promise<number>> = {
-  render: runRender,
-  lint: runLint,
-  pin: runPin,
-  serve: runServe,
+type Command = (argv: string[], io: CliIO) => Promise<number>
+
+/** Each command loads only its own modules: `render` never loads the server (fastify, metrics, workers). */
+const commands: Record<string, () => Promise<Command>> = {
+  render: async () => (await import('./render.ts')).runRender,
+  lint: async () => (await import('./lint.ts')).runLint,
+  pin: async () => (await import('./pin.ts')).runPin,
+  serve: async () => (await import('./serve.ts')).runServe,
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const [command, ...rest] = argv
-  const run = command !== undefined && Object.hasOwn(commands, command) ? commands[command] : undefined
+  const load = command !== undefined && Object.hasOwn(commands, command) ? commands[command] : undefined
   try {
-    if (run !== undefined) return await run(rest, io)
+    if (load !== undefined) return await (await load())(rest, io)
     switch (command) {
       case undefined:
         io.stderr(mainHelp)
@@ -60,7 +59,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     // parseArgs reports unknown or malformed options with these codes.
     const code = (err as { code?: string }).code ?? ''
     if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`error: ${(err as Error).message}\nRun 'stepsplice ${run === undefined ? '' : `${command} `}--help' for usage.\n`)
+      io.stderr(`error: ${(err as Error).message}\nRun 'stepsplice ${load === undefined ? '' : `${command} `}--help' for usage.\n`)
       return 2
     }
     if (err instanceof InputError) {
