@@ -45,8 +45,8 @@ const namespace = (name: string, labels: Record<string, string> = {}): KubeObjec
   kind: 'Namespace',
   metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } },
 })
-const teamA = kube.create(namespace('team-a'))
-const teamB = kube.create(namespace('team-b'))
+kube.create(namespace('team-a'))
+kube.create(namespace('team-b'))
 
 const taskRun = (ns: string): KubeObject => ({
   apiVersion: 'tekton.dev/v1',
@@ -126,7 +126,6 @@ t.test('a ClusterStepPolicy follows the labels of namespaces as they change', as
   kube.update({ ...labelled, metadata: { ...labelled.metadata, labels: { 'kubernetes.io/metadata.name': 'team-b' } } })
   await until('team-b no longer selected', async () => (await admit('team-b')).allowed)
   kube.remove(policy)
-  t.ok(teamA.metadata?.uid && teamB.metadata?.uid)
 })
 
 t.test('a namespace the watch has not delivered yet is waited for; one that never comes is a denial, not a pass', async (t) => {

@@ -25,9 +25,7 @@ const catalog = catalogOf(
   stepAction('scanner', { image: 'registry.example.com/scanner:1', command: ['scan'] }),
 )
 
-const policies = policiesOf
-
-const strict = policies(`
+const strict = policiesOf(`
 apiVersion: stepsplice.dev/v1alpha1
 kind: ClusterStepPolicy
 metadata: {name: platform-only}
@@ -37,6 +35,9 @@ spec:
   requiredSteps:
     - {name: scan, ref: {name: scanner}}
 `)
+
+/** Inline steps denied, nothing else: what judges whether a step is a definition's. */
+const noInline = policiesOf('apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: no-inline}\nspec: {inlineSteps: Deny}\n')
 
 const splice = (obj: KubeObject, ps: readonly LoadedPolicy[] = strict): Promise<Expansion> => spliceObject(obj, 'default', { catalog, policies: ps })
 const messages = (e: Expansion): string[] => e.problems.map(formatProblem)
@@ -145,7 +146,7 @@ t.test('a pipeline task’s TaskRun, created by Tekton with the PipelineRun’s 
 })
 
 t.test('without a policy that asks where steps came from, nothing is spliced again', async (t) => {
-  const imagesOnly = policies(`
+  const imagesOnly = policiesOf(`
 apiVersion: stepsplice.dev/v1alpha1
 kind: ClusterStepPolicy
 metadata: {name: registry}
@@ -195,7 +196,6 @@ t.test(
       },
       [{ name: 'target', value: 'release' }],
     )
-    const noInline = policies('apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: no-inline}\nspec: {inlineSteps: Deny}\n')
     const e = await splice(pr, noInline)
     t.strictSame(messages(e), [])
     // Whatever the PipelineRun pass left for Tekton to fill in, filled in as Tekton does.
@@ -220,7 +220,6 @@ t.test('the pipeline task label picks a TaskRun’s own entries, however many ta
   })
   const e = await splice(pr, [])
   t.strictSame(messages(e), [])
-  const noInline = policies('apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: no-inline}\nspec: {inlineSteps: Deny}\n')
   for (const name of names) {
     const judged = await spliceObject(childOf(e.object, name), 'default', { catalog, policies: noInline })
     t.strictSame(messages(judged), [], `task ${name}`)
@@ -236,7 +235,7 @@ t.test('required steps added First move the verified steps down with them', asyn
   const steps = [{ name: 'evil', image: 'docker.io/library/busybox:1.37', script: 'true' }, ...stepsOf(honest)]
   const entries = claims(honest.object).map((c) => ({ ...c, path: 'spec.taskSpec.steps[1]' }))
   const run = withClaims({ ...honest.object, spec: { taskSpec: { steps } } }, entries)
-  const firstScan = policies(`
+  const firstScan = policiesOf(`
 apiVersion: stepsplice.dev/v1alpha1
 kind: ClusterStepPolicy
 metadata: {name: scan-first}
@@ -277,9 +276,8 @@ t.test('a TaskRun naming its Task is judged by the Task’s steps, and keeps its
     metadata: { name: 'r', namespace: 'default' },
     spec: { taskRef: { name: 'inline-only' } },
   }
-  const noInline = policies('apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: no-inline}\nspec: {inlineSteps: Deny}\n')
   t.match(messages(await spliceObject(byRef, 'default', { catalog: withTask, policies: noInline })), [/spec\.taskSpec\.steps\[0\].*inlineSteps/])
-  const busybox = policies(
+  const busybox = policiesOf(
     'apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: busybox}\nspec: {images: {allow: ["docker.io/library/busybox:*"]}}\n',
   )
   const allowed = await spliceObject(byRef, 'default', { catalog: withTask, policies: busybox })
@@ -306,7 +304,6 @@ t.test('a definition gone or changed since the first admission refutes its own s
     { catalog: catalogOf(build, scanner) },
   )
   t.strictSame(messages(first), [])
-  const noInline = policies('apiVersion: stepsplice.dev/v1alpha1\nkind: ClusterStepPolicy\nmetadata: {name: no-inline}\nspec: {inlineSteps: Deny}\n')
   for (const [why, catalog] of [
     ['gone', catalogOf(build)],
     // It no longer declares the param the step passes: splicing the step as written is now a problem.

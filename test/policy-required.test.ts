@@ -26,9 +26,7 @@ const preflight = stepAction('preflight', { image: 'registry.example.com/preflig
 const build = stepAction('build', { image: 'registry.example.com/build:1', command: ['make'] })
 const catalog = catalogOf(scanner, preflight, build)
 
-const policies = policiesOf
-
-const enforce = policies(`
+const enforce = policiesOf(`
 apiVersion: stepsplice.dev/v1alpha1
 kind: ClusterStepPolicy
 metadata: {name: scan-last}
@@ -48,7 +46,7 @@ spec:
       position: First
 `)
 
-const audit = policies(`
+const audit = policiesOf(`
 apiVersion: stepsplice.dev/v1alpha1
 kind: ClusterStepPolicy
 metadata: {name: scan-audit}
@@ -272,11 +270,14 @@ t.test('a TaskRun naming a Task the catalog holds gets the Task written out with
         ],
       },
     ],
+    ['partial', { steps: [{ name: 'build', ref: { name: 'build' } }] }],
   ])
+  let lookups = 0
   const holding: Catalog = {
     size: catalog.size,
     resolve: (ref) => catalog.resolve(ref),
     async resolveTask(ref) {
+      lookups++
       const spec = tasks.get(ref.name)
       if (spec === undefined) return { error: `tasks.tekton.dev "${ref.name}" not found`, missing: true }
       return {
@@ -306,6 +307,12 @@ t.test('a TaskRun naming a Task the catalog holds gets the Task written out with
   const complete = await spliceObject(byRef('complete'), 'default', { catalog: holding, policies: enforce })
   t.strictSame(messages(complete), [])
   t.strictSame(names(stepsOf(complete)), ['preflight', 'scan'], 'expanded as before: its steps reference definitions')
+
+  lookups = 0
+  const partial = await spliceObject(byRef('partial'), 'default', { catalog: holding, policies: enforce })
+  t.strictSame(messages(partial), [])
+  t.strictSame(names(stepsOf(partial)), ['preflight', 'build', 'scan'], 'the Task written out, its own step and the required ones spliced')
+  t.equal(lookups, 1, 'the Task is looked up once')
 
   const noTasks = await spliceObject(byRef('plain'), 'default', { catalog: holding, policies: enforce, inlineTaskRefs: false })
   t.match(messages(noTasks), [/cannot be added to a TaskRun that references its Task/, /cannot be added/], 'with inlining off, denied as before')

@@ -15,23 +15,14 @@
 // there; its provenance is then the one this splice computed. A claim that
 // does not hold leaves its step an inline step.
 
-import { asList, isJsonObject, pathSegments, valueAtPath, withValueAt } from '../json/values.ts'
-import { limits } from '../limits/limits.ts'
+import { isJsonObject, pathSegments, valueAtPath, withValueAt } from '../json/values.ts'
 import { comparable } from '../limits/measure.ts'
+import { entriesOf, stepPath } from '../runs/provenance.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
 
-/** A step path stepsplice records; group 1 is the task spec's path, group 3 the step's index. */
-const stepPath = /^(spec\.(?:taskSpec|pipelineSpec\.(tasks|finally)\[\d{1,6}\]\.taskSpec))\.steps\[(\d{1,6})\]$/
-
 /** Sets of claims spliced again at most: a TaskRun of a pipeline task is tried against each task its claims could be from. */
 const maxAttempts = 4
-
-interface Claim {
-  /** Where the step is in this object. */
-  target: string
-  written: Record<string, unknown>
-}
 
 export interface VerifiedProvenance {
   /** The claims that held, as this splice records them, at their path in this object. */
@@ -42,21 +33,14 @@ export interface VerifiedProvenance {
 
 const none: VerifiedProvenance = { entries: [], refuted: 0 }
 
-function claimsOf(obj: KubeObject): unknown[] {
-  const text = obj.metadata?.annotations?.[provenanceAnnotation]
-  if (typeof text !== 'string' || text.length > limits.objectBytes) return []
-  try {
-    return asList<unknown>(JSON.parse(text)).slice(0, limits.steps)
-  } catch {
-    return []
-  }
-}
-
 /** The label Tekton puts on the TaskRun it creates for a pipeline task: the task's name. */
 const pipelineTaskLabel = 'tekton.dev/pipelineTask'
 
 /** A claim read from the annotation, with what an entry needs when it is believed. */
-interface ReadClaim extends Claim {
+interface ReadClaim {
+  /** Where the step is in this object. */
+  target: string
+  written: Record<string, unknown>
   entry: ProvenanceEntry
   /** `spec.taskSpec`, or the pipeline task spec path it was recorded at. */
   site: string
@@ -65,7 +49,7 @@ interface ReadClaim extends Claim {
 function readClaims(obj: KubeObject): ReadClaim[] {
   const isTaskRun = obj.kind === 'TaskRun'
   const out: ReadClaim[] = []
-  for (const c of claimsOf(obj)) {
+  for (const c of entriesOf(obj)) {
     if (!isJsonObject(c) || typeof c.path !== 'string' || !isJsonObject(c.written) || !isJsonObject(c.written.ref)) continue
     if (typeof c.step !== 'string' || typeof c.definition !== 'string' || typeof c.source !== 'string' || typeof c.digest !== 'string') continue
     const m = stepPath.exec(c.path)

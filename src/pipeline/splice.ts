@@ -13,6 +13,7 @@ import { checkSizeAndDepth } from '../limits/measure.ts'
 import { defaultPrepareImage, expandPod, planPod } from '../pods/expand.ts'
 import { formatProblem, type Problem, problem } from '../problems/problem.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
+import type { TaskResolution } from '../definitions/reference.ts'
 import { resolveReferences } from '../resolution/resolve.ts'
 import { expandRun, planRun } from '../runs/expand.ts'
 import { inlinableTaskRef, inlineTask, usesStepRefs } from '../runs/inline.ts'
@@ -89,26 +90,25 @@ function limitOutcome(obj: KubeObject, isPod: boolean, problems: Problem[]): Exp
  * reference definitions, `obj` with that Task written out (runs/inline.ts).
  * A Task that cannot be found is left for Tekton, which reports it its own way.
  */
-async function taskOf(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<{ object: KubeObject } | { warning: string }> {
-  const name = deps.inlineTaskRefs === false || deps.catalog.resolveTask === undefined ? undefined : inlinableTaskRef(obj)
-  if (name === undefined || deps.catalog.resolveTask === undefined) return { object: obj }
-  const found = await deps.catalog.resolveTask({ namespace, name }, options)
+async function taskOf(
+  obj: KubeObject,
+  namespace: string,
+  deps: SpliceDeps,
+  options: ResolveOptions,
+  known?: TaskResolution,
+): Promise<{ object: KubeObject } | { warning: string }> {
+  // What was found is for the object as sent: one whose Task was written out already has nothing to look up.
+  const found = known !== undefined && inlinableTaskRef(obj) !== undefined ? known : await lookUpTask(obj, namespace, deps, options)
+  if (found === undefined) return { object: obj }
   if ('error' in found) return { warning: `spec.taskRef: ${found.error}; left for Tekton to resolve` }
   return usesStepRefs(found.task) ? { object: inlineTask(obj, found.task) } : { object: obj }
 }
 
-/**
- * A v1 TaskRun's taskRef written out as its Task's spec, whatever its steps
- * are: policies judge the steps that will run, and required steps need a
- * task spec to go into. `obj` itself when it names no Task, inlining is off,
- * or the catalog does not hold it (then its steps are not judged, and
- * injection says it cannot add to a TaskRun that references its Task).
- */
-async function writtenOut(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<KubeObject> {
+/** The Task a v1 TaskRun names, when it names one stepsplice may write out and the catalog serves Tasks; undefined otherwise. */
+async function lookUpTask(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<TaskResolution | undefined> {
   const name = deps.inlineTaskRefs === false ? undefined : inlinableTaskRef(obj)
-  if (name === undefined || deps.catalog.resolveTask === undefined) return obj
-  const found = await deps.catalog.resolveTask({ namespace, name }, options)
-  return 'error' in found ? obj : inlineTask(obj, found.task)
+  if (name === undefined || deps.catalog.resolveTask === undefined) return undefined
+  return deps.catalog.resolveTask({ namespace, name }, options)
 }
 
 /**
@@ -126,13 +126,16 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
     if (measured.length > 0) return limitOutcome(obj, obj.kind === 'Pod', measured)
   }
   const verified = await provenanceOf(obj, policies, (o) => spliceUnchecked(o, namespace, deps, options), options.createdByTekton === true)
-  // A TaskRun naming its Task is judged by the Task's steps, and gets required steps in the Task written out, when the catalog holds it.
-  const written = policies.length > 0 ? await writtenOut(obj, namespace, deps, options) : obj
+  // A TaskRun naming its Task is judged by the Task's steps, and gets required steps in the Task written out, when the catalog
+  // holds it (looked up once: the splice below is given what was found). Otherwise its steps are not judged, and injection
+  // says it cannot add to a TaskRun that references its Task.
+  const task = policies.length > 0 ? await lookUpTask(obj, namespace, deps, options) : undefined
+  const written = task !== undefined && 'task' in task ? inlineTask(obj, task.task) : obj
   // Required steps are added first, as references: they are resolved, spliced and judged like the object's own.
   const judgedTask = injectRequiredSteps(written, policies, verified.entries)
   // The Task stays referenced when nothing had to be added to it: the run changes only for what a policy requires.
   const injection = judgedTask.injected.length === 0 && judgedTask.problems.length === 0 ? { ...judgedTask, object: obj } : judgedTask
-  const spliced = await spliceUnchecked(injection.object, namespace, deps, options)
+  const spliced = await spliceUnchecked(injection.object, namespace, deps, options, task)
   // A denial is about the object as sent; an injected step left for Tekton (or a run left unexpanded) is still a change.
   const injected = injection.injected.length > 0
   const expansion: Expansion =
@@ -234,7 +237,8 @@ function undecidedOutcome(governing: Governing, namespace: string): { problems: 
   return { problems, warnings }
 }
 
-async function spliceUnchecked(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions): Promise<Expansion> {
+/** `task`: what the TaskRun's taskRef was found to be, when the caller looked it up already. */
+async function spliceUnchecked(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions, task?: TaskResolution): Promise<Expansion> {
   const includeWorkloads = options.includeWorkloads ?? false
   const budget = new Budget()
   const podPlan = planPod(obj, includeWorkloads)
@@ -248,7 +252,7 @@ async function spliceUnchecked(obj: KubeObject, namespace: string, deps: SpliceD
       const resolutions = await resolveReferences(podPlan, namespace, deps.catalog, options)
       expansion = expandPod(obj, podPlan, namespace, resolutions, { prepareImage: deps.prepareImage ?? defaultPrepareImage, budget })
     } else {
-      const withTask = await taskOf(obj, namespace, deps, options)
+      const withTask = await taskOf(obj, namespace, deps, options, task)
       if ('warning' in withTask) return unchanged(obj, [], [withTask.warning])
       const run = withTask.object
       const plan = planRun(run, budget)

@@ -251,7 +251,7 @@ export function isPolicyDocument(doc: unknown): doc is Record<string, unknown> {
 }
 
 /** How messages name the object: `StepPolicy team-a/x`, `ClusterStepPolicy x`. */
-function idOf(doc: Record<string, unknown>): string {
+export function idOf(doc: Record<string, unknown>): string {
   const meta = isJsonObject(doc.metadata) ? doc.metadata : {}
   const name = typeof meta.name === 'string' && meta.name !== '' ? meta.name : '(unnamed)'
   const ns = typeof meta.namespace === 'string' && meta.namespace !== '' ? `${meta.namespace}/` : ''
@@ -350,6 +350,22 @@ export function validatePolicyObject(obj: unknown): string[] {
  * a policy left out is a policy not enforced. `source` (a file, `the cluster`)
  * prefixes each problem when not empty.
  */
+/** One policy object validated and ready, or every problem it has (`field: message`). */
+export function loadPolicy(doc: Record<string, unknown>): { policy: LoadedPolicy } | { problems: string[] } {
+  const found = validatePolicyObject(doc)
+  if (found.length > 0) return { problems: found }
+  const policy = doc as unknown as StepPolicy
+  return {
+    policy: {
+      id: idOf(doc),
+      kind: policy.kind,
+      ...(policy.kind === 'StepPolicy' ? { namespace: policy.metadata.namespace as string } : {}),
+      mode: policy.spec.mode ?? 'Enforce',
+      spec: policy.spec,
+    },
+  }
+}
+
 export function readPolicies(documents: unknown[], source: string): { policies: LoadedPolicy[]; problems: string[] } {
   const policies: LoadedPolicy[] = []
   const problems: string[] = []
@@ -358,9 +374,9 @@ export function readPolicies(documents: unknown[], source: string): { policies: 
   for (const doc of documents) {
     if (!isPolicyDocument(doc)) continue
     const id = idOf(doc)
-    const found = validatePolicyObject(doc)
-    if (found.length > 0) {
-      for (const f of found) problems.push(`${prefix}${id}: ${f}`)
+    const loaded = loadPolicy(doc)
+    if ('problems' in loaded) {
+      for (const f of loaded.problems) problems.push(`${prefix}${id}: ${f}`)
       continue
     }
     if (seen.has(id)) {
@@ -368,14 +384,7 @@ export function readPolicies(documents: unknown[], source: string): { policies: 
       continue
     }
     seen.add(id)
-    const policy = doc as unknown as StepPolicy
-    policies.push({
-      id,
-      kind: policy.kind,
-      ...(policy.kind === 'StepPolicy' ? { namespace: policy.metadata.namespace as string } : {}),
-      mode: policy.spec.mode ?? 'Enforce',
-      spec: policy.spec,
-    })
+    policies.push(loaded.policy)
   }
   return { policies, problems }
 }

@@ -185,11 +185,11 @@ function splicedRunStep(entries: readonly Entry[], taskPath: string): SplicedChe
 /** A taskSpec of a custom task (apiVersion and kind set) holds no steps. */
 const isCustom = (taskSpec: Record<string, unknown>): boolean => taskSpec.apiVersion !== undefined || taskSpec.kind !== undefined
 
-function cannotAdd(required: readonly Required[], where: string, why: string, problems: Problem[], warnings: string[]): void {
+function cannotAdd(required: readonly Required[], where: string, why: string, out: Injection): void {
   for (const r of required) {
     const message = `${rule}: required step ${quoteValue(r.step.name)} (${describeRef(r.step)}) cannot be added to ${why}`
-    if (r.policy.mode === 'Enforce') problems.push(problem(where, `policy ${r.policy.id}: ${message}`, { step: r.step.name }))
-    else warnings.push(`policy ${r.policy.id} (Audit): ${where}: ${message}`)
+    if (r.policy.mode === 'Enforce') out.problems.push(problem(where, `policy ${r.policy.id}: ${message}`, { step: r.step.name }))
+    else out.warnings.push(`policy ${r.policy.id} (Audit): ${where}: ${message}`)
   }
 }
 
@@ -197,22 +197,15 @@ function withSpec(object: KubeObject, spec: Record<string, unknown>): KubeObject
   return { ...object, spec }
 }
 
-function injectTaskRun(object: KubeObject, required: readonly Required[], entries: readonly Entry[], out: Injection): void {
-  const spec = obj(object.spec)
-  if (!isJsonObject(spec.taskSpec)) {
-    if (spec.taskRef !== undefined)
-      cannotAdd(
-        required,
-        'spec.taskRef',
-        'a TaskRun that references its Task; write the Task out as spec.taskSpec, or add the step to the Task',
-        out.problems,
-        out.warnings,
-      )
-    return
-  }
-  const taskSpec = spec.taskSpec
-  if (isCustom(taskSpec)) return
-  const where = 'spec.taskSpec'
+/** The task spec at `where` with the missing required steps added, recorded in `out`; undefined when nothing was added. */
+function injectTaskSpec(
+  taskSpec: Record<string, unknown>,
+  where: string,
+  required: readonly Required[],
+  entries: readonly Entry[],
+  out: Injection,
+): Record<string, unknown> | undefined {
+  if (isCustom(taskSpec)) return undefined
   const merged = merge(
     asList<unknown>(taskSpec.steps),
     required,
@@ -222,23 +215,28 @@ function injectTaskRun(object: KubeObject, required: readonly Required[], entrie
     out.problems,
     out.warnings,
   )
-  if (merged.added.length === 0) return
-  out.object = withSpec(object, { ...spec, taskSpec: { ...taskSpec, steps: merged.steps } })
+  if (merged.added.length === 0) return undefined
   out.injected.push(...merged.added.map((i) => `${where}.steps[${i}]`))
   if (merged.shift > 0) out.shifted.set(where, merged.shift)
+  return { ...taskSpec, steps: merged.steps }
+}
+
+function injectTaskRun(object: KubeObject, required: readonly Required[], entries: readonly Entry[], out: Injection): void {
+  const spec = obj(object.spec)
+  if (!isJsonObject(spec.taskSpec)) {
+    if (spec.taskRef !== undefined)
+      cannotAdd(required, 'spec.taskRef', 'a TaskRun that references its Task; write the Task out as spec.taskSpec, or add the step to the Task', out)
+    return
+  }
+  const taskSpec = injectTaskSpec(spec.taskSpec, 'spec.taskSpec', required, entries, out)
+  if (taskSpec !== undefined) out.object = withSpec(object, { ...spec, taskSpec })
 }
 
 function injectPipelineRun(object: KubeObject, required: readonly Required[], entries: readonly Entry[], out: Injection): void {
   const spec = obj(object.spec)
   if (!isJsonObject(spec.pipelineSpec)) {
     if (spec.pipelineRef !== undefined)
-      cannotAdd(
-        required,
-        'spec.pipelineRef',
-        'a PipelineRun that references its Pipeline; write the Pipeline out as spec.pipelineSpec',
-        out.problems,
-        out.warnings,
-      )
+      cannotAdd(required, 'spec.pipelineRef', 'a PipelineRun that references its Pipeline; write the Pipeline out as spec.pipelineSpec', out)
     return
   }
   const pipelineSpec = spec.pipelineSpec
@@ -257,29 +255,14 @@ function injectPipelineRun(object: KubeObject, required: readonly Required[], en
             required,
             `${taskPath}.taskRef`,
             'a pipeline task that references its Task; write the Task out as its taskSpec, or add the step to the Task',
-            out.problems,
-            out.warnings,
+            out,
           )
         return task
       }
-      const taskSpec = pt.taskSpec
-      if (isCustom(taskSpec)) return task
-      const where = `${taskPath}.taskSpec`
-      const merged = merge(
-        asList<unknown>(taskSpec.steps),
-        required,
-        where,
-        (i) => `${where}.steps[${i}]`,
-        splicedRunStep(entries, where),
-        out.problems,
-        out.warnings,
-      )
-      if (merged.added.length === 0) return task
+      const taskSpec = injectTaskSpec(pt.taskSpec, `${taskPath}.taskSpec`, required, entries, out)
+      if (taskSpec === undefined) return task
       changed = true
-      out.injected.push(...merged.added.map((i) => `${where}.steps[${i}]`))
-      if (merged.shift > 0) out.shifted.set(where, merged.shift)
-      if (merged.shift > 0) out.shifted.set(where, merged.shift)
-      return { ...pt, taskSpec: { ...taskSpec, steps: merged.steps } }
+      return { ...pt, taskSpec }
     })
     next[field] = tasks
   }

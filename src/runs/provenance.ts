@@ -13,18 +13,22 @@ import { comparable } from '../limits/measure.ts'
 import { provenanceAnnotation, type ProvenanceEntry } from '../steps/expansion.ts'
 import type { KubeObject } from '../types/k8s.ts'
 
-function entriesOf(obj: KubeObject | undefined): unknown[] {
+/** The entries of an object's provenance annotation, as written (unchecked), at most one per step a run may hold. */
+export function entriesOf(obj: KubeObject | undefined): unknown[] {
   const text = obj?.metadata?.annotations?.[provenanceAnnotation]
-  if (typeof text !== 'string') return []
+  if (typeof text !== 'string' || text.length > limits.objectBytes) return []
   try {
-    return asList<unknown>(JSON.parse(text))
+    return asList<unknown>(JSON.parse(text)).slice(0, limits.steps)
   } catch {
     return []
   }
 }
 
-/** The only paths stepsplice writes entries for: a step of the TaskRun's or a pipeline task's spec. */
-const stepPath = /^spec\.(taskSpec|pipelineSpec\.(tasks|finally)\[\d{1,6}\]\.taskSpec)\.steps\[\d{1,6}\]$/
+/**
+ * The only paths stepsplice writes entries for: a step of the TaskRun's or a
+ * pipeline task's spec. Group 1 is the task spec's path, group 3 the step's index.
+ */
+export const stepPath = /^(spec\.(?:taskSpec|pipelineSpec\.(tasks|finally)\[\d{1,6}\]\.taskSpec))\.steps\[(\d{1,6})\]$/
 
 export interface ProvenanceValue {
   /** The annotation's new text. */
@@ -70,6 +74,6 @@ export function provenanceValue(obj: KubeObject, entries: readonly ProvenanceEnt
   // The steps as written keep the annotation checkable; past their limit they go, and only the claims stay.
   const written = entries.reduce((n, e) => n + (e.written === undefined ? 0 : JSON.stringify(e.written).length), 0)
   // What the resolver was asked is for this admission's policies only: the steps as written say it again.
-  const recorded = entries.map(({ resolverParams: _, ...entry }) => entry).map((e) => (written > limits.writtenStepsBytes ? { ...e, written: undefined } : e))
+  const recorded = entries.map(({ resolverParams: _, ...entry }) => (written > limits.writtenStepsBytes ? { ...entry, written: undefined } : entry))
   return { text: JSON.stringify([...kept, ...recorded]), dropped }
 }

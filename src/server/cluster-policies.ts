@@ -13,7 +13,7 @@
 
 import type { KubeConfig } from '@kubernetes/client-node'
 import { isJsonObject } from '../json/values.ts'
-import { readPolicies, validatePolicyObject } from '../policy/load.ts'
+import { idOf, loadPolicy } from '../policy/load.ts'
 import type { LoadedPolicy, PolicySnapshot } from '../policy/types.ts'
 import { ObjectStore } from '../resolution/cluster-store.ts'
 import { type Backoff, ResourceWatch, type ResourceStatus, WatchSet } from '../resolution/cluster-watch.ts'
@@ -54,13 +54,10 @@ function policyObject(object: KubeObject): Record<string, unknown> {
 
 function readPolicy(object: KubeObject): Held {
   const doc = policyObject(object)
-  const read = readPolicies([doc], '')
-  const policy = read.policies[0]
-  if (policy !== undefined) return { policy }
-  const errors = validatePolicyObject(doc)
-  const id = `${String(object.kind)} ${object.kind === 'StepPolicy' ? `${object.metadata?.namespace ?? ''}/` : ''}${object.metadata?.name ?? ''}`
+  const loaded = loadPolicy(doc)
+  if ('policy' in loaded) return loaded
   const mode = isJsonObject(object.spec) && typeof object.spec.mode === 'string' ? object.spec.mode : 'Enforce'
-  return { invalid: { id, kind: String(object.kind), mode, state: 'invalid' }, errors: errors.length > 0 ? errors : read.problems }
+  return { invalid: { id: idOf(doc), kind: String(object.kind), mode, state: 'invalid' }, errors: loaded.problems }
 }
 
 function labelsOf(object: KubeObject): Record<string, string> {

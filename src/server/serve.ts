@@ -69,10 +69,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   })
   const feed = config.policies
   const stopPolicyMetrics = feed?.subscribe(() => metrics.policiesChanged(feed.listed()))
-  const namespaceLabels =
-    feed?.namespaceLabels === undefined
-      ? undefined
-      : (namespace: string, waitMs: number) => feed.namespaceLabels?.(namespace, waitMs) ?? Promise.resolve(undefined)
+  const namespaceLabels = feed?.namespaceLabels?.bind(feed)
   const settings = {
     deadlineMs: config.deadlineMs,
     onTimeout: config.onTimeout,
