@@ -11,6 +11,7 @@ import t from 'tap'
 import type { Definition } from '../src/definitions/definition.ts'
 import { ClusterCatalog, type ResourceState, type ResourceStatus } from '../src/resolution/cluster.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
+import { spliceObject } from '../src/pipeline/splice.ts'
 import { defaultUser, type KubeApi, startKubeApi, tektonResources } from './helpers/kube-api.ts'
 import { mintCerts, root, sleep, type TapTest, tempDir, until } from './helpers/server.ts'
 
@@ -58,7 +59,7 @@ const listsOf = (kube: KubeApi, path = stepActionsPath) => kube.requests().filte
 const watchesOf = (kube: KubeApi, path = stepActionsPath) => kube.requests().filter((r) => r.path === path && r.query.watch === 'true')
 
 t.test('not ready until every resource is listed; then it answers from memory alone', async (t) => {
-  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks, tektonResources.taskGroups] })
   kube.create(stepAction('git-clone', 'alpine/git:2'))
   kube.create(stepAction('go-build', 'golang:1.25', 'team-a'))
   kube.create(stepAction('git-clone', 'team/git:1', 'team-a'))
@@ -81,7 +82,7 @@ t.test('not ready until every resource is listed; then it answers from memory al
 
   liftFault()
   await until('ready', () => catalog.ready)
-  await until('watching', () => kube.openWatches() === 2)
+  await until('watching', () => kube.openWatches() === 3)
   t.equal(catalog.size, 3)
   t.same(historyOf(statuses, 'stepactions'), ['syncing', 'failing', 'synced'])
   t.same(historyOf(statuses, 'tasks'), ['syncing', 'synced'])
@@ -286,7 +287,7 @@ t.test('a cluster serving StepActions only at v1alpha1; each restart takes the b
     problems: [],
   })
   t.notOk(
-    statuses.some((s) => s.state === 'absent' || s.state === 'failing'),
+    statuses.some((s) => s.resource.startsWith('stepactions.') && (s.state === 'absent' || s.state === 'failing')),
     'the 404 at v1beta1 is not a failure',
   )
   kube.create(stepAction('later', 'alpine:3', undefined, 'tekton.dev/v1alpha1'))
@@ -362,6 +363,8 @@ t.test('Tasks resolve, change and disappear', async (t) => {
       annotations: { owner: 'platform' },
       spec: { steps: [{ name: 'one', image: 'golang:1.25', script: 'true' }] },
       location: '/apis/tekton.dev/v1/namespaces/team-a/tasks/build',
+      kind: 'Task',
+      source: 'cluster',
     },
   })
   t.same(await catalog.resolveTask({ namespace: 'default', name: 'build' }), {
@@ -380,6 +383,47 @@ t.test('Tasks resolve, change and disappear', async (t) => {
   kube.remove(task('build', 'golang:1.26', { namespace: 'team-a' }))
   await until('the deletion', async () => (await specOf()) === undefined)
   t.match(await catalog.resolveTask({ namespace: 'team-a', name: 'build' }), { missing: true })
+})
+
+t.test('TaskGroups arrive, change and leave; a TaskRun that references one follows them', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks, tektonResources.taskGroups] })
+  kube.create(task('clone', 'alpine/git:2', { namespace: 'team-a' }))
+  const group = (image: string): KubeObject => ({
+    apiVersion: 'custom.tekton.dev/v1alpha1',
+    kind: 'TaskGroup',
+    metadata: { name: 'ci', namespace: 'team-a' },
+    spec: {
+      steps: [
+        { name: 'get', uses: { taskRef: { name: 'clone' } } },
+        { name: 'test', image, script: 'make test' },
+      ],
+    },
+  })
+  const run: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'r', namespace: 'team-a' },
+    spec: { taskRef: { apiVersion: 'custom.tekton.dev/v1alpha1', kind: 'TaskGroup', name: 'ci' } },
+  }
+  const { catalog } = startCatalog(t, kube)
+  await until('ready', () => catalog.ready)
+  const stepsOf = async (): Promise<unknown> => {
+    const e = await spliceObject(run, 'team-a', { catalog })
+    return e.problems.length > 0 ? e.problems.map((p) => p.message) : (e.object.spec as { taskSpec?: { steps?: unknown } }).taskSpec?.steps
+  }
+  t.same(await stepsOf(), ['taskgroups.custom.tekton.dev "ci" not found in namespace "team-a"'], 'not there yet: a TaskRun naming it is denied')
+  kube.create(group('golang:1.25'))
+  await until('the TaskGroup arrives', async () => Array.isArray(await stepsOf()) && ((await stepsOf()) as unknown[]).length === 2)
+  t.same(await stepsOf(), [
+    { name: 'get-one', image: 'alpine/git:2', script: 'true' },
+    { name: 'test', image: 'golang:1.25', script: 'make test' },
+  ])
+  t.match(stateOf(catalog, 'taskgroups'), { resource: 'taskgroups.custom.tekton.dev/v1alpha1', state: 'synced', objects: 1 })
+  kube.update(group('golang:1.26'))
+  await until('the change', async () => JSON.stringify(await stepsOf()).includes('golang:1.26'))
+  kube.remove(group('golang:1.26'))
+  await until('the deletion', async () => JSON.stringify(await stepsOf()).includes('not found'))
+  t.match(await catalog.resolveTask({ namespace: 'team-a', name: 'ci', kind: 'TaskGroup' }), { missing: true })
 })
 
 t.test('a kubeconfig it cannot use is a failure to retry, never an exception', async (t) => {

@@ -12,7 +12,6 @@ import { parseDocuments } from '../json/documents.ts'
 import { isJsonObject } from '../json/values.ts'
 import { namespaceOf, type SpliceDeps, spliceObject } from '../pipeline/splice.ts'
 import { isPolicyDocument, validatePolicyObject } from '../policy/load.ts'
-import { validateTaskGroup } from '../groups/validate.ts'
 import { describeObject } from '../problems/describe.ts'
 import { formatProblem, type Problem } from '../problems/problem.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
@@ -37,9 +36,10 @@ Prints every problem on stdout, one line each, then a summary line:
   FILE: KIND NAMESPACE/NAME: PATH: MESSAGE
 A StepAction without a namespace, which serves every namespace, shows as
 */NAME. Warnings (a reference left for Tekton, a file skipped) go to stderr.
-StepPolicy and ClusterStepPolicy objects, and TaskGroups
-(custom.tekton.dev/v1alpha1), in the directories are validated as the
-cluster's validating webhook does. With --policy, the Tasks and
+StepPolicy and ClusterStepPolicy objects in the directories are validated
+as the cluster's validating webhook does; TaskGroups (custom.tekton.dev/
+v1alpha1) too, then merged with the Tasks they use (as render writes them
+out) and the merged Task checked like the others. With --policy, the Tasks and
 Pipelines are judged by those policies, as runs of them would be at
 admission: Enforce violations are problems, Audit ones warnings.
 
@@ -135,7 +135,11 @@ async function lintFile(path: string, fallbackNamespace: string, deps: SpliceDep
     if (object.kind === 'TaskGroup' && String(object.apiVersion).startsWith('custom.tekton.dev/')) {
       report.taskGroups++
       const label = `${describeObject(doc, namespaceOf(object, fallbackNamespace))}${named ? '' : ` (document ${i + 1})`}`
-      for (const p of validateTaskGroup(doc)) report.problems.push(`${path}: ${label}: ${formatProblem(p)}`)
+      // Checked as written, then merged with the Tasks it uses as render writes it out, and that Task linted like the others.
+      const merged = await spliceObject(object, namespaceOf(object, fallbackNamespace), deps, { groupsAsTasks: true })
+      for (const p of merged.problems) report.problems.push(`${path}: ${label}: ${formatProblem(p)}`)
+      for (const w of merged.warnings) report.warnings.push(`${path}: ${label}: ${w}`)
+      if (merged.changed) await checkRun(merged.object, label, path, fallbackNamespace, deps, report)
     } else if (isPolicyDocument(doc)) {
       report.policies++
       const ns = object.kind === 'StepPolicy' && typeof object.metadata?.namespace === 'string' ? `${object.metadata.namespace}/` : ''

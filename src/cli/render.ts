@@ -20,11 +20,14 @@ export const renderHelp = `Usage: stepsplice render --catalog DIR [--catalog DIR
 
 Expands every step reference in TaskRuns and PipelineRuns (inline specs), and
 the stepsplice.dev/steps of Pods and of the Pod templates of Jobs, CronJobs,
-Deployments, StatefulSets, DaemonSets and ReplicaSets. Prints all objects in
-input order; other objects are printed unchanged.
+Deployments, StatefulSets, DaemonSets and ReplicaSets. Merges TaskGroups
+(custom.tekton.dev/v1alpha1) into the runs that reference or inline them, and
+prints a TaskGroup object as the tekton.dev/v1 Task it stands for. Prints all
+objects in input order; other objects are printed unchanged.
 
 Options:
-  --catalog DIR      directory of StepAction YAML/JSON files (repeatable, required)
+  --catalog DIR      directory of StepAction, Task and TaskGroup YAML/JSON
+                     files (repeatable, required)
   -f, --filename F   file to read, or - for stdin (repeatable; default: stdin)
   -o, --output FMT   yaml (default) or json; json prints one object, or an
                      array when there are several
@@ -99,7 +102,7 @@ async function renderDocument(doc: unknown, index: number, namespace: string, de
     }
   }
   const ns = namespaceOf(doc, namespace)
-  const result = await spliceObject(doc, ns, deps, { includeWorkloads: true })
+  const result = await spliceObject(doc, ns, deps, { includeWorkloads: true, groupsAsTasks: true })
   // Named as the webhook names it, so render's errors and a denial read the same.
   const label = doc.metadata?.name || doc.metadata?.generateName ? describeObject(doc, ns) : `${describeObject(doc, ns)} (document ${index + 1})`
   return {

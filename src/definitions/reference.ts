@@ -3,7 +3,7 @@
 // the Resolution without knowing who answered, so neither imports the other.
 
 import type { Param, Step, TaskSpec } from '../types/tekton.ts'
-import type { Definition } from './definition.ts'
+import type { Definition, SourceKind } from './definition.ts'
 
 /** What a step's `ref` asks for, in the namespace of the object that holds the step. */
 export interface StepReference {
@@ -37,24 +37,46 @@ export interface Unresolved {
  */
 export type Resolution = { definition: Definition } | { error: string; missing?: true; notes?: string[] } | Unresolved
 
-/** A Task by name, in the namespace of the TaskRun that references it. */
+/** What a Task-like object is: a Tekton Task, or a TaskGroup (custom.tekton.dev/v1alpha1, issue #16). */
+export type TaskKind = 'Task' | 'TaskGroup'
+
+/**
+ * A Task (or TaskGroup) by name, in the namespace of the object that
+ * references it; or, for a TaskGroup's `uses`, through a resolver with params.
+ */
 export interface TaskReference {
   namespace: string
   name: string
+  /** Default Task. */
+  kind?: TaskKind
+  resolver?: string
+  params?: Param[]
 }
 
-/** A Task as a catalog holds it: what writing it into a TaskRun needs. */
+/** A Task as a catalog holds it: what writing it into a TaskRun, or merging it into a TaskGroup, needs. */
 export interface ResolvedTask {
+  /** Default Task. */
+  kind?: TaskKind
+  /** Empty for a file's Task without a namespace: it serves every namespace. */
   namespace: string
   name: string
   labels: Record<string, string>
   annotations: Record<string, string>
+  /** A Task's spec as tekton.dev/v1 reads it (a v1beta1 Task converted), or a TaskGroup's spec. */
   spec: TaskSpec
-  /** Where it came from, e.g. its API path. */
+  /** Where it came from, e.g. its API path or file. */
   location: string
+  /** Which kind of catalog held it (default cluster), for provenance and policies. */
+  source?: SourceKind
+  /** What makes it unusable (a v1beta1 Task with PipelineResources, two files defining it), as one line. */
+  error?: string
 }
 
-export type TaskResolution = { task: ResolvedTask } | { error: string; missing?: true }
+/**
+ * `unresolved`: a reference stepsplice cannot follow (a resolver it does not
+ * run for Tasks); a PipelineRun leaves it for Tekton, as it leaves steps.
+ */
+export type TaskResolution = { task: ResolvedTask } | { error: string; missing?: true } | { unresolved: string }
 
 /**
  * What a ref step asks the catalog for. `params`, when given, are the

@@ -16,6 +16,14 @@ export const limits = {
   steps: 1000,
   /** Tasks and finally tasks of one PipelineRun. */
   tasks: 500,
+  /**
+   * TaskGroups used inside TaskGroups, one within another (issue #16): a
+   * group of 4 levels is already a deep composite; past it the request is
+   * denied naming the chain, before anything more is fetched.
+   */
+  groupNesting: 4,
+  /** Tasks and TaskGroups one request's TaskGroups use, at every level together: each is a lookup and a merge. */
+  usedTasks: 200,
   /** Entries of one params list: a step's, a task's, a pipeline's or a run's. */
   params: 1000,
   /** A param's or an object key's name. Tekton names are short identifiers. */

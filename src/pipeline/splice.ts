@@ -18,7 +18,10 @@ import { resolveReferences } from '../resolution/resolve.ts'
 import { expandRun, planRun } from '../runs/expand.ts'
 import { inlinableTaskRef, inlineTask, usesStepRefs } from '../runs/inline.ts'
 import { isTektonRun } from '../runs/sites.ts'
-import { type Expansion, provenanceAnnotation } from '../steps/expansion.ts'
+import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
+import { findGroupSites } from '../groups/sites.ts'
+import { expandGroups, groupAsTask, type GroupsOutcome } from './groups.ts'
+import { taskKindOf } from '../definitions/task.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { evaluatePolicies, needsNamespaceLabels, policiesFor, verdict } from '../policy/evaluate.ts'
 import { injectRequiredSteps } from '../policy/required.ts'
@@ -59,6 +62,8 @@ export interface SpliceOptions extends ResolveOptions {
   oldObject?: KubeObject
   /** A TaskRun the Tekton controller created for a PipelineRun, as the request's user says (admission/mutate.ts). */
   createdByTekton?: boolean
+  /** Write a TaskGroup object out as the tekton.dev/v1 Task it stands for (render does; admission only validates TaskGroups). */
+  groupsAsTasks?: boolean
 }
 
 /** The namespace references resolve in: the object's own, else the caller's default. */
@@ -100,7 +105,10 @@ async function taskOf(
   // What was found is for the object as sent: one whose Task was written out already has nothing to look up.
   const found = known !== undefined && inlinableTaskRef(obj) !== undefined ? known : await lookUpTask(obj, namespace, deps, options)
   if (found === undefined) return { object: obj }
+  // A catalog that does not see the cluster's Tasks (a directory) saying it lacks one says nothing about the cluster.
+  if ('missing' in found && deps.catalog.authoritative !== true) return { object: obj }
   if ('error' in found) return { warning: `spec.taskRef: ${found.error}; left for Tekton to resolve` }
+  if ('unresolved' in found) return { warning: `spec.taskRef: ${found.unresolved}; left for Tekton to resolve` }
   return usesStepRefs(found.task) ? { object: inlineTask(obj, found.task) } : { object: obj }
 }
 
@@ -115,10 +123,18 @@ async function lookUpTask(obj: KubeObject, namespace: string, deps: SpliceDeps, 
  * plan → resolve → expand → check, then the step policies (policy/): they
  * judge the object as it would be admitted, with what was spliced into it.
  */
-export async function spliceObject(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Spliced> {
-  const governing = await policiesOf(obj, namespace, deps, options)
+export async function spliceObject(sent: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions = {}): Promise<Spliced> {
+  if (options.groupsAsTasks === true && taskKindOf(sent) === 'TaskGroup') {
+    const task = await groupAsTask(sent, namespace, deps.catalog, options)
+    return { object: task.problems.length > 0 ? sent : task.object, changed: task.changed, problems: task.problems, warnings: task.warnings, expanded: [] }
+  }
+  const governing = await policiesOf(sent, namespace, deps, options)
   const undecided = undecidedOutcome(governing, namespace)
-  if (undecided.problems.length > 0) return unchanged(obj, undecided.problems, undecided.warnings)
+  if (undecided.problems.length > 0) return unchanged(sent, undecided.problems, undecided.warnings)
+  // TaskGroups first: what they merge in is then planned, spliced, injected into and judged like the run's own steps.
+  const groups = await groupsOf(sent, namespace, deps, options)
+  if (groups.problems.length > 0) return unchanged(sent, groups.problems, groups.warnings)
+  const obj = groups.object
   const policies = governing.policies
   if (policies.some((p) => p.spec.requiredSteps !== undefined)) {
     // Injection walks every task spec: the object is measured against the named limits before that work, as splicing does.
@@ -135,16 +151,17 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
   const judgedTask = injectRequiredSteps(written, policies, verified.entries)
   // The Task stays referenced when nothing had to be added to it: the run changes only for what a policy requires.
   const injection = judgedTask.injected.length === 0 && judgedTask.problems.length === 0 ? { ...judgedTask, object: obj } : judgedTask
-  const spliced = await spliceUnchecked(injection.object, namespace, deps, options, task)
-  // A denial is about the object as sent; an injected step left for Tekton (or a run left unexpanded) is still a change.
-  const injected = injection.injected.length > 0
+  const spliced = await spliceUnchecked(injection.object, namespace, deps, options, task, groups.entries)
+  // A denial is about the object as sent; an injected step left for Tekton (or a run left unexpanded) is still a change, and so is a merged group.
+  const added = injection.injected.length > 0 || groups.changed
   const expansion: Expansion =
     spliced.problems.length > 0 || injection.problems.length > 0
-      ? { ...spliced, object: obj, changed: false, problems: [...injection.problems, ...spliced.problems] }
-      : injected && !spliced.changed
+      ? { ...spliced, object: sent, changed: false, problems: [...injection.problems, ...spliced.problems] }
+      : added && !spliced.changed
         ? { ...spliced, object: injection.object, changed: true }
         : spliced
-  if (injection.warnings.length > 0 || undecided.warnings.length > 0) expansion.warnings = [...undecided.warnings, ...injection.warnings, ...expansion.warnings]
+  const before = [...undecided.warnings, ...groups.warnings, ...injection.warnings]
+  if (before.length > 0) expansion.warnings = [...before, ...expansion.warnings]
   // A denial for what the user wrote already stands; an object stepsplice does not govern (a ConfigMap, a Pod template render does not expand) is not judged.
   if (policies.length === 0 || spliced.problems.length > 0 || !(isTektonRun(obj) || obj.kind === 'Pod')) return expansion
   // What this admission spliced, and what an earlier one did that splicing again confirmed, where the steps are now.
@@ -166,7 +183,7 @@ export async function spliceObject(obj: KubeObject, namespace: string, deps: Spl
   }
   const judged = verdict(violations)
   const problems = [...injection.problems, ...judged.problems]
-  if (problems.length > 0) return { ...unchanged(obj, problems, [...expansion.warnings, ...judged.warnings]), policyReport }
+  if (problems.length > 0) return { ...unchanged(sent, problems, [...expansion.warnings, ...judged.warnings]), policyReport }
   return { ...expansion, warnings: [...expansion.warnings, ...judged.warnings], policyReport }
 }
 
@@ -237,8 +254,27 @@ function undecidedOutcome(governing: Governing, namespace: string): { problems: 
   return { problems, warnings }
 }
 
-/** `task`: what the TaskRun's taskRef was found to be, when the caller looked it up already. */
-async function spliceUnchecked(obj: KubeObject, namespace: string, deps: SpliceDeps, options: SpliceOptions, task?: TaskResolution): Promise<Expansion> {
+/** The run with its TaskGroups merged in (pipeline/groups.ts), measured first: merging walks what it holds. */
+async function groupsOf(obj: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions): Promise<GroupsOutcome> {
+  const none: GroupsOutcome = { object: obj, changed: false, problems: [], warnings: [], entries: [] }
+  if (!isTektonRun(obj) || findGroupSites(obj).length === 0) return none
+  const measured = checkSizeAndDepth(obj, '', `the ${String(obj.kind)}`)
+  if (measured.length > 0) return { ...none, problems: measured }
+  return expandGroups(obj, namespace, deps.catalog, options)
+}
+
+/**
+ * `task`: what the TaskRun's taskRef was found to be, when the caller looked
+ * it up already; `entries`: the provenance of steps merged in from TaskGroups.
+ */
+async function spliceUnchecked(
+  obj: KubeObject,
+  namespace: string,
+  deps: SpliceDeps,
+  options: SpliceOptions,
+  task?: TaskResolution,
+  entries?: readonly ProvenanceEntry[],
+): Promise<Expansion> {
   const includeWorkloads = options.includeWorkloads ?? false
   const budget = new Budget()
   const podPlan = planPod(obj, includeWorkloads)
@@ -262,6 +298,7 @@ async function spliceUnchecked(obj: KubeObject, namespace: string, deps: SpliceD
         budget,
         ...(options.oldObject === undefined ? {} : { stored: options.oldObject }),
         ...(deps.requireResolution === undefined ? {} : { unresolved: { require: deps.requireResolution } }),
+        ...(entries === undefined || entries.length === 0 ? {} : { entries }),
       })
       // A denial or a change is about the object as sent; the Task written into it is part of the change.
       if (!expansion.changed) expansion = { ...expansion, object: obj }

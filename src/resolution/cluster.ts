@@ -7,15 +7,15 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import { toDefinition, type Definition } from '../definitions/definition.ts'
 import type { Resolution, ResolvedTask, StepReference, TaskReference, TaskResolution } from '../definitions/reference.ts'
-import { isJsonObject } from '../json/values.ts'
+import { taskId, toResolvedTask } from '../definitions/task.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import type { StepAction, TaskSpec } from '../types/tekton.ts'
+import type { StepAction } from '../types/tekton.ts'
 import { formatProblem } from '../problems/problem.ts'
 import type { Catalog } from './catalog.ts'
 import { ObjectStore } from './cluster-store.ts'
 import { type Backoff, ResourceWatch, type ResourceStatus, WatchSet } from './cluster-watch.ts'
 import { suggestionScope } from '../problems/nearest.ts'
-import { notFound } from './not-found.ts'
+import { notFound, taskNotFound } from './not-found.ts'
 import { boundedErrors, type DefinitionReport, ReportBoard, type ReportListener } from './reports.ts'
 
 export type { ResourceState, ResourceStatus } from './cluster-watch.ts'
@@ -33,19 +33,16 @@ const defaultBackoff: Backoff = { initialMs: 1000, maxMs: 60_000 }
 const tektonHint = 'is Tekton Pipelines installed?'
 const stepActions = { group: 'tekton.dev', plural: 'stepactions', versions: ['v1beta1', 'v1alpha1'], installHint: tektonHint }
 const tasks = { group: 'tekton.dev', plural: 'tasks', versions: ['v1'], installHint: tektonHint }
-
-/** A copy of every field kubectl keeps the whole last-applied object in; Tekton does not pass it on to runs either. */
-const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration'
-
-function apiPath(version: string, plural: string, object: KubeObject): string {
-  return `/apis/tekton.dev/${version}/namespaces/${object.metadata?.namespace ?? ''}/${plural}/${object.metadata?.name ?? ''}`
+/** TaskGroups (issue #16): optional, from stepsplice's CRD or TaskGroup's own; without either, TaskGroups come from directories only. */
+const taskGroups = {
+  group: 'custom.tekton.dev',
+  plural: 'taskgroups',
+  versions: ['v1alpha1'],
+  installHint: 'is the TaskGroup CRD installed (deploy/components/taskgroups)?',
 }
 
-function stringMap(value: unknown, drop?: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  if (!isJsonObject(value)) return out
-  for (const [key, v] of Object.entries(value)) if (typeof v === 'string' && key !== drop) out[key] = v
-  return out
+function apiPath(version: string, plural: string, object: KubeObject, group = 'tekton.dev'): string {
+  return `/apis/${group}/${version}/namespaces/${object.metadata?.namespace ?? ''}/${plural}/${object.metadata?.name ?? ''}`
 }
 
 /** Validated as the directory catalog validates a file's StepAction; only what a StepAction defines is read, not the server's bookkeeping. */
@@ -56,16 +53,12 @@ function stepActionDefinition(object: KubeObject, version: string): Definition {
   return toDefinition(stepAction, { kind: 'cluster', location: apiPath(version, 'stepactions', object) })
 }
 
+/** The API server sends the version watched: a v1 Task, or a TaskGroup; toResolvedTask reads both. */
 function resolvedTask(object: KubeObject, version: string): ResolvedTask {
-  const metadata = object.metadata ?? {}
-  return {
-    namespace: metadata.namespace ?? '',
-    name: metadata.name ?? '',
-    labels: stringMap(metadata.labels),
-    annotations: stringMap(metadata.annotations, lastApplied),
-    spec: isJsonObject(object.spec) ? (object.spec as TaskSpec) : {},
-    location: apiPath(version, 'tasks', object),
-  }
+  const kind = object.kind === 'TaskGroup' ? 'TaskGroup' : 'Task'
+  const location = kind === 'Task' ? apiPath(version, 'tasks', object) : apiPath(version, 'taskgroups', object, 'custom.tekton.dev')
+  const typed = { ...object, apiVersion: kind === 'Task' ? `tekton.dev/${version}` : `custom.tekton.dev/${version}`, kind }
+  return toResolvedTask(typed, 'cluster', location) as ResolvedTask
 }
 
 /** An invalid StepAction as the log and the metric report it; undefined for a valid one. */
@@ -79,6 +72,7 @@ export class ClusterCatalog implements Catalog {
   readonly #board = new ReportBoard()
   readonly #stepActions = new ObjectStore(stepActionDefinition, (key, object, definition) => this.#board.set(key, invalidReport(object, definition)))
   readonly #tasks = new ObjectStore(resolvedTask)
+  readonly #taskGroups = new ObjectStore(resolvedTask)
   readonly #watches: WatchSet
 
   constructor(options: ClusterCatalogOptions) {
@@ -86,6 +80,7 @@ export class ClusterCatalog implements Catalog {
     this.#watches = new WatchSet([
       new ResourceWatch(options.kubeConfig, stepActions, this.#stepActions, watchOptions),
       new ResourceWatch(options.kubeConfig, tasks, this.#tasks, watchOptions),
+      new ResourceWatch(options.kubeConfig, taskGroups, this.#taskGroups, watchOptions),
     ])
   }
 
@@ -139,10 +134,11 @@ export class ClusterCatalog implements Catalog {
     return this.#board.watch(listener)
   }
 
+  /** Tasks and TaskGroups by name (a resolver is another catalog's business). */
   async resolveTask(ref: TaskReference): Promise<TaskResolution> {
-    const task = this.#tasks.get(ref.namespace, ref.name)
-    if (task === undefined)
-      return { error: `tasks.tekton.dev ${JSON.stringify(ref.name)} not found in namespace ${JSON.stringify(ref.namespace)}`, missing: true }
-    return { task }
+    const group = ref.kind === 'TaskGroup'
+    const task = ref.resolver === undefined ? (group ? this.#taskGroups : this.#tasks).get(ref.namespace, ref.name) : undefined
+    if (task === undefined) return taskNotFound(ref)
+    return task.error === undefined ? { task } : { error: `${taskId(task)}: ${task.error}` }
   }
 }

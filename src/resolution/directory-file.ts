@@ -15,6 +15,9 @@ import { parseDocuments, positions } from '../json/documents.ts'
 import { formatProblem } from '../problems/problem.ts'
 import { truncateText } from '../problems/truncate.ts'
 import { type Definition, isStepActionDocument, toDefinition } from '../definitions/definition.ts'
+import type { ResolvedTask } from '../definitions/reference.ts'
+import { toResolvedTask } from '../definitions/task.ts'
+import type { KubeObject } from '../types/k8s.ts'
 import type { StepAction } from '../types/tekton.ts'
 import type { ScannedFile } from './directory-scan.ts'
 import { boundedErrors, type DefinitionReport } from './reports.ts'
@@ -36,6 +39,9 @@ export interface FileState {
   textDigest?: string
   /** The StepActions of the text last read, invalid ones included. */
   definitions: Definition[]
+  /** Its Tasks and TaskGroups (issue #16), kept with their last good version like the StepActions. */
+  tasks: ResolvedTask[]
+  lastGoodTasks?: ResolvedTask[]
   /** Read and parsed without error, and every StepAction in it valid. */
   healthy: boolean
   /** The definitions of its last healthy version; unset until it had one. */
@@ -55,8 +61,9 @@ function unreadable(path: string, error: string, previous: FileState | undefined
   const warning = `${path}: ${error}`
   // The same failure as last time is the same state: a periodic re-scan of a still-broken file changes nothing.
   if (previous !== undefined && previous.textDigest === undefined && previous.warnings[0] === warning) return previous
-  const state: FileState = { path, definitions: [], healthy: false, warnings: [warning], failures: [{ reason: error }] }
+  const state: FileState = { path, definitions: [], tasks: [], healthy: false, warnings: [warning], failures: [{ reason: error }] }
   if (previous?.lastGood !== undefined) state.lastGood = previous.lastGood
+  if (previous?.lastGoodTasks !== undefined) state.lastGoodTasks = previous.lastGoodTasks
   return state
 }
 
@@ -100,22 +107,33 @@ function failedDocuments(text: string): ParseFailure[] {
   return out
 }
 
-function parse(path: string, text: string, textDigest: string, lastGood: Definition[] | undefined): FileState {
+function parse(path: string, text: string, textDigest: string, previous: FileState | undefined): FileState {
   const { documents, errors } = parseDocuments(text, path)
   const warnings = [...errors]
   const definitions: Definition[] = []
+  const tasks: ResolvedTask[] = []
   documents.forEach((doc, i) => {
+    const task = toResolvedTask(doc as KubeObject, 'directory', path)
+    if (task !== undefined) {
+      tasks.push(task)
+      return
+    }
     if (!isStepActionDocument(doc)) {
-      warnings.push(`${path}: document ${i + 1} skipped: ${describeKind(doc)}, not StepAction`)
+      warnings.push(`${path}: document ${i + 1} skipped: ${describeKind(doc)}, not StepAction, Task or TaskGroup`)
       return
     }
     definitions.push(toDefinition(doc as StepAction, { kind: 'directory', location: path }))
   })
   const healthy = errors.length === 0 && definitions.every((d) => d.problems.length === 0)
   const failures = errors.length === 0 ? [] : failedDocuments(text)
-  const state: FileState = { path, textDigest, definitions, healthy, warnings, failures }
-  if (healthy) state.lastGood = definitions
-  else if (lastGood !== undefined) state.lastGood = lastGood
+  const state: FileState = { path, textDigest, definitions, tasks, healthy, warnings, failures }
+  if (healthy) {
+    state.lastGood = definitions
+    state.lastGoodTasks = tasks
+  } else {
+    if (previous?.lastGood !== undefined) state.lastGood = previous.lastGood
+    if (previous?.lastGoodTasks !== undefined) state.lastGoodTasks = previous.lastGoodTasks
+  }
   return state
 }
 
@@ -131,7 +149,7 @@ export async function readCatalogFile(file: ScannedFile, previous: FileState | u
   }
   const textDigest = createHash('sha256').update(text).digest('hex')
   if (previous?.textDigest === textDigest) return previous
-  return parse(file.path, text, textDigest, previous?.lastGood)
+  return parse(file.path, text, textDigest, previous)
 }
 
 /** A file under a directory that cannot be listed now: not known to be gone, so it stays as it was. */
@@ -147,6 +165,11 @@ export function keepsLastGood(state: FileState): boolean {
 /** The definitions the catalog takes from this file. */
 export function heldDefinitions(state: FileState): Definition[] {
   return keepsLastGood(state) ? (state.lastGood ?? []) : state.definitions
+}
+
+/** The Tasks and TaskGroups the catalog takes from this file. */
+export function heldTasks(state: FileState): ResolvedTask[] {
+  return keepsLastGood(state) ? (state.lastGoodTasks ?? []) : state.tasks
 }
 
 /** Its warnings, and when it keeps its last good version, why: the invalid definitions are not in the catalog to say so. */

@@ -10,6 +10,7 @@ import {
   fileReport,
   fileWarnings,
   heldDefinitions,
+  heldTasks,
   keepsLastGood,
   type ParseFailure,
   readCatalogFile,
@@ -17,6 +18,8 @@ import {
 } from './directory-file.ts'
 import { type DirectoryScan, type ScannedDirectory, scanDirectories } from './directory-scan.ts'
 import type { DefinitionReport } from './reports.ts'
+import { TaskIndex } from './task-index.ts'
+import { taskId } from '../definitions/task.ts'
 
 /** A StepAction's name read from a file that does not parse. */
 export interface NamedFailure {
@@ -28,6 +31,8 @@ export interface CatalogSnapshot {
   /** By path as listed, in load order. */
   files: ReadonlyMap<string, FileState>
   index: DefinitionIndex
+  /** Tasks and TaskGroups. */
+  tasks: TaskIndex
   /** The directories read: what a watch watches. */
   directories: readonly ScannedDirectory[]
   /** Everything skipped or wrong, one line each. */
@@ -47,6 +52,7 @@ export function emptySnapshot(): CatalogSnapshot {
   return {
     files: new Map(),
     index: new DefinitionIndex(),
+    tasks: new TaskIndex(),
     directories: [],
     warnings: [],
     keptLastGood: [],
@@ -114,6 +120,21 @@ function indexFiles(files: ReadonlyMap<string, FileState>, warnings: string[], r
   return index
 }
 
+/** Tasks and TaskGroups; one defined in two files is held with an error naming both (using either would be a guess). */
+function indexTasks(files: ReadonlyMap<string, FileState>, warnings: string[]): TaskIndex {
+  const index = new TaskIndex()
+  for (const state of files.values()) {
+    for (const task of heldTasks(state)) {
+      const previous = index.put(task)
+      if (previous === undefined) continue
+      const where = `${previous.location} and ${task.location}`
+      index.put({ ...task, error: `defined more than once, in ${where}` })
+      warnings.push(`${taskId(task)} is defined more than once: ${where}`)
+    }
+  }
+  return index
+}
+
 /** Fails only when one of `directories` itself cannot be read. */
 export async function readSnapshot(directories: readonly string[], previous: CatalogSnapshot): Promise<CatalogSnapshot> {
   const scan = await scanDirectories(directories)
@@ -121,11 +142,13 @@ export async function readSnapshot(directories: readonly string[], previous: Cat
   const warnings = [...scan.warnings, ...scan.unreadableDirectories.map((d) => `${d.path}: ${d.error}`)]
   const reports = new Map<string, DefinitionReport>()
   const index = indexFiles(files, warnings, reports)
+  const tasks = indexTasks(files, warnings)
   const keptLastGood = [...files.values()].filter(keepsLastGood).map((s) => s.path)
   const failures = failuresOf(files)
   return {
     files,
     index,
+    tasks,
     directories: scan.directories,
     warnings,
     keptLastGood,

@@ -85,6 +85,7 @@ export class DirectoryCatalog extends MemoryCatalog {
     const previous = this.#snapshot
     const next = await readSnapshot(this.#directories, previous)
     this.replaceAll(next.index)
+    this.replaceTasks(next.tasks)
     this.#snapshot = next
     this.#board.replaceAll(next.reports)
     return { definitions: next.index.size, warnings: next.warnings, keptLastGood: next.keptLastGood, changed: snapshotChanged(previous, next) }

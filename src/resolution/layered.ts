@@ -20,7 +20,7 @@ import { quoteValue } from '../problems/truncate.ts'
 import type { Param } from '../types/tekton.ts'
 import type { Catalog, ResolveOptions } from './catalog.ts'
 import { suggestionScope } from '../problems/nearest.ts'
-import { notFound } from './not-found.ts'
+import { notFound, taskNotFound } from './not-found.ts'
 import type { DefinitionReport, ReportListener } from './reports.ts'
 
 /** One of Tekton's remote resolvers, as stepsplice runs it (resolvers/). */
@@ -103,6 +103,8 @@ export class LayeredCatalog implements Catalog {
   }
 
   async #resolveTask(ref: TaskReference, options: ResolveOptions): Promise<TaskResolution> {
+    const resolver = ref.resolver
+    if (resolver !== undefined && resolver !== '') return this.#taskByResolver(ref, resolver, options)
     let first: TaskResolution | undefined
     for (const { catalog } of this.#layers) {
       if (catalog.resolveTask === undefined) continue
@@ -110,7 +112,32 @@ export class LayeredCatalog implements Catalog {
       if (!('missing' in answer && answer.missing)) return answer
       first ??= answer
     }
-    return first ?? { error: `tasks.tekton.dev ${quoteValue(ref.name)} not found in namespace ${quoteValue(ref.namespace)}`, missing: true }
+    return first ?? taskNotFound(ref)
+  }
+
+  /**
+   * A TaskGroup's `uses` through a resolver: Tekton's cluster resolver form
+   * (`kind: task`, `name`, `namespace`, shared namespaces only, as for
+   * StepActions) from the same catalogs. The remote resolvers fetch
+   * StepActions only: a Task through one is left for Tekton.
+   */
+  async #taskByResolver(ref: TaskReference, resolver: string, options: ResolveOptions): Promise<TaskResolution> {
+    if (this.#switchedOff.has(resolver)) return { unresolved: `the ${resolver} resolver is switched off here (--resolvers)` }
+    for (const p of ref.params ?? []) {
+      const at = typeof p?.value === 'string' ? p.value.indexOf('$(') : -1
+      if (at >= 0) return { unresolved: `param ${quoteValue(p.name, 60)} holds ${truncated(String(p.value).slice(at))}, which has no value at admission` }
+    }
+    if (resolver !== 'cluster')
+      return { unresolved: `stepsplice fetches Tasks by name and through the cluster resolver, not through ${quoteValue(resolver, 40)}` }
+    const kind = paramText(ref.params, 'kind') ?? 'task'
+    const name = paramText(ref.params, 'name')
+    const namespace = paramText(ref.params, 'namespace') ?? ref.namespace
+    if (kind !== 'task') return { error: `cluster resolver: kind must be "task" for a used Task, not ${quoteValue(kind)}` }
+    if (name === undefined || name === '') return { error: 'cluster resolver: missing param "name"' }
+    if (namespace !== ref.namespace && !this.#shared.has(namespace))
+      return { unresolved: `cluster: namespace ${quoteValue(namespace, 60)} is not shared with stepsplice (--shared-namespace ${truncated(namespace)})` }
+    const found = await this.#resolveTask({ namespace, name, kind: 'Task' }, options)
+    return 'missing' in found && found.missing === true && !this.authoritative ? { unresolved: found.error } : found
   }
 
   /** Every layer's names, together; undefined when they are more than `limit`, or a layer cannot say. */

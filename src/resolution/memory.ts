@@ -1,16 +1,18 @@
 // A catalog held in memory and fed by someone else: files at startup, a watch
 // on the cluster, or a test. Lookups never leave the process.
 
-import type { Resolution, StepReference } from '../definitions/reference.ts'
+import type { Resolution, ResolvedTask, StepReference, TaskReference, TaskResolution } from '../definitions/reference.ts'
 import type { Catalog } from './catalog.ts'
 import { DefinitionIndex } from './definition-index.ts'
 import { type Definition, type DefinitionSource, toDefinition } from '../definitions/definition.ts'
 import type { StepAction } from '../types/tekton.ts'
 import { suggestionScope } from '../problems/nearest.ts'
 import { notFound } from './not-found.ts'
+import { TaskIndex } from './task-index.ts'
 
 export class MemoryCatalog implements Catalog {
   #index = new DefinitionIndex()
+  #tasks = new TaskIndex()
   /** Says where definitions come from, in "not found" messages. */
   readonly origin: string
   /** Fed from the cluster's own StepActions: a name it lacks, Tekton lacks too (see Catalog). */
@@ -41,6 +43,23 @@ export class MemoryCatalog implements Catalog {
   /** Replaces every definition at once: a lookup sees the old set or the new one, never a mix. */
   replaceAll(index: DefinitionIndex): void {
     this.#index = index
+  }
+
+  /** Adds or replaces a Task or TaskGroup. */
+  putTask(task: ResolvedTask): void {
+    this.#tasks.put(task)
+  }
+
+  /** Replaces every Task and TaskGroup at once, as replaceAll does definitions. */
+  replaceTasks(index: TaskIndex): void {
+    this.#tasks = index
+  }
+
+  /** Tasks and TaskGroups by name; a resolver is not its business (`unresolved`, left to the layered catalog or Tekton). */
+  async resolveTask(ref: TaskReference): Promise<TaskResolution> {
+    if (ref.resolver !== undefined && ref.resolver !== '')
+      return { unresolved: `resolver ${JSON.stringify(ref.resolver)} is not one ${this.origin} answers: its Tasks are found by name` }
+    return this.#tasks.resolve(ref)
   }
 
   delete(namespace: string | undefined, name: string): void {

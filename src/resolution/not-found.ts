@@ -4,7 +4,7 @@
 // on it (files that do not parse and may define the name). One function, so
 // every catalog and the layered one say it the same way.
 
-import type { Resolution } from '../definitions/reference.ts'
+import type { Resolution, TaskReference, TaskResolution } from '../definitions/reference.ts'
 import { nearestNames } from '../problems/nearest.ts'
 import { quoteValue, truncateText } from '../problems/truncate.ts'
 
@@ -24,4 +24,13 @@ export function notFound(name: string, namespace: string, names: readonly string
   if (near.length > 0) error += `; did you mean ${listed(near)}?`
   for (const note of notes) error += `; ${note}`
   return notes.length === 0 ? { error, missing: true } : { error, missing: true, notes: [...notes] }
+}
+
+/** The answer for a Task or TaskGroup a catalog does not hold, named as the API names its resource. */
+export function taskNotFound(ref: TaskReference, names?: readonly string[]): TaskResolution {
+  const resource = ref.kind === 'TaskGroup' ? 'taskgroups.custom.tekton.dev' : 'tasks.tekton.dev'
+  let error = `${resource} ${quoteValue(ref.name)} not found in namespace ${quoteValue(ref.namespace)}`
+  const near = names === undefined ? [] : nearestNames(ref.name, names)
+  if (near.length > 0) error += `; did you mean ${listed(near)}?`
+  return { error, missing: true }
 }

@@ -60,6 +60,8 @@ export interface RunExpandOptions {
   stored?: KubeObject
   /** Which unresolved references deny; by default each is left for Tekton with a warning. */
   unresolved?: UnresolvedPolicy
+  /** Steps already written into the run before planning (a TaskGroup's used Tasks, pipeline/groups.ts): recorded with the rest. */
+  entries?: readonly ProvenanceEntry[]
 }
 
 /** Why a pipeline task's steps wait for its TaskRun: what its steps pass, or what a definition they resolved to holds. */
@@ -131,11 +133,12 @@ export function expandRun(
     warnings,
     expanded: [],
   })
-  if (refSteps.length === 0) return unchanged(problems)
+  const prior = options.entries ?? []
+  if (refSteps.length === 0 && prior.length === 0) return unchanged(problems)
 
   const warnings: string[] = []
   const expandedSteps = new Map<string, Step>()
-  const entries: ProvenanceEntry[] = []
+  const entries: ProvenanceEntry[] = [...prior]
   const deferred: Deferred[] = []
   for (const [site, steps] of bySite(refSteps)) {
     const before = site.pipelineParams === undefined ? undefined : deferBeforeSplice(site, steps, namespace, resolutions)

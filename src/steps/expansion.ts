@@ -14,6 +14,8 @@ export interface ProvenanceEntry {
   /** `namespace/name`, or for a remote definition its canonical source (`git+https://…@<commit>#<path>`). */
   definition: string
   source: SourceKind
+  /** Set when the step came from a Task or TaskGroup a TaskGroup used (issue #16); absent for a StepAction. */
+  kind?: 'Task' | 'TaskGroup'
   /** Digest of the definition's spec. */
   digest: string
   /** For a remote definition, the digest of what was fetched: the commit, the body, the image manifest. */

@@ -30,6 +30,8 @@ export const tektonResources = {
   },
   tasks: { group: 'tekton.dev', versions: ['v1'], plural: 'tasks', kind: 'Task', categories: ['tekton', 'tekton-pipelines'] },
   pipelines: { group: 'tekton.dev', versions: ['v1'], plural: 'pipelines', kind: 'Pipeline', categories: ['tekton', 'tekton-pipelines'] },
+  /** TaskGroups (issue #16): stepsplice's CRD, or TaskGroup's own. */
+  taskGroups: { group: 'custom.tekton.dev', versions: ['v1alpha1'], plural: 'taskgroups', kind: 'TaskGroup', categories: ['tekton'] },
 } satisfies Record<string, KubeResource>
 
 /** stepsplice's own policy CRDs (deploy/crds), and the core group's namespaces the policies select by label. */
