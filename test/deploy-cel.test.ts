@@ -179,6 +179,12 @@ const stepAction = (apiVersion = 'tekton.dev/v1beta1'): KubeObject => ({
   metadata: { name: 'hello', namespace: 'default' },
   spec: { image: 'busybox', script: 'echo hello' },
 })
+const taskGroup = (): KubeObject => ({
+  apiVersion: 'custom.tekton.dev/v1alpha1',
+  kind: 'TaskGroup',
+  metadata: { name: 'ci', namespace: 'default' },
+  spec: { steps: [{ name: 'get', uses: { taskRef: { name: 'git-clone' } } }] },
+})
 
 interface Case {
   name: string
@@ -225,6 +231,29 @@ const cases: Case[] = [
   },
   { name: 'the example Pod review (steps annotation)', review: await jsonFile('examples/admission/pod-review.json'), reaches: ['pods.stepsplice.dev'] },
   { name: 'examples/pods/pod.yaml', review: reviewOf(await yamlFile('examples/pods/pod.yaml')), reaches: ['pods.stepsplice.dev'] },
+  {
+    name: 'a TaskRun that references a TaskGroup',
+    review: reviewOf(taskRun({ taskRef: { apiVersion: 'custom.tekton.dev/v1alpha1', kind: 'TaskGroup', name: 'clone-and-build' } })),
+    reaches: ['steps.stepsplice.dev'],
+  },
+  {
+    name: 'a PipelineRun whose finally task has a taskRef to a TaskGroup the catalog lacks (left for Tekton)',
+    review: reviewOf(
+      pipelineRun({ pipelineSpec: { finally: [{ name: 'f', taskRef: { apiVersion: 'custom.tekton.dev/v1alpha1', kind: 'TaskGroup', name: 'g' } }] } }),
+    ),
+    reaches: ['steps.stepsplice.dev'],
+  },
+  {
+    name: 'a TaskRun with uses written inline',
+    review: reviewOf(taskRun({ taskSpec: { steps: [{ name: 'get', uses: { taskRef: { name: 'git-clone' } } }] } })),
+    reaches: ['steps.stepsplice.dev'],
+  },
+  {
+    name: 'a PipelineRun task with uses written inline',
+    review: reviewOf(pipelineRun({ pipelineSpec: { tasks: [{ name: 'a', taskSpec: { steps: [{ name: 'get', uses: { taskRef: { name: 'git-clone' } } }] } }] } })),
+    reaches: ['steps.stepsplice.dev'],
+  },
+  { name: 'a TaskGroup created', review: reviewOf(taskGroup()), reaches: ['taskgroups.stepsplice.dev'] },
   { name: 'a StepAction created (v1beta1)', review: reviewOf(stepAction()), reaches: ['stepactions.stepsplice.dev'] },
   { name: 'a StepAction created (v1alpha1)', review: reviewOf(stepAction('tekton.dev/v1alpha1')), reaches: ['stepactions.stepsplice.dev'] },
   { name: 'a StepAction updated', review: reviewOf(stepAction(), { operation: 'UPDATE' }), reaches: ['stepactions.stepsplice.dev'] },
@@ -299,6 +328,7 @@ const cases: Case[] = [
   { name: 'a TaskRun whose steps hold a string', review: reviewOf(taskRun({ taskSpec: { steps: ['nope'] } })), reaches: [] },
   { name: 'a TaskRun whose taskSpec is null', review: reviewOf(taskRun({ taskSpec: null })), reaches: [] },
   { name: 'a TaskRun whose taskRef is a string', review: reviewOf(taskRun({ taskRef: 'build-task' })), reaches: [] },
+  { name: 'a TaskRun whose taskRef kind is a number', review: reviewOf(taskRun({ taskRef: { name: 'g', kind: 3 } })), reaches: [] },
   { name: 'a TaskRun whose taskRef name is a number', review: reviewOf(taskRun({ taskRef: { name: 7 } })), reaches: [] },
   { name: 'a TaskRun whose taskRef apiVersion is null', review: reviewOf(taskRun({ taskRef: { name: 'build-task', apiVersion: null } })), reaches: [] },
   {

@@ -297,7 +297,15 @@ t.test('every webhook calls this Service on 443, answers before its timeout and 
   const deadline = seconds(flags.get('--deadline'), '--deadline')
   t.same(
     allWebhooks.map((w) => w.name),
-    ['steps.stepsplice.dev', 'taskrefs.stepsplice.dev', 'pods.stepsplice.dev', 'stepactions.stepsplice.dev', 'policies.stepsplice.dev', 'runs.stepsplice.dev'],
+    [
+      'steps.stepsplice.dev',
+      'taskrefs.stepsplice.dev',
+      'pods.stepsplice.dev',
+      'stepactions.stepsplice.dev',
+      'taskgroups.stepsplice.dev',
+      'policies.stepsplice.dev',
+      'runs.stepsplice.dev',
+    ],
   )
   const validatingNames = new Set(webhooksOf(validating).map((w) => w.name))
   for (const w of allWebhooks) {

@@ -109,6 +109,7 @@ t.test('the ClusterRole grants exactly what `serve --kube` reads, to the service
       tektonResources.stepActions,
       tektonResources.tasks,
       tektonResources.pipelines,
+      tektonResources.taskGroups,
       policyResources.stepPolicies,
       policyResources.clusterStepPolicies,
       policyResources.namespaces,
@@ -177,7 +178,14 @@ t.test('the ClusterRole grants exactly what `serve --kube` reads, to the service
   const pairs = (xs: { group: string; resource: string }[]): string[] => [...new Set(xs.map((x) => `${x.resource}.${x.group}`))].sort()
   const granted = rules.flatMap((r) => r.apiGroups.flatMap((group) => r.resources.map((resource) => ({ group, resource }))))
   t.same(pairs(granted), pairs(used), 'granted on exactly the resources it reads')
-  t.same(pairs(used), ['clustersteppolicies.stepsplice.dev', 'namespaces.', 'stepactions.tekton.dev', 'steppolicies.stepsplice.dev', 'tasks.tekton.dev'])
+  t.same(pairs(used), [
+    'clustersteppolicies.stepsplice.dev',
+    'namespaces.',
+    'stepactions.tekton.dev',
+    'steppolicies.stepsplice.dev',
+    'taskgroups.custom.tekton.dev',
+    'tasks.tekton.dev',
+  ])
   const verbsUsed = new Set(used.map((a) => a.verb))
   t.ok(verbsUsed.has('list') && verbsUsed.has('watch'), 'it lists, then watches')
   for (const r of rules) for (const verb of r.verbs) t.ok(verbsUsed.has(verb) || verb === 'get', `${verb} is granted because it is used`)

@@ -140,7 +140,7 @@ t.test('failurePolicy, shared namespaces, the metrics port and taskRef inlining'
   const ignore = await helmTemplate(['webhooks.failurePolicy=Ignore'])
   t.same(
     allWebhooks(ignore).map((w) => w.failurePolicy),
-    ['Ignore', 'Ignore', 'Ignore', 'Ignore', 'Ignore', 'Ignore'],
+    ['Ignore', 'Ignore', 'Ignore', 'Ignore', 'Ignore', 'Ignore', 'Ignore'],
   )
 
   const shared = await helmTemplate(['sharedNamespaces={tekton-steps,platform}'])
@@ -309,7 +309,7 @@ t.test('deploy-dev: the Secret and everything else first, then the webhook confi
   t.equal(data['tls.key']?.replace(/\s/g, ''), b64(await readFile(certs.keyFile)))
 
   const webhooks = allWebhooks(out.phase2)
-  t.equal(webhooks.length, 6)
+  t.equal(webhooks.length, 7)
   for (const w of webhooks) t.equal(w.clientConfig.caBundle, b64(certs.ca), `${w.name} trusts the CA that signed tls.crt`)
 })
 
@@ -398,4 +398,22 @@ t.test('deploy-dev leaves the webhook configurations out when the Deployment doe
   t.match(result.stderr, /webhook configurations were NOT applied/)
   t.match(result.stderr, /Tekton/, 'says the usual reason: no Tekton CRDs, so /readyz stays 503')
   t.equal((await kubectl.applied()).length, 1, 'only phase 1 was applied')
+})
+
+t.test('taskGroups.installCRD and the taskgroups component install the same TaskGroup CRD; neither by default', async (t) => {
+  const crdsOf = (objects: Manifest[]): Manifest[] =>
+    objects.filter((o) => o.kind === 'CustomResourceDefinition' && (o.metadata as { name?: string }).name === 'taskgroups.custom.tekton.dev').map(withoutHelmLabels)
+  t.equal(crdsOf(await helmTemplate()).length, 0, 'not in the chart by default: a cluster may run TaskGroup’s own')
+  t.equal(crdsOf(await kustomize(join(deployDir, 'base'))).length, 0, 'nor in the base')
+  const overlay = await tempDir(t)
+  await writeFile(
+    join(overlay, 'kustomization.yaml'),
+    `resources: [${relative(overlay, join(deployDir, 'base'))}]\ncomponents: [${relative(overlay, join(deployDir, 'components/taskgroups'))}]\n`,
+  )
+  const fromComponent = crdsOf(await kustomize(overlay))
+  t.equal(fromComponent.length, 1)
+  t.same(crdsOf(await helmTemplate(['taskGroups.installCRD=true'])), fromComponent)
+  const schema = (fromComponent[0]?.spec as { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, unknown> } } } } }[] })
+    .versions[0]?.schema.openAPIV3Schema.properties.spec.properties
+  t.ok(schema?.steps !== undefined && schema.params !== undefined, 'steps and params are described, for kubectl explain')
 })
