@@ -250,7 +250,9 @@ const cases: Case[] = [
   },
   {
     name: 'a PipelineRun task with uses written inline',
-    review: reviewOf(pipelineRun({ pipelineSpec: { tasks: [{ name: 'a', taskSpec: { steps: [{ name: 'get', uses: { taskRef: { name: 'git-clone' } } }] } }] } })),
+    review: reviewOf(
+      pipelineRun({ pipelineSpec: { tasks: [{ name: 'a', taskSpec: { steps: [{ name: 'get', uses: { taskRef: { name: 'git-clone' } } }] } }] } }),
+    ),
     reaches: ['steps.stepsplice.dev'],
   },
   { name: 'a TaskGroup created', review: reviewOf(taskGroup()), reaches: ['taskgroups.stepsplice.dev'] },

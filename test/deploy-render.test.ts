@@ -402,7 +402,9 @@ t.test('deploy-dev leaves the webhook configurations out when the Deployment doe
 
 t.test('taskGroups.installCRD and the taskgroups component install the same TaskGroup CRD; neither by default', async (t) => {
   const crdsOf = (objects: Manifest[]): Manifest[] =>
-    objects.filter((o) => o.kind === 'CustomResourceDefinition' && (o.metadata as { name?: string }).name === 'taskgroups.custom.tekton.dev').map(withoutHelmLabels)
+    objects
+      .filter((o) => o.kind === 'CustomResourceDefinition' && (o.metadata as { name?: string }).name === 'taskgroups.custom.tekton.dev')
+      .map(withoutHelmLabels)
   t.equal(crdsOf(await helmTemplate()).length, 0, 'not in the chart by default: a cluster may run TaskGroup’s own')
   t.equal(crdsOf(await kustomize(join(deployDir, 'base'))).length, 0, 'nor in the base')
   const overlay = await tempDir(t)
@@ -413,7 +415,7 @@ t.test('taskGroups.installCRD and the taskgroups component install the same Task
   const fromComponent = crdsOf(await kustomize(overlay))
   t.equal(fromComponent.length, 1)
   t.same(crdsOf(await helmTemplate(['taskGroups.installCRD=true'])), fromComponent)
-  const schema = (fromComponent[0]?.spec as { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, unknown> } } } } }[] })
-    .versions[0]?.schema.openAPIV3Schema.properties.spec.properties
+  type CrdSpec = { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, unknown> } } } } }[] }
+  const schema = (fromComponent[0]?.spec as CrdSpec | undefined)?.versions[0]?.schema.openAPIV3Schema.properties.spec.properties
   t.ok(schema?.steps !== undefined && schema.params !== undefined, 'steps and params are described, for kubectl explain')
 })

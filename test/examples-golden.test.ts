@@ -1,4 +1,5 @@
-// The bytes users see, pinned: `render` of every example (YAML and JSON) and
+// The bytes users see, pinned: `render` of every example (YAML and JSON; the
+// TaskGroup examples with examples/tasks as a second catalog) and
 // the webhook's answer to every example AdmissionReview, compared with files
 // in test/golden. A refactor that changes any byte fails here; a change that
 // means to change output regenerates them with STEPSPLICE_UPDATE_GOLDEN=1 and
@@ -29,13 +30,19 @@ async function filesIn(dir: string): Promise<string[]> {
     .map((f) => `${dir}/${f}`)
 }
 
-const renderInputs = [...(await filesIn('examples/taskruns')), ...(await filesIn('examples/pods')), 'test/golden/inputs/broken.yaml']
+const renderInputs = [
+  ...(await filesIn('examples/taskruns')),
+  ...(await filesIn('examples/pods')),
+  ...(await filesIn('examples/taskgroups')),
+  'examples/tasks/clone-and-build.yaml',
+  'test/golden/inputs/broken.yaml',
+]
 
 t.test('render of every example', async (t) => {
   for (const file of renderInputs) {
     for (const output of ['yaml', 'json']) {
       const io = captureIO()
-      const code = await main(['render', '--catalog', 'examples/stepactions', '-f', file, '-o', output], io)
+      const code = await main(['render', '--catalog', 'examples/stepactions', '--catalog', 'examples/tasks', '-f', file, '-o', output], io)
       await checkGolden(t, `render/${basename(file)}.${output}.out`, `exit ${code}\n--- stdout\n${io.out}--- stderr\n${io.err}`)
     }
   }

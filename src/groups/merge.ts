@@ -96,7 +96,9 @@ export function mergeTaskGroup(group: TaskGroupSpec, used: readonly UsedTask[]):
   }
   if (problems.length > 0) return { problems, warnings: declarations.warnings }
   const spec: TaskSpec = {}
-  for (const [k, v] of Object.entries(group)) if (k !== 'steps' && k !== 'stepTemplate') spec[k] = v
+  // The group's fields keep their places (steps too: replaced below in place), and what the merge adds comes after, as a
+  // JSON patch's `add` puts it: an inline group's merged spec reads the same rendered and admitted.
+  for (const [k, v] of Object.entries(group)) if (k !== 'stepTemplate') spec[k] = v
   const lists = {
     params: declarations.params,
     workspaces: declarations.workspaces,

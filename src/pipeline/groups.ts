@@ -83,6 +83,9 @@ function referenceOf(taskRef: Record<string, unknown>, namespace: string): TaskR
   return ref
 }
 
+/** How messages name a Task or TaskGroup: a file's without namespace as the object's namespace sees it. */
+const idOf = (task: ResolvedTask, namespace: string): string => taskId({ ...task, namespace: task.namespace === '' ? namespace : task.namespace })
+
 /** A problem of a group referenced by name, said on the site that references it: `TaskGroup a → TaskGroup b: spec.steps[1]: …`. */
 function within(chain: readonly string[], at: string, p: Problem): Problem {
   // An inline group's paths are its task spec's: `spec.steps[1]` of the group is `<at>.steps[1]`.
@@ -129,7 +132,7 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
       continue
     }
     const task = found.task
-    const id = taskId(task)
+    const id = idOf(task, walk.namespace)
     if ((task.kind ?? 'Task') === 'Task') {
       used.push({ index: answer.i, id, spec: task.spec })
       origins.set(
@@ -179,7 +182,7 @@ async function groupOf(
   if ('unresolved' in found) return { leave: found.unresolved }
   if ('error' in found)
     return 'missing' in found && site.leaveUnresolved ? { leave: found.error } : { problems: [problem(`${site.path}.taskRef`, found.error)] }
-  return { spec: found.task.spec as TaskGroupSpec, id: taskId(found.task), origin: originOf(found.task, walk.namespace) }
+  return { spec: found.task.spec as TaskGroupSpec, id: idOf(found.task, walk.namespace), origin: originOf(found.task, walk.namespace) }
 }
 
 /** The site's task spec path, where the merged steps are. */
@@ -284,7 +287,7 @@ export async function groupAsTask(obj: KubeObject, namespace: string, catalog: C
   if (written.length > 0) return { ...outcome, problems: written }
   const walk: Walk = { catalog, namespace, options, used: 0 }
   const metadata = obj.metadata ?? {}
-  const id = taskId({ kind: 'TaskGroup', namespace: metadata.namespace ?? '', name: metadata.name ?? '' })
+  const id = taskId({ kind: 'TaskGroup', namespace: metadata.namespace ?? namespace, name: metadata.name ?? '' })
   const merged = await mergeGroup(obj.spec as TaskGroupSpec, [id], undefined, walk)
   if ('leave' in merged) return { ...outcome, problems: [problem('spec', `${merged.leave}: the Task cannot be written exactly`)], warnings: merged.warnings }
   if ('problems' in merged) return { ...outcome, problems: merged.problems, warnings: merged.warnings }

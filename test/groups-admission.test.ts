@@ -1,0 +1,260 @@
+// TaskGroups at admission (issue #16), end to end: the example catalog's
+// git-clone and kaniko Tasks (the Tekton Catalog's interfaces) merged by a
+// TaskGroup, through `render` and `/mutate` alike; a TaskRun's and a pipeline
+// task's taskRef to a group, inline `uses`, groups within groups and a cycle,
+// a used Task whose step is a StepAction, what cannot be resolved (left for
+// Tekton in a PipelineRun, denied in a TaskRun), provenance, and policies
+// judging the steps a group brought.
+
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import { parse } from 'yaml'
+import { main } from '../src/cli/main.ts'
+import { spliceObject } from '../src/pipeline/splice.ts'
+import { loadPolicy } from '../src/policy/load.ts'
+import type { LoadedPolicy } from '../src/policy/types.ts'
+import { DirectoryCatalog } from '../src/resolution/directory.ts'
+import { LayeredCatalog } from '../src/resolution/layered.ts'
+import type { KubeObject } from '../src/types/k8s.ts'
+import { admit, patched } from './helpers/admit.ts'
+import { captureIO } from './helpers/cli.ts'
+import { applyEncodedPatch, root, startTestServer, tempDir } from './helpers/server.ts'
+
+const examples = ['examples/stepactions', 'examples/tasks'].map((d) => join(root, d))
+const gv = 'custom.tekton.dev/v1alpha1'
+
+/** More Tasks and TaskGroups beside the examples, one file each. */
+async function catalogWith(objects: KubeObject[]): Promise<DirectoryCatalog> {
+  const dir = await tempDir(t, 'stepsplice-groups-')
+  await Promise.all(objects.map((o, i) => writeFile(join(dir, `${i}.json`), JSON.stringify(o))))
+  return DirectoryCatalog.load([...examples, dir])
+}
+
+const group = (name: string, steps: unknown[], extra: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: gv,
+  kind: 'TaskGroup',
+  metadata: { name },
+  spec: { steps, ...extra },
+})
+const task = (name: string, steps: unknown[], extra: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'tekton.dev/v1',
+  kind: 'Task',
+  metadata: { name },
+  spec: { steps, ...extra },
+})
+const uses = (name: string, ref: Record<string, unknown>, more: Record<string, unknown> = {}) => ({ name, uses: { taskRef: ref, ...more } })
+const groupRef = (name: string) => ({ apiVersion: gv, kind: 'TaskGroup', name })
+const taskRun = (spec: Record<string, unknown>, apiVersion = 'tekton.dev/v1'): KubeObject => ({
+  apiVersion,
+  kind: 'TaskRun',
+  metadata: { name: 'run', namespace: 'default' },
+  spec,
+})
+const pipelineRun = (tasks: unknown[]): KubeObject => ({
+  apiVersion: 'tekton.dev/v1',
+  kind: 'PipelineRun',
+  metadata: { name: 'pr', namespace: 'default' },
+  spec: { pipelineSpec: { tasks } },
+})
+
+const catalog = await catalogWith([
+  task('leaf', [{ name: 'one', image: 'alpine:3', script: 'echo $(params.word)' }], { params: [{ name: 'word', default: 'hi' }] }),
+  group('inner', [uses('a', { name: 'leaf' }), { name: 'own', image: 'busybox', script: 'true' }]),
+  group('outer', [uses('b', { ...groupRef('inner'), name: 'inner' })]),
+  group('loop-1', [uses('x', groupRef('loop-2'))]),
+  group('loop-2', [uses('y', groupRef('loop-1'))]),
+  ...[1, 2, 3, 4, 5].map((i) => group(`deep-${i}`, [i === 5 ? uses('s', { name: 'leaf' }) : uses('s', groupRef(`deep-${i + 1}`))])),
+  group('bad-binding', [uses('k', { name: 'kaniko' }, { parambindings: [{ name: 'url', param: 'image' }] })], { params: [{ name: 'image' }] }),
+  group('remote', [uses('r', { resolver: 'git', params: [{ name: 'url', value: 'https://example.com/r.git' }] })]),
+])
+const yamlOf = async (file: string): Promise<KubeObject> => parse(await readFile(join(root, file), 'utf8')) as KubeObject
+const layered = new LayeredCatalog([{ catalog, origin: 'examples' }])
+const splice = (obj: KubeObject, policies?: LoadedPolicy[]) =>
+  spliceObject(obj, 'default', { catalog: layered, ...(policies === undefined ? {} : { policies }) }, { includeWorkloads: false })
+const messages = (e: { problems: { path: string; message: string }[] }): string[] => e.problems.map((p) => `${p.path}: ${p.message}`)
+type Spec = {
+  steps: { name: string; image?: string; args?: string[]; script?: string }[]
+  params: { name: string }[]
+  workspaces: { name: string; mountPath?: string }[]
+  results: { name: string }[]
+}
+
+t.test('the example runs: render and /mutate give the same bytes, through the real server too', async (t) => {
+  const server = await startTestServer(t, { catalog: layered })
+  for (const file of ['examples/taskgroups/taskrun.yaml', 'examples/taskgroups/pipelinerun.yaml', 'examples/taskgroups/taskrun-inline.yaml']) {
+    const io = captureIO()
+    t.equal(await main(['render', ...examples.flatMap((d) => ['--catalog', d]), '-f', join(root, file), '-o', 'json'], io), 0, `${file}: ${io.err}`)
+    const object = await yamlOf(file)
+    const response = await admit(object, layered)
+    t.equal(response.allowed, true)
+    t.equal(`${JSON.stringify(patched(object, response), null, 2)}\n`, io.out, `${file}: render equals admission`)
+    const reply = await server.review('/mutate', {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'u',
+        kind: { group: 'tekton.dev', version: 'v1', kind: object.kind },
+        resource: { group: 'tekton.dev', version: 'v1', resource: `${String(object.kind).toLowerCase()}s` },
+        namespace: 'default',
+        operation: 'CREATE',
+        userInfo: { username: 'dev' },
+        object,
+      },
+    })
+    t.same(applyEncodedPatch(object, reply.body.response.patch ?? ''), JSON.parse(io.out), `${file}: the HTTPS server's patch gives the same object`)
+  }
+})
+
+t.test('a TaskRun naming the TaskGroup runs git-clone and kaniko in one Task, renamed to the group', async (t) => {
+  const e = await splice(await yamlOf('examples/taskgroups/taskrun.yaml'))
+  t.same(e.problems, [])
+  const spec = e.object.spec as { taskRef?: unknown; taskSpec: Spec }
+  t.equal(spec.taskRef, undefined, 'the taskRef is replaced')
+  t.equal(e.object.metadata?.labels?.['custom.tekton.dev/taskGroup'], 'clone-and-build')
+  t.same(
+    spec.taskSpec.steps.map((s) => s.name),
+    ['clone-clone', 'build-build-and-push', 'build-write-url', 'report'],
+  )
+  t.same(
+    spec.taskSpec.params.map((p) => p.name),
+    ['repo-url', 'revision', 'image', 'depth', 'gitInitImage', 'DOCKERFILE', 'CONTEXT', 'EXTRA_ARGS', 'BUILDER_IMAGE'],
+    "the group's params, then each Task's unbound ones; bound ones are not declared again",
+  )
+  t.same(spec.taskSpec.workspaces, [
+    { name: 'source' },
+    { name: 'dockerconfig', optional: true, mountPath: '/kaniko/.docker' },
+    { name: 'ssh-directory', optional: true },
+  ])
+  t.same(
+    spec.taskSpec.results.map((r) => r.name),
+    ['commit', 'url', 'IMAGE_DIGEST', 'IMAGE_URL'],
+  )
+  const build = spec.taskSpec.steps[1]
+  t.ok(build?.args?.includes('--destination=$(params.image)'), 'IMAGE is the group’s image')
+  t.match(spec.taskSpec.steps[0]?.script, /cd "\$\(workspaces\.source\.path\)"/, 'output is the group’s source')
+  t.same((spec.taskSpec.steps[0] as Record<string, unknown>).computeResources, { requests: { cpu: '100m' } }, 'the v1beta1 Task read as v1')
+  const entries = JSON.parse(e.object.metadata?.annotations?.['stepsplice.dev/resolved'] ?? '[]') as Record<string, unknown>[]
+  t.match(entries, [
+    { path: 'spec.taskSpec.steps[0]', step: 'clone-clone', definition: 'default/git-clone', kind: 'Task', source: 'directory', digest: /^sha256:/ },
+    { path: 'spec.taskSpec.steps[1]', definition: 'default/kaniko', kind: 'Task' },
+    { path: 'spec.taskSpec.steps[2]', definition: 'default/kaniko', kind: 'Task' },
+    { path: 'spec.taskSpec.steps[3]', step: 'report', definition: 'default/clone-and-build', kind: 'TaskGroup' },
+  ])
+})
+
+t.test('a pipeline task naming the TaskGroup gets its Task written in and labelled; its results reach the next task', async (t) => {
+  const e = await splice(await yamlOf('examples/taskgroups/pipelinerun.yaml'))
+  t.same(e.problems, [])
+  const tasks = (e.object.spec as { pipelineSpec: { tasks: { taskRef?: unknown; taskSpec: Spec & { metadata: unknown }; params: unknown }[] } }).pipelineSpec
+    .tasks
+  t.equal(tasks[0]?.taskRef, undefined)
+  t.same(tasks[0]?.taskSpec.metadata, { labels: { 'custom.tekton.dev/taskGroup': 'clone-and-build' } })
+  t.ok(
+    tasks[0]?.taskSpec.results.some((r) => r.name === 'IMAGE_DIGEST'),
+    'the result the next task reads is declared',
+  )
+  t.same(tasks[1]?.params, [{ name: 'digest', value: '$(tasks.image.results.IMAGE_DIGEST)' }], 'the next task is as written')
+  t.match(JSON.parse(e.object.metadata?.annotations?.['stepsplice.dev/resolved'] ?? '[]'), [
+    { path: 'spec.pipelineSpec.tasks[0].taskSpec.steps[0]', task: 'image' },
+  ])
+})
+
+t.test('inline uses: the task spec is the group, merged in place; a used Task’s StepAction is spliced', async (t) => {
+  const e = await splice(await yamlOf('examples/taskgroups/taskrun-inline.yaml'))
+  t.same(e.problems, [])
+  const steps = (e.object.spec as { taskSpec: Spec }).taskSpec.steps
+  t.same(
+    steps.map((s) => s.name),
+    ['get-clone', 'tell-post'],
+  )
+  t.equal(steps[1]?.image, 'curlimages/curl:8.11.1', 'notify, the StepAction announce’s step refers to')
+  t.ok(steps[1]?.args?.includes('https://chat.example.com/hooks/builds'), 'its param bound to the group’s, with the group’s default')
+  t.notOk(JSON.stringify(e.object).includes('"uses"'), 'no uses is left for Tekton to refuse')
+  t.match(JSON.parse(e.object.metadata?.annotations?.['stepsplice.dev/resolved'] ?? '[]'), [
+    { step: 'get-clone', kind: 'Task' },
+    { step: 'tell-post', definition: 'default/notify', written: { ref: { name: 'notify' } } },
+  ])
+})
+
+t.test('groups within groups; a cycle and nesting past the limit', async (t) => {
+  const nested = await splice(taskRun({ taskRef: groupRef('outer') }))
+  t.same(
+    (nested.object.spec as { taskSpec: Spec }).taskSpec.steps.map((s) => `${s.name} ${s.script}`),
+    ['b-a-one echo $(params.word)', 'b-own true'],
+  )
+  t.match(JSON.parse(nested.object.metadata?.annotations?.['stepsplice.dev/resolved'] ?? '[]'), [
+    { step: 'b-a-one', definition: 'default/leaf', kind: 'Task' },
+    { step: 'b-own', definition: 'default/inner', kind: 'TaskGroup' },
+  ])
+  const cycle = await splice(taskRun({ taskRef: groupRef('loop-1') }))
+  t.match(messages(cycle), [
+    // Where in each group: loop-1's step 0 uses loop-2, whose step 0 uses loop-1 again.
+    /^spec\.taskRef: TaskGroup default\/loop-1: spec\.steps\[0\]\.uses\.taskRef: TaskGroup default\/loop-2: spec\.steps\[0\]\.uses\.taskRef: TaskGroups use each other in a cycle: TaskGroup default\/loop-1 → TaskGroup default\/loop-2 → TaskGroup default\/loop-1$/,
+  ])
+  const deep = await splice(taskRun({ taskRef: groupRef('deep-1') }))
+  t.match(messages(deep), [/^spec\.taskRef: .*TaskGroups nest deeper than 4 \(limit groupNesting\); Tekton cannot run a TaskGroup itself/])
+  const deepInPipeline = await splice(pipelineRun([{ name: 'd', taskRef: groupRef('deep-1') }]))
+  t.same(deepInPipeline.problems, [])
+  t.equal(deepInPipeline.changed, false)
+  t.match(deepInPipeline.warnings, [/^spec\.pipelineSpec\.tasks\[0\]: stepsplice left this TaskGroup for Tekton: .*limit groupNesting/])
+})
+
+t.test('what cannot be resolved: left for Tekton in a PipelineRun, denied where Tekton cannot run it', async (t) => {
+  const missingInPipeline = await splice(pipelineRun([{ name: 'g', taskRef: groupRef('nowhere') }]))
+  t.equal(missingInPipeline.changed, false)
+  t.same(missingInPipeline.problems, [])
+  t.match(missingInPipeline.warnings, [/stepsplice left this TaskGroup for Tekton: taskgroups\.custom\.tekton\.dev "nowhere" not found/])
+  t.same(messages(await splice(taskRun({ taskRef: groupRef('nowhere') }))), [
+    'spec.taskRef: taskgroups.custom.tekton.dev "nowhere" not found in namespace "default"',
+  ])
+  const inline = await splice(taskRun({ taskSpec: { steps: [uses('get', { name: 'git-clon' })] } }))
+  t.same(messages(inline), ['spec.taskSpec.steps[0].uses.taskRef: tasks.tekton.dev "git-clon" not found in namespace "default"; did you mean git-clone?'])
+  const remoteInPipeline = await splice(pipelineRun([{ name: 'g', taskRef: groupRef('remote') }]))
+  t.match(remoteInPipeline.warnings, [
+    /left this TaskGroup for Tekton: spec\.steps\[0\]\.uses\.taskRef: stepsplice fetches Tasks by name and through the cluster resolver, not through "git"/,
+  ])
+  t.match(messages(await splice(taskRun({ taskRef: groupRef('clone-and-build') }, 'tekton.dev/v1beta1'))), [/merged into tekton\.dev\/v1 runs only/])
+})
+
+t.test("a group's mistakes deny with the group, the step and the valid names", async (t) => {
+  const e = await splice(taskRun({ taskRef: groupRef('bad-binding') }))
+  t.match(messages(e), [
+    /^spec\.taskRef: TaskGroup default\/bad-binding: spec\.steps\[0\]\.uses\.parambindings\[0\]\.name: Task default\/kaniko declares no param "url"; its params are "IMAGE", /,
+  ])
+})
+
+t.test('render -f taskgroup.yaml prints the Task it stands for; an invalid one is an error', async (t) => {
+  const io = captureIO()
+  t.equal(await main(['render', ...examples.flatMap((d) => ['--catalog', d]), '-f', join(root, 'examples/tasks/clone-and-build.yaml'), '-o', 'json'], io), 0)
+  const out = JSON.parse(io.out) as KubeObject
+  t.match(out, { apiVersion: 'tekton.dev/v1', kind: 'Task', metadata: { name: 'clone-and-build', labels: { team: 'platform' } } })
+  t.same(
+    (out.spec as Spec).steps.map((s) => s.name),
+    ['clone-clone', 'build-build-and-push', 'build-write-url', 'report'],
+  )
+  const dir = await tempDir(t)
+  await writeFile(join(dir, 'g.json'), JSON.stringify(group('Bad_Name', [uses('k', { name: 'kaniko' }, { parambindings: [{ name: 'IMAGE', param: 'img' }] })])))
+  const bad = captureIO()
+  t.equal(await main(['render', ...examples.flatMap((d) => ['--catalog', d]), '-f', join(dir, 'g.json')], bad), 1)
+  t.match(bad.err, /metadata\.name: must be a DNS-1123 label/)
+})
+
+t.test('policies judge the steps a group brought by where they came from', async (t) => {
+  const policy = (spec: Record<string, unknown>): LoadedPolicy => {
+    const loaded = loadPolicy({ apiVersion: 'stepsplice.dev/v1alpha1', kind: 'StepPolicy', metadata: { name: 'p', namespace: 'default' }, spec })
+    if (!('policy' in loaded)) throw new Error(loaded.problems.join('; '))
+    return loaded.policy
+  }
+  const run = await yamlOf('examples/taskgroups/taskrun.yaml')
+  t.same((await splice(run, [policy({ inlineSteps: 'Deny' })])).problems, [], 'every step came from a catalog object: none is inline')
+  const onlyGitClone = await splice(run, [policy({ sources: { allow: ['directory:*/git-clone', 'directory:*/clone-and-build'] } })])
+  t.match(messages(onlyGitClone), [
+    /steps\[1\].*source directory:default\/kaniko is not allowed/,
+    /steps\[2\].*source directory:default\/kaniko is not allowed/,
+  ])
+  const inline = taskRun({
+    taskSpec: { steps: [uses('get', { name: 'git-clone' }, { parambindings: [] }), { name: 'mine', image: 'busybox', script: 'true' }] },
+  })
+  t.match(messages(await splice(inline, [policy({ inlineSteps: 'Deny' })])), [/steps\[1\].*inline/], 'the run author’s own step is inline')
+})
