@@ -258,3 +258,35 @@ t.test('policies judge the steps a group brought by where they came from', async
   })
   t.match(messages(await splice(inline, [policy({ inlineSteps: 'Deny' })])), [/steps\[1\].*inline/], 'the run author’s own step is inline')
 })
+
+t.test('the TaskRun Tekton creates for a group’s pipeline task keeps its provenance; on re-admission elsewhere the steps are inline', async (t) => {
+  const loaded = loadPolicy({
+    apiVersion: 'stepsplice.dev/v1alpha1',
+    kind: 'StepPolicy',
+    metadata: { name: 'p', namespace: 'default' },
+    spec: { inlineSteps: 'Deny' },
+  })
+  if (!('policy' in loaded)) throw new Error(loaded.problems.join('; '))
+  const noInline = [loaded.policy]
+  const pr = await splice(await yamlOf('examples/taskgroups/pipelinerun.yaml'))
+  t.same(pr.problems, [])
+  const image = (pr.object.spec as { pipelineSpec: { tasks: { taskSpec: Record<string, unknown> }[] } }).pipelineSpec.tasks[0]?.taskSpec ?? {}
+  const { metadata: taskMetadata, ...taskSpec } = image as { metadata: { labels: Record<string, string> } }
+  const child: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: {
+      name: 'release-image',
+      namespace: 'default',
+      labels: { ...taskMetadata.labels, 'tekton.dev/pipelineRun': 'release', 'tekton.dev/pipelineTask': 'image' },
+      annotations: { ...pr.object.metadata?.annotations },
+      ownerReferences: [{ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', name: 'release', uid: 'u', controller: true }],
+    },
+    spec: { taskSpec },
+  }
+  const trusted = await spliceObject(child, 'default', { catalog: layered, policies: noInline }, { createdByTekton: true })
+  t.same(messages(trusted), [], 'created by the Tekton controller: the group’s entries hold')
+  const other = await spliceObject(child, 'default', { catalog: layered, policies: noInline })
+  t.equal(other.problems.length, 4, 'created by anyone else, nothing vouches for the steps: each is inline')
+  t.match(messages(other)[0], /inlineSteps/)
+})

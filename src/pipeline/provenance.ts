@@ -14,6 +14,11 @@
 // they are now. A claim holds when splicing gives exactly the step that is
 // there; its provenance is then the one this splice computed. A claim that
 // does not hold leaves its step an inline step.
+//
+// A step a TaskGroup brought (its entry has `kind`: Task or TaskGroup) has no
+// `ref` to splice again: its claim is believed only where claims are believed
+// at all, on a TaskRun Tekton created for the pipeline task it was recorded
+// for; anywhere else it is not read, and its step counts as inline.
 
 import { isJsonObject, pathSegments, valueAtPath, withValueAt } from '../json/values.ts'
 import { comparable } from '../limits/measure.ts'
@@ -40,7 +45,8 @@ const pipelineTaskLabel = 'tekton.dev/pipelineTask'
 interface ReadClaim {
   /** Where the step is in this object. */
   target: string
-  written: Record<string, unknown>
+  /** Unset for a step a TaskGroup brought: there is nothing to splice again. */
+  written?: Record<string, unknown>
   entry: ProvenanceEntry
   /** `spec.taskSpec`, or the pipeline task spec path it was recorded at. */
   site: string
@@ -50,25 +56,28 @@ function readClaims(obj: KubeObject): ReadClaim[] {
   const isTaskRun = obj.kind === 'TaskRun'
   const out: ReadClaim[] = []
   for (const c of entriesOf(obj)) {
-    if (!isJsonObject(c) || typeof c.path !== 'string' || !isJsonObject(c.written) || !isJsonObject(c.written.ref)) continue
+    if (!isJsonObject(c) || typeof c.path !== 'string') continue
+    const grouped = c.kind === 'Task' || c.kind === 'TaskGroup'
+    const written = !grouped && isJsonObject(c.written) && isJsonObject(c.written.ref) ? c.written : undefined
+    if (!grouped && written === undefined) continue
     if (typeof c.step !== 'string' || typeof c.definition !== 'string' || typeof c.source !== 'string' || typeof c.digest !== 'string') continue
     const m = stepPath.exec(c.path)
     if (m === null) continue
     const target = isTaskRun ? `spec.taskSpec.steps[${m[3]}]` : c.path
     const step = valueAtPath(obj, target)
     // Only a step without `ref`, of the name the claim wrote, can be the claim's: anything else is not worth splicing.
-    if (!isJsonObject(step) || step.ref !== undefined || step.name !== c.written.name) continue
+    if (!isJsonObject(step) || step.ref !== undefined || step.name !== (written === undefined ? c.step : written.name)) continue
     const entry: ProvenanceEntry = {
       path: target,
       step: c.step,
       definition: c.definition,
       source: c.source as ProvenanceEntry['source'],
       digest: c.digest,
-      written: c.written,
+      ...(written === undefined ? { kind: c.kind as 'Task' | 'TaskGroup' } : { written }),
       ...(typeof c.sourceDigest === 'string' ? { sourceDigest: c.sourceDigest } : {}),
       ...(typeof c.task === 'string' ? { task: c.task } : {}),
     }
-    out.push({ target, written: c.written, entry, site: m[1] as string })
+    out.push({ target, ...(written === undefined ? {} : { written }), entry, site: m[1] as string })
   }
   return out
 }
@@ -129,7 +138,8 @@ export async function verifyProvenance(
     return splice(written)
   }
   for (const group of groups) {
-    let open = group.filter((c) => !verified.has(c.target))
+    // What a TaskGroup brought cannot be spliced again: believed above, or not at all.
+    let open = group.filter((c) => !verified.has(c.target) && c.written !== undefined)
     if (open.length === 0) continue
     let again = await spliceWith(open)
     if (again.problems.length > 0) {
@@ -149,6 +159,6 @@ export async function verifyProvenance(
     }
   }
   // A TaskRun's step may be claimed for several pipeline tasks: it counts once, refuted when no claim on it held.
-  const targets = new Set(groups.flatMap((g) => g.map((c) => c.target)))
+  const targets = new Set(groups.flatMap((g) => g.filter((c) => c.written !== undefined || verified.has(c.target)).map((c) => c.target)))
   return { entries: [...verified.values()], refuted: targets.size - verified.size }
 }
