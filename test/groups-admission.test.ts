@@ -212,7 +212,7 @@ t.test('what cannot be resolved: left for Tekton in a PipelineRun, denied where 
   t.same(messages(inline), ['spec.taskSpec.steps[0].uses.taskRef: tasks.tekton.dev "git-clon" not found in namespace "default"; did you mean git-clone?'])
   const remoteInPipeline = await splice(pipelineRun([{ name: 'g', taskRef: groupRef('remote') }]))
   t.match(remoteInPipeline.warnings, [
-    /left this TaskGroup for Tekton: spec\.steps\[0\]\.uses\.taskRef: stepsplice fetches Tasks by name and through the cluster resolver, not through "git"/,
+    /left this TaskGroup for Tekton: spec\.steps\[0\]\.uses\.taskRef: stepsplice does not run the "git" resolver \(it runs cluster\)/,
   ])
   t.match(messages(await splice(taskRun({ taskRef: groupRef('clone-and-build') }, 'tekton.dev/v1beta1'))), [/merged into tekton\.dev\/v1 runs only/])
 })

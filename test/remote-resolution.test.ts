@@ -161,3 +161,37 @@ t.test('a remote that refuses connections leaves its steps for Tekton at once, i
   )
   t.ok((answer.warnings[0] ?? '').length <= 256, 'within the length the API server keeps')
 })
+
+t.test("a TaskGroup's uses through git, http and bundles: the same fetches, the Task's source recorded", async (t) => {
+  const server = shared
+  const taskYaml = (name: string, image: string): string =>
+    `apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: ${name}\nspec:\n  steps:\n    - name: run\n      image: ${image}\n      script: "true"\n`
+  files.put('/tasks/fmt.yaml', taskYaml('fmt', 'img/fmt:1'))
+  const pushed = await pushBundle(registry, 'team/tasks', 'v1', [
+    { apiVersion: 'tekton.dev/v1', kind: 'task', name: 'scan', content: taskYaml('scan', 'img/scan:1') },
+  ])
+  const uses = (name: string, taskRef: Record<string, unknown>, more: Record<string, unknown> = {}) => ({ name, uses: { taskRef, ...more } })
+  const run = taskRunOf('grouped', [
+    uses('l', gitRef(git, 'catalog', pinned, 'tasks/lint.yaml'), { parambindings: [{ name: 'dir', param: 'src' }] }),
+    uses('f', { resolver: 'http', params: [param('url', `${files.url}/tasks/fmt.yaml`)] }),
+    uses('s', { resolver: 'bundles', params: [param('bundle', pushed.byDigest), param('name', 'scan'), param('kind', 'task')] }),
+  ])
+  ;(run.spec as { taskSpec: Record<string, unknown> }).taskSpec.params = [{ name: 'src', default: '.' }]
+  const grouped = await admit(server, run)
+  t.ok(grouped.allowed, grouped.message)
+  t.same(
+    stepsOf(grouped.object).map((s) => `${String(s.name)} ${String(s.image)} ${String(s.script)}`),
+    ['l-run registry.example/lint:1 lint $(params.src)', 'f-run img/fmt:1 true', 's-run img/scan:1 true'],
+  )
+  t.match(provenance(grouped.object), [
+    { kind: 'Task', source: 'git', definition: `git+${git.repoUrl('catalog')}@${pinned}#tasks/lint.yaml`, sourceDigest: `sha1:${pinned}` },
+    { kind: 'Task', source: 'http', definition: `${files.url}/tasks/fmt.yaml`, sourceDigest: /^sha256:/ },
+    { kind: 'Task', source: 'bundles', definition: `oci://${registry.host}/team/tasks@${pushed.digest}#task/scan` },
+  ])
+  const notATask = await admit(server, taskRunOf('step-not-task', [uses('x', gitRef(git, 'catalog', pinned, 'stepactions/step-00/step-00.yaml'))]))
+  t.notOk(notATask.allowed, 'a StepAction where a Task is used')
+  t.match(notATask.message, /resource is not a Task \(it is a StepAction\)/)
+  const stepNotTask = await admit(server, taskRunOf('task-as-step', [{ name: 's', ref: gitRef(git, 'catalog', pinned, 'tasks/lint.yaml') }]))
+  t.notOk(stepNotTask.allowed, 'and a Task where a StepAction is referenced')
+  t.match(stepNotTask.message, /resource is not a StepAction \(it is a Task\)/)
+})

@@ -68,6 +68,8 @@ export interface ResolvedTask {
   location: string
   /** Which kind of catalog held it (default cluster), for provenance and policies. */
   source?: SourceKind
+  /** Remote only: the digest of what was fetched (the commit, the body, the bundle's manifest). */
+  sourceDigest?: string
   /** What makes it unusable (a v1beta1 Task with PipelineResources, two files defining it), as one line. */
   error?: string
 }

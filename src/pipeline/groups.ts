@@ -38,7 +38,7 @@ export interface GroupsOutcome {
 }
 
 /** Where a merged step came from: the Task or TaskGroup object that holds it; none for a step the run's author wrote. */
-type Origin = Pick<ProvenanceEntry, 'definition' | 'source' | 'digest' | 'kind'> | undefined
+type Origin = Pick<ProvenanceEntry, 'definition' | 'source' | 'digest' | 'kind' | 'sourceDigest'> | undefined
 
 interface Merged {
   spec: TaskSpec
@@ -58,10 +58,22 @@ interface Walk {
   used: number
 }
 
-/** As a StepAction's: `namespace/name` (a file's without namespace serves the object's), the catalog, the spec's digest. */
+/**
+ * As a StepAction's: `namespace/name` (a file's without namespace serves the
+ * object's), or a remote's canonical source and what was fetched; the
+ * catalog; the spec's digest.
+ */
 function originOf(task: ResolvedTask, namespace: string): Origin {
-  const definition = `${task.namespace === '' ? namespace : task.namespace}/${task.name}`
-  return { definition, kind: task.kind ?? 'Task', source: task.source ?? 'cluster', digest: sha256Digest(task.spec) }
+  const source = task.source ?? 'cluster'
+  const remote = source === 'git' || source === 'http' || source === 'bundles'
+  const definition = remote ? task.location : `${task.namespace === '' ? namespace : task.namespace}/${task.name}`
+  return {
+    definition,
+    kind: task.kind ?? 'Task',
+    source,
+    digest: sha256Digest(task.spec),
+    ...(task.sourceDigest === undefined ? {} : { sourceDigest: task.sourceDigest }),
+  }
 }
 
 /** What a `uses.taskRef` asks the catalog for; a problem when it asks for something that is neither a Task nor a TaskGroup. */
@@ -84,7 +96,10 @@ function referenceOf(taskRef: Record<string, unknown>, namespace: string): TaskR
 }
 
 /** How messages name a Task or TaskGroup: a file's without namespace as the object's namespace sees it. */
-const idOf = (task: ResolvedTask, namespace: string): string => taskId({ ...task, namespace: task.namespace === '' ? namespace : task.namespace })
+const idOf = (task: ResolvedTask, namespace: string): string =>
+  task.source === 'git' || task.source === 'http' || task.source === 'bundles'
+    ? `${task.kind ?? 'Task'} ${task.location}`
+    : taskId({ ...task, namespace: task.namespace === '' ? namespace : task.namespace })
 
 /** A problem of a group referenced by name, said on the site that references it: `TaskGroup a → TaskGroup b: spec.steps[1]: …`. */
 function within(chain: readonly string[], at: string, p: Problem): Problem {

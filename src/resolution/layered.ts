@@ -27,6 +27,8 @@ import type { DefinitionReport, ReportListener } from './reports.ts'
 export interface StepResolver {
   readonly name: string
   resolve(ref: StepReference, options?: ResolveOptions): Promise<Resolution>
+  /** A Task a TaskGroup uses, from the same place (issue #16); a resolver without it serves StepActions only. */
+  resolveTask?(ref: StepReference, options?: ResolveOptions): Promise<TaskResolution>
 }
 
 export interface LayeredOptions {
@@ -118,8 +120,8 @@ export class LayeredCatalog implements Catalog {
   /**
    * A TaskGroup's `uses` through a resolver: Tekton's cluster resolver form
    * (`kind: task`, `name`, `namespace`, shared namespaces only, as for
-   * StepActions) from the same catalogs. The remote resolvers fetch
-   * StepActions only: a Task through one is left for Tekton.
+   * StepActions) from the same catalogs; git, http and bundles through the
+   * same remote resolvers, caches and fetches as StepActions.
    */
   async #taskByResolver(ref: TaskReference, resolver: string, options: ResolveOptions): Promise<TaskResolution> {
     if (this.#switchedOff.has(resolver)) return { unresolved: `the ${resolver} resolver is switched off here (--resolvers)` }
@@ -127,8 +129,12 @@ export class LayeredCatalog implements Catalog {
       const at = typeof p?.value === 'string' ? p.value.indexOf('$(') : -1
       if (at >= 0) return { unresolved: `param ${quoteValue(p.name, 60)} holds ${truncated(String(p.value).slice(at))}, which has no value at admission` }
     }
-    if (resolver !== 'cluster')
-      return { unresolved: `stepsplice fetches Tasks by name and through the cluster resolver, not through ${quoteValue(resolver, 40)}` }
+    if (resolver !== 'cluster') {
+      const remote = this.#resolvers.get(resolver)
+      if (remote?.resolveTask !== undefined) return remote.resolveTask({ namespace: ref.namespace, resolver, params: ref.params ?? [] }, options)
+      const runs = [...runnableResolvers].filter((r) => r === 'cluster' || this.#resolvers.has(r))
+      return { unresolved: `stepsplice does not run the ${quoteValue(resolver, 40)} resolver (it runs ${runs.join(', ')})` }
+    }
     const kind = paramText(ref.params, 'kind') ?? 'task'
     const name = paramText(ref.params, 'name')
     const namespace = paramText(ref.params, 'namespace') ?? ref.namespace

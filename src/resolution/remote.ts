@@ -3,7 +3,6 @@
 // The server builds them in its main thread, so every worker's requests share
 // the caches and the running fetches.
 
-import type { Resolution } from '../definitions/reference.ts'
 import { BoundedCache } from '../remote/cache.ts'
 import { GitClient, type GitFiles, gitBounds } from '../remote/git.ts'
 import { Limiter } from '../remote/limiter.ts'
@@ -11,6 +10,7 @@ import { OciClient, type PulledEntry } from '../remote/oci.ts'
 import { SharedFetches } from '../remote/shared.ts'
 import type { Transport } from '../remote/transport.ts'
 import { BundlesResolver } from '../resolvers/bundles.ts'
+import type { Read } from '../resolvers/document.ts'
 import { GitResolver } from '../resolvers/git.ts'
 import { HttpResolver } from '../resolvers/http.ts'
 import type { StepResolver } from './layered.ts'
@@ -54,7 +54,7 @@ export function remoteResolvers(settings: RemoteSettings): StepResolver[] {
           timeoutMs: settings.fetchTimeoutMs,
           ...gitBounds,
         }),
-        files: cache<Resolution>(settings),
+        files: cache<Read>(settings),
         revisions: cache<string>(settings),
         fetches: new SharedFetches<GitFiles>(limiter),
         ttlMs: settings.ttlMs,
@@ -67,7 +67,7 @@ export function remoteResolvers(settings: RemoteSettings): StepResolver[] {
     out.push(
       new HttpResolver({
         transport: settings.transport,
-        cache: cache<Resolution>(settings),
+        cache: cache<Read>(settings),
         fetches: new SharedFetches<Buffer>(limiter),
         ttlMs: settings.ttlMs,
         timeoutMs: settings.fetchTimeoutMs,
@@ -78,7 +78,7 @@ export function remoteResolvers(settings: RemoteSettings): StepResolver[] {
     out.push(
       new BundlesResolver({
         client: new OciClient({ transport: settings.transport, timeoutMs: settings.fetchTimeoutMs }),
-        cache: cache<Resolution>(settings),
+        cache: cache<Read>(settings),
         fetches: new SharedFetches<PulledEntry>(limiter),
         ttlMs: settings.ttlMs,
       }),

@@ -5,19 +5,19 @@
 // Tekton. A bundle by digest never changes: cached without expiry; by tag,
 // for the TTL, and the digest it named is recorded.
 
-import type { Resolution, StepReference } from '../definitions/reference.ts'
+import type { Resolution, StepReference, TaskResolution } from '../definitions/reference.ts'
 import type { BoundedCache } from '../remote/cache.ts'
 import { parseImageReference } from '../remote/image-reference.ts'
 import type { OciClient, PulledEntry } from '../remote/oci.ts'
 import type { SharedFetches } from '../remote/shared.ts'
-import { readStepAction } from './document.ts'
+import { type Read, readDocument, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
 import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
 
 export interface BundlesResolverOptions {
   client: OciClient
-  /** Definitions (or definite errors) by bundle, kind and name. */
-  cache: BoundedCache<Resolution>
+  /** What was read (or definite errors) by bundle, kind and name. */
+  cache: BoundedCache<Read>
   fetches: SharedFetches<PulledEntry>
   ttlMs: number
 }
@@ -48,6 +48,15 @@ export class BundlesResolver {
   }
 
   async resolve(ref: StepReference, options: AskOptions = {}): Promise<Resolution> {
+    return stepActionAnswer(await this.#get(ref, options), 'bundles')
+  }
+
+  /** A Task a TaskGroup uses (kind task), through the same pulls and cache. */
+  async resolveTask(ref: StepReference, options: AskOptions = {}): Promise<TaskResolution> {
+    return taskAnswer(await this.#get(ref, options))
+  }
+
+  async #get(ref: StepReference, options: AskOptions): Promise<Read> {
     const request = bundlesRequest(paramStrings(ref.params))
     if (!('bundle' in request)) return request
     const { bundle, name, kind, pinned } = request
@@ -74,11 +83,10 @@ export class BundlesResolver {
     return resolution
   }
 
-  #read(bundle: string, kind: string, name: string, pulled: PulledEntry): Resolution {
+  #read(bundle: string, kind: string, name: string, pulled: PulledEntry): Read {
     if ('invalid' in pulled) return { error: `bundles resolver: invalid tekton bundle ${bundle}, error: ${pulled.invalid}` }
     if (!pulled.found) return { error: `bundles resolver: could not find object in image with kind: ${kind} and name: ${name} (${bundle})` }
     const location = `oci://${pulled.repository}@${pulled.manifestDigest}#${kind.toLowerCase()}/${name}`
-    const read = readStepAction(pulled.data, { kind: 'bundles', location, sourceDigest: pulled.manifestDigest }, `bundle ${bundle} ${kind}/${name}`)
-    return 'unresolved' in read ? { unresolved: read.unresolved, resolver: 'bundles' } : read
+    return readDocument(pulled.data, { kind: 'bundles', location, sourceDigest: pulled.manifestDigest }, `bundle ${bundle} ${kind}/${name}`)
   }
 }

@@ -10,19 +10,19 @@
 // blobs. What a commit holds never changes, so it is cached without expiry;
 // which commit a branch or tag names is cached for the TTL.
 
-import type { Resolution, StepReference } from '../definitions/reference.ts'
+import type { Resolution, StepReference, TaskResolution } from '../definitions/reference.ts'
 import type { BoundedCache } from '../remote/cache.ts'
 import { FetchFailure } from '../remote/failure.ts'
 import { type GitClient, type GitFile, type GitFiles, isFullCommit } from '../remote/git.ts'
 import type { SharedFetches } from '../remote/shared.ts'
-import { readStepAction } from './document.ts'
+import { type Read, readDocument, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
 import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
 
 export interface GitResolverOptions {
   client: GitClient
-  /** Definitions (or definite errors) by repository, commit and path: they never change. */
-  files: BoundedCache<Resolution>
+  /** What each file was read as (or definite errors), by repository, commit and path: they never change. */
+  files: BoundedCache<Read>
   /** Commits by repository and branch or tag, for `ttlMs`. */
   revisions: BoundedCache<string>
   fetches: SharedFetches<GitFiles>
@@ -88,6 +88,15 @@ export class GitResolver {
   }
 
   async resolve(ref: StepReference, options: AskOptions = {}): Promise<Resolution> {
+    return stepActionAnswer(await this.#get(ref, options), 'git')
+  }
+
+  /** A Task a TaskGroup uses, through the same fetches and cache. */
+  async resolveTask(ref: StepReference, options: AskOptions = {}): Promise<TaskResolution> {
+    return taskAnswer(await this.#get(ref, options))
+  }
+
+  async #get(ref: StepReference, options: AskOptions): Promise<Read> {
     const request = gitRequest(paramStrings(ref.params), this.#options)
     if (!('url' in request)) return request
     const { url, revision, path } = request
@@ -123,27 +132,26 @@ export class GitResolver {
       return notFetched('git', err)
     }
     if (!isFullCommit(revision)) this.#options.revisions.set(batchKey, fetched.commit, fetched.commit.length, this.#options.ttlMs)
-    let mine: Resolution | undefined
+    let mine: Read | undefined
     for (const [p, file] of fetched.files) {
       const resolution = this.#read(url, fetched.commit, p, file)
-      if ('definition' in resolution || 'error' in resolution) this.#options.files.set(fileKey(url, fetched.commit, p), resolution, costOf(file))
+      if (!('unresolved' in resolution)) this.#options.files.set(fileKey(url, fetched.commit, p), resolution, costOf(file))
       if (p === path) mine = resolution
     }
     return mine ?? notFetched('git', new FetchFailure('protocol', `git: ${path} was not read`))
   }
 
-  #read(url: string, commit: string, path: string, file: GitFile): Resolution {
+  #read(url: string, commit: string, path: string, file: GitFile): Read {
     const where = `${url}@${commit.slice(0, 12)}:${path}`
     if ('missing' in file) return { error: `git resolver: error opening file ${JSON.stringify(path)}: file does not exist (at ${where})` }
     if ('notFile' in file) return { error: `git resolver: error opening file ${JSON.stringify(path)}: it is ${file.notFile} (at ${where})` }
     if ('symlink' in file) return { unresolved: `git: ${path} is behind a symbolic link, which stepsplice does not follow`, resolver: 'git' }
     if ('tooLarge' in file) return { unresolved: `git: ${path} is ${file.tooLarge} bytes, more than stepsplice reads`, resolver: 'git' }
-    const read = readStepAction(
+    return readDocument(
       file.content,
       { kind: 'git', location: `git+${url}@${commit}#${path}`, sourceDigest: `${commit.length === 64 ? 'sha256' : 'sha1'}:${commit}` },
       `git ${where}`,
     )
-    return 'unresolved' in read ? { unresolved: read.unresolved, resolver: 'git' } : read
   }
 }
 

@@ -8,13 +8,13 @@
 // one, what the URL gave is cached for the TTL and its sha256 is recorded.
 
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { Resolution, StepReference } from '../definitions/reference.ts'
+import type { Resolution, StepReference, TaskResolution } from '../definitions/reference.ts'
 import type { BoundedCache } from '../remote/cache.ts'
 import { FetchFailure } from '../remote/failure.ts'
 import { httpGet } from '../remote/http-get.ts'
 import type { SharedFetches } from '../remote/shared.ts'
 import type { Transport } from '../remote/transport.ts'
-import { readStepAction } from './document.ts'
+import { type Read, readDocument, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
 import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
 
@@ -23,8 +23,8 @@ export const httpMaxBytes = 1024 * 1024
 
 export interface HttpResolverOptions {
   transport: Transport
-  /** Definitions (or definite errors) by URL and digest, or by URL for `ttlMs`. */
-  cache: BoundedCache<Resolution>
+  /** What was read (or definite errors) by URL and digest, or by URL for `ttlMs`. */
+  cache: BoundedCache<Read>
   fetches: SharedFetches<Buffer>
   ttlMs: number
   /** One fetch, redirects included. */
@@ -81,6 +81,15 @@ export class HttpResolver {
   }
 
   async resolve(ref: StepReference, options: AskOptions = {}): Promise<Resolution> {
+    return stepActionAnswer(await this.#get(ref, options), 'http')
+  }
+
+  /** A Task a TaskGroup uses, through the same fetches and cache. */
+  async resolveTask(ref: StepReference, options: AskOptions = {}): Promise<TaskResolution> {
+    return taskAnswer(await this.#get(ref, options))
+  }
+
+  async #get(ref: StepReference, options: AskOptions): Promise<Read> {
     const request = httpRequest(paramStrings(ref.params))
     if (!('url' in request)) return request
     const { url, digest } = request
@@ -103,7 +112,7 @@ export class HttpResolver {
     }
     const resolution = this.#read(url, body, digest)
     // What a digest names never changes; a mismatch may be fixed at the source, so it is kept only for the TTL.
-    const immutable = digest !== undefined && 'definition' in resolution
+    const immutable = digest !== undefined && ('definition' in resolution || 'task' in resolution)
     if (!('unresolved' in resolution)) this.#options.cache.set(key, resolution, 4 * body.length + 512, immutable ? undefined : this.#options.ttlMs)
     return resolution
   }
@@ -115,7 +124,7 @@ export class HttpResolver {
     return response.body
   }
 
-  #read(url: string, body: Buffer, digest: Digest | undefined): Resolution {
+  #read(url: string, body: Buffer, digest: Digest | undefined): Read {
     if (digest !== undefined) {
       const actual = createHash(digest.algorithm).update(body).digest()
       if (!timingSafeEqual(actual, Buffer.from(digest.hex, 'hex'))) {
@@ -123,7 +132,6 @@ export class HttpResolver {
       }
     }
     const sha256 = createHash('sha256').update(body).digest('hex')
-    const read = readStepAction(body, { kind: 'http', location: url, sourceDigest: `sha256:${sha256}` }, `http ${url}`)
-    return 'unresolved' in read ? { unresolved: read.unresolved, resolver: 'http' } : read
+    return readDocument(body, { kind: 'http', location: url, sourceDigest: `sha256:${sha256}` }, `http ${url}`)
   }
 }

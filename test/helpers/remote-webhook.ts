@@ -93,6 +93,9 @@ export async function catalogRepo(git: GitServer): Promise<{ names: string[]; pi
         'stepactions/bad.yaml': 'apiVersion: tekton.dev/v1beta1\nkind: StepAction\nmetadata:\n  name: bad\nspec:\n  image: x\n  command: [a]\n  script: echo\n',
         'stepactions/link.yaml': { symlink: 'step-00/step-00.yaml' },
         'README.md': 'catalog\n',
+        // A Task a TaskGroup can use through the git resolver.
+        'tasks/lint.yaml':
+          'apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: lint\nspec:\n  params:\n    - name: dir\n  steps:\n    - name: run\n      image: registry.example/lint:1\n      script: lint $(params.dir)\n',
       },
     },
   ])
