@@ -29,9 +29,9 @@ lint: $(STAMP)
 test: typecheck lint k8s-tools
 	tap $(TAPFLAGS)
 
-# The webhook on https://localhost:8443 with dev certificates and the example catalog.
+# The webhook on https://localhost:8443 with dev certificates and the example catalogs (StepActions; Tasks and a TaskGroup).
 run: $(STAMP) certs/tls.crt
-	node bin/stepsplice.js serve --host 127.0.0.1 --port 8443 --catalog examples/stepactions
+	node bin/stepsplice.js serve --host 127.0.0.1 --port 8443 --catalog examples/stepactions --catalog examples/tasks
 
 certs: certs/tls.crt
 
