@@ -32,7 +32,7 @@ interface Cluster {
 }
 
 async function startCluster(t: TapTest, options: { shared?: string[]; withDirectory?: boolean } = {}): Promise<Cluster> {
-  const kube = await startKubeApi(t, { certs, resources: [tektonResources.stepActions, tektonResources.tasks] })
+  const kube = await startKubeApi(t, { certs, resources: [tektonResources.stepActions, tektonResources.tasks, tektonResources.taskGroups] })
   const cluster = new ClusterCatalog({ kubeConfig: kube.kubeConfig(), backoff: { initialMs: 20, maxMs: 200 } })
   const layers: Layer[] = [{ catalog: cluster, origin: 'the cluster' }]
   if (options.withDirectory) layers.push({ catalog: await DirectoryCatalog.load([exampleCatalogDir]), origin: 'examples' })
@@ -96,6 +96,30 @@ t.test('definitions applied in the cluster reach admission; admission asks the A
   const admitted = await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))
   t.equal(stepImage(admitted.patched), 'alpine:1')
   t.equal(c.kube.requests().length, requestsBefore, 'no request to the API server during admission')
+
+  // A TaskGroup applied in the cluster, using a Task of the cluster whose step is that StepAction: merged and spliced at admission.
+  c.kube.create({
+    apiVersion: 'tekton.dev/v1',
+    kind: 'Task',
+    metadata: { name: 'say', namespace: 'team-a' },
+    spec: { steps: [{ name: 'it', ref: { name: 'echo' } }] },
+  })
+  c.kube.create({
+    apiVersion: 'custom.tekton.dev/v1alpha1',
+    kind: 'TaskGroup',
+    metadata: { name: 'greet', namespace: 'team-a' },
+    spec: { steps: [{ name: 'hello', uses: { taskRef: { name: 'say' } } }] },
+  })
+  const grouped: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'grouped', namespace: 'team-a' },
+    spec: { taskRef: { apiVersion: 'custom.tekton.dev/v1alpha1', kind: 'TaskGroup', name: 'greet' } },
+  }
+  await until('the TaskGroup reaches admission', async () => (await c.mutate(grouped)).allowed)
+  const merged = await c.mutate(grouped)
+  t.match((merged.patched.spec as { taskSpec: { steps: unknown[] } }).taskSpec.steps, [{ name: 'hello-it', image: 'alpine:1' }])
+  t.equal(merged.patched.metadata?.labels?.['custom.tekton.dev/taskGroup'], 'greet')
 
   c.kube.update(stepActionOf('echo', 'team-a', 'alpine:2'))
   await until('the update reaches admission', async () => stepImage((await c.mutate(runIn('team-a', { ref: { name: 'echo' } }))).patched) === 'alpine:2')

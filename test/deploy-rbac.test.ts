@@ -155,8 +155,8 @@ t.test('the ClusterRole grants exactly what `serve --kube` reads, to the service
   }
   t.equal(ready, 200, '/readyz: synced with the cluster')
   // Synced means listed; the watches that follow may still be on their way.
-  for (let i = 0; i < 300 && api.openWatches() < 5; i++) await sleep(100)
-  t.equal(api.openWatches(), 5, 'watching StepActions, Tasks, both kinds of policy and namespaces')
+  for (let i = 0; i < 300 && api.openWatches() < 6; i++) await sleep(100)
+  t.equal(api.openWatches(), 6, 'watching StepActions, Tasks, TaskGroups, both kinds of policy and namespaces')
 
   const requests = api.requests()
   t.ok(requests.length > 0)

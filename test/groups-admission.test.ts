@@ -197,7 +197,7 @@ t.test('groups within groups; a cycle and nesting past the limit', async (t) => 
   const deepInPipeline = await splice(pipelineRun([{ name: 'd', taskRef: groupRef('deep-1') }]))
   t.same(deepInPipeline.problems, [])
   t.equal(deepInPipeline.changed, false)
-  t.match(deepInPipeline.warnings, [/^spec\.pipelineSpec\.tasks\[0\]: stepsplice left this TaskGroup for Tekton: .*limit groupNesting/])
+  t.match(deepInPipeline.warnings, [/^spec\.pipelineSpec\.tasks\[0\]\.taskRef: stepsplice left this TaskGroup for Tekton: .*limit groupNesting/])
 })
 
 t.test('what cannot be resolved: left for Tekton in a PipelineRun, denied where Tekton cannot run it', async (t) => {
@@ -209,10 +209,12 @@ t.test('what cannot be resolved: left for Tekton in a PipelineRun, denied where 
     'spec.taskRef: taskgroups.custom.tekton.dev "nowhere" not found in namespace "default"',
   ])
   const inline = await splice(taskRun({ taskSpec: { steps: [uses('get', { name: 'git-clon' })] } }))
-  t.same(messages(inline), ['spec.taskSpec.steps[0].uses.taskRef: tasks.tekton.dev "git-clon" not found in namespace "default"; did you mean git-clone?'])
+  t.same(messages(inline), [
+    'spec.taskSpec.steps[0].uses.taskRef: tasks.tekton.dev "git-clon" not found in namespace "default"; did you mean git-clone?; Tekton cannot run a TaskGroup itself',
+  ])
   const remoteInPipeline = await splice(pipelineRun([{ name: 'g', taskRef: groupRef('remote') }]))
   t.match(remoteInPipeline.warnings, [
-    /left this TaskGroup for Tekton: spec\.steps\[0\]\.uses\.taskRef: stepsplice does not run the "git" resolver \(it runs cluster\)/,
+    /^spec\.pipelineSpec\.tasks\[0\]\.taskRef: stepsplice left this TaskGroup for Tekton: TaskGroup default\/remote: spec\.steps\[0\]\.uses\.taskRef: stepsplice does not run the "git" resolver \(it runs cluster\)$/,
   ])
   t.match(messages(await splice(taskRun({ taskRef: groupRef('clone-and-build') }, 'tekton.dev/v1beta1'))), [/merged into tekton\.dev\/v1 runs only/])
 })
@@ -290,3 +292,141 @@ t.test('the TaskRun Tekton creates for a group’s pipeline task keeps its prove
   t.equal(other.problems.length, 4, 'created by anyone else, nothing vouches for the steps: each is inline')
   t.match(messages(other)[0], /inlineSteps/)
 })
+
+t.test('required steps shift the steps a group brought, and their provenance with them', async (t) => {
+  const loaded = loadPolicy({
+    apiVersion: 'stepsplice.dev/v1alpha1',
+    kind: 'StepPolicy',
+    metadata: { name: 'scan', namespace: 'default' },
+    spec: { inlineSteps: 'Deny', requiredSteps: [{ name: 'sum', ref: { name: 'summarize' }, params: [{ name: 'commit', value: 'abc' }], position: 'First' }] },
+  })
+  if (!('policy' in loaded)) throw new Error(loaded.problems.join('; '))
+  const e = await splice(await yamlOf('examples/taskgroups/taskrun.yaml'), [loaded.policy])
+  t.same(messages(e), [])
+  const steps = (e.object.spec as { taskSpec: Spec }).taskSpec.steps.map((s) => s.name)
+  t.same(steps, ['sum', 'clone-clone', 'build-build-and-push', 'build-write-url', 'report'])
+  const entries = JSON.parse(e.object.metadata?.annotations?.['stepsplice.dev/resolved'] ?? '[]') as { path: string; step: string }[]
+  for (const entry of entries) t.equal(steps[Number(/steps\[(\d+)\]$/.exec(entry.path)?.[1])], entry.step, `${entry.step} is recorded where it is`)
+})
+
+t.test('a merge past the limits: a pipeline task is left as it is, a TaskRun denied; a group many tasks name is merged once', async (t) => {
+  const big = await catalogWith([
+    task('wide', [{ name: 's', image: 'alpine', script: 'x'.repeat(200_000) }]),
+    group('fan', [uses('w', { name: 'wide' })]),
+    task(
+      'many',
+      Array.from({ length: 600 }, (_, i) => ({ name: `s${i}`, image: 'alpine', script: 'true' })),
+    ),
+    group('lots', [uses('a', { name: 'many' }), uses('b', { name: 'many' })]),
+  ])
+  const catalogOf = new LayeredCatalog([{ catalog: big, origin: 'big' }])
+  let asked = 0
+  const counting = {
+    ...catalogOf,
+    size: 0,
+    resolve: catalogOf.resolve.bind(catalogOf),
+    resolveTask: (...a: Parameters<NonNullable<typeof catalogOf.resolveTask>>) => {
+      asked++
+      return (catalogOf.resolveTask as NonNullable<typeof catalogOf.resolveTask>)(...a)
+    },
+  }
+  const fan = pipelineRun(Array.from({ length: 20 }, (_, i) => ({ name: `t${i}`, taskRef: groupRef('fan') })))
+  const e = await spliceObject(fan, 'default', { catalog: counting }, {})
+  t.same(e.problems, [])
+  const tasks = (e.object.spec as { pipelineSpec: { tasks: { taskRef?: unknown; taskSpec?: unknown }[] } }).pipelineSpec.tasks
+  t.ok(tasks.filter((x) => x.taskSpec !== undefined).length < 20, 'merged while the object stays within objectBytes')
+  t.ok(
+    tasks.some((x) => x.taskRef !== undefined),
+    'the rest left as written',
+  )
+  t.match(e.warnings.join('\n'), /stepsplice left this TaskGroup for Tekton: merged, the object would pass stepsplice's limit objectBytes/)
+  t.ok(asked <= 21, `the group and its Task looked up once each, however many tasks name it (${asked} lookups)`)
+  const tooMany = await spliceObject(taskRun({ taskRef: groupRef('lots') }), 'default', { catalog: catalogOf }, {})
+  t.match(messages(tooMany), [/^spec\.taskRef: merged, the object would pass stepsplice's limit steps \(1000\); Tekton cannot run a TaskGroup itself/])
+})
+
+t.test('a used Task the directory lacks: left for Tekton in a PipelineRun (the cluster may hold it); every problem of a group at once', async (t) => {
+  const c = await catalogWith([
+    group('needs-cluster', [uses('a', { name: 'in-cluster-only' })]),
+    group('broken', [
+      uses('a', { name: 'nowhere' }),
+      { name: 'b', image: 'x', uses: { taskRef: { name: 'kaniko' }, parambindings: [{ name: 'IMG', param: 'image' }] } },
+    ]),
+  ])
+  const lc = new LayeredCatalog([{ catalog: c, origin: 'dir' }])
+  const pr = await spliceObject(pipelineRun([{ name: 'p', taskRef: groupRef('needs-cluster') }]), 'default', { catalog: lc }, {})
+  t.same(pr.problems, [])
+  t.match(pr.warnings, [
+    /left this TaskGroup for Tekton: TaskGroup default\/needs-cluster: spec\.steps\[0\]\.uses\.taskRef: tasks\.tekton\.dev "in-cluster-only" not found/,
+  ])
+  const broken = await spliceObject(pipelineRun([{ name: 'p', taskRef: groupRef('broken') }]), 'default', { catalog: lc }, {})
+  t.same(broken.problems, [], 'a used Task a directory lacks leaves the whole group for Tekton in a PipelineRun')
+  const c2 = await spliceObject(
+    taskRun({
+      taskSpec: {
+        params: [{ name: 'image' }],
+        steps: [
+          { name: 'b', image: 'x', uses: { taskRef: { name: 'kaniko' }, parambindings: [{ name: 'IMG', param: 'image' }] } },
+          uses('c', { name: 'git-clone' }, { parambindings: [{ name: 'url', param: 'nope' }] }),
+          uses('d', { name: 'build', kind: 'ClusterTask' }),
+        ],
+      },
+    }),
+    'default',
+    { catalog: lc },
+    {},
+  )
+  t.same(
+    messages(c2).map((m) => m.split(':')[0]),
+    [
+      'spec.taskSpec.steps[2].uses.taskRef',
+      'spec.taskSpec.steps[0]',
+      'spec.taskSpec.steps[0].uses.parambindings[0].name',
+      'spec.taskSpec.steps[1].uses.parambindings[0].param',
+    ],
+    'a lookup that cannot be made and the merge’s problems, all at once',
+  )
+})
+
+t.test(
+  'render writes a new Task: the group’s bookkeeping is not copied; an inline group with a stepTemplate reads the same rendered and admitted',
+  async (t) => {
+    const applied = {
+      ...group('g', [uses('a', { name: 'git-clone' }, { parambindings: [{ name: 'url', param: 'u' }] })], { params: [{ name: 'u' }] }),
+    }
+    applied.metadata = {
+      name: 'g',
+      namespace: 'default',
+      uid: 'u-1',
+      resourceVersion: '42',
+      generation: 3,
+      creationTimestamp: '2026-01-01T00:00:00Z',
+      labels: { team: 'a' },
+      annotations: { owner: 'a', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
+    }
+    const task = await spliceObject(applied, 'default', { catalog: layered }, { groupsAsTasks: true })
+    t.same(task.object.metadata, { name: 'g', namespace: 'default', labels: { team: 'a' }, annotations: { owner: 'a' } })
+
+    const inline = taskRun({
+      taskSpec: {
+        stepTemplate: { securityContext: { runAsNonRoot: true }, env: [{ name: 'A', value: '1' }] },
+        steps: [
+          { name: 'mine', image: 'busybox', securityContext: { runAsUser: 1000 }, script: 'true' },
+          uses('get', { name: 'git-clone' }, { parambindings: [] }),
+        ],
+        params: [{ name: 'url' }],
+      },
+    })
+    const rendered = await splice(inline)
+    t.same(rendered.problems, [])
+    const admitted = patched(inline, await admit(inline, layered))
+    t.equal(JSON.stringify(admitted), JSON.stringify(rendered.object), 'the same bytes')
+    t.same((rendered.object.spec as { taskSpec: Spec }).taskSpec.steps[0], {
+      name: 'mine',
+      image: 'busybox',
+      securityContext: { runAsUser: 1000, runAsNonRoot: true },
+      script: 'true',
+      env: [{ name: 'A', value: '1' }],
+    })
+  },
+)

@@ -82,7 +82,7 @@ t.test('a uses step with container fields or a ref, or without a taskRef, is a p
     ],
   }
   t.strictSame(mergeTaskGroup(bad, []).problems.map(formatProblem), [
-    'spec.steps[0]: a step with uses takes its steps from the used Task: it cannot also set image, script (step "a")',
+    'spec.steps[0]: a step with uses takes its steps from the used Task: it cannot also set image, script; set them in the Task (step "a")',
     'spec.steps[1].ref: a step with uses takes its steps from the used Task: it cannot also have ref (step "b")',
     'spec.steps[2].uses.taskRef: uses needs a taskRef: the Task whose steps this step stands for (step "c")',
   ])
@@ -124,4 +124,86 @@ t.test('each stepTemplate stays with its own steps; a used Task’s ref step und
   t.strictSame(m.spec?.steps, [{ name: 'u-s', ref: { name: 'go-build' } }], 'the ref step is left as written')
   const noTemplate = mergeTaskGroup({ steps: [{ name: 'u', uses: { taskRef: { name: 'x' } } }] }, [{ ...withRef, spec: { steps: withRef.spec.steps } }])
   t.equal(noTemplate.handsOff, undefined, 'without a template a ref step is spliced like any other, later')
+})
+
+const messagesOf = (problems: Parameters<typeof formatProblem>[0][]): string[] => problems.map(formatProblem)
+const one = (spec: UsedTask['spec'], index = 0): UsedTask => ({ index, id: 'Task default/one', spec })
+
+t.test("a used Task's references to its own steps, and its steps' own workspaces, follow the renames", async (t) => {
+  const used = one({
+    workspaces: [{ name: 'creds' }],
+    results: [{ name: 'digest', value: '$(steps.produce.results.out)' }],
+    steps: [
+      { name: 'produce', image: 'a', results: [{ name: 'out' }], workspaces: [{ name: 'creds' }], script: 'cat $(workspaces.creds.path)' },
+      {
+        name: 'consume',
+        image: 'b',
+        env: [{ name: 'IN', value: '$(steps.produce.results.out)' }],
+        args: ['$(steps.step-produce.exitCode.path)', '$(steps.producer.results.out)', 'steps.produce.results.out'],
+      },
+    ],
+    sidecars: [{ name: 'side', image: 'c', workspaces: [{ name: 'creds' }] }],
+  })
+  const merged = mergeTaskGroup(
+    {
+      workspaces: [{ name: 'secret' }],
+      steps: [{ name: 'a', uses: { taskRef: { name: 'one' }, workspacebindings: [{ name: 'creds', workspace: 'secret' }] } }],
+    },
+    [used],
+  )
+  t.same(messagesOf(merged.problems), [])
+  const steps = merged.spec?.steps as Record<string, unknown>[]
+  t.same(steps[0]?.workspaces, [{ name: 'secret' }], "a step's own workspace is the group's now")
+  t.equal(steps[0]?.script, 'cat $(workspaces.secret.path)')
+  t.same(steps[1]?.env, [{ name: 'IN', value: '$(steps.a-produce.results.out)' }])
+  t.same(
+    steps[1]?.args,
+    ['$(steps.step-a-produce.exitCode.path)', '$(steps.producer.results.out)', 'steps.produce.results.out'],
+    'a longer name and text outside $(…) stay',
+  )
+  t.same(merged.spec?.results, [{ name: 'digest', value: '$(steps.a-produce.results.out)' }])
+  t.same(merged.spec?.sidecars, [{ name: 'side', image: 'c', workspaces: [{ name: 'secret' }] }])
+})
+
+t.test('names the merge cannot give, fields a uses step cannot hold, a Task that itself uses Tasks, bindings of another type', async (t) => {
+  const clash = mergeTaskGroup(
+    {
+      steps: [
+        { name: 'a', uses: { taskRef: { name: 'one' } } },
+        { name: 'a-b', image: 'x' },
+      ],
+    },
+    [one({ steps: [{ name: 'b', image: 'y' }] })],
+  )
+  t.match(messagesOf(clash.problems), [/^spec\.steps\[1\]\.name: "a-b" is the name of the step at spec\.steps\[0\] \(Task default\/one\) too/])
+  const fields = mergeTaskGroup({ steps: [{ name: 'a', onError: 'continue', timeout: '1m', uses: { taskRef: { name: 'one' } } }] }, [
+    one({ steps: [{ name: 'b', image: 'y' }] }),
+  ])
+  t.match(messagesOf(fields.problems), [/^spec\.steps\[0\]: a step with uses .* cannot also set onError, timeout; set them in the Task/])
+  const nested = mergeTaskGroup({ steps: [{ name: 'a', uses: { taskRef: { name: 'one' } } }] }, [
+    one({ steps: [{ name: 'x', uses: { taskRef: { name: 'z' } } }] }),
+  ])
+  t.match(messagesOf(nested.problems), [
+    /^spec\.steps\[0\]\.uses\.taskRef: Task default\/one is a Task whose step 0 has uses: only a TaskGroup's steps may use Tasks/,
+  ])
+  const types = mergeTaskGroup(
+    { params: [{ name: 'flags' }], steps: [{ name: 'a', uses: { taskRef: { name: 'one' }, parambindings: [{ name: 'EXTRA', param: 'flags' }] } }] },
+    [one({ params: [{ name: 'EXTRA', type: 'array' }], steps: [{ name: 'b', image: 'y', args: ['$(params.EXTRA[*])'] }] })],
+  )
+  t.match(messagesOf(types.problems), [/parambindings\[0\]\.param: Task default\/one's param "EXTRA" is array, the group's param "flags" is string/])
+})
+
+t.test("the group's stepTemplate beside its own step with ref cannot be merged exactly", async (t) => {
+  const merged = mergeTaskGroup(
+    {
+      stepTemplate: { env: [{ name: 'A', value: '1' }] },
+      steps: [
+        { name: 'note', ref: { name: 'notify' } },
+        { name: 'a', uses: { taskRef: { name: 'one' } } },
+      ],
+    },
+    [one({ steps: [{ name: 'b', image: 'y' }] }, 1)],
+  )
+  t.match(merged.handsOff, /the group has a stepTemplate and a step with ref \("note"\)/)
+  t.same(((merged.spec?.steps ?? []) as unknown[])[0], { name: 'note', ref: { name: 'notify' } }, 'the template is not laid over the ref step')
 })

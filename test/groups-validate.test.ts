@@ -59,7 +59,7 @@ t.test('every problem of one object at once, each with its path', async (t) => {
     "spec.steps[1].uses.workspacebindings[0]: a workspace binding is {name: <the used Task's workspace>, workspace: <the group's workspace>}",
     'spec.params[1].name: "p" is declared twice',
     'spec.workspaces[0].name: missing',
-    'spec.steps[1]: a step with uses takes its steps from the used Task: it cannot also set script (step "a")',
+    'spec.steps[1]: a step with uses takes its steps from the used Task: it cannot also set script; set them in the Task (step "a")',
     'spec.steps[2].ref: a step with uses takes its steps from the used Task: it cannot also have ref (step "b")',
     'spec.steps[2].uses.taskRef: uses needs a taskRef: the Task whose steps this step stands for (step "b")',
   ])

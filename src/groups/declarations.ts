@@ -129,7 +129,19 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
         )
       else if (param === undefined || !groupParams.includes(param))
         out.problems.push(problem(`${where}.param`, `the group declares no param ${quoteValue(param ?? '')}; its params are ${listed(groupParams)}`))
-      else renames.params.set(name, param)
+      else {
+        // `$(params.x[*])` of an array bound to a string (or the reverse) is a reference Tekton refuses.
+        const from = paramType(taskParams.find((p) => p.name === name) as ParamSpec)
+        const to = paramType(named<ParamSpec>(group.params).find((p) => p.name === param) as ParamSpec)
+        if (from !== to)
+          out.problems.push(
+            problem(
+              `${where}.param`,
+              `${task.id}'s param ${quoteValue(name)} is ${from}, the group's param ${quoteValue(param)} is ${to}: bind params of one type`,
+            ),
+          )
+        else renames.params.set(name, param)
+      }
     }
     for (const [j, b] of asList<unknown>(step.uses?.workspacebindings).entries()) {
       const where = `${at}.workspacebindings[${j}]`

@@ -32,18 +32,46 @@ export interface MergedGroup {
 
 const obj = (v: unknown): Record<string, unknown> => (isJsonObject(v) ? v : {})
 
+/** The names the merge gives a used Task's steps, by their own name (`unnamed-<k>` for an unnamed one). */
+function producedNames(usesStep: unknown, index: number, taskSteps: unknown): Map<string, string> {
+  const name = isJsonObject(usesStep) ? usesStep.name : undefined
+  const prefix = typeof name === 'string' && name !== '' ? name : `unnamed-${index}`
+  const out = new Map<string, string>()
+  for (const [k, t] of asList<unknown>(taskSteps).entries()) {
+    const own = isJsonObject(t) && typeof t.name === 'string' && t.name !== '' ? t.name : `unnamed-${k}`
+    out.set(own, `${prefix}-${own}`)
+  }
+  return out
+}
+
+/** A container's `workspaces: [{name}]` with bound names renamed. */
+function renameWorkspaceUses(container: unknown, renames: ReadonlyMap<string, string>): unknown {
+  if (!isJsonObject(container) || !Array.isArray(container.workspaces)) return container
+  const workspaces = container.workspaces.map((w) => {
+    const to = isJsonObject(w) && typeof w.name === 'string' ? renames.get(w.name) : undefined
+    return to === undefined ? w : { ...(w as object), name: to }
+  })
+  return { ...container, workspaces }
+}
+
 /** `group` merged with `used` (one per `uses` step, by its index). */
 export function mergeTaskGroup(group: TaskGroupSpec, used: readonly UsedTask[]): MergedGroup {
   const steps = asList<GroupStep>(group.steps)
   const problems = shapeProblems(steps)
   const first = mergeDeclarations(group, used)
-  // Renamed before anything is taken from them: a sidecar or volume of a used Task speaks the group's names too.
+  // Renamed before anything is taken from them: a sidecar or volume of a used Task speaks the group's names too, and
+  // its steps' references to each other (step results, exit codes) the names the merge gives them.
   const renamed: UsedTask[] = used.map((task) => {
-    const r = first.renames.get(task.index)
-    if (r === undefined) return task
+    const r = first.renames.get(task.index) ?? { params: new Map<string, string>(), workspaces: new Map<string, string>() }
+    const stepNames = producedNames(steps[task.index], task.index, task.spec.steps)
     const spec = { ...task.spec }
-    for (const field of ['steps', 'stepTemplate', 'sidecars', 'volumes'] as const) {
-      if (spec[field] !== undefined) (spec as Record<string, unknown>)[field] = renameIn(spec[field], r.params, r.workspaces)
+    for (const field of ['steps', 'stepTemplate', 'sidecars', 'volumes', 'results'] as const) {
+      if (spec[field] !== undefined) (spec as Record<string, unknown>)[field] = renameIn(spec[field], r.params, r.workspaces, stepNames)
+    }
+    // A step's or sidecar's own workspaces name the Task's workspaces (isolated workspaces): bound ones are the group's now.
+    for (const field of ['steps', 'sidecars'] as const) {
+      if (Array.isArray(spec[field]) && r.workspaces.size > 0)
+        (spec as Record<string, unknown>)[field] = spec[field].map((c) => renameWorkspaceUses(c, r.workspaces))
     }
     return { ...task, spec }
   })
@@ -58,12 +86,30 @@ export function mergeTaskGroup(group: TaskGroupSpec, used: readonly UsedTask[]):
   for (const [i, s] of steps.entries()) {
     const step = obj(s)
     if (step.uses === undefined) {
-      out.push(withStepTemplate(step, groupTemplate) as Step)
-      if (typeof step.name === 'string') origin.set(step.name, `spec.steps[${i}]`)
+      // Tekton lays a stepTemplate over a StepAction's step once it is spliced; the merged spec has no template left to lay.
+      if (step.ref != null && groupTemplate !== undefined && handsOff === undefined)
+        handsOff = `the group has a stepTemplate and a step with ref (${quoteValue(step.name ?? i)}): Tekton applies the template after the StepAction is spliced`
+      out.push((step.ref == null ? withStepTemplate(step, groupTemplate) : step) as Step)
+      if (typeof step.name === 'string') {
+        const clash = origin.get(step.name)
+        if (clash !== undefined)
+          problems.push(
+            problem(`spec.steps[${i}].name`, `${quoteValue(step.name)} is the name of the step at ${clash} too: step names must be unique`, {
+              step: step.name,
+            }),
+          )
+        else origin.set(step.name, `spec.steps[${i}]`)
+      }
       continue
     }
     const task = byIndex.get(i)
     if (task === undefined) continue
+    // Only a TaskGroup's steps may use Tasks: a Task's `uses` would reach Tekton, which refuses it.
+    const nested = asList<unknown>(task.spec.steps).findIndex((t) => isJsonObject(t) && t.uses !== undefined)
+    if (nested >= 0) {
+      problems.push(problem(`spec.steps[${i}].uses.taskRef`, `${task.id} is a Task whose step ${nested} has uses: only a TaskGroup's steps may use Tasks`))
+      continue
+    }
     const prefix = typeof step.name === 'string' && step.name !== '' ? step.name : `unnamed-${i}`
     const template = isJsonObject(task.spec.stepTemplate) ? (task.spec.stepTemplate as JsonObject) : undefined
     for (const [k, t] of asList<unknown>(task.spec.steps).entries()) {

@@ -7,8 +7,10 @@
 //
 // A reference is `$(params.NAME…)`, `$(params['NAME']…)` or
 // `$(params["NAME"]…)`, where … is what may follow a name (`[*]`, `[0]`,
-// `.key`) up to the closing `)` on the same line; and
-// `$(workspaces.NAME.path|bound|claim|volume)`. Only NAME changes. A longer
+// `.key`) up to the closing `)` on the same line;
+// `$(workspaces.NAME.path|bound|claim|volume)`; and a used Task's references
+// to its own steps, which the merge renames `<uses step>-<step>`:
+// `$(steps.NAME.results.…)` and `$(steps.step-NAME.exitCode.path)`. Only NAME changes. A longer
 // name that starts with NAME, text outside `$(…)`, and an opener that never
 // closes stay as they are. One left-to-right pass per string: linear.
 
@@ -19,6 +21,7 @@ import { ForwardSearch } from '../variables/scan.ts'
 const isNameChar = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 /* _ */ || c === 45 /* - */
 
 const workspaceFields = new Set(['path', 'bound', 'claim', 'volume'])
+const noSteps: ReadonlyMap<string, string> = new Map()
 
 /**
  * The searches of one text. Positions only grow while a text is read, so
@@ -45,7 +48,12 @@ function closing(c: Cursors, from: number): number {
  * holds a `.` or other characters it cannot hold is written in the bracket
  * form, which holds any name.
  */
-export function renameReferences(text: string, params: ReadonlyMap<string, string>, workspaces: ReadonlyMap<string, string>): string {
+export function renameReferences(
+  text: string,
+  params: ReadonlyMap<string, string>,
+  workspaces: ReadonlyMap<string, string>,
+  steps: ReadonlyMap<string, string> = noSteps,
+): string {
   if (!text.includes('$(')) return text
   let out = ''
   let copied = 0
@@ -58,7 +66,10 @@ export function renameReferences(text: string, params: ReadonlyMap<string, strin
   let at = text.indexOf('$(')
   while (at >= 0) {
     const rewrite = params.size > 0 && text.startsWith('params', at + 2) ? paramAt(text, at + 8, params, c) : undefined
-    const found = rewrite ?? (workspaces.size > 0 && text.startsWith('workspaces.', at + 2) ? workspaceAt(text, at + 13, workspaces, c) : undefined)
+    const found =
+      rewrite ??
+      (workspaces.size > 0 && text.startsWith('workspaces.', at + 2) ? workspaceAt(text, at + 13, workspaces, c) : undefined) ??
+      (steps.size > 0 && text.startsWith('steps.', at + 2) ? stepAt(text, at + 8, steps, c) : undefined)
     if (found !== undefined) {
       out += text.slice(copied, found.start) + found.replacement
       copied = found.end
@@ -118,14 +129,36 @@ function workspaceAt(text: string, after: number, renames: ReadonlyMap<string, s
   return { start: after, end: j, replacement: renamed }
 }
 
+/** `after` is just past `$(steps.`: `NAME.results.…` or `step-NAME.exitCode.path`. */
+function stepAt(text: string, after: number, renames: ReadonlyMap<string, string>, cursors: Cursors): Rewrite | undefined {
+  let j = after
+  while (j < text.length && isNameChar(text.charCodeAt(j))) j++
+  const name = text.slice(after, j)
+  if (closing(cursors, j) < 0) return undefined
+  if (text.startsWith('.results.', j)) {
+    const renamed = renames.get(name)
+    return renamed === undefined ? undefined : { start: after, end: j, replacement: renamed }
+  }
+  if (name.startsWith('step-') && text.startsWith('.exitCode.path)', j)) {
+    const renamed = renames.get(name.slice(5))
+    return renamed === undefined ? undefined : { start: after + 5, end: j, replacement: renamed }
+  }
+  return undefined
+}
+
 /** `value` with every string in it renamed; containers are copied only where something changed. */
-export function renameIn<T>(value: T, params: ReadonlyMap<string, string>, workspaces: ReadonlyMap<string, string>): T {
-  if (params.size === 0 && workspaces.size === 0) return value
-  if (typeof value === 'string') return renameReferences(value, params, workspaces) as T
+export function renameIn<T>(
+  value: T,
+  params: ReadonlyMap<string, string>,
+  workspaces: ReadonlyMap<string, string>,
+  steps: ReadonlyMap<string, string> = noSteps,
+): T {
+  if (params.size === 0 && workspaces.size === 0 && steps.size === 0) return value
+  if (typeof value === 'string') return renameReferences(value, params, workspaces, steps) as T
   if (Array.isArray(value)) {
     let changed = false
     const out = value.map((v) => {
-      const r = renameIn(v, params, workspaces)
+      const r = renameIn(v, params, workspaces, steps)
       if (r !== v) changed = true
       return r
     })
@@ -135,7 +168,7 @@ export function renameIn<T>(value: T, params: ReadonlyMap<string, string>, works
     let changed = false
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(value)) {
-      const r = renameIn(v, params, workspaces)
+      const r = renameIn(v, params, workspaces, steps)
       if (r !== v) changed = true
       out[k] = r
     }

@@ -8,21 +8,13 @@ import { type Problem, problem } from '../problems/problem.ts'
 import { quoteValue } from '../problems/truncate.ts'
 import type { GroupStep } from './types.ts'
 
-/** Container fields a `uses` step must not have: it is replaced by the used Task's steps, which bring their own. */
-const containerFields = [
-  'image',
-  'command',
-  'args',
-  'script',
-  'workingDir',
-  'env',
-  'envFrom',
-  'volumeMounts',
-  'volumeDevices',
-  'computeResources',
-  'securityContext',
-  'imagePullPolicy',
-]
+/**
+ * What a `uses` step may hold besides `uses`: its name, which prefixes the
+ * used Task's step names. Anything else (container fields, `ref`, `onError`,
+ * `timeout`, `when`, `params`, …) would belong to steps it is replaced by,
+ * and would be dropped without a word: it is a problem instead.
+ */
+const usesStepFields = new Set(['name', 'uses'])
 
 /** A DNS-1123 label, as Kubernetes checks a container's (and so a step's) name. */
 export const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
@@ -35,8 +27,11 @@ export function shapeProblems(steps: readonly GroupStep[]): Problem[] {
     const at = `spec.steps[${i}]`
     const step = typeof s.name === 'string' ? { step: s.name } : {}
     if (s.ref !== undefined) out.push(problem(`${at}.ref`, 'a step with uses takes its steps from the used Task: it cannot also have ref', step))
-    const set = containerFields.filter((f) => s[f] !== undefined)
-    if (set.length > 0) out.push(problem(at, `a step with uses takes its steps from the used Task: it cannot also set ${set.join(', ')}`, step))
+    const set = Object.keys(s).filter((f) => !usesStepFields.has(f) && f !== 'ref')
+    if (set.length > 0)
+      out.push(
+        problem(at, `a step with uses takes its steps from the used Task: it cannot also set ${set.slice(0, 10).join(', ')}; set them in the Task`, step),
+      )
     if (!isJsonObject(s.uses) || !isJsonObject(s.uses.taskRef))
       out.push(problem(`${at}.uses.taskRef`, 'uses needs a taskRef: the Task whose steps this step stands for', step))
   }

@@ -20,6 +20,7 @@ import { validateTaskGroup } from '../groups/validate.ts'
 import type { GroupStep, TaskGroupSpec, UsedTask } from '../groups/types.ts'
 import { asList, isJsonObject, withValueAt } from '../json/values.ts'
 import { limits } from '../limits/limits.ts'
+import { measure } from '../limits/measure.ts'
 import { type Problem, problem } from '../problems/problem.ts'
 import { quoteValue } from '../problems/truncate.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
@@ -48,14 +49,23 @@ interface Merged {
 }
 
 /** Why a group could not be merged: problems (the author's mistakes), or what stepsplice cannot do (`leave`, `limit`). */
-type Failed = { problems: Problem[]; warnings: string[] } | { leave: string; warnings: string[] }
+type Failed = { problems: Problem[]; warnings: string[] } | Left
 
-/** Counts lookups over all levels of one request, against limits.usedTasks. */
+/** Why a group is left for Tekton; `at`, where in the group (`spec.steps[0].uses.taskRef`), when it is one place. */
+interface Left {
+  leave: string
+  at?: string
+  warnings: string[]
+}
+
+/** One request's walk: lookups counted over all levels against limits.usedTasks, each group merged once. */
 interface Walk {
   catalog: Catalog
   namespace: string
   options: ResolveOptions
   used: number
+  /** By nesting level and group: a group many sites or steps use is looked up and merged once. */
+  merged: Map<string, Promise<Merged | Failed>>
 }
 
 /**
@@ -141,8 +151,10 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
     }
     const { found } = answer
     if (found === undefined) continue
-    if ('unresolved' in found) return { leave: `${at}: ${found.unresolved}`, warnings }
+    if ('unresolved' in found) return { leave: found.unresolved, at, warnings }
     if ('error' in found) {
+      // A catalog that does not see the cluster's Tasks (a directory) lacking one says nothing of the cluster.
+      if ('missing' in found && found.missing === true && walk.catalog.authoritative !== true) return { leave: found.error, at, warnings }
       problems.push(problem(at, found.error, step))
       continue
     }
@@ -150,9 +162,10 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
     const id = idOf(task, walk.namespace)
     if ((task.kind ?? 'Task') === 'Task') {
       used.push({ index: answer.i, id, spec: task.spec })
+      const origin = originOf(task, walk.namespace)
       origins.set(
         answer.i,
-        asList<unknown>(task.spec.steps).map(() => originOf(task, walk.namespace)),
+        asList<unknown>(task.spec.steps).map(() => origin),
       )
       continue
     }
@@ -162,8 +175,9 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
     }
     if (chain.length + 1 > limits.groupNesting)
       return { leave: `${[...chain, id].join(' → ')}: TaskGroups nest deeper than ${limits.groupNesting} (limit groupNesting)`, warnings }
-    const inner = await mergeGroup(task.spec as TaskGroupSpec, [...chain, id], originOf(task, walk.namespace), walk)
-    if ('leave' in inner) return inner
+    const inner = await mergeOnce(task, [...chain, id], walk)
+    // Said from here: which step of this group uses the group that could not be merged, and where in that one.
+    if ('leave' in inner) return { leave: `${id}: ${inner.at === undefined ? '' : `${inner.at}: `}${inner.leave}`, at, warnings: inner.warnings }
     warnings.push(...inner.warnings)
     if ('problems' in inner) {
       problems.push(...inner.problems.map((p) => within([id], at, p)))
@@ -172,10 +186,11 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
     used.push({ index: answer.i, id, spec: inner.spec })
     origins.set(answer.i, inner.origins)
   }
-  if (problems.length > 0) return { problems, warnings }
+  // What the Tasks found give is merged too, so every problem of the group is reported at once.
   const merged = mergeTaskGroup(group, used)
   warnings.push(...merged.warnings)
-  if (merged.spec === undefined) return { problems: merged.problems, warnings }
+  problems.push(...merged.problems)
+  if (problems.length > 0 || merged.spec === undefined) return { problems, warnings }
   if (merged.handsOff !== undefined) return { leave: merged.handsOff, warnings }
   const stepOrigins: Origin[] = []
   for (const [i, s] of steps.entries()) {
@@ -185,19 +200,32 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
   return { spec: merged.spec, origins: stepOrigins, warnings }
 }
 
+/** A referenced TaskGroup merged, once per request and nesting level however many sites or steps use it. */
+function mergeOnce(task: ResolvedTask, chain: readonly string[], walk: Walk): Promise<Merged | Failed> {
+  const key = `${chain.length}\0${chain.at(-1) ?? ''}`
+  let merged = walk.merged.get(key)
+  if (merged === undefined) {
+    merged = mergeGroup(task.spec as TaskGroupSpec, chain, originOf(task, walk.namespace), walk)
+    walk.merged.set(key, merged)
+  }
+  return merged
+}
+
 /** The group a site asks for: its inline spec, or the TaskGroup its taskRef names. */
 async function groupOf(
   site: GroupSite,
   walk: Walk,
-): Promise<{ spec: TaskGroupSpec; id?: string; origin: Origin } | { problems: Problem[] } | { leave: string }> {
-  if (site.ref === undefined) return { spec: site.inline ?? {}, origin: undefined }
+): Promise<{ inline: TaskGroupSpec } | { task: ResolvedTask; id: string } | { problems: Problem[] } | { leave: string }> {
+  if (site.ref === undefined) return { inline: site.inline ?? {} }
   if (site.ref === '') return { problems: [problem(`${site.path}.taskRef.name`, 'a taskRef to a TaskGroup needs its name')] }
   if (walk.catalog.resolveTask === undefined) return { leave: `taskgroups.custom.tekton.dev ${quoteValue(site.ref)}: no catalog here holds TaskGroups` }
+  walk.used += 1
+  if (walk.used > limits.usedTasks) return { leave: `the TaskGroups of this object use more than ${limits.usedTasks} Tasks (limit usedTasks)` }
   const found = await walk.catalog.resolveTask({ namespace: walk.namespace, name: site.ref, kind: 'TaskGroup' }, walk.options)
   if ('unresolved' in found) return { leave: found.unresolved }
   if ('error' in found)
     return 'missing' in found && site.leaveUnresolved ? { leave: found.error } : { problems: [problem(`${site.path}.taskRef`, found.error)] }
-  return { spec: found.task.spec as TaskGroupSpec, id: idOf(found.task, walk.namespace), origin: originOf(found.task, walk.namespace) }
+  return { task: found.task, id: idOf(found.task, walk.namespace) }
 }
 
 /** The site's task spec path, where the merged steps are. */
@@ -228,15 +256,17 @@ export async function expandGroups(obj: KubeObject, namespace: string, catalog: 
   const sites = findGroupSites(obj)
   const outcome: GroupsOutcome = { object: obj, changed: false, problems: [], warnings: [], entries: [] }
   if (sites.length === 0) return outcome
-  const walk: Walk = { catalog, namespace, options, used: 0 }
+  const walk: Walk = { catalog, namespace, options, used: 0, merged: new Map() }
+  // What the merged specs add is bounded like the object: a small run naming a large group many times must not grow past
+  // what the API server stores (counted generously: a merged spec's whole size, and every step it holds).
+  const budget = { bytes: limits.objectBytes - measure(obj).bytes, steps: limits.steps }
+  const sizes = new WeakMap<TaskSpec, number>()
   let out = obj
   for (const site of sites) {
-    const leave = (why: string): void => {
-      if (site.leaveUnresolved) outcome.warnings.push(`${site.path}: stepsplice left this TaskGroup for Tekton: ${why}`)
-      else
-        outcome.problems.push(
-          problem(site.ref === undefined ? `${site.path}.taskSpec` : `${site.path}.taskRef`, `${why}; Tekton cannot run a TaskGroup itself`),
-        )
+    const leave = (why: string, limit?: string, path?: string): void => {
+      const at = path ?? (site.ref === undefined ? `${site.path}.taskSpec` : `${site.path}.taskRef`)
+      if (site.leaveUnresolved) outcome.warnings.push(`${at}: stepsplice left this TaskGroup for Tekton: ${why}`)
+      else outcome.problems.push(problem(at, `${why}; Tekton cannot run a TaskGroup itself`, limit === undefined ? {} : { limit }))
     }
     if (site.notV1) {
       leave(`a TaskGroup is merged into tekton.dev/v1 runs only; write this ${String(obj.kind)} as tekton.dev/v1`)
@@ -251,11 +281,13 @@ export async function expandGroups(obj: KubeObject, namespace: string, catalog: 
       outcome.problems.push(...group.problems)
       continue
     }
-    const chain = group.id === undefined ? [] : [group.id]
-    const merged = await mergeGroup(group.spec, chain, group.origin, walk)
+    const chain = 'id' in group ? [group.id] : []
+    const merged = 'task' in group ? await mergeOnce(group.task, chain, walk) : await mergeGroup(group.inline, [], undefined, walk)
     outcome.warnings.push(...merged.warnings.map((w) => `${site.path}: ${w}`))
     if ('leave' in merged) {
-      leave(merged.leave)
+      if (merged.at === undefined) leave(merged.leave)
+      else if (site.ref === undefined) leave(merged.leave, undefined, `${taskSpecPath(site)}.${merged.at.replace(/^spec\./, '')}`)
+      else leave(`${chain.join(' → ')}: ${merged.at}: ${merged.leave}`)
       continue
     }
     if ('problems' in merged) {
@@ -263,9 +295,22 @@ export async function expandGroups(obj: KubeObject, namespace: string, catalog: 
       outcome.problems.push(...merged.problems.map((p) => within(chain, at, p)))
       continue
     }
+    const steps = asList<Step>(merged.spec.steps)
+    let bytes = sizes.get(merged.spec)
+    if (bytes === undefined) {
+      bytes = measure(merged.spec, { bytes: limits.objectBytes, depth: limits.depth }).bytes
+      sizes.set(merged.spec, bytes)
+    }
+    if (bytes > budget.bytes || steps.length > budget.steps) {
+      const limit = bytes > budget.bytes ? 'objectBytes' : 'steps'
+      leave(`merged, the object would pass stepsplice's limit ${limit} (${limit === 'steps' ? limits.steps : limits.objectBytes})`, limit)
+      continue
+    }
+    budget.bytes -= bytes
+    budget.steps -= steps.length
     out = written(out, site, merged.spec)
     const task = site.holder.length === 1 ? undefined : pipelineTaskName(obj, site)
-    for (const [j, s] of asList<Step>(merged.spec.steps).entries()) {
+    for (const [j, s] of steps.entries()) {
       const origin = merged.origins[j]
       // A step with ref is recorded when its StepAction is spliced, as its own definition.
       if (origin === undefined || !isJsonObject(s) || s.ref != null) continue
@@ -300,12 +345,18 @@ export async function groupAsTask(obj: KubeObject, namespace: string, catalog: C
   const outcome: GroupsOutcome = { object: obj, changed: false, problems: [], warnings: [], entries: [] }
   const written = validateTaskGroup(obj)
   if (written.length > 0) return { ...outcome, problems: written }
-  const walk: Walk = { catalog, namespace, options, used: 0 }
+  const walk: Walk = { catalog, namespace, options, used: 0, merged: new Map() }
   const metadata = obj.metadata ?? {}
   const id = taskId({ kind: 'TaskGroup', namespace: metadata.namespace ?? namespace, name: metadata.name ?? '' })
   const merged = await mergeGroup(obj.spec as TaskGroupSpec, [id], undefined, walk)
   if ('leave' in merged) return { ...outcome, problems: [problem('spec', `${merged.leave}: the Task cannot be written exactly`)], warnings: merged.warnings }
   if ('problems' in merged) return { ...outcome, problems: merged.problems, warnings: merged.warnings }
-  const task: KubeObject = { apiVersion: 'tekton.dev/v1', kind: 'Task', metadata, spec: merged.spec }
+  // What a new object keeps of the group's: its name, namespace, labels and annotations (not the server's bookkeeping,
+  // nor kubectl's copy of the TaskGroup as applied).
+  const kept: Record<string, unknown> = {}
+  for (const field of ['name', 'generateName', 'namespace', 'labels'] as const) if (metadata[field] !== undefined) kept[field] = metadata[field]
+  const annotations = Object.entries(metadata.annotations ?? {}).filter(([k]) => k !== 'kubectl.kubernetes.io/last-applied-configuration')
+  if (annotations.length > 0) kept.annotations = Object.fromEntries(annotations)
+  const task: KubeObject = { apiVersion: 'tekton.dev/v1', kind: 'Task', metadata: kept, spec: merged.spec }
   return { ...outcome, object: task, changed: true, warnings: merged.warnings }
 }

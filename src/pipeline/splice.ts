@@ -151,7 +151,9 @@ export async function spliceObject(sent: KubeObject, namespace: string, deps: Sp
   const judgedTask = injectRequiredSteps(written, policies, verified.entries)
   // The Task stays referenced when nothing had to be added to it: the run changes only for what a policy requires.
   const injection = judgedTask.injected.length === 0 && judgedTask.problems.length === 0 ? { ...judgedTask, object: obj } : judgedTask
-  const spliced = await spliceUnchecked(injection.object, namespace, deps, options, task, groups.entries)
+  // The steps a group brought move with the required steps added before them, as verified entries do.
+  const groupEntries = groups.entries.map((e) => ({ ...e, path: movedBy(e.path, injection.shifted) }))
+  const spliced = await spliceUnchecked(injection.object, namespace, deps, options, task, groupEntries)
   // A denial is about the object as sent; an injected step left for Tekton (or a run left unexpanded) is still a change, and so is a merged group.
   const added = injection.injected.length > 0 || groups.changed
   const expansion: Expansion =

@@ -54,12 +54,18 @@ function emptyField(v: unknown): boolean {
  * and false too for an env var's or mount's own strings and booleans.
  */
 function mergeMaps(template: Record<string, unknown>, step: Record<string, unknown>, absent: (v: unknown) => boolean = isNull): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...template }
+  // The step's keys keep their places and the template's others follow, as a JSON patch from the step would put them:
+  // an inline step merged in place reads the same rendered and admitted.
+  const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(step)) {
-    if (absent(v)) continue
-    const t = out[k]
+    const t = template[k]
+    if (absent(v)) {
+      if (k in template) out[k] = t
+      continue
+    }
     out[k] = isJsonObject(t) && isJsonObject(v) ? mergeMaps(t, v) : v
   }
+  for (const [k, t] of Object.entries(template)) if (!(k in out)) out[k] = t
   return out
 }
 
