@@ -430,3 +430,48 @@ t.test(
     })
   },
 )
+
+t.test('a merged run admitted again (reinvocation) has its group steps merged again and verified; an edited one is not', async (t) => {
+  const loaded = loadPolicy({
+    apiVersion: 'stepsplice.dev/v1alpha1',
+    kind: 'StepPolicy',
+    metadata: { name: 'p', namespace: 'default' },
+    spec: { inlineSteps: 'Deny' },
+  })
+  if (!('policy' in loaded)) throw new Error(loaded.problems.join('; '))
+  for (const file of ['examples/taskgroups/taskrun.yaml', 'examples/taskgroups/taskrun-inline.yaml']) {
+    const first = await splice(await yamlOf(file), [loaded.policy])
+    t.same(messages(first), [], `${file}: admitted`)
+    t.ok(first.object.metadata?.annotations?.['stepsplice.dev/taskgroups'], 'the sites are recorded as written')
+    // Another webhook (Tekton's defaulting) changes the run; the API server calls stepsplice again.
+    const again = { ...first.object, spec: { ...(first.object.spec as object), timeout: '1h0m0s' } }
+    const second = await splice(again, [loaded.policy])
+    t.same(messages(second), [], `${file}: admitted again`)
+    t.equal(JSON.stringify(second.object.spec), JSON.stringify(again.spec), 'and left as it is')
+  }
+  // A PipelineRun's group, with a policy on sources: re-admitted, the group's steps still come from the directory.
+  const sources = loadPolicy({
+    apiVersion: 'stepsplice.dev/v1alpha1',
+    kind: 'StepPolicy',
+    metadata: { name: 's', namespace: 'default' },
+    spec: {
+      sources: { allow: ['directory:default/*'] },
+      requiredSteps: [{ name: 'sum', ref: { name: 'summarize' }, params: [{ name: 'commit', value: 'abc' }], position: 'Last' }],
+    },
+  })
+  if (!('policy' in sources)) throw new Error(sources.problems.join('; '))
+  const pr = await splice(await yamlOf('examples/taskgroups/pipelinerun.yaml'), [sources.policy])
+  t.same(messages(pr), [])
+  const prAgain = await splice({ ...pr.object, spec: { ...(pr.object.spec as object), timeouts: { pipeline: '1h0m0s' } } }, [sources.policy])
+  t.same(messages(prAgain), [])
+  t.same(
+    prAgain.warnings.filter((w) => w.includes('not what their definitions give')),
+    [],
+    'every claim verified',
+  )
+  const first = await splice(await yamlOf('examples/taskgroups/taskrun.yaml'), [loaded.policy])
+  const edited = structuredClone(first.object)
+  const steps = (edited.spec as { taskSpec: Spec }).taskSpec.steps
+  if (steps[1] !== undefined) steps[1].image = 'evil/kaniko:latest'
+  t.match(messages(await splice(edited, [loaded.policy])), [/^spec\.taskSpec\.steps\[1\]: .*inlineSteps/], 'only the edited step is inline')
+})

@@ -12,6 +12,17 @@ import type { TaskGroupSpec } from './types.ts'
 /** The label a run or pipeline task spec gets with a TaskGroup merged in, as TaskGroup's controller labels its TaskRuns. */
 export const taskGroupLabel = 'custom.tekton.dev/taskGroup'
 
+/**
+ * The sites as they were written before the merge (`[{path, taskRef}]`, or
+ * `[{path, taskSpec}]` for inline `uses`): what a re-admitted run's group
+ * steps are merged again from, so their provenance is verified rather than
+ * believed (pipeline/provenance.ts).
+ */
+export const groupsAnnotation = 'stepsplice.dev/taskgroups'
+
+/** Where a site can be: the TaskRun's spec or a pipeline task. */
+export const sitePath = /^spec(\.pipelineSpec\.(tasks|finally)\[\d{1,6}\])?$/
+
 export interface GroupSite {
   /** What holds the task: the TaskRun's spec, or a pipeline task. */
   holder: (string | number)[]

@@ -15,10 +15,10 @@ import { sha256Digest } from '../json/canonical.ts'
 import type { ResolvedTask, TaskKind, TaskReference } from '../definitions/reference.ts'
 import { taskGroupApiVersion, taskId } from '../definitions/task.ts'
 import { mergeTaskGroup } from '../groups/merge.ts'
-import { findGroupSites, type GroupSite, taskGroupLabel } from '../groups/sites.ts'
+import { findGroupSites, type GroupSite, groupsAnnotation, taskGroupLabel } from '../groups/sites.ts'
 import { validateTaskGroup } from '../groups/validate.ts'
 import type { GroupStep, TaskGroupSpec, UsedTask } from '../groups/types.ts'
-import { asList, isJsonObject, withValueAt } from '../json/values.ts'
+import { asList, isJsonObject, valueAtPath, withValueAt } from '../json/values.ts'
 import { limits } from '../limits/limits.ts'
 import { measure } from '../limits/measure.ts'
 import { type Problem, problem } from '../problems/problem.ts'
@@ -323,7 +323,23 @@ export async function expandGroups(obj: KubeObject, namespace: string, catalog: 
     }
   }
   if (outcome.problems.length > 0) return { ...outcome, entries: [] }
-  return { ...outcome, object: out, changed: out !== obj }
+  if (out === obj) return outcome
+  return { ...outcome, object: withSitesRecorded(out, obj, sites), changed: true }
+}
+
+/** The merged sites as they were written, kept so a re-admission can merge them again; past writtenStepsBytes, not kept. */
+function withSitesRecorded(out: KubeObject, sent: KubeObject, sites: readonly GroupSite[]): KubeObject {
+  const recorded: Record<string, unknown>[] = []
+  for (const site of sites) {
+    const before = valueAtPath(sent, site.path)
+    const after = valueAtPath(out, site.path)
+    if (!isJsonObject(before) || !isJsonObject(after) || after.taskRef !== undefined || before.taskSpec === after.taskSpec) continue
+    recorded.push(site.ref === undefined ? { path: site.path, taskSpec: before.taskSpec } : { path: site.path, taskRef: before.taskRef })
+  }
+  const text = JSON.stringify(recorded)
+  if (recorded.length === 0 || text.length > limits.writtenStepsBytes) return out
+  const metadata = out.metadata ?? {}
+  return withValueAt(out, ['metadata'], { ...metadata, annotations: { ...(metadata.annotations ?? {}), [groupsAnnotation]: text } })
 }
 
 function pipelineTaskName(obj: KubeObject, site: GroupSite): string | undefined {

@@ -16,11 +16,16 @@
 // does not hold leaves its step an inline step.
 //
 // A step a TaskGroup brought (its entry has `kind`: Task or TaskGroup) has no
-// `ref` to splice again: its claim is believed only where claims are believed
-// at all, on a TaskRun Tekton created for the pipeline task it was recorded
-// for; anywhere else it is not read, and its step counts as inline.
+// `ref` to splice again: the sites were recorded as written
+// (stepsplice.dev/taskgroups), so they are put back and merged again, and a
+// claim holds when the merge gives a step of its name, from the same
+// definition, exactly as it is there. On a TaskRun Tekton created for a
+// pipeline task its claims are believed as the others are.
 
-import { isJsonObject, pathSegments, valueAtPath, withValueAt } from '../json/values.ts'
+import { asList, isJsonObject, pathSegments, valueAtPath, withValueAt } from '../json/values.ts'
+import { groupsAnnotation, sitePath } from '../groups/sites.ts'
+import { limits } from '../limits/limits.ts'
+import type { GroupsOutcome } from './groups.ts'
 import { comparable } from '../limits/measure.ts'
 import { entriesOf, stepPath } from '../runs/provenance.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
@@ -102,6 +107,8 @@ function groupsOf(obj: KubeObject, claims: readonly ReadClaim[]): ReadClaim[][] 
 }
 
 export interface VerifyOptions {
+  /** Merges an object's TaskGroups again (pipeline/groups.ts), for the claims of steps a group brought. */
+  regroup?: (o: KubeObject) => Promise<GroupsOutcome>
   /**
    * The object is a TaskRun the Tekton controller created for a PipelineRun
    * (the request's user, not anything in the object): its claims about its
@@ -137,8 +144,10 @@ export async function verifyProvenance(
     for (const c of claims) written = withValueAt(written, pathSegments(c.target), c.written)
     return splice(written)
   }
+  const grouped = claims.filter((c) => c.written === undefined && !verified.has(c.target) && (c.site === 'spec.taskSpec' || obj.kind !== 'TaskRun'))
+  if (grouped.length > 0 && options.regroup !== undefined) for (const e of await mergedAgain(obj, grouped, options.regroup)) verified.set(e.path, e)
   for (const group of groups) {
-    // What a TaskGroup brought cannot be spliced again: believed above, or not at all.
+    // What a TaskGroup brought is not spliced again: merged again above, or believed.
     let open = group.filter((c) => !verified.has(c.target) && c.written !== undefined)
     if (open.length === 0) continue
     let again = await spliceWith(open)
@@ -159,6 +168,48 @@ export async function verifyProvenance(
     }
   }
   // A TaskRun's step may be claimed for several pipeline tasks: it counts once, refuted when no claim on it held.
-  const targets = new Set(groups.flatMap((g) => g.filter((c) => c.written !== undefined || verified.has(c.target)).map((c) => c.target)))
+  const targets = new Set([...groups.flatMap((g) => g.filter((c) => c.written !== undefined).map((c) => c.target)), ...grouped.map((c) => c.target)])
   return { entries: [...verified.values()], refuted: targets.size - verified.size }
+}
+
+/** The recorded sites of a run's TaskGroups, as written; none when the annotation is absent or not what stepsplice writes. */
+function recordedSites(obj: KubeObject): { path: string; taskRef?: unknown; taskSpec?: unknown }[] {
+  const text = obj.metadata?.annotations?.[groupsAnnotation]
+  if (typeof text !== 'string' || text.length > limits.writtenStepsBytes) return []
+  try {
+    return asList<unknown>(JSON.parse(text)).filter(
+      (r): r is { path: string; taskRef?: unknown; taskSpec?: unknown } =>
+        isJsonObject(r) && typeof r.path === 'string' && sitePath.test(r.path) && (isJsonObject(r.taskRef) || isJsonObject(r.taskSpec)),
+    )
+  } catch {
+    return []
+  }
+}
+
+/** The group claims that hold: the sites put back as written and merged again give the step there, from the same definition. */
+async function mergedAgain(obj: KubeObject, claims: readonly ReadClaim[], regroup: (o: KubeObject) => Promise<GroupsOutcome>): Promise<ProvenanceEntry[]> {
+  const sites = recordedSites(obj)
+  if (sites.length === 0) return []
+  let rebuilt = obj
+  for (const site of sites) {
+    const holder = valueAtPath(rebuilt, site.path)
+    if (!isJsonObject(holder)) continue
+    const { taskSpec: _merged, ...rest } = holder
+    rebuilt = withValueAt(
+      rebuilt,
+      pathSegments(site.path),
+      site.taskRef !== undefined ? { ...rest, taskRef: site.taskRef } : { ...rest, taskSpec: site.taskSpec },
+    )
+  }
+  const again = await regroup(rebuilt)
+  if (again.problems.length > 0 || !again.changed) return []
+  const out: ProvenanceEntry[] = []
+  for (const c of claims) {
+    const spec = c.target.replace(/\.steps\[\d+\]$/, '')
+    const entry = again.entries.find((e) => e.step === c.entry.step && e.path.startsWith(`${spec}.steps[`))
+    if (entry === undefined || entry.definition !== c.entry.definition || entry.digest !== c.entry.digest) continue
+    const now = comparable(valueAtPath(obj, c.target))
+    if (now !== undefined && now === comparable(valueAtPath(again.object, entry.path))) out.push({ ...entry, path: c.target })
+  }
+  return out
 }

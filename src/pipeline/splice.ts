@@ -141,7 +141,11 @@ export async function spliceObject(sent: KubeObject, namespace: string, deps: Sp
     const measured = checkSizeAndDepth(obj, '', typeof obj.kind === 'string' ? `the ${obj.kind}` : 'the object')
     if (measured.length > 0) return limitOutcome(obj, obj.kind === 'Pod', measured)
   }
-  const verified = await provenanceOf(obj, policies, (o) => spliceUnchecked(o, namespace, deps, options), options.createdByTekton === true)
+  const verified = await provenanceOf(obj, policies, {
+    splice: (o) => spliceUnchecked(o, namespace, deps, options),
+    regroup: (o) => expandGroups(o, namespace, deps.catalog, options),
+    createdByTekton: options.createdByTekton === true,
+  })
   // A TaskRun naming its Task is judged by the Task's steps, and gets required steps in the Task written out, when the catalog
   // holds it (looked up once: the splice below is given what was found). Otherwise its steps are not judged, and injection
   // says it cannot add to a TaskRun that references its Task.
@@ -218,11 +222,10 @@ const asksProvenance = (p: LoadedPolicy): boolean => p.spec.inlineSteps === 'Den
 async function provenanceOf(
   obj: KubeObject,
   policies: readonly LoadedPolicy[],
-  splice: (o: KubeObject) => Promise<Expansion>,
-  createdByTekton: boolean,
+  again: { splice: (o: KubeObject) => Promise<Expansion>; regroup: (o: KubeObject) => Promise<GroupsOutcome>; createdByTekton: boolean },
 ): Promise<VerifiedProvenance> {
   if (!isTektonRun(obj) || obj.metadata?.annotations?.[provenanceAnnotation] === undefined || !policies.some(asksProvenance)) return { entries: [], refuted: 0 }
-  return verifyProvenance(obj, splice, { createdByTekton })
+  return verifyProvenance(obj, again.splice, { createdByTekton: again.createdByTekton, regroup: again.regroup })
 }
 
 interface Governing {
