@@ -72,6 +72,12 @@ const yamlOf = async (file: string): Promise<KubeObject> => parse(await readFile
 const layered = new LayeredCatalog([{ catalog, origin: 'examples' }])
 const splice = (obj: KubeObject, policies?: LoadedPolicy[]) =>
   spliceObject(obj, 'default', { catalog: layered, ...(policies === undefined ? {} : { policies }) }, { includeWorkloads: false })
+/** A StepPolicy in namespace default, loaded as files are. */
+function policyOf(spec: Record<string, unknown>, name = 'p'): LoadedPolicy {
+  const loaded = loadPolicy({ apiVersion: 'stepsplice.dev/v1alpha1', kind: 'StepPolicy', metadata: { name, namespace: 'default' }, spec })
+  if (!('policy' in loaded)) throw new Error(loaded.problems.join('; '))
+  return loaded.policy
+}
 const messages = (e: { problems: { path: string; message: string }[] }): string[] => e.problems.map((p) => `${p.path}: ${p.message}`)
 type Spec = {
   steps: { name: string; image?: string; args?: string[]; script?: string }[]
@@ -243,11 +249,7 @@ t.test('render -f taskgroup.yaml prints the Task it stands for; an invalid one i
 })
 
 t.test('policies judge the steps a group brought by where they came from', async (t) => {
-  const policy = (spec: Record<string, unknown>): LoadedPolicy => {
-    const loaded = loadPolicy({ apiVersion: 'stepsplice.dev/v1alpha1', kind: 'StepPolicy', metadata: { name: 'p', namespace: 'default' }, spec })
-    if (!('policy' in loaded)) throw new Error(loaded.problems.join('; '))
-    return loaded.policy
-  }
+  const policy = (spec: Record<string, unknown>): LoadedPolicy => policyOf(spec)
   const run = await yamlOf('examples/taskgroups/taskrun.yaml')
   t.same((await splice(run, [policy({ inlineSteps: 'Deny' })])).problems, [], 'every step came from a catalog object: none is inline')
   const onlyGitClone = await splice(run, [policy({ sources: { allow: ['directory:*/git-clone', 'directory:*/clone-and-build'] } })])
@@ -262,13 +264,7 @@ t.test('policies judge the steps a group brought by where they came from', async
 })
 
 t.test('the TaskRun Tekton creates for a group’s pipeline task keeps its provenance; on re-admission elsewhere the steps are inline', async (t) => {
-  const loaded = loadPolicy({
-    apiVersion: 'stepsplice.dev/v1alpha1',
-    kind: 'StepPolicy',
-    metadata: { name: 'p', namespace: 'default' },
-    spec: { inlineSteps: 'Deny' },
-  })
-  if (!('policy' in loaded)) throw new Error(loaded.problems.join('; '))
+  const loaded = { policy: policyOf({ inlineSteps: 'Deny' }, 'p') }
   const noInline = [loaded.policy]
   const pr = await splice(await yamlOf('examples/taskgroups/pipelinerun.yaml'))
   t.same(pr.problems, [])
@@ -294,13 +290,12 @@ t.test('the TaskRun Tekton creates for a group’s pipeline task keeps its prove
 })
 
 t.test('required steps shift the steps a group brought, and their provenance with them', async (t) => {
-  const loaded = loadPolicy({
-    apiVersion: 'stepsplice.dev/v1alpha1',
-    kind: 'StepPolicy',
-    metadata: { name: 'scan', namespace: 'default' },
-    spec: { inlineSteps: 'Deny', requiredSteps: [{ name: 'sum', ref: { name: 'summarize' }, params: [{ name: 'commit', value: 'abc' }], position: 'First' }] },
-  })
-  if (!('policy' in loaded)) throw new Error(loaded.problems.join('; '))
+  const loaded = {
+    policy: policyOf(
+      { inlineSteps: 'Deny', requiredSteps: [{ name: 'sum', ref: { name: 'summarize' }, params: [{ name: 'commit', value: 'abc' }], position: 'First' }] },
+      'scan',
+    ),
+  }
   const e = await splice(await yamlOf('examples/taskgroups/taskrun.yaml'), [loaded.policy])
   t.same(messages(e), [])
   const steps = (e.object.spec as { taskSpec: Spec }).taskSpec.steps.map((s) => s.name)
@@ -432,13 +427,7 @@ t.test(
 )
 
 t.test('a merged run admitted again (reinvocation) has its group steps merged again and verified; an edited one is not', async (t) => {
-  const loaded = loadPolicy({
-    apiVersion: 'stepsplice.dev/v1alpha1',
-    kind: 'StepPolicy',
-    metadata: { name: 'p', namespace: 'default' },
-    spec: { inlineSteps: 'Deny' },
-  })
-  if (!('policy' in loaded)) throw new Error(loaded.problems.join('; '))
+  const loaded = { policy: policyOf({ inlineSteps: 'Deny' }, 'p') }
   for (const file of ['examples/taskgroups/taskrun.yaml', 'examples/taskgroups/taskrun-inline.yaml']) {
     const first = await splice(await yamlOf(file), [loaded.policy])
     t.same(messages(first), [], `${file}: admitted`)
@@ -450,16 +439,15 @@ t.test('a merged run admitted again (reinvocation) has its group steps merged ag
     t.equal(JSON.stringify(second.object.spec), JSON.stringify(again.spec), 'and left as it is')
   }
   // A PipelineRun's group, with a policy on sources: re-admitted, the group's steps still come from the directory.
-  const sources = loadPolicy({
-    apiVersion: 'stepsplice.dev/v1alpha1',
-    kind: 'StepPolicy',
-    metadata: { name: 's', namespace: 'default' },
-    spec: {
-      sources: { allow: ['directory:default/*'] },
-      requiredSteps: [{ name: 'sum', ref: { name: 'summarize' }, params: [{ name: 'commit', value: 'abc' }], position: 'Last' }],
-    },
-  })
-  if (!('policy' in sources)) throw new Error(sources.problems.join('; '))
+  const sources = {
+    policy: policyOf(
+      {
+        sources: { allow: ['directory:default/*'] },
+        requiredSteps: [{ name: 'sum', ref: { name: 'summarize' }, params: [{ name: 'commit', value: 'abc' }], position: 'Last' }],
+      },
+      's',
+    ),
+  }
   const pr = await splice(await yamlOf('examples/taskgroups/pipelinerun.yaml'), [sources.policy])
   t.same(messages(pr), [])
   const prAgain = await splice({ ...pr.object, spec: { ...(pr.object.spec as object), timeouts: { pipeline: '1h0m0s' } } }, [sources.policy])
