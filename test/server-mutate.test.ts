@@ -5,7 +5,11 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseDocuments } from '../src/json/documents.ts'
+import { toDefinition } from '../src/definitions/definition.ts'
+import type { StepReference } from '../src/definitions/reference.ts'
+import { MemoryCatalog } from '../src/resolution/memory.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
+import type { StepAction } from '../src/types/tekton.ts'
 import { applyEncodedPatch, decodePatch, renderObject, reviewOf, root, startTestServer, type TapTest, type TestServer } from './helpers/server.ts'
 
 const exampleReview = JSON.parse(await readFile(join(root, 'examples/admission/taskrun-review.json'), 'utf8')) as {
@@ -160,4 +164,46 @@ t.test('the API server appends ?timeout= to the webhook URL; that is still /muta
   const response = (JSON.parse(res.text) as { response: { uid: string; patchType?: string } }).response
   t.equal(response.uid, exampleReview.request.uid)
   t.equal(response.patchType, 'JSONPatch')
+})
+
+t.test('a worker keeps the catalog’s answers by name while the catalog is unchanged, and asks again once it changes', async (t) => {
+  const stepAction = (image: string): StepAction => ({
+    apiVersion: 'tekton.dev/v1beta1',
+    kind: 'StepAction',
+    metadata: { name: 'say' },
+    spec: { image, script: 'echo hi' },
+  })
+  const catalog = MemoryCatalog.of('test', [stepAction('alpine:1')])
+  let asked = 0
+  const resolve = catalog.resolve.bind(catalog)
+  catalog.resolve = (ref: StepReference) => {
+    asked++
+    return resolve(ref)
+  }
+  const own = await startTestServer(t, { catalog })
+  const run = (name: string): KubeObject => ({
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      taskSpec: {
+        steps: [
+          { name: 's', ref: { name: 'say' } },
+          { name: 't', ref: { name: 'say' } },
+        ],
+      },
+    },
+  })
+  const imageOf = async (name: string): Promise<unknown> => {
+    const reply = await own.review('/mutate', reviewOf(run(name)))
+    const patched = applyEncodedPatch(run(name), reply.body.response.patch ?? '') as { spec: { taskSpec: { steps: { image?: string }[] } } }
+    return patched.spec.taskSpec.steps[1]?.image
+  }
+  t.equal(await imageOf('a'), 'alpine:1')
+  t.equal(asked, 1, 'one reference, asked once')
+  t.equal(await imageOf('b'), 'alpine:1')
+  t.equal(asked, 1, 'the next request is answered from what the worker kept')
+  catalog.put(toDefinition(stepAction('alpine:2'), { kind: 'directory', location: 'test' }))
+  t.equal(await imageOf('c'), 'alpine:2', 'a changed catalog is asked again')
+  t.equal(asked, 2)
 })

@@ -44,7 +44,7 @@ t.test('a request that computes forever is answered at its deadline, and its wor
   t.match(next, { handled: { status: 200, body: '{"answered":"hello"}' } }, 'a fresh worker answers the next request')
 })
 
-t.test('a request waiting for a busy worker gets its answer once the worker is replaced', async (t) => {
+t.test('a request sent ahead to a busy worker gets its answer from the next one when that worker is replaced', async (t) => {
   const p = pool(t)
   await p.started()
   const spinning = p.run('mutate', 'spin', 200)
@@ -66,9 +66,12 @@ t.test('more waiting requests than the queue takes are answered as overloaded', 
   const p = pool(t, 1, 1)
   await p.started()
   const spinning = p.run('mutate', 'spin', 300)
+  // Sent ahead to the busy worker, which takes it when it is done with the one it runs.
+  const sentAhead = p.run('mutate', 'next', 300)
   const queued = p.run('mutate', 'queued', 300)
   t.same(await p.run('mutate', 'one too many', 300), { overloaded: true })
   t.match(await spinning, { timedOut: true })
+  t.ok(await sentAhead)
   t.ok(await queued)
 })
 

@@ -23,6 +23,13 @@ export interface Catalog {
   resolveTask?(ref: TaskReference, options?: ResolveOptions): Promise<TaskResolution>
   /** Definitions held, for metrics and readiness. */
   readonly size: number
+  /**
+   * Grows whenever what the catalog answers for a name may have changed; absent
+   * when it cannot say. While it stays the same, an answer for a reference by
+   * name (no resolver) stays the same: an admission worker keeps such answers
+   * (server/worker.ts) instead of asking the server's thread again.
+   */
+  readonly generation?: number
   /** False until the catalog holds everything it serves (a cluster catalog's informers have synced). Absent: always ready. */
   readonly ready?: boolean
   /**

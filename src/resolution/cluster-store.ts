@@ -30,6 +30,7 @@ export class ObjectStore<V> {
   readonly #held = new Map<string, Held<V> & { namespace: string; name: string }>()
   /** Names by namespace: what a namespace holds, without reading every key. */
   readonly #names = new Map<string, Set<string>>()
+  #generation = 0
 
   constructor(convert: Convert<V>, changed?: StoreChange<V>) {
     this.#convert = convert
@@ -46,6 +47,7 @@ export class ObjectStore<V> {
     const name = object.metadata?.name ?? ''
     const value = this.#convert(object, version)
     this.#held.set(key, { resourceVersion, version, value, namespace, name })
+    this.#generation++
     let names = this.#names.get(namespace)
     if (names === undefined) {
       names = new Set()
@@ -79,6 +81,7 @@ export class ObjectStore<V> {
     const held = this.#held.get(key)
     if (held === undefined) return
     this.#held.delete(key)
+    this.#generation++
     const names = this.#names.get(held.namespace)
     names?.delete(held.name)
     if (names?.size === 0) this.#names.delete(held.namespace)
@@ -87,5 +90,10 @@ export class ObjectStore<V> {
 
   get size(): number {
     return this.#held.size
+  }
+
+  /** Grows with every object added, replaced or forgotten. */
+  get generation(): number {
+    return this.#generation
   }
 }

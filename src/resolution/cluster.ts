@@ -102,6 +102,11 @@ export class ClusterCatalog implements Catalog {
   /** It sees the cluster's StepActions as Tekton's controller does: a name it lacks, Tekton lacks too. */
   readonly authoritative = true
 
+  /** What it answers changes with any of its stores. */
+  get generation(): number {
+    return this.#stepActions.generation + this.#tasks.generation + this.#taskGroups.generation
+  }
+
   /** StepActions held. */
   get size(): number {
     return this.#stepActions.size

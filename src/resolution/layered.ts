@@ -83,6 +83,16 @@ export class LayeredCatalog implements Catalog {
     return this.#layers.reduce((n, l) => n + l.catalog.size, 0)
   }
 
+  /** Every layer's together; undefined when a layer cannot say. */
+  get generation(): number | undefined {
+    let sum = 0
+    for (const { catalog } of this.#layers) {
+      if (catalog.generation === undefined) return undefined
+      sum += catalog.generation
+    }
+    return sum
+  }
+
   get ready(): boolean {
     return this.#layers.every((l) => l.catalog.ready ?? true)
   }

@@ -13,6 +13,7 @@ import { TaskIndex } from './task-index.ts'
 export class MemoryCatalog implements Catalog {
   #index = new DefinitionIndex()
   #tasks = new TaskIndex()
+  #generation = 0
   /** Says where definitions come from, in "not found" messages. */
   readonly origin: string
   /** Fed from the cluster's own StepActions: a name it lacks, Tekton lacks too (see Catalog). */
@@ -35,23 +36,32 @@ export class MemoryCatalog implements Catalog {
     return catalog
   }
 
+  /** Grows with every change of what it holds. */
+  get generation(): number {
+    return this.#generation
+  }
+
   /** Adds or replaces a definition; returns the one it replaced. */
   put(definition: Definition): Definition | undefined {
+    this.#generation++
     return this.#index.put(definition)
   }
 
   /** Replaces every definition at once: a lookup sees the old set or the new one, never a mix. */
   replaceAll(index: DefinitionIndex): void {
+    this.#generation++
     this.#index = index
   }
 
   /** Adds or replaces a Task or TaskGroup. */
   putTask(task: ResolvedTask): void {
+    this.#generation++
     this.#tasks.put(task)
   }
 
   /** Replaces every Task and TaskGroup at once, as replaceAll does definitions. */
   replaceTasks(index: TaskIndex): void {
+    this.#generation++
     this.#tasks = index
   }
 
@@ -63,6 +73,7 @@ export class MemoryCatalog implements Catalog {
   }
 
   delete(namespace: string | undefined, name: string): void {
+    this.#generation++
     this.#index.delete(namespace, name)
   }
 

@@ -1,5 +1,5 @@
 // The messages between the server's thread and an admission worker. A
-// worker runs one request at a time; step definitions stay in the server's
+// worker runs one request at a time (the next may wait in it, sent ahead); step definitions stay in the server's
 // thread (one catalog, however many workers), so a worker asks for each one
 // it needs and waits for the answer.
 
@@ -30,7 +30,11 @@ export type ToWorker =
    * held by the worker until the next change.
    */
   | { type: 'policies'; generation: number; policies: readonly LoadedPolicy[] }
-  | { type: 'run'; id: number; endpoint: Endpoint; body: string; settings: WorkerSettings }
+  /**
+   * `catalog`: the catalog's generation now (resolution/catalog.ts), when it has one: answers by name a worker
+   * kept from an earlier request of the same generation still hold, so it need not ask again.
+   */
+  | { type: 'run'; id: number; endpoint: Endpoint; body: string; settings: WorkerSettings; deadline: number; catalog?: number }
   /** As JSON text: a definition may hold integers past 2^53, kept exact as raw JSON, which postMessage cannot clone. */
   | { type: 'resolved'; id: number; rid: number; resolution: string }
 

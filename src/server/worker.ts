@@ -1,12 +1,13 @@
 // An admission worker thread: answers one request at a time with the same
 // handleAdmission the server would run itself, asking the server's thread
-// for each step definition it needs. It holds no state between requests, so
-// the pool can stop it at any moment and start a fresh one.
+// for each step definition it needs. What it keeps between requests is only
+// a cache (the answers by name of the catalog's current generation, and the
+// policies), so the pool can stop it at any moment and start a fresh one.
 
 import { parentPort } from 'node:worker_threads'
-import { handleAdmission } from '../admission/handle.ts'
+import { type Handled, handleAdmission } from '../admission/handle.ts'
 import { parseJson } from '../json/parse-json.ts'
-import type { Resolution, StepReference, TaskReference, TaskResolution } from '../definitions/reference.ts'
+import { referenceKey, type Resolution, type StepReference, type TaskReference, type TaskResolution } from '../definitions/reference.ts'
 import type { LoadedPolicy } from '../policy/types.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
 import type { FromWorker, ToWorker } from './worker-protocol.ts'
@@ -19,6 +20,38 @@ const waiting = new Map<number, (answer: unknown) => void>()
 let nextRid = 0
 /** The policies the pool sent last: kept across requests, so their compiled patterns are too (policy/evaluate.ts). */
 let policies: readonly LoadedPolicy[] = []
+
+/**
+ * Answers to references by name (no resolver), of the catalog generation the
+ * last request carried: while the catalog is unchanged they are what the
+ * server's thread would answer again, so a request whose steps name
+ * definitions an earlier one named costs no round trip and no parse. Remote
+ * resolvers' answers expire on their own clocks: always asked. Bounded; a
+ * new generation starts it empty.
+ */
+const known = new Map<string, unknown>()
+let knownGeneration: number | undefined
+const maxKnown = 10_000
+
+function remember(key: string, answer: unknown): void {
+  if (known.size >= maxKnown) known.clear()
+  known.set(key, answer)
+}
+
+/** `ask`, through the cache when the reference is by name and the catalog has a generation. */
+function askByName<T>(key: string | undefined, asking: () => Promise<T>): Promise<T> {
+  if (key === undefined || knownGeneration === undefined) return asking()
+  const held = known.get(key)
+  if (held !== undefined) return Promise.resolve(held as T)
+  return asking().then((answer) => {
+    // A cancelled lookup is the request's, not the catalog's answer.
+    if (!(typeof answer === 'object' && answer !== null && 'error' in answer && (answer as { error: unknown }).error === 'resolution was cancelled'))
+      remember(key, answer)
+    return answer
+  })
+}
+
+const byName = (ref: { resolver?: string }, key: string): string | undefined => (ref.resolver === undefined || ref.resolver === '' ? key : undefined)
 
 /** Asks the server's thread; an abort (the request's own deadline) answers at once with an error. */
 function ask<T>(id: number, question: (rid: number) => FromWorker, options: ResolveOptions): Promise<T> {
@@ -49,13 +82,19 @@ function remoteCatalog(id: number, tasks: boolean, authoritative: boolean): Cata
   const catalog: Catalog = {
     size: 0,
     authoritative,
-    resolve: (ref: StepReference, options: ResolveOptions = {}) => ask<Resolution>(id, (rid) => ({ type: 'resolve', id, rid, ref }), options),
+    resolve: (ref: StepReference, options: ResolveOptions = {}) =>
+      askByName(byName(ref, `s${referenceKey(ref)}`), () => ask<Resolution>(id, (rid) => ({ type: 'resolve', id, rid, ref }), options)),
   }
   if (tasks)
     catalog.resolveTask = (ref: TaskReference, options: ResolveOptions = {}) =>
-      ask<TaskResolution>(id, (rid) => ({ type: 'resolveTask', id, rid, ref }), options)
+      askByName(byName(ref, `t${JSON.stringify([ref.namespace, ref.name, ref.kind ?? 'Task'])}`), () =>
+        ask<TaskResolution>(id, (rid) => ({ type: 'resolveTask', id, rid, ref }), options),
+      )
   return catalog
 }
+
+/** Requests sent ahead wait here: one runs at a time, as the pool's deadlines assume. */
+const runs: Extract<ToWorker, { type: 'run' }>[] = []
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'policies') {
@@ -68,40 +107,56 @@ port.on('message', (message: ToWorker) => {
     done?.(parseJson(message.resolution))
     return
   }
-  const { id, endpoint, body, settings } = message
-  const { askNamespaceLabels, ...options } = settings
-  handleAdmission(endpoint, body, remoteCatalog(id, settings.tasks === true, settings.authoritative === true), {
-    ...options,
-    ...(policies.length === 0 ? {} : { policies }),
-    ...(askNamespaceLabels === true
-      ? {
-          namespaceLabels: async (namespace: string, resolveOptions: ResolveOptions) => {
-            const answer = await ask<{ labels?: unknown }>(id, (rid) => ({ type: 'labels', id, rid, namespace }), resolveOptions)
-            return isLabels(answer.labels) ? answer.labels : undefined
-          },
-        }
-      : {}),
-    onDecoded: (fields) => post({ type: 'decoded', id, fields }),
-  }).then(
-    (handled) => post({ type: 'done', id, handled }),
-    (err: unknown) => {
-      // handleAdmission turns its own failures into answers; this is a failure of the worker itself.
-      const messageText = err instanceof Error ? err.message : String(err)
-      post({
-        type: 'done',
-        id,
-        handled: {
-          status: 500,
-          body: JSON.stringify({ error: 'internal error' }),
-          outcome: 'error',
-          allowed: false,
-          expandedSteps: 0,
-          failure: { message: messageText },
-        },
-      })
-    },
-  )
+  runs.push(message)
+  if (runs.length === 1) void next()
 })
+
+async function next(): Promise<void> {
+  while (runs.length > 0) {
+    const message = runs[0] as Extract<ToWorker, { type: 'run' }>
+    // Answered already by the pool, at its deadline, while it waited here: nothing to do.
+    if (Date.now() >= message.deadline) post({ type: 'done', id: message.id, handled: skipped })
+    else post({ type: 'done', id: message.id, handled: await run(message) })
+    runs.shift()
+  }
+}
+
+const skipped: Handled = { status: 503, body: '{}', outcome: 'error', allowed: false, expandedSteps: 0 }
+
+async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Handled> {
+  const { id, endpoint, body, settings } = message
+  if (message.catalog !== knownGeneration) {
+    known.clear()
+    knownGeneration = message.catalog
+  }
+  const { askNamespaceLabels, ...options } = settings
+  try {
+    return await handleAdmission(endpoint, body, remoteCatalog(id, settings.tasks === true, settings.authoritative === true), {
+      ...options,
+      ...(policies.length === 0 ? {} : { policies }),
+      ...(askNamespaceLabels === true
+        ? {
+            namespaceLabels: async (namespace: string, resolveOptions: ResolveOptions) => {
+              const answer = await ask<{ labels?: unknown }>(id, (rid) => ({ type: 'labels', id, rid, namespace }), resolveOptions)
+              return isLabels(answer.labels) ? answer.labels : undefined
+            },
+          }
+        : {}),
+      onDecoded: (fields) => post({ type: 'decoded', id, fields }),
+    })
+  } catch (err) {
+    // handleAdmission turns its own failures into answers; this is a failure of the worker itself.
+    const messageText = err instanceof Error ? err.message : String(err)
+    return {
+      status: 500,
+      body: JSON.stringify({ error: 'internal error' }),
+      outcome: 'error',
+      allowed: false,
+      expandedSteps: 0,
+      failure: { message: messageText },
+    }
+  }
+}
 
 // Every module this worker needs is loaded by now: tell the pool it can take requests.
 post({ type: 'ready' })
