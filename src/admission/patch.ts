@@ -3,97 +3,77 @@
 // makes "nothing changed" an empty patch, which is how reinvocation stays a
 // no-op.
 //
-// fast-json-patch would round an int64 past 2^53 (a raw number, see
-// json/raw-number.ts) once more: it copies each operation's value with
-// JSON.parse(JSON.stringify(…)), and it walks into a raw number as into an
-// object. So it diffs views in which each raw number is a symbol, one per
-// digits, and every value is then taken from the new document itself.
+// The operations are fast-json-patch's `compare`, step for step (old keys
+// from the last, then the new ones; an unchanged subtree, the same object on
+// both sides, skipped at once), generated here instead for two reasons:
+// compare copies every value it adds with JSON.parse(JSON.stringify(…)),
+// which rounds an int64 past 2^53 (a raw number, see json/raw-number.ts) and
+// was the largest single cost of answering under load; and it walks into a
+// raw number as into an object. Here a raw number is a leaf compared by its
+// digits, and each operation's value is the new document's own, serialised
+// once when the patch is encoded.
 
-import fastJsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
 import { isRawNumber } from '../json/raw-number.ts'
 import { isJsonObject } from '../json/values.ts'
 
-/** `value` with each raw number replaced by its digits' symbol; what holds none is shared, not copied. */
-function withSymbols(value: unknown, symbols: Map<string, symbol>): unknown {
-  if (isRawNumber(value)) {
-    const known = symbols.get(value.rawJSON)
-    if (known !== undefined) return known
-    const symbol = Symbol(value.rawJSON)
-    symbols.set(value.rawJSON, symbol)
-    return symbol
-  }
-  if (Array.isArray(value)) {
-    const view = value.map((v: unknown) => withSymbols(v, symbols))
-    return view.some((v, i) => v !== value[i]) ? view : value
-  }
-  if (isJsonObject(value)) {
-    let view: Record<string, unknown> | undefined
-    for (const [k, v] of Object.entries(value)) {
-      const w = withSymbols(v, symbols)
-      if (w === v) continue
-      view ??= { ...value }
-      view[k] = w
-    }
-    return view ?? value
-  }
-  return value
-}
-
-/** What a JSON pointer the diff produced points at. */
-function valueAt(root: unknown, pointer: string): unknown {
-  let at = root
-  for (const token of pointer.split('/').slice(1)) {
-    at = (at as Record<string, unknown> | undefined)?.[token.replaceAll('~1', '/').replaceAll('~0', '~')]
-  }
-  return at
-}
-
 const nameOf = (v: unknown): unknown => (isJsonObject(v) ? v.name : undefined)
 
+/** RFC 6901: `~` and `/` escaped in a path segment. */
+const escaped = (key: string): string => (key.includes('~') || key.includes('/') ? key.replaceAll('~', '~0').replaceAll('/', '~1') : key)
+
+/** A value compare walks into: an object or array, not a raw number. */
+const isContainer = (v: unknown): v is Record<string, unknown> | unknown[] => typeof v === 'object' && v !== null && !isRawNumber(v)
+
+/** Equal leaves: the same value, or raw numbers of the same digits. */
+const sameLeaf = (a: unknown, b: unknown): boolean => a === b || (isRawNumber(a) && isRawNumber(b) && a.rawJSON === b.rawJSON)
+
 /**
- * `before` with each list element that is a different named thing in
- * `after` (a container `init0` where `step-s0` now stands, when steps go
- * first) replaced by a marker, so the diff replaces that element whole
- * instead of turning one container into another field by field. That would
- * give the same content with its keys in another order: admission would
- * differ from render in bytes, and the patch would be hard to read.
+ * Whether compare would replace this pair whole rather than walk into it: a
+ * list element that is a different named thing (a container `init0` where
+ * `step-s0` now stands, when steps go first). Walking in would give the same
+ * content with its keys in another order: admission would differ from
+ * render in bytes, and the patch would be hard to read.
  */
-function markRenamed(before: unknown, after: unknown): unknown {
-  if (Array.isArray(before) && Array.isArray(after)) {
-    let view: unknown[] | undefined
-    for (const [i, b] of before.entries()) {
-      if (i >= after.length) break
-      const a = after[i]
-      const nb = nameOf(b)
-      const na = nameOf(a)
-      const w = typeof nb === 'string' && typeof na === 'string' && nb !== na ? Symbol('renamed') : markRenamed(b, a)
-      if (w === b) continue
-      view ??= [...before]
-      view[i] = w
+const renamed = (inList: boolean, a: unknown, b: unknown): boolean => {
+  if (!inList) return false
+  const na = nameOf(a)
+  const nb = nameOf(b)
+  return typeof na === 'string' && typeof nb === 'string' && na !== nb
+}
+
+function generate(before: Record<string, unknown> | unknown[], after: Record<string, unknown> | unknown[], path: string, ops: Operation[]): void {
+  if (before === after) return
+  const list = Array.isArray(before)
+  const oldKeys = list ? Array.from(before.keys(), String) : Object.keys(before)
+  const newKeys = Array.isArray(after) ? Array.from(after.keys(), String) : Object.keys(after)
+  const b = before as Record<string, unknown>
+  const a = after as Record<string, unknown>
+  let deleted = false
+  for (let t = oldKeys.length - 1; t >= 0; t--) {
+    const key = oldKeys[t] as string
+    const oldVal = b[key]
+    const at = `${path}/${escaped(key)}`
+    if (Object.hasOwn(a, key) && !(a[key] === undefined && oldVal !== undefined && !Array.isArray(after))) {
+      const newVal = a[key]
+      if (isContainer(oldVal) && isContainer(newVal) && Array.isArray(oldVal) === Array.isArray(newVal) && !renamed(list, oldVal, newVal))
+        generate(oldVal, newVal, at, ops)
+      else if (!sameLeaf(oldVal, newVal) || renamed(list, oldVal, newVal)) ops.push({ op: 'replace', path: at, value: newVal ?? null })
+    } else {
+      ops.push({ op: 'remove', path: at })
+      deleted = true
     }
-    return view ?? before
   }
-  if (isJsonObject(before) && isJsonObject(after)) {
-    let view: Record<string, unknown> | undefined
-    for (const [k, b] of Object.entries(before)) {
-      if (!(k in after)) continue
-      const w = markRenamed(b, after[k])
-      if (w === b) continue
-      view ??= { ...before }
-      view[k] = w
-    }
-    return view ?? before
+  if (!deleted && newKeys.length === oldKeys.length) return
+  for (const key of newKeys) {
+    if (!Object.hasOwn(b, key) && a[key] !== undefined) ops.push({ op: 'add', path: `${path}/${escaped(key)}`, value: a[key] })
   }
-  return before
 }
 
 export function diffPatch(before: unknown, after: unknown): Operation[] {
-  const symbols = new Map<string, symbol>()
-  const afterView = withSymbols(after, symbols)
-  const ops = fastJsonPatch.compare(markRenamed(withSymbols(before, symbols), afterView) as object, afterView as object)
-  // Undefined becomes null, as in fast-json-patch's own copy.
-  for (const op of ops) if (op.op === 'add' || op.op === 'replace') op.value = valueAt(after, op.path) ?? null
+  const ops: Operation[] = []
+  if (isContainer(before) && isContainer(after) && Array.isArray(before) === Array.isArray(after)) generate(before, after, '', ops)
+  else if (!sameLeaf(before, after)) ops.push({ op: 'replace', path: '', value: after ?? null })
   return ops
 }
 
