@@ -6,17 +6,21 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseDocuments } from '../src/json/documents.ts'
+import { stepsAnnotation } from '../src/pods/annotation.ts'
 import type { KubeObject, PodSpec } from '../src/types/k8s.ts'
 import {
   applyEncodedPatch,
   decodePatch,
   exampleCatalogDir,
+  loadExampleCatalog,
   renderObject,
   reviewOf,
   root,
+  SlowCatalog,
   startTestServer,
   type TapTest,
   type TestServer,
+  until,
 } from './helpers/server.ts'
 
 const exampleJob = parseDocuments(await readFile(join(root, 'examples/pods/build-job.yaml'), 'utf8'), 'build-job.yaml').documents[0] as KubeObject
@@ -222,4 +226,36 @@ t.test('the server uses its --prepare-image for the prepare container', async (t
   const patched = applyEncodedPatch(pod, reply.body.response.patch ?? '') as { spec: PodSpec }
   const prepare = patched.spec.initContainers?.find((c) => c.name === 'stepsplice-prepare')
   t.equal(prepare?.image, `registry.example.com/tools/sh:1@sha256:${'a'.repeat(64)}`)
+})
+
+t.test('a Pod that asks for nothing is answered while the worker is busy; one that asks for steps waits its turn', async (t) => {
+  const slow = new SlowCatalog(await loadExampleCatalog(), 1500)
+  const busy = await startTestServer(t, { catalog: slow })
+  const order: string[] = []
+  const send = (label: string, object: KubeObject) =>
+    busy.review('/mutate', reviewOf(object)).then((reply) => {
+      order.push(label)
+      return reply
+    })
+  const run: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'r', namespace: 'default' },
+    spec: { taskSpec: { steps: [{ name: 's', ref: { name: 'go-build' }, params: [{ name: 'packages', value: './...' }] }] } },
+  }
+  const pod = (annotations?: Record<string, string>): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'default', ...(annotations === undefined ? {} : { annotations }) },
+    spec: { containers: [{ name: 'main', image: 'busybox' }] },
+  })
+  const slowRun = send('taskrun', run)
+  // The worker is waiting on the catalog now.
+  await until('the worker asked the catalog', () => slow.calls > 0)
+  const plain = send('plain pod', pod())
+  const asking = send('pod with steps', pod({ [stepsAnnotation]: JSON.stringify([{ name: 'b', ref: { name: 'go-build' } }]) }))
+  const replies = await Promise.all([slowRun, plain, asking])
+  t.same(order, ['plain pod', 'taskrun', 'pod with steps'])
+  t.same(replies[1].body.response, { uid: replies[1].body.response.uid, allowed: true }, 'allowed, unchanged')
+  t.equal(replies[2].body.response.allowed, true)
 })

@@ -14,6 +14,11 @@ import { type ConnectionLimits, connectionLimits } from './limits.ts'
 import type { Metrics } from './metrics.ts'
 import type { AdmissionPool, PoolAnswer } from './pool.ts'
 
+/** Bodies a Pod passing through may have to be answered on the server's thread (passesThrough). */
+const passThroughBytes = 64 * 1024
+/** An AdmissionReview whose `request.kind` is a Pod: `"kind": {…, "kind": "Pod"}`. */
+const podRequest = /"kind"\s*:\s*\{[^{}]*"kind"\s*:\s*"Pod"/
+
 /** object + oldObject at the API server's 3 MiB cap, plus the envelope. */
 export const bodyLimit = 7 * 1024 * 1024
 
@@ -149,6 +154,20 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
     }
   }
 
+  /**
+   * A Pod that does not mention stepsplice, while no step policy is in force:
+   * nothing to splice or judge, so its answer is "allowed, unchanged" and the
+   * round trip to a worker would be most of its cost. It is answered here by
+   * the same handleAdmission, when its body is small enough (64 KiB) that
+   * parsing it cannot hold this thread up; anything else goes to a worker.
+   */
+  const passesThrough = (endpoint: Endpoint, body: string): boolean =>
+    endpoint === 'mutate' &&
+    body.length <= passThroughBytes &&
+    !body.includes('stepsplice') &&
+    podRequest.test(body) &&
+    (deps.policies?.current().policies.length ?? 0) === 0
+
   const admit =
     (endpoint: Endpoint) =>
     async (request: { body: unknown; log: Logger }, reply: { code(n: number): { send(b: unknown): unknown }; type(t: string): unknown }) => {
@@ -156,7 +175,7 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
       const body = typeof request.body === 'string' ? request.body : ''
       let handled: Handled | undefined
       let overloaded = false
-      if (deps.pool === undefined) handled = await handleAdmission(endpoint, body, deps.catalog, inThread())
+      if (deps.pool === undefined || passesThrough(endpoint, body)) handled = await handleAdmission(endpoint, body, deps.catalog, inThread())
       else {
         const answer = await deps.pool.run(endpoint, body, options.deadlineMs)
         overloaded = 'overloaded' in answer
