@@ -592,7 +592,7 @@ t.test('the patch: what fast-json-patch compare gives, without its copies; appli
     assert.deepEqual(fastJsonPatch.applyPatch(structuredClone(before), structuredClone(ops), true, false).newDocument, after)
     // Lists of named things are replaced element by element when the names differ: compare would walk into them.
     if (!named(before) && !named(after) && Array.isArray(before) === Array.isArray(after))
-      assert.deepEqual(JSON.parse(JSON.stringify(ops)), fastJsonPatch.compare(before as object, after as object))
+      assert.equal(JSON.stringify(ops), JSON.stringify(fastJsonPatch.compare(before as object, after as object)))
   })
   await holds(t, 'diffPatch agrees with compare', property, { numRuns: 300 })
 })

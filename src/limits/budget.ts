@@ -28,6 +28,11 @@ export class Budget {
     this.#left = total
   }
 
+  /** What was spent so far. */
+  get spent(): number {
+    return this.#total - this.#left
+  }
+
   /** Records `chars` produced; throws once the total passes the limit. */
   spend(chars: number): void {
     if (this.#total === Number.POSITIVE_INFINITY) return

@@ -28,6 +28,28 @@ import { quoteValue } from '../problems/truncate.ts'
 interface NamedValue {
   name: string
   value: ParamValue
+  /** A plain default, which the defaults table holds already. */
+  fromDefault?: true
+}
+
+/**
+ * A StepAction's defaults table (replacementsFromDefaults), built once per
+ * definition (its params never change once it is in a catalog) and copied
+ * for each step that references it: a definition named by many steps and
+ * many requests was being tabled anew every time. The copy draws on the
+ * request's budget as building it did.
+ */
+const defaultsTables = new WeakMap<readonly ParamSpec[], { table: Replacements; cost: number }>()
+
+function definitionDefaults(specs: readonly ParamSpec[], budget: Budget): Replacements {
+  let held = defaultsTables.get(specs)
+  if (held === undefined) {
+    const counting = new Budget(Number.MAX_SAFE_INTEGER)
+    held = { table: replacementsFromDefaults(specs, counting), cost: counting.spent }
+    defaultsTables.set(specs, held)
+  }
+  budget.spend(held.cost)
+  return { strings: new Map(held.table.strings), arrays: new Map(held.table.arrays), objects: new Map(held.table.objects) }
 }
 
 /** `$(params.x)` inside a default → `x`, exactly as Tekton trims it (only the dot form is understood). */
@@ -405,7 +427,7 @@ export function resolveStepActionParams(
     value: layers.reduce((v, layer) => applyToParamValue(v, layer, budget), parseParamValue(p.value)),
   }))
   const providedByName = new Map(provided.map((p) => [p.name, p.value]))
-  const r = replacementsFromDefaults(specs, budget)
+  const r = definitionDefaults(specs, budget)
   const processed: NamedValue[] = []
   const pending = new Map<string, string[]>()
   const deferred: Deferred[] = []
@@ -425,12 +447,20 @@ export function resolveStepActionParams(
     }
     if (spec.default === undefined) continue
     const value = parseParamValue(spec.default)
-    if (!stringPart(value).includes('$(params.')) processed.push({ name: spec.name, value })
+    // A plain default is in the table already (definitionDefaults); what references others is resolved below.
+    if (!stringPart(value).includes('$(params.')) processed.push({ name: spec.name, value, fromDefault: true })
     else pending.set(spec.name, extractExpressions(stringPart(value), 'params').map(referencedName))
   }
   const chainErrors = resolveReferencingDefaults(specs, processed, pending, budget)
   if (chainErrors.length > 0) return { errors: chainErrors }
-  mergeInto(r, replacementsFromParams(processed, budget), budget)
+  mergeInto(
+    r,
+    replacementsFromParams(
+      processed.filter((p) => p.fromDefault !== true),
+      budget,
+    ),
+    budget,
+  )
   for (const d of deferred) addDeferredReferences(r, derived, d, taskParams)
   const fromResults = stepResultReplacements(derived, provided, specs)
   if (typeof fromResults === 'string') return { errors: [fromResults] }
