@@ -85,10 +85,24 @@ function failuresOf(files: ReadonlyMap<string, FileState>): { named: Map<string,
   return { named, unnamed }
 }
 
+/** Files read at once: reading one while parsing another keeps the thread busy instead of waiting on the disk. */
+const readsAtOnce = 16
+
 async function readFiles(scan: DirectoryScan, previous: ReadonlyMap<string, FileState>): Promise<Map<string, FileState>> {
+  const states: (FileState | undefined)[] = new Array(scan.files.length)
+  let next = 0
+  const reader = async (): Promise<void> => {
+    while (next < scan.files.length) {
+      const i = next++
+      const file = scan.files[i] as (typeof scan.files)[number]
+      states[i] = await readCatalogFile(file, previous.get(file.path))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(readsAtOnce, scan.files.length) }, reader))
+  // In the order listed, as before: which of two files defining one name is reported first must not depend on the disk.
   const files = new Map<string, FileState>()
-  for (const file of scan.files) {
-    const state = await readCatalogFile(file, previous.get(file.path))
+  for (const [i, file] of scan.files.entries()) {
+    const state = states[i]
     if (state !== undefined) files.set(file.path, state)
   }
   for (const dir of scan.unreadableDirectories) {
