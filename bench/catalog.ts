@@ -10,38 +10,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DirectoryCatalog } from '../src/resolution/directory.ts'
+import { benchStepAction } from './stepaction-yaml.ts'
 
 const count = Number(process.argv[2] ?? 10_000)
 const perFile = 10
 
-/** A StepAction of the shape real catalogs hold: a few params, env, a script. */
-function stepAction(i: number): string {
-  return `apiVersion: tekton.dev/v1beta1
-kind: StepAction
-metadata:
-  name: step-${i}
-spec:
-  image: registry.example/tools/step-${i}@sha256:${'0'.repeat(64)}
-  params:
-    - name: target
-    - name: mode
-      default: fast
-    - name: flags
-      type: array
-      default: ["-v"]
-    - name: platform
-      properties: {os: {}, arch: {}}
-      default: {os: linux, arch: amd64}
-  env:
-    - {name: OS, value: $(params.platform.os)}
-    - {name: MODE, value: $(params.mode)}
-  script: |
-    #!/bin/sh
-    set -eu
-    echo "step ${i} for $(params.target) in $(params.mode) mode"
-    tool-${i} "$(params.target)"
-`
-}
+/** As the other benchmarks' StepActions, pinned by digest as platform catalogs pin them. */
+const stepAction = (i: number): string => benchStepAction(i, `registry.example/tools/step-${i}@sha256:${'0'.repeat(64)}`)
 
 const dir = await mkdtemp(join(tmpdir(), 'stepsplice-catalog-'))
 try {

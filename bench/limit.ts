@@ -24,6 +24,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import autocannon, { type Result } from 'autocannon'
+import { benchStepAction } from './stepaction-yaml.ts'
 
 const quick = process.env.BENCH_QUICK === '1'
 const seconds = quick ? 1 : 4
@@ -42,35 +43,9 @@ const pinned =
   ))
 const onServerCore = (cmd: string[]): string[] => (pinned ? ['taskset', '-c', '0', ...cmd] : cmd)
 
-/** Five StepActions of five params each: a string, a string with a default, an array, an object, a default that references another. */
+/** Five StepActions of five params each. */
 function stepActions(): string {
-  return Array.from(
-    { length: 5 },
-    (_, i) => `apiVersion: tekton.dev/v1beta1
-kind: StepAction
-metadata:
-  name: step-${i}
-spec:
-  image: registry.example/tool-${i}:1.0
-  params:
-    - name: target
-    - name: mode
-      default: fast
-    - name: flags
-      type: array
-      default: ["-v"]
-    - name: platform
-      properties: {os: {}, arch: {}}
-      default: {os: linux, arch: amd64}
-    - name: out
-      default: /workspace/$(params.target)
-  env:
-    - {name: OS, value: $(params.platform.os)}
-    - {name: ARCH, value: $(params.platform.arch)}
-  command: [tool-${i}]
-  args: ["--mode=$(params.mode)", "$(params.flags[*])", "--out", "$(params.out)", "$(params.target)"]
-`,
-  ).join('---\n')
+  return Array.from({ length: 5 }, (_, i) => benchStepAction(i)).join('---\n')
 }
 
 function review(uid: string, kind: 'Pod' | 'TaskRun', object: unknown): string {
