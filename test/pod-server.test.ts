@@ -229,7 +229,7 @@ t.test('the server uses its --prepare-image for the prepare container', async (t
 })
 
 t.test('a Pod that asks for nothing is answered while the worker is busy; one that asks for steps waits its turn', async (t) => {
-  const slow = new SlowCatalog(await loadExampleCatalog(), 1500)
+  const slow = new SlowCatalog(await loadExampleCatalog(), 400)
   const busy = await startTestServer(t, { catalog: slow })
   const order: string[] = []
   const send = (label: string, object: KubeObject) =>
