@@ -17,6 +17,8 @@ declare module 'autocannon' {
     warmup?: { connections?: number; duration?: number }
     /** Requests after which a connection is closed and opened again. */
     reconnectRate?: number
+    /** Requests per second over all connections: a fixed rate instead of as fast as the server answers. */
+    overallRate?: number
   }
 
   /** Latencies are whole milliseconds (autocannon's histogram records integers). */
@@ -39,6 +41,8 @@ declare module 'autocannon' {
     '2xx': number
     latency: Histogram
     requests: Histogram
+    /** Responses by HTTP status. */
+    statusCodeStats: Record<string, { count: number }>
   }
 
   function autocannon(options: Options): Promise<Result>

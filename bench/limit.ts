@@ -160,6 +160,9 @@ function load(port: number, body: string, options: { duration: number; rate?: nu
     body,
     connections,
     duration: options.duration,
+    // The server closes a connection after 1000 requests (server/limits.ts, to spread the API server's connections
+    // over replicas), as a client reconnecting would see it; autocannon would keep sending on the closing one.
+    reconnectRate: 900,
     ...(options.rate === undefined ? {} : { overallRate: options.rate }),
   })
 }
@@ -238,7 +241,10 @@ try {
       for (const [port, into] of order) {
         if (r === 0) await load(port, p.body, { duration: 1 })
         const res = await load(port, p.body, { duration: seconds })
-        if (res.non2xx > 0 || res.errors > 0) throw new Error(`${p.label}: ${res.non2xx} non-2xx, ${res.errors} errors`)
+        if (res.non2xx > 0 || res.errors > 0)
+          throw new Error(
+            `${p.label} (${port === barePort ? 'bare' : 'stepsplice'}): ${res.non2xx} non-2xx ${JSON.stringify(res.statusCodeStats)}, ${res.errors} errors`,
+          )
         into.push(res.requests.average)
       }
     }
