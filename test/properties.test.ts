@@ -75,7 +75,9 @@ t.test('1. the patch admission returns, applied, is what render produces', async
       const seen: Seen = { patched: 0, denied: 0, unchanged: 0 }
       const property = fc.asyncProperty(arb, (object) => admissionEqualsRender(object, true, seen))
       await holds(t, `${kind}: admission equals render`, property, { numRuns: 80 })
-      // Not vacuous: the generators reach both expansion and denial.
+      // Not vacuous: the generators reach both expansion and denial. Denials are a few in a hundred draws: a few
+      // more draws, when 80 gave fewer than 3, keep that check from failing on an unlucky seed.
+      for (let more = 0; more < 4 && seen.denied < 3; more++) await holds(t, `${kind}: admission equals render (more)`, property, { numRuns: 40 })
       t.ok(seen.patched >= 20, `${seen.patched} patched`)
       t.ok(seen.denied >= 3, `${seen.denied} denied`)
     })
