@@ -407,12 +407,12 @@ t.test('taskGroups.installCRD and the taskgroups component install the same Task
       .map(withoutHelmLabels)
   t.equal(crdsOf(defaults).length, 0, 'not in the chart by default: a cluster may run TaskGroup’s own')
   t.equal(crdsOf(overlay).length, 0, 'nor in the base (the cert-manager overlay holds all of it)')
-  const overlay = await tempDir(t)
+  const withComponent = await tempDir(t)
   await writeFile(
-    join(overlay, 'kustomization.yaml'),
-    `resources: [${relative(overlay, join(deployDir, 'base'))}]\ncomponents: [${relative(overlay, join(deployDir, 'components/taskgroups'))}]\n`,
+    join(withComponent, 'kustomization.yaml'),
+    `resources: [${relative(withComponent, join(deployDir, 'base'))}]\ncomponents: [${relative(withComponent, join(deployDir, 'components/taskgroups'))}]\n`,
   )
-  const fromComponent = crdsOf(await kustomize(overlay))
+  const fromComponent = crdsOf(await kustomize(withComponent))
   t.equal(fromComponent.length, 1)
   t.same(crdsOf(await helmTemplate(['taskGroups.installCRD=true'])), fromComponent)
   type CrdSpec = { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, unknown> } } } } }[] }
