@@ -2,7 +2,7 @@
 // one 422, with the same lines `render` prints; /validate refuses a broken
 // StepAction with all of its problems at once. The server requires StepActions
 // by name to resolve (--require-resolution local), so a missing one is a
-// problem too; without that it is left for Tekton (resolution-layered.test.ts).
+// problem too; without that it is left for Tekton (test/units/resolution-layered.ts).
 
 import t from 'tap'
 import type { KubeObject } from '../src/types/k8s.ts'

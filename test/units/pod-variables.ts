@@ -4,9 +4,9 @@
 // and shell $(…) are left alone.
 
 import t from 'tap'
-import type { KubeObject } from '../src/types/k8s.ts'
-import { stepAction } from './helpers/catalog.ts'
-import { catalogWith, containerNamed, decodedScripts, lines, podWith, specOf, splice, volumesOf } from './helpers/pod.ts'
+import type { KubeObject } from '../../src/types/k8s.ts'
+import { stepAction } from '../helpers/catalog.ts'
+import { catalogWith, containerNamed, decodedScripts, lines, podWith, specOf, splice, volumesOf } from '../helpers/pod.ts'
 
 /** Uses its own results in every field that can hold them. */
 const own = stepAction('own', {

@@ -4,9 +4,9 @@
 // and the webhook share.
 
 import t from 'tap'
-import { sha256Digest } from '../src/json/canonical.ts'
-import type { Container, KubeObject } from '../src/types/k8s.ts'
-import { stepAction } from './helpers/catalog.ts'
+import { sha256Digest } from '../../src/json/canonical.ts'
+import type { Container, KubeObject } from '../../src/types/k8s.ts'
+import { stepAction } from '../helpers/catalog.ts'
 import {
   actions,
   catalogWith,
@@ -23,7 +23,7 @@ import {
   stepsKey,
   volumesOf,
   workspaceKey,
-} from './helpers/pod.ts'
+} from '../helpers/pod.ts'
 
 const workspaceMount = { name: 'stepsplice-workspace', mountPath: '/workspace' }
 const workspaceVolume = { name: 'stepsplice-workspace', emptyDir: {} }

@@ -4,13 +4,13 @@
 
 import { createHash } from 'node:crypto'
 import t from 'tap'
-import { MemoryCatalog } from '../src/resolution/memory.ts'
-import type { Catalog } from '../src/resolution/catalog.ts'
-import { spliceObject } from '../src/pipeline/splice.ts'
-import { provenanceAnnotation } from '../src/steps/expansion.ts'
-import { limits } from '../src/limits/limits.ts'
-import type { KubeObject } from '../src/types/k8s.ts'
-import { catalogOf, clusterCatalogOf, expand, expandWith, pipelineRun, pipelineStepsOf, stepAction, stepOf, stepsOf, taskRun } from './helpers/catalog.ts'
+import { MemoryCatalog } from '../../src/resolution/memory.ts'
+import type { Catalog } from '../../src/resolution/catalog.ts'
+import { spliceObject } from '../../src/pipeline/splice.ts'
+import { provenanceAnnotation } from '../../src/steps/expansion.ts'
+import { limits } from '../../src/limits/limits.ts'
+import type { KubeObject } from '../../src/types/k8s.ts'
+import { catalogOf, clusterCatalogOf, expand, expandWith, pipelineRun, pipelineStepsOf, stepAction, stepOf, stepsOf, taskRun } from '../helpers/catalog.ts'
 
 const echo = stepAction('echo', { image: 'alpine', args: ['$(params.msg)'], params: [{ name: 'msg', default: 'hello' }] })
 

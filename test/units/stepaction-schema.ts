@@ -5,11 +5,11 @@
 
 import t from 'tap'
 import { parse } from 'yaml'
-import { toDefinition, validateStepAction, type DefinitionSource } from '../src/definitions/definition.ts'
-import { checkStepActionSchema } from '../src/definitions/schema.ts'
-import { jsonPointerToPath } from '../src/problems/path.ts'
-import type { Problem } from '../src/problems/problem.ts'
-import type { StepAction } from '../src/types/tekton.ts'
+import { toDefinition, validateStepAction, type DefinitionSource } from '../../src/definitions/definition.ts'
+import { checkStepActionSchema } from '../../src/definitions/schema.ts'
+import { jsonPointerToPath } from '../../src/problems/path.ts'
+import type { Problem } from '../../src/problems/problem.ts'
+import type { StepAction } from '../../src/types/tekton.ts'
 
 function doc(spec: unknown, metadata: unknown = { name: 'sa' }): Record<string, unknown> {
   return { apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', metadata, spec }

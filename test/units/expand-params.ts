@@ -5,8 +5,8 @@
 // exists, and its documented behaviour otherwise.
 
 import t, { type Test } from 'tap'
-import { applyList, applyString, replacementsFromParams } from '../src/variables/replacements.ts'
-import { expand, stepAction, stepOf, taskRun } from './helpers/catalog.ts'
+import { applyList, applyString, replacementsFromParams } from '../../src/variables/replacements.ts'
+import { expand, stepAction, stepOf, taskRun } from '../helpers/catalog.ts'
 
 const probe = (params: unknown[], args: string[], extra: Record<string, unknown> = {}) =>
   stepAction('probe', { image: 'myimage', params: params as never, args, ...extra })

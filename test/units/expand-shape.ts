@@ -3,7 +3,7 @@
 // and that every problem of one object is reported in one answer.
 
 import t from 'tap'
-import { clusterCatalogOf, expand, expandWith, pipelineRun, stepAction, stepOf, taskRun } from './helpers/catalog.ts'
+import { clusterCatalogOf, expand, expandWith, pipelineRun, stepAction, stepOf, taskRun } from '../helpers/catalog.ts'
 
 const sa = stepAction('sa', { image: 'alpine:3', command: ['echo'], args: ['hi'] })
 

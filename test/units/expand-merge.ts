@@ -3,7 +3,7 @@
 // the step untouched, and what is substituted where.
 
 import t from 'tap'
-import { expand, stepAction, stepOf, taskRun } from './helpers/catalog.ts'
+import { expand, stepAction, stepOf, taskRun } from '../helpers/catalog.ts'
 
 t.test('fields come from the definition', async (t) => {
   const sa = stepAction('full', {

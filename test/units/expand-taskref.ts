@@ -5,12 +5,12 @@
 // `tekton.dev/task` names the Task.
 
 import t from 'tap'
-import type { ResolvedTask, TaskReference, TaskResolution } from '../src/definitions/reference.ts'
-import { spliceObject } from '../src/pipeline/splice.ts'
-import type { Catalog } from '../src/resolution/catalog.ts'
-import { LayeredCatalog } from '../src/resolution/layered.ts'
-import type { KubeObject } from '../src/types/k8s.ts'
-import { catalogOf, stepAction } from './helpers/catalog.ts'
+import type { ResolvedTask, TaskReference, TaskResolution } from '../../src/definitions/reference.ts'
+import { spliceObject } from '../../src/pipeline/splice.ts'
+import type { Catalog } from '../../src/resolution/catalog.ts'
+import { LayeredCatalog } from '../../src/resolution/layered.ts'
+import type { KubeObject } from '../../src/types/k8s.ts'
+import { catalogOf, stepAction } from '../helpers/catalog.ts'
 
 const steps = catalogOf(
   stepAction('echo', { image: 'alpine', params: [{ name: 'msg', default: 'hi' }], command: ['echo', '$(params.msg)'] }, { namespace: 'team-a' }),

@@ -2,9 +2,9 @@
 // as a pure function (src/groups/declarations.ts).
 
 import t from 'tap'
-import { mergeDeclarations } from '../src/groups/declarations.ts'
-import type { TaskGroupSpec, UsedTask } from '../src/groups/types.ts'
-import { formatProblem } from '../src/problems/problem.ts'
+import { mergeDeclarations } from '../../src/groups/declarations.ts'
+import type { TaskGroupSpec, UsedTask } from '../../src/groups/types.ts'
+import { formatProblem } from '../../src/problems/problem.ts'
 
 const gitClone: UsedTask = {
   index: 1,

@@ -4,10 +4,10 @@
 // check.
 
 import t from 'tap'
-import { validateStepAction } from '../src/definitions/definition.ts'
-import { defaultParamSpec, defaultStepActionSpec, defaultStepResult } from '../src/definitions/defaults.ts'
-import type { Problem } from '../src/problems/problem.ts'
-import type { ParamSpec, StepActionSpec } from '../src/types/tekton.ts'
+import { validateStepAction } from '../../src/definitions/definition.ts'
+import { defaultParamSpec, defaultStepActionSpec, defaultStepResult } from '../../src/definitions/defaults.ts'
+import type { Problem } from '../../src/problems/problem.ts'
+import type { ParamSpec, StepActionSpec } from '../../src/types/tekton.ts'
 
 const V1BETA1 = 'tekton.dev/v1beta1'
 const V1ALPHA1 = 'tekton.dev/v1alpha1'

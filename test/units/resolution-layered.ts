@@ -6,12 +6,12 @@
 // admission use.
 
 import t from 'tap'
-import { spliceObject } from '../src/pipeline/splice.ts'
-import { formatProblem } from '../src/problems/problem.ts'
-import { LayeredCatalog } from '../src/resolution/layered.ts'
-import { MemoryCatalog } from '../src/resolution/memory.ts'
-import type { KubeObject } from '../src/types/k8s.ts'
-import { pipelineRun, stepAction, stepOf, taskRun } from './helpers/catalog.ts'
+import { spliceObject } from '../../src/pipeline/splice.ts'
+import { formatProblem } from '../../src/problems/problem.ts'
+import { LayeredCatalog } from '../../src/resolution/layered.ts'
+import { MemoryCatalog } from '../../src/resolution/memory.ts'
+import type { KubeObject } from '../../src/types/k8s.ts'
+import { pipelineRun, stepAction, stepOf, taskRun } from '../helpers/catalog.ts'
 
 const inTeam = (name: string, image: string) => stepAction(name, { image, command: ['run'] }, { namespace: 'team-a' })
 const shared = (name: string, image: string) => stepAction(name, { image, command: ['run'] }, { namespace: 'shared' })

@@ -2,8 +2,8 @@
 // problem at once, each with its path, before any used Task is fetched.
 
 import t from 'tap'
-import { validateTaskGroup } from '../src/groups/validate.ts'
-import { formatProblem } from '../src/problems/problem.ts'
+import { validateTaskGroup } from '../../src/groups/validate.ts'
+import { formatProblem } from '../../src/problems/problem.ts'
 
 const valid = {
   apiVersion: 'custom.tekton.dev/v1alpha1',

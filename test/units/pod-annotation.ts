@@ -3,9 +3,9 @@
 // of them in one round.
 
 import t from 'tap'
-import { parseStepsAnnotation } from '../src/pods/annotation.ts'
-import type { Problem } from '../src/problems/problem.ts'
-import { catalogWith, lines, podWith, splice } from './helpers/pod.ts'
+import { parseStepsAnnotation } from '../../src/pods/annotation.ts'
+import type { Problem } from '../../src/problems/problem.ts'
+import { catalogWith, lines, podWith, splice } from '../helpers/pod.ts'
 
 const base = 'metadata.annotations["stepsplice.dev/steps"]'
 

@@ -3,7 +3,7 @@
 // the strategic-merge rules src/steps/template.ts documents.
 
 import t from 'tap'
-import { withStepTemplate } from '../src/steps/template.ts'
+import { withStepTemplate } from '../../src/steps/template.ts'
 
 t.test('Tekton’s own cases', async (t) => {
   t.strictSame(withStepTemplate({ image: 'some-image', onError: 'foo' }, undefined), { image: 'some-image', onError: 'foo' }, 'nil-template')

@@ -2,9 +2,9 @@
 // (src/groups/merge.ts): steps, names, templates, renames, and every denial.
 
 import t from 'tap'
-import { mergeTaskGroup } from '../src/groups/merge.ts'
-import type { TaskGroupSpec, UsedTask } from '../src/groups/types.ts'
-import { formatProblem } from '../src/problems/problem.ts'
+import { mergeTaskGroup } from '../../src/groups/merge.ts'
+import type { TaskGroupSpec, UsedTask } from '../../src/groups/types.ts'
+import { formatProblem } from '../../src/problems/problem.ts'
 
 const gitClone: UsedTask = {
   index: 1,

@@ -3,7 +3,7 @@
 
 import fc from 'fast-check'
 import t from 'tap'
-import { renameIn, renameReferences } from '../src/groups/rename.ts'
+import { renameIn, renameReferences } from '../../src/groups/rename.ts'
 
 const params = new Map([['url', 'repo-url']])
 const none = new Map<string, string>()

@@ -5,9 +5,9 @@
 // paths are ours and name the exact element.
 
 import t from 'tap'
-import { validateStepAction } from '../src/definitions/definition.ts'
-import type { Problem } from '../src/problems/problem.ts'
-import type { ParamSpec, StepActionSpec } from '../src/types/tekton.ts'
+import { validateStepAction } from '../../src/definitions/definition.ts'
+import type { Problem } from '../../src/problems/problem.ts'
+import type { ParamSpec, StepActionSpec } from '../../src/types/tekton.ts'
 
 function check(spec: StepActionSpec, apiVersion = 'tekton.dev/v1beta1'): Problem[] {
   return validateStepAction({ apiVersion, kind: 'StepAction', metadata: { name: 'sa' }, spec })

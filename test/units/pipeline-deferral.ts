@@ -5,10 +5,10 @@
 // against Tekton's own passes, through the path render and admission share.
 
 import t from 'tap'
-import { spliceObject } from '../src/pipeline/splice.ts'
-import { formatProblem } from '../src/problems/problem.ts'
-import type { KubeObject } from '../src/types/k8s.ts'
-import { catalogOf, clusterCatalogOf, pipelineRun, pipelineStepsOf, stepAction, stepOf } from './helpers/catalog.ts'
+import { spliceObject } from '../../src/pipeline/splice.ts'
+import { formatProblem } from '../../src/problems/problem.ts'
+import type { KubeObject } from '../../src/types/k8s.ts'
+import { catalogOf, clusterCatalogOf, pipelineRun, pipelineStepsOf, stepAction, stepOf } from '../helpers/catalog.ts'
 
 const lister = stepAction('lister', {
   image: 'alpine',

@@ -1,0 +1,16 @@
+// Unit tests that run in-process (the merge, params, shapes, schemas), in one
+// process: each file takes a second or less, and a process of its own costs
+// the suite about as much CPU again. They register their tests on tap's root
+// as they are imported, in this order. units-runs.test.ts holds the rest.
+
+await import('./units/stepaction-schema.ts')
+await import('./units/stepaction-validate.ts')
+await import('./units/stepaction-params.ts')
+await import('./units/expand-shape.ts')
+await import('./units/expand-merge.ts')
+await import('./units/expand-params.ts')
+await import('./units/steps-template.ts')
+await import('./units/groups-rename.ts')
+await import('./units/groups-declarations.ts')
+await import('./units/groups-validate.ts')
+await import('./units/groups-merge.ts')
