@@ -3,6 +3,7 @@
 // of them in one round.
 
 import t from 'tap'
+import { stringify } from 'yaml'
 import { parseStepsAnnotation } from '../../src/pods/annotation.ts'
 import type { Problem } from '../../src/problems/problem.ts'
 import { catalogWith, lines, podWith, splice } from '../helpers/pod.ts'
@@ -237,4 +238,40 @@ t.test('through the splice: problems carry the template path and the step, and n
   t.same(lines(await splice(pod, catalogWith())), [
     `metadata.annotations["stepsplice.dev/steps"][0].onError: onError needs Tekton's entrypoint and cannot be used in a Pod (step "a")`,
   ])
+})
+
+t.test('the annotation as JSON reads as its YAML reading does: values, exact integers, duplicate keys', async (t) => {
+  const steps = [
+    {
+      name: 'build',
+      ref: { name: 'go-build' },
+      params: [
+        { name: 'n', value: '12345678901234567890' },
+        { name: 'o', value: { a: 'b' } },
+      ],
+    },
+    {
+      name: 'say',
+      image: 'busybox',
+      script: 'echo "hi"\nls\t-l',
+      env: [{ name: 'BIG', value: '1' }],
+      timeout: '1m',
+      nested: [1, 2.5, true, null],
+    },
+  ]
+  const json = JSON.stringify(steps)
+  t.equal(JSON.stringify(parseStepsAnnotation(json)), JSON.stringify(parseStepsAnnotation(stringify(steps))), 'the same steps, the same problems')
+  const big = '[{"name": "a", "ref": {"name": "go-build"}, "securityContext": {"runAsUser": 9223372036854775807}}]'
+  const bigYaml = '- name: a\n  ref: {name: go-build}\n  securityContext: {runAsUser: 9223372036854775807}\n'
+  t.equal(JSON.stringify(parseStepsAnnotation(big)), JSON.stringify(parseStepsAnnotation(bigYaml)))
+  t.match(JSON.stringify(parseStepsAnnotation(big)), /"runAsUser":9223372036854775807/, 'an integer past 2^53 keeps its digits')
+  const twice = '[{"name": "a", "image": "x", "image": "y"}]'
+  t.match(
+    parseStepsAnnotation(twice),
+    { problems: [{ message: /not valid YAML or JSON: Map keys must be unique/ }] },
+    'a key named twice is refused, as YAML refuses it',
+  )
+  const spelled = '[{"name": "a", "im\\u0061ge": "x", "image": "y"}]'
+  t.match(parseStepsAnnotation(spelled), { problems: [{ message: /Map keys must be unique/ }] }, 'however it is spelled')
+  t.same(parseStepsAnnotation('  [ {"name":"a","ref":{"name":"go-build"}} ]'), parseStepsAnnotation('- name: a\n  ref:\n    name: go-build\n'))
 })
