@@ -207,3 +207,28 @@ t.test('a worker keeps the catalog’s answers by name while the catalog is unch
   t.equal(await imageOf('c'), 'alpine:2', 'a changed catalog is asked again')
   t.equal(asked, 2)
 })
+
+t.test('an answer cut short by the deadline is not kept for the next request', async (t) => {
+  const catalog = MemoryCatalog.of('test', [
+    { apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', metadata: { name: 'say' }, spec: { image: 'alpine:1', script: 'echo hi' } },
+  ])
+  let calls = 0
+  const resolve = catalog.resolve.bind(catalog)
+  // The first lookup outlasts the request's deadline; the rest answer at once.
+  catalog.resolve = async (ref: StepReference) => {
+    if (calls++ === 0) await new Promise((r) => setTimeout(r, 1500))
+    return resolve(ref)
+  }
+  const own = await startTestServer(t, { catalog, deadlineMs: 500 })
+  const run: KubeObject = {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { name: 'r', namespace: 'default' },
+    spec: { taskSpec: { steps: [{ name: 's', ref: { name: 'say' } }] } },
+  }
+  const first = await own.review('/mutate', reviewOf(run))
+  t.equal(first.body.response.allowed, false, 'past the deadline')
+  const second = await own.review('/mutate', reviewOf(run))
+  t.equal(second.body.response.allowed, true, second.body.response.status?.message ?? '')
+  t.ok(second.body.response.patch, 'spliced from what the catalog answers now')
+})

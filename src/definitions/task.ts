@@ -16,7 +16,7 @@ const taskVersions = new Set(['tekton.dev/v1', 'tekton.dev/v1beta1'])
 export const taskGroupApiVersion = 'custom.tekton.dev/v1alpha1'
 
 /** A copy of every field kubectl keeps the whole last-applied object in; Tekton does not pass it on to runs either. */
-const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration'
+export const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration'
 
 /** Which Task-like kind a document is, or undefined for anything else. */
 export function taskKindOf(doc: unknown): TaskKind | undefined {

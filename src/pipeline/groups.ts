@@ -13,7 +13,7 @@
 
 import { sha256Digest } from '../json/canonical.ts'
 import type { ResolvedTask, TaskKind, TaskReference } from '../definitions/reference.ts'
-import { taskGroupApiVersion, taskId } from '../definitions/task.ts'
+import { lastApplied, taskGroupApiVersion, taskId } from '../definitions/task.ts'
 import { mergeTaskGroup } from '../groups/merge.ts'
 import { findGroupSites, type GroupSite, groupsAnnotation, taskGroupLabel } from '../groups/sites.ts'
 import { validateTaskGroup } from '../groups/validate.ts'
@@ -233,7 +233,7 @@ const taskSpecPath = (site: GroupSite): string => `${site.path}.taskSpec`
 
 /** `obj` with the merged spec written at `site`: a taskRef replaced and labelled, or the inline spec replaced in place. */
 function written(obj: KubeObject, site: GroupSite, spec: TaskSpec): KubeObject {
-  const holder = site.holder.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], obj) as Record<string, unknown>
+  const holder = valueAtPath(obj, site.path) as Record<string, unknown>
   if (site.ref === undefined) return withValueAt(obj, [...site.holder, 'taskSpec'], spec)
   const replaced: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(holder)) if (k !== 'taskRef') replaced[k] = v
@@ -343,10 +343,7 @@ function withSitesRecorded(out: KubeObject, sent: KubeObject, sites: readonly Gr
 }
 
 function pipelineTaskName(obj: KubeObject, site: GroupSite): string | undefined {
-  const pt = site.holder.reduce<unknown>(
-    (node, key) => (isJsonObject(node) || Array.isArray(node) ? (node as Record<string | number, unknown>)[key] : undefined),
-    obj,
-  )
+  const pt = valueAtPath(obj, site.path)
   return isJsonObject(pt) && typeof pt.name === 'string' ? pt.name : undefined
 }
 
@@ -371,7 +368,7 @@ export async function groupAsTask(obj: KubeObject, namespace: string, catalog: C
   // nor kubectl's copy of the TaskGroup as applied).
   const kept: Record<string, unknown> = {}
   for (const field of ['name', 'generateName', 'namespace', 'labels'] as const) if (metadata[field] !== undefined) kept[field] = metadata[field]
-  const annotations = Object.entries(metadata.annotations ?? {}).filter(([k]) => k !== 'kubectl.kubernetes.io/last-applied-configuration')
+  const annotations = Object.entries(metadata.annotations ?? {}).filter(([k]) => k !== lastApplied)
   if (annotations.length > 0) kept.annotations = Object.fromEntries(annotations)
   const task: KubeObject = { apiVersion: 'tekton.dev/v1', kind: 'Task', metadata: kept, spec: merged.spec }
   return { ...outcome, object: task, changed: true, warnings: merged.warnings }

@@ -100,18 +100,28 @@ export class LayeredCatalog implements Catalog {
   async resolve(ref: StepReference, options: ResolveOptions = {}): Promise<Resolution> {
     const resolver = ref.resolver
     if (resolver === undefined || resolver === '') return this.#byName(ref, options)
-    if (this.#switchedOff.has(resolver)) return { unresolved: `the ${resolver} resolver is switched off here (--resolvers)`, resolver }
-    // Tekton fills resolver params from task params first; one known only at run time leaves nothing to fetch now.
-    for (const p of ref.params ?? []) {
-      const at = typeof p?.value === 'string' ? p.value.indexOf('$(') : -1
-      if (at >= 0)
-        return { unresolved: `param ${quoteValue(p.name, 60)} holds ${truncated(String(p.value).slice(at))}, which has no value at admission`, resolver }
-    }
+    const later = this.#notNow(resolver, ref.params)
+    if (later !== undefined) return { unresolved: later, resolver }
     if (resolver === 'cluster') return this.#clusterResolver(ref, options)
     const remote = this.#resolvers.get(resolver)
     if (remote !== undefined) return remote.resolve(ref, options)
     const runs = [...runnableResolvers].filter((r) => r === 'cluster' || this.#resolvers.has(r))
     return { unresolved: `stepsplice does not run the ${quoteValue(resolver, 40)} resolver (it runs ${runs.join(', ')})`, resolver }
+  }
+
+  /**
+   * Why a resolver reference, of a step or a TaskGroup's uses, is not resolved
+   * now: its resolver is switched off, or a param holds a value known only at
+   * run time (Tekton fills resolver params from task params first). Undefined
+   * when it may be.
+   */
+  #notNow(resolver: string, params: readonly Param[] | undefined): string | undefined {
+    if (this.#switchedOff.has(resolver)) return `the ${resolver} resolver is switched off here (--resolvers)`
+    for (const p of params ?? []) {
+      const at = typeof p?.value === 'string' ? p.value.indexOf('$(') : -1
+      if (at >= 0) return `param ${quoteValue(p.name, 60)} holds ${truncated(String(p.value).slice(at))}, which has no value at admission`
+    }
+    return undefined
   }
 
   async #resolveTask(ref: TaskReference, options: ResolveOptions): Promise<TaskResolution> {
@@ -134,11 +144,8 @@ export class LayeredCatalog implements Catalog {
    * same remote resolvers, caches and fetches as StepActions.
    */
   async #taskByResolver(ref: TaskReference, resolver: string, options: ResolveOptions): Promise<TaskResolution> {
-    if (this.#switchedOff.has(resolver)) return { unresolved: `the ${resolver} resolver is switched off here (--resolvers)` }
-    for (const p of ref.params ?? []) {
-      const at = typeof p?.value === 'string' ? p.value.indexOf('$(') : -1
-      if (at >= 0) return { unresolved: `param ${quoteValue(p.name, 60)} holds ${truncated(String(p.value).slice(at))}, which has no value at admission` }
-    }
+    const later = this.#notNow(resolver, ref.params)
+    if (later !== undefined) return { unresolved: later }
     if (resolver !== 'cluster') {
       const remote = this.#resolvers.get(resolver)
       if (remote?.resolveTask !== undefined) return remote.resolveTask({ namespace: ref.namespace, resolver, params: ref.params ?? [] }, options)

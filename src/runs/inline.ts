@@ -7,11 +7,11 @@
 // Tekton, so it is done here, to the same result.
 
 import type { ResolvedTask } from '../definitions/reference.ts'
+import { lastApplied } from '../definitions/task.ts'
 import { asList, isJsonObject, withValueAt } from '../json/values.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { TaskRef } from '../types/tekton.ts'
 
-const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration'
 const taskLabel = 'tekton.dev/task'
 
 /**

@@ -44,11 +44,20 @@ function askByName<T>(key: string | undefined, asking: () => Promise<T>): Promis
   const held = known.get(key)
   if (held !== undefined) return Promise.resolve(held as T)
   return asking().then((answer) => {
-    // A cancelled lookup is the request's, not the catalog's answer.
-    if (!(typeof answer === 'object' && answer !== null && 'error' in answer && (answer as { error: unknown }).error === 'resolution was cancelled'))
-      remember(key, answer)
+    if (isCatalogAnswer(answer)) remember(key, answer)
     return answer
   })
+}
+
+/**
+ * What the catalog itself answered: a definition or Task, or a name it does
+ * not hold. Any other error may be the request's own (cancelled, its
+ * deadline passed, the catalog failed): kept, it would be every later
+ * request's answer too.
+ */
+function isCatalogAnswer(answer: unknown): boolean {
+  if (typeof answer !== 'object' || answer === null) return false
+  return 'definition' in answer || 'task' in answer || ('missing' in answer && (answer as { missing: unknown }).missing === true)
 }
 
 const byName = (ref: { resolver?: string }, key: string): string | undefined => (ref.resolver === undefined || ref.resolver === '' ? key : undefined)
