@@ -17,7 +17,7 @@ import { diffPatch } from '../src/admission/patch.ts'
 import { canonicalJson } from '../src/json/canonical.ts'
 import { boundWarnings } from '../src/limits/report.ts'
 import type { Container, KubeObject, PodSpec } from '../src/types/k8s.ts'
-import { applyString } from '../src/variables/replacements.ts'
+import { applyString, Overlay } from '../src/variables/replacements.ts'
 import { extractVariables, isWholeReference, scanPlainReferences, scanReferences, scanReferencesFor } from '../src/variables/scan.ts'
 import { admit, denialOf, patched, render } from './helpers/admit.ts'
 import { catalogOf, stepAction } from './helpers/catalog.ts'
@@ -597,4 +597,40 @@ t.test('the patch: what fast-json-patch compare gives, without its copies; appli
       assert.equal(JSON.stringify(ops), JSON.stringify(fastJsonPatch.compare(before as object, after as object)))
   })
   await holds(t, 'diffPatch agrees with compare', property, { numRuns: 60 })
+})
+
+t.test('an Overlay reads and writes as a copy of its base would, and never changes the base', async (t) => {
+  const key = fc.constantFrom('a', 'b', 'c', 'd', 'e')
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('set' as const), key, value: fc.string({ maxLength: 3 }) }),
+    fc.record({ kind: fc.constant('delete' as const), key }),
+  )
+  await holds(
+    t,
+    'after any writes, get, has, size and the entries match a copied Map; the base is as it was',
+    fc.property(fc.dictionary(key, fc.string({ maxLength: 3 })), fc.array(op, { maxLength: 12 }), (start, ops) => {
+      const base = new Map(Object.entries(start))
+      const before = [...base]
+      const overlay = new Overlay(base)
+      const copy = new Map(base)
+      for (const o of ops) {
+        if (o.kind === 'set') {
+          overlay.set(o.key, o.value)
+          copy.set(o.key, o.value)
+        } else assert.equal(overlay.delete(o.key), copy.delete(o.key))
+      }
+      for (const k of ['a', 'b', 'c', 'd', 'e']) {
+        assert.equal(overlay.get(k), copy.get(k))
+        assert.equal(overlay.has(k), copy.has(k))
+      }
+      assert.equal(overlay.size, copy.size)
+      assert.deepEqual(new Map(overlay), copy)
+      assert.deepEqual([...overlay.keys()].sort(), [...copy.keys()].sort())
+      // Deleting while walking (forgetParams) sees every key once.
+      for (const k of overlay.keys()) overlay.delete(k)
+      assert.equal(overlay.size, 0)
+      assert.deepEqual([...base], before)
+    }),
+    { numRuns: 300 },
+  )
 })

@@ -37,21 +37,28 @@ export interface Measure {
 export function measure(value: unknown, bound: { bytes: number; depth: number } = { bytes: limits.objectBytes, depth: limits.depth }): Measure {
   let bytes = 0
   let deepest = 0
-  const stack: { v: unknown; depth: number }[] = [{ v: value, depth: 0 }]
-  while (stack.length > 0) {
-    const { v, depth } = stack.pop() as { v: unknown; depth: number }
+  // Two stacks of plain values rather than one of frames: no allocation per value walked.
+  const values: unknown[] = [value]
+  const depths: number[] = [0]
+  while (values.length > 0) {
+    const v = values.pop()
+    const depth = depths.pop() as number
     if (depth > deepest) deepest = depth
     if (bytes > bound.bytes || deepest > bound.depth) break
     if (typeof v === 'string') bytes += jsonBytes(v)
     else if (Array.isArray(v)) {
       bytes += 2 + v.length
-      for (const e of v) stack.push({ v: e, depth: depth + 1 })
+      for (let i = 0; i < v.length; i++) {
+        values.push(v[i])
+        depths.push(depth + 1)
+      }
     } else if (v !== null && typeof v === 'object') {
-      const entries = Object.entries(v)
-      bytes += 2 + entries.length
-      for (const [k, e] of entries) {
+      const keys = Object.keys(v)
+      bytes += 2 + keys.length
+      for (const k of keys) {
         bytes += jsonBytes(k) + 1
-        stack.push({ v: e, depth: depth + 1 })
+        values.push((v as Record<string, unknown>)[k])
+        depths.push(depth + 1)
       }
     } else bytes += String(v).length
   }

@@ -27,7 +27,7 @@ function derivedStep(spec: StepActionSpec): Step {
   return step
 }
 
-function substituteSelector(sel: KeySelector | undefined, strings: ReadonlyMap<string, string>, budget: Budget): void {
+function substituteSelector(sel: KeySelector | undefined, strings: Replacements['strings'], budget: Budget): void {
   if (sel === undefined) return
   if (typeof sel.name === 'string') sel.name = applyString(sel.name, strings, budget)
   if (typeof sel.key === 'string') sel.key = applyString(sel.key, strings, budget)

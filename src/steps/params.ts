@@ -17,7 +17,9 @@ import {
   applyToParamValue,
   emptyReplacements,
   forgetParams,
+  mergeCost,
   mergeInto,
+  overlayOf,
   paramKeys,
   type Replacements,
   replacementsFromParams,
@@ -32,24 +34,53 @@ interface NamedValue {
   fromDefault?: true
 }
 
-/**
- * A StepAction's defaults table (replacementsFromDefaults), built once per
- * definition (its params never change once it is in a catalog) and copied
- * for each step that references it: a definition named by many steps and
- * many requests was being tabled anew every time. The copy draws on the
- * request's budget as building it did.
- */
-const defaultsTables = new WeakMap<readonly ParamSpec[], { table: Replacements; cost: number }>()
+/** One declared param as expansion needs it, worked out once per definition. */
+interface CompiledParam {
+  spec: ParamSpec
+  /** paramKeys(name): the four spellings. */
+  keys: readonly string[]
+  /** The default, parsed; undefined when there is none. */
+  value?: ParamValue
+  /** For a default that references other params: the names it references, in order. */
+  references?: string[]
+}
 
-function definitionDefaults(specs: readonly ParamSpec[], budget: Budget): Replacements {
-  let held = defaultsTables.get(specs)
-  if (held === undefined) {
-    const counting = new Budget(Number.MAX_SAFE_INTEGER)
-    held = { table: replacementsFromDefaults(specs, counting), cost: counting.spent }
-    defaultsTables.set(specs, held)
-  }
-  budget.spend(held.cost)
-  return { strings: new Map(held.table.strings), arrays: new Map(held.table.arrays), objects: new Map(held.table.objects) }
+/** A StepAction's params as expansion reads them, with its defaults table (replacementsFromDefaults). */
+interface CompiledParams {
+  params: CompiledParam[]
+  byName: Map<string, CompiledParam>
+  declared: string[]
+  declaredSet: Set<string>
+  defaults: Replacements
+  /** What building the defaults table cost; each copy draws that on the request's budget, as building it did. */
+  defaultsCost: number
+}
+
+/**
+ * Compiled once per definition (its params never change once it is in a
+ * catalog) and shared by every step and request that references it: a
+ * definition named by many steps was parsed and tabled anew every time.
+ * Keyed by the params array itself, so it goes when the definition does.
+ */
+const compiled = new WeakMap<readonly ParamSpec[], CompiledParams>()
+
+function compileParams(specs: readonly ParamSpec[]): CompiledParams {
+  let held = compiled.get(specs)
+  if (held !== undefined) return held
+  const params: CompiledParam[] = specs.map((spec) => {
+    const param: CompiledParam = { spec, keys: paramKeys(spec.name) }
+    if (spec.default === undefined) return param
+    param.value = parseParamValue(spec.default)
+    const text = stringPart(param.value)
+    if (text.includes('$(params.')) param.references = extractExpressions(text, 'params').map(referencedName)
+    return param
+  })
+  const declared = specs.map((s) => s.name)
+  const counting = new Budget(Number.MAX_SAFE_INTEGER)
+  const defaults = replacementsFromDefaults(specs, counting)
+  held = { params, byName: new Map(params.map((p) => [p.spec.name, p])), declared, declaredSet: new Set(declared), defaults, defaultsCost: counting.spent }
+  compiled.set(specs, held)
+  return held
 }
 
 /** `$(params.x)` inside a default → `x`, exactly as Tekton trims it (only the dot form is understood). */
@@ -151,8 +182,7 @@ export function checkProvidedParams(
   suggest: (name: string, candidates: readonly string[]) => string[] = () => [],
 ): string[] {
   const errors: string[] = []
-  const declared = specs.map((s) => s.name)
-  const declaredSet = new Set(declared)
+  const { declared, declaredSet } = compileParams(specs)
   const provided = new Map((stepParams ?? []).map((p) => [p.name, p.value]))
   const extra = [...provided.keys()].filter((n) => !declaredSet.has(n))
   if (extra.length > 0) {
@@ -195,12 +225,12 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * references (a depth-first walk with an explicit stack, so a long chain
  * cannot overflow the call stack): linear in params and references.
  */
-function resolveReferencingDefaults(specs: readonly ParamSpec[], processed: NamedValue[], pending: Map<string, string[]>, budget: Budget): string[] {
+function resolveReferencingDefaults(params: CompiledParams, processed: NamedValue[], pending: Map<string, string[]>, budget: Budget): string[] {
   const values = new Map(processed.map((p) => [p.name, p.value]))
-  const defaults = new Map(specs.map((s) => [s.name, s.default]))
   const failed = new Set<string>()
   const resolveOne = (name: string, refs: readonly string[]): void => {
-    let text = stringPart(parseParamValue(defaults.get(name)))
+    const own = params.byName.get(name)?.value
+    let text = own === undefined ? '' : stringPart(own)
     for (const ref of refs) {
       const value = stringPart(values.get(ref) ?? { type: 'string', string: '' })
       text = text.replaceAll(`$(params.${ref})`, () => value)
@@ -237,11 +267,10 @@ function resolveReferencingDefaults(specs: readonly ParamSpec[], processed: Name
   }
   const unresolved = [...pending.keys()].filter((name) => !values.has(name))
   if (unresolved.length === 0) return []
-  const declared = new Set(specs.map((s) => s.name))
   const unknown: string[] = []
   for (const name of unresolved) {
     for (const ref of pending.get(name) ?? [])
-      if (!declared.has(ref)) unknown.push(`parameter ${quoteValue(name)} references non-existent parameter ${quoteValue(ref)}`)
+      if (!params.declaredSet.has(ref)) unknown.push(`parameter ${quoteValue(name)} references non-existent parameter ${quoteValue(ref)}`)
   }
   if (unknown.length > 0) return unknown
   return [`circular dependency detected in parameter references: ${unresolved.join(', ')}`]
@@ -278,14 +307,14 @@ function indexedUsages(step: Step, name: string, ref: StepResultRef): Map<string
 }
 
 /** Step 5: a param whose value is `$(steps.s.results.r…)` is rewritten to that result reference. */
-function stepResultReplacements(step: Step, provided: readonly NamedValue[], specs: readonly ParamSpec[]): Map<string, string> | string {
+function stepResultReplacements(step: Step, provided: readonly NamedValue[], params: CompiledParams): Map<string, string> | string {
   const out = new Map<string, string>()
   for (const p of provided) {
     const text = stringPart(p.value)
     if (!text.startsWith('$(steps.')) continue
     const ref = parseStepResultReference(text.replace(/^\$\(/, '').replace(/\)$/, ''))
     if (ref === undefined) return `invalid step result reference ${quoteValue(text)} in param ${quoteValue(p.name)}: ${stepExpressionHelp}`
-    const spec = specs.find((s) => s.name === p.name)
+    const spec = params.byName.get(p.name)?.spec
     if (spec === undefined) continue
     if (spec.type === 'object') {
       for (const key of Object.keys(spec.properties ?? {})) out.set(`params.${spec.name}.${key}`, `$(steps.${ref.step}.results.${ref.result}.${key})`)
@@ -308,7 +337,8 @@ function nameOfKey(key: string): string {
 /** A key that is both a string and an array means the default and the passed value disagree on type. */
 function typeMismatches(r: Replacements): string[] {
   const names = new Set<string>()
-  for (const key of r.strings.keys()) if (r.arrays.has(key)) names.add(nameOfKey(key))
+  // The arrays are the fewer keys; the names are sorted, so which table is walked does not show.
+  for (const key of r.arrays.keys()) if (r.strings.has(key)) names.add(nameOfKey(key))
   return [...names].sort().map((n) => `invalid parameter substitution: ${n}. Please check the types of the default value and the passed value`)
 }
 
@@ -427,11 +457,14 @@ export function resolveStepActionParams(
     value: layers.reduce((v, layer) => applyToParamValue(v, layer, budget), parseParamValue(p.value)),
   }))
   const providedByName = new Map(provided.map((p) => [p.name, p.value]))
-  const r = definitionDefaults(specs, budget)
+  const compiledParams = compileParams(specs)
+  budget.spend(compiledParams.defaultsCost)
+  const r = overlayOf(compiledParams.defaults)
   const processed: NamedValue[] = []
   const pending = new Map<string, string[]>()
   const deferred: Deferred[] = []
-  for (const spec of specs) {
+  for (const param of compiledParams.params) {
+    const spec = param.spec
     const given = providedByName.get(spec.name)
     const target = given === undefined ? undefined : deferredTarget(given, spec, taskParams, runtimeParams)
     if (target !== undefined) {
@@ -445,24 +478,23 @@ export function resolveStepActionParams(
       processed.push({ name: spec.name, value: given })
       continue
     }
-    if (spec.default === undefined) continue
-    const value = parseParamValue(spec.default)
-    // A plain default is in the table already (definitionDefaults); what references others is resolved below.
-    if (!stringPart(value).includes('$(params.')) processed.push({ name: spec.name, value, fromDefault: true })
-    else pending.set(spec.name, extractExpressions(stringPart(value), 'params').map(referencedName))
+    if (param.value === undefined) continue
+    // A plain default is in the table already (the compiled defaults); what references others is resolved below.
+    if (param.references === undefined) processed.push({ name: spec.name, value: param.value, fromDefault: true })
+    else pending.set(spec.name, param.references)
   }
-  const chainErrors = resolveReferencingDefaults(specs, processed, pending, budget)
-  if (chainErrors.length > 0) return { errors: chainErrors }
-  mergeInto(
-    r,
-    replacementsFromParams(
-      processed.filter((p) => p.fromDefault !== true),
-      budget,
-    ),
-    budget,
-  )
+  if (pending.size > 0) {
+    const chainErrors = resolveReferencingDefaults(compiledParams, processed, pending, budget)
+    if (chainErrors.length > 0) return { errors: chainErrors }
+  }
+  // Written straight over the defaults, objects merged key by key: what tabling these values and merging the table did.
+  for (const p of processed) {
+    if (p.fromDefault === true) continue
+    budget.spend(mergeCost(p.value))
+    addParamValue(r, p.name, p.value, budget, compiledParams.byName.get(p.name)?.keys, true)
+  }
   for (const d of deferred) addDeferredReferences(r, derived, d, taskParams)
-  const fromResults = stepResultReplacements(derived, provided, specs)
+  const fromResults = stepResultReplacements(derived, provided, compiledParams)
   if (typeof fromResults === 'string') return { errors: [fromResults] }
   for (const [k, v] of fromResults) r.strings.set(k, v)
   const mismatches = typeMismatches(r)

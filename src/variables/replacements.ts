@@ -10,10 +10,94 @@ import { isWholeReference } from './scan.ts'
 import { Budget } from '../limits/budget.ts'
 import { maxKeyLength } from '../limits/limits.ts'
 
+/** What substitution needs of a table: a Map, or an Overlay of one. */
+export interface Table<V> {
+  get(key: string): V | undefined
+  has(key: string): boolean
+  set(key: string, value: V): unknown
+  delete(key: string): boolean
+  keys(): IterableIterator<string>
+  readonly size: number
+  [Symbol.iterator](): IterableIterator<[string, V]>
+}
+
+/** The part of a table an Overlay reads. */
+type ReadTable<V> = Pick<Table<V>, 'get' | 'has' | 'size' | typeof Symbol.iterator>
+
 export interface Replacements {
-  strings: Map<string, string>
-  arrays: Map<string, string[]>
-  objects: Map<string, Record<string, string>>
+  strings: Table<string>
+  arrays: Table<string[]>
+  objects: Table<Record<string, string>>
+}
+
+/**
+ * A table written over a shared one that stays as it is: a step's values
+ * over its StepAction's defaults table, which every step and request naming
+ * the StepAction shares. Copying that table for each step was a tenth of
+ * expansion's time. Deleting a shared key hides it.
+ */
+export class Overlay<V> implements Table<V> {
+  readonly #base: ReadTable<V>
+  readonly #own = new Map<string, V>()
+  #hidden: Set<string> | undefined
+
+  constructor(base: ReadTable<V>) {
+    this.#base = base
+  }
+
+  /** Counted when asked (only budgets ask): keeping a count made every write look in both tables. */
+  get size(): number {
+    return this.#entries().length
+  }
+
+  get(key: string): V | undefined {
+    const own = this.#own.get(key)
+    if (own !== undefined || this.#hidden?.has(key) === true) return own
+    return this.#base.get(key)
+  }
+
+  has(key: string): boolean {
+    return this.#own.has(key) || (this.#base.has(key) && this.#hidden?.has(key) !== true)
+  }
+
+  set(key: string, value: V): this {
+    this.#own.set(key, value)
+    this.#hidden?.delete(key)
+    return this
+  }
+
+  delete(key: string): boolean {
+    const had = this.has(key)
+    this.#own.delete(key)
+    if (this.#base.has(key)) {
+      this.#hidden ??= new Set()
+      this.#hidden.add(key)
+    }
+    return had
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#entries()
+      .map((e) => e[0])
+      .values()
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, V]> {
+    return this.#entries().values()
+  }
+
+  /** A snapshot, so a caller may delete while walking (forgetParams). */
+  #entries(): [string, V][] {
+    const out: [string, V][] = []
+    for (const entry of this.#base) if (!this.#own.has(entry[0]) && this.#hidden?.has(entry[0]) !== true) out.push(entry)
+    for (const entry of this.#own) out.push(entry)
+    return out
+  }
+}
+
+/** A table that reads through to `base`, which it never changes. */
+export function overlayOf(base: Replacements): Replacements {
+  return { strings: new Overlay(base.strings), arrays: new Overlay(base.arrays), objects: new Overlay(base.objects) }
 }
 
 export function emptyReplacements(): Replacements {
@@ -31,32 +115,55 @@ export function paramKeys(name: string): string[] {
 // costs its key and value, as if written out.
 const entryCost = 16
 
-/** Adds the keys for one param value to `r`, overwriting what was there. */
-export function addParamValue(r: Replacements, name: string, value: ParamValue, budget: Budget = Budget.unlimited): void {
+/**
+ * Adds the keys for one param value to `r`, overwriting what was there, or
+ * with `merging`, merging an object value key by key over the one there (what
+ * building a table and then mergeInto does, without the table in between).
+ * `keys` are paramKeys(name), when the caller holds them already.
+ */
+export function addParamValue(
+  r: Replacements,
+  name: string,
+  value: ParamValue,
+  budget: Budget = Budget.unlimited,
+  keys: readonly string[] = paramKeys(name),
+  merging = false,
+): void {
   switch (value.type) {
     case 'array': {
       let size = 0
       for (const element of value.array) size += element.length + entryCost
       budget.spend(4 * (size + name.length + entryCost))
-      for (const key of paramKeys(name)) {
-        for (const [i, element] of value.array.entries()) r.strings.set(`${key}[${i}]`, element)
-        r.arrays.set(key, value.array)
+      const array = value.array
+      for (const key of keys) {
+        for (let i = 0; i < array.length; i++) r.strings.set(`${key}[${i}]`, array[i] as string)
+        r.arrays.set(key, array)
       }
       break
     }
     case 'object': {
       let size = 0
-      for (const [k, v] of Object.entries(value.object)) size += k.length + v.length + entryCost
+      const entries = Object.entries(value.object)
+      for (const [k, v] of entries) size += k.length + v.length + entryCost
       budget.spend(5 * (size + name.length + entryCost))
-      for (const key of paramKeys(name)) r.objects.set(key, { ...value.object })
+      for (const key of keys) {
+        const existing = merging ? r.objects.get(key) : undefined
+        r.objects.set(key, existing === undefined ? { ...value.object } : { ...existing, ...value.object })
+      }
       // Individual keys exist only in the dot form, as in Tekton.
-      for (const [k, v] of Object.entries(value.object)) r.strings.set(`params.${name}.${k}`, v)
+      for (const [k, v] of entries) r.strings.set(`params.${name}.${k}`, v)
       break
     }
     default:
       budget.spend(4 * (value.string.length + name.length + entryCost))
-      for (const key of paramKeys(name)) r.strings.set(key, value.string)
+      for (const key of keys) r.strings.set(key, value.string)
   }
+}
+
+/** What mergeInto charges for the entries one value adds: the same as merging its own table. */
+export function mergeCost(value: ParamValue): number {
+  const entries = value.type === 'array' ? 4 * (value.array.length + 1) : value.type === 'object' ? 4 + Object.keys(value.object).length : 4
+  return entries * entryCost
 }
 
 export function replacementsFromParams(params: readonly { name: string; value: ParamValue }[], budget: Budget = Budget.unlimited): Replacements {
@@ -123,9 +230,9 @@ export function forgetParams(r: Replacements, names: Iterable<string>): void {
  * skipped without being copied out and hashed; otherwise text like
  * `$($($(…)` made every candidate copy the rest of the text.
  */
-export function applyString(s: string, strings: ReadonlyMap<string, string>, budget: Budget = Budget.unlimited): string {
+export function applyString(s: string, strings: Pick<Table<string>, 'get'>, budget: Budget = Budget.unlimited): string {
   let start = s.indexOf('$(')
-  if (start < 0 || strings.size === 0) return s
+  if (start < 0) return s
   let out = ''
   let copied = 0
   let end = -1
@@ -167,7 +274,13 @@ export function applyArrayElement(s: string, r: Replacements, budget: Budget = B
 }
 
 export function applyList(list: readonly string[], r: Replacements, budget: Budget = Budget.unlimited): string[] {
-  return list.flatMap((e) => applyArrayElement(e, r, budget))
+  const out: string[] = []
+  for (const e of list) {
+    // Most elements reference nothing: no array to build for them.
+    if (!e.includes('$(')) out.push(e)
+    else for (const piece of applyArrayElement(e, r, budget)) out.push(piece)
+  }
+  return out
 }
 
 /**
