@@ -6,6 +6,7 @@
 
 import { parseAllDocuments, stringify } from 'yaml'
 import { integerValue, isRawNumber } from './raw-number.ts'
+import { exactOptions, FastYaml } from './yaml-fast.ts'
 
 const exactInteger = (_key: unknown, value: unknown): unknown => (typeof value === 'bigint' ? integerValue(value) : value)
 // The yaml package prints a BigInt as a plain integer; a raw number would be an object to it.
@@ -43,23 +44,41 @@ export function positions(text: string): (offset: number) => string {
 /** Errors shown per document; the rest are counted. A line full of errors would otherwise print one each. */
 const shownErrors = 5
 
+/** Built once: an immutable schema, like a compiled expression. */
+let fast: FastYaml | undefined
+
+function collect(documents: unknown[], value: unknown): void {
+  if (value === null || value === undefined) return
+  // A JSON array of objects, as `render -o json` prints for several inputs, is several documents.
+  if (Array.isArray(value)) documents.push(...value)
+  else documents.push(value)
+}
+
 export function parseDocuments(text: string, source: string): ParseResult {
+  const documents: unknown[] = []
+  fast ??= new FastYaml()
+  const read = fast.documents(text)
+  if (read !== undefined) {
+    for (const value of read) collect(documents, value)
+    return { documents, errors: [] }
+  }
+  return exactDocuments(text, source)
+}
+
+/** The yaml package's reading, which words every error; see yaml-fast.ts for when it is the one used. */
+export function exactDocuments(text: string, source: string): ParseResult {
   const documents: unknown[] = []
   const errors: string[] = []
   const at = positions(text)
   // prettyErrors is off: it works out a line and column for every error, each by reading the text up to
   // it, so a long line full of errors took seconds (and blocked the server's thread on a catalog reload).
-  for (const doc of parseAllDocuments(text, { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true })) {
+  for (const doc of parseAllDocuments(text, exactOptions)) {
     if (doc.errors.length > 0) {
       for (const e of doc.errors.slice(0, shownErrors)) errors.push(`${source}: ${e.message.split('\n')[0]} at ${at(e.pos[0])}`)
       if (doc.errors.length > shownErrors) errors.push(`${source}: and ${doc.errors.length - shownErrors} more errors`)
       continue
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100, reviver: exactInteger })
-    if (value === null || value === undefined) continue
-    // A JSON array of objects, as `render -o json` prints for several inputs, is several documents.
-    if (Array.isArray(value)) documents.push(...value)
-    else documents.push(value)
+    collect(documents, doc.toJS({ maxAliasCount: 100, reviver: exactInteger }))
   }
   return { documents, errors }
 }
