@@ -16,6 +16,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production
+# V8 sizes the young generation by the node's memory, not the container's use of it: on a large node
+# it grows past 100 MB while the catalog loads and is never given back. 8 MB semi-spaces keep the
+# server's memory to what it holds (docs/benchmarks.md); admission workers get the same (server/pool.ts).
+ENV NODE_OPTIONS=--max-semi-space-size=8
 COPY --from=dependencies /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin

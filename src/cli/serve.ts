@@ -189,7 +189,9 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     throw err
   }
 
-  const logger = pino({ level, base: { service: 'stepsplice' } })
+  // Written asynchronously: under load, lines written while one write is in flight go out together
+  // rather than a system call each; pino flushes what is pending when the process exits.
+  const logger = pino({ level, base: { service: 'stepsplice' } }, pino.destination({ dest: 1, sync: false }))
   const layers: Layer[] = []
   // Reports arrive before the server (and its metrics) exist: the catalog starts after the server, so they are late-bound.
   let onClusterStatus: (s: ResourceStatus) => void = () => {}

@@ -52,6 +52,9 @@ interface Task {
 /** Requests a worker holds at once: the one it runs, and the next, already sent. */
 const depth = 2
 
+/** A worker's young generation (V8's two semi-spaces and more): 24 MB, as the server's own thread gets (Dockerfile's NODE_OPTIONS). */
+const youngGenerationMb = 24
+
 interface Slot {
   worker: Worker
   /** Its modules are loaded and it takes requests. */
@@ -139,7 +142,9 @@ export class AdmissionPool {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(this.#options.workerUrl ?? defaultWorker)
+    // V8 sizes a thread's young generation by the machine's memory (over 100 MB on a large node), and an admission's
+    // garbage is small and short-lived: a fixed, small one keeps each worker's memory to what it holds.
+    const worker = new Worker(this.#options.workerUrl ?? defaultWorker, { resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb } })
     const slot: Slot = { worker, online: false, tasks: [], policies: -1 }
     worker.on('message', (message: FromWorker) => {
       if (message.type !== 'ready') return this.#receive(slot, message)

@@ -1,0 +1,89 @@
+// An open-loop load generator: requests are due at a fixed rate, each at its
+// own time, and each one's latency is measured from when it was due, not from
+// when it could be sent. autocannon's fixed rate sends each second's quota as
+// a burst and times requests from when they leave, so a server that stalls
+// is sent less and its stall is hidden (coordinated omission); here a stall
+// shows as the latency of every request that fell due during it.
+
+import https from 'node:https'
+
+export interface OpenLoopOptions {
+  port: number
+  path: string
+  body: string
+  /** Requests per second. */
+  rate: number
+  seconds: number
+  /** Most connections open at once; a request due while all are busy waits, and its wait counts. */
+  connections: number
+}
+
+export interface OpenLoopResult {
+  sent: number
+  /** Answers other than 200, and connection errors. */
+  failed: number
+  /** Milliseconds from due time to the whole answer. */
+  p50: number
+  p99: number
+  max: number
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
+}
+
+export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: options.connections, rejectUnauthorized: false })
+  const interval = 1000 / options.rate
+  const total = Math.max(1, Math.round(options.rate * options.seconds))
+  const latencies: number[] = []
+  let failed = 0
+  let finished = 0
+  const start = performance.now() + 5
+  const body = Buffer.from(options.body)
+
+  await new Promise<void>((resolve) => {
+    const send = (due: number): void => {
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port: options.port,
+          path: options.path,
+          method: 'POST',
+          agent,
+          servername: 'localhost',
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+        },
+        (res) => {
+          res.resume()
+          res.on('end', () => {
+            latencies.push(performance.now() - due)
+            if (res.statusCode !== 200) failed++
+            if (++finished === total) resolve()
+          })
+        },
+      )
+      req.on('error', () => {
+        failed++
+        if (++finished === total) resolve()
+      })
+      req.end(body)
+    }
+    let next = 0
+    const tick = (): void => {
+      const now = performance.now()
+      while (next < total && start + next * interval <= now) send(start + next++ * interval)
+      if (next >= total) return
+      const wait = start + next * interval - now
+      // Timers fire a millisecond late or so; the last stretch is waited for on the event loop, which this core has to itself.
+      if (wait > 2) setTimeout(tick, wait - 1.5)
+      else setImmediate(tick)
+    }
+    tick()
+  })
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  const round = (ms: number): number => Math.round(ms * 100) / 100
+  return { sent: total, failed, p50: round(quantile(latencies, 0.5)), p99: round(quantile(latencies, 0.99)), max: round(latencies.at(-1) ?? Number.NaN) }
+}
