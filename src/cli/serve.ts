@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { pino, type Level } from 'pino'
 import type { OnTimeout } from '../admission/mutate.ts'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { BatchedOutput } from '../server/log-output.ts'
 import type { ClusterCatalog, ResourceStatus } from '../resolution/cluster.ts'
 import type { ClusterPolicies, InvalidPolicyReport } from '../server/cluster-policies.ts'
 import { fixedFeed } from '../server/policy-feed.ts'
@@ -189,9 +190,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     throw err
   }
 
-  // Written asynchronously: under load, lines written while one write is in flight go out together
-  // rather than a system call each; pino flushes what is pending when the process exits.
-  const logger = pino({ level, base: { service: 'stepsplice' } }, pino.destination({ dest: 1, sync: false }))
+  const logger = pino({ level, base: { service: 'stepsplice' } }, new BatchedOutput(pino.destination({ dest: 1, sync: true })))
   const layers: Layer[] = []
   // Reports arrive before the server (and its metrics) exist: the catalog starts after the server, so they are late-bound.
   let onClusterStatus: (s: ResourceStatus) => void = () => {}
