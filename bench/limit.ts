@@ -206,6 +206,10 @@ try {
   // As the image runs it (Dockerfile): small young generation.
   const stepsplice = spawn(ssCmd as string, ssArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=8' } })
   children.push(stepsplice)
+  // Its log lines are read, as a container runtime reads them: a pipe nobody drains fills, and the server's next
+  // write waits for it.
+  stepsplice.stdout?.resume()
+  stepsplice.stderr?.resume()
   for (let i = 0; i < 100; i++) {
     const up = await post(free, ca, payloads[0]?.body ?? '').then(
       (r) => r.status === 200,
