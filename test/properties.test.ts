@@ -588,7 +588,9 @@ t.test('the patch: what fast-json-patch compare gives, without its copies; appli
     Array.isArray(v)
       ? v.some((e) => (typeof e === 'object' && e !== null && typeof (e as { name?: unknown }).name === 'string') || named(e))
       : typeof v === 'object' && v !== null && Object.values(v).some(named)
-  const doc = fc.jsonValue({ maxDepth: 4 }).filter((v) => typeof v === 'object' && v !== null)
+  // No `__proto__` keys: a request body never holds one (json/parse-json.ts drops it), and fast-json-patch
+  // refuses to apply a patch that names one, so such a pair (1 in a few hundred) would fail here by the test's own tool.
+  const doc = fc.jsonValue({ maxDepth: 4 }).filter((v) => typeof v === 'object' && v !== null && !JSON.stringify(v).includes('"__proto__"'))
   const property = fc.property(doc, doc, (before, after) => {
     const ops = diffPatch(before, after)
     assert.deepEqual(fastJsonPatch.applyPatch(structuredClone(before), structuredClone(ops), true, false).newDocument, after)
@@ -607,7 +609,7 @@ t.test('an Overlay reads and writes as a copy of its base would, and never chang
   )
   await holds(
     t,
-    'after any writes, get, has, size and the entries match a copied Map; the base is as it was',
+    'after any writes, get, has, size, the entries and forEach match a copied Map; the base is as it was',
     fc.property(fc.dictionary(key, fc.string({ maxLength: 3 })), fc.array(op, { maxLength: 12 }), (start, ops) => {
       const base = new Map(Object.entries(start))
       const before = [...base]
@@ -625,6 +627,9 @@ t.test('an Overlay reads and writes as a copy of its base would, and never chang
       }
       assert.equal(overlay.size, copy.size)
       assert.deepEqual(new Map(overlay), copy)
+      const walked = new Map<string, string>()
+      overlay.forEach((v, k) => walked.set(k, v))
+      assert.deepEqual(walked, copy)
       assert.deepEqual([...overlay.keys()].sort(), [...copy.keys()].sort())
       // Deleting while walking (forgetParams) sees every key once.
       for (const k of overlay.keys()) overlay.delete(k)

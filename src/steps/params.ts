@@ -183,9 +183,15 @@ export function checkProvidedParams(
 ): string[] {
   const errors: string[] = []
   const { declared, declaredSet } = compileParams(specs)
-  const provided = new Map((stepParams ?? []).map((p) => [p.name, p.value]))
-  const extra = [...provided.keys()].filter((n) => !declaredSet.has(n))
-  if (extra.length > 0) {
+  // Every step of every request passes here: nothing is built for what is right.
+  const provided = new Map<string, unknown>()
+  let anyExtra = false
+  for (const p of stepParams ?? []) {
+    provided.set(p.name, p.value)
+    if (!declaredSet.has(p.name)) anyExtra = true
+  }
+  if (anyExtra) {
+    const extra = [...provided.keys()].filter((n) => !declaredSet.has(n))
     const hints = extra.flatMap((n) => {
       const near = suggest(n, declared)
       return near.length === 0 ? [] : [`${n}: did you mean ${near.length === 1 ? near[0] : `${near.slice(0, -1).join(', ')} or ${near.at(-1)}`}?`]
@@ -193,7 +199,8 @@ export function checkProvidedParams(
     const takes = declared.length === 0 ? 'the StepAction takes no params' : `the StepAction takes ${listed(declared)}`
     errors.push(`extra params passed by Step to StepAction: [${extra.join(' ')}]; ${[...hints, takes].join('; ')}`)
   }
-  const missing = specs.filter((s) => s.default === undefined && !provided.has(s.name)).map((s) => s.name)
+  const missing: string[] = []
+  for (const s of specs) if (s.default === undefined && !provided.has(s.name)) missing.push(s.name)
   if (missing.length > 0) {
     errors.push(
       `non-existent params in Step: [${missing.join(' ')}]; the StepAction requires ${listed(missing)}: pass ${missing.length === 1 ? 'it' : 'them'} in params`,
@@ -202,11 +209,17 @@ export function checkProvidedParams(
   // Tekton's MissingKeysObjectParamNames: the keys the properties declare, from the value given or the default.
   const lacking = new Map<string, string[]>()
   for (const spec of specs) {
+    if (spec.type !== 'object' || spec.properties === undefined) continue
     const value = provided.get(spec.name)
-    if (spec.type !== 'object' || spec.properties === undefined || typeof value !== 'object' || value === null || Array.isArray(value)) continue
-    const has = new Set([...Object.keys(value), ...Object.keys(isPlainObject(spec.default) ? spec.default : {})])
-    const needs = Object.keys(spec.properties).filter((k) => !has.has(k))
-    if (needs.length > 0) lacking.set(spec.name, needs)
+    if (!isPlainObject(value)) continue
+    const fallback = isPlainObject(spec.default) ? spec.default : undefined
+    let needs: string[] | undefined
+    for (const k of Object.keys(spec.properties)) {
+      if (Object.hasOwn(value, k) || (fallback !== undefined && Object.hasOwn(fallback, k))) continue
+      needs ??= []
+      needs.push(k)
+    }
+    if (needs !== undefined) lacking.set(spec.name, needs)
   }
   if (lacking.size > 0) {
     const plain = [...lacking].map(([name, keys]) => `${name} needs ${listed(keys)}`).join('; ')
@@ -338,7 +351,9 @@ function nameOfKey(key: string): string {
 function typeMismatches(r: Replacements): string[] {
   const names = new Set<string>()
   // The arrays are the fewer keys; the names are sorted, so which table is walked does not show.
-  for (const key of r.arrays.keys()) if (r.strings.has(key)) names.add(nameOfKey(key))
+  r.arrays.forEach((_, key) => {
+    if (r.strings.has(key)) names.add(nameOfKey(key))
+  })
   return [...names].sort().map((n) => `invalid parameter substitution: ${n}. Please check the types of the default value and the passed value`)
 }
 

@@ -17,12 +17,14 @@ export interface Table<V> {
   set(key: string, value: V): unknown
   delete(key: string): boolean
   keys(): IterableIterator<string>
+  /** Map's forEach: every entry, without building an iterator or a snapshot. */
+  forEach(fn: (value: V, key: string) => void): void
   readonly size: number
   [Symbol.iterator](): IterableIterator<[string, V]>
 }
 
 /** The part of a table an Overlay reads. */
-type ReadTable<V> = Pick<Table<V>, 'get' | 'has' | 'size' | typeof Symbol.iterator>
+type ReadTable<V> = Pick<Table<V>, 'get' | 'has' | 'size' | 'forEach' | typeof Symbol.iterator>
 
 export interface Replacements {
   strings: Table<string>
@@ -84,6 +86,15 @@ export class Overlay<V> implements Table<V> {
 
   [Symbol.iterator](): IterableIterator<[string, V]> {
     return this.#entries().values()
+  }
+
+  forEach(fn: (value: V, key: string) => void): void {
+    const own = this.#own
+    const hidden = this.#hidden
+    this.#base.forEach((value, key) => {
+      if (!own.has(key) && hidden?.has(key) !== true) fn(value, key)
+    })
+    own.forEach(fn)
   }
 
   /** A snapshot, so a caller may delete while walking (forgetParams). */
