@@ -71,9 +71,13 @@ export function provenanceValue(obj: KubeObject, entries: readonly ProvenanceEnt
     if (unchangedAt(e.path)) kept.push(e)
   }
   const dropped = incoming.length - kept.length - incoming.filter((e) => isJsonObject(e) && typeof e.path === 'string' && paths.has(e.path)).length
-  // The steps as written keep the annotation checkable; past their limit they go, and only the claims stay.
-  const written = entries.reduce((n, e) => n + (e.written === undefined ? 0 : JSON.stringify(e.written).length), 0)
   // What the resolver was asked is for this admission's policies only: the steps as written say it again.
-  const recorded = entries.map(({ resolverParams: _, ...entry }) => (written > limits.writtenStepsBytes ? { ...entry, written: undefined } : entry))
-  return { text: JSON.stringify([...kept, ...recorded]), dropped }
+  const recorded = entries.map(({ resolverParams: _, ...entry }) => entry)
+  const text = JSON.stringify([...kept, ...recorded])
+  // The steps as written keep the annotation checkable; past their limit they go, and only the claims stay.
+  // They are part of the text, so a text within the limit holds them within it: measured only past it.
+  if (text.length <= limits.writtenStepsBytes) return { text, dropped }
+  const written = entries.reduce((n, e) => n + (e.written === undefined ? 0 : JSON.stringify(e.written).length), 0)
+  if (written <= limits.writtenStepsBytes) return { text, dropped }
+  return { text: JSON.stringify([...kept, ...recorded.map((entry) => ({ ...entry, written: undefined }))]), dropped }
 }

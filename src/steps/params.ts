@@ -20,6 +20,7 @@ import {
   mergeCost,
   mergeInto,
   overlayOf,
+  ParamKeys,
   paramKeys,
   type Replacements,
   replacementsFromParams,
@@ -37,8 +38,8 @@ interface NamedValue {
 /** One declared param as expansion needs it, worked out once per definition. */
 interface CompiledParam {
   spec: ParamSpec
-  /** paramKeys(name): the four spellings. */
-  keys: readonly string[]
+  /** Its keys in every spelling, elements and members included. */
+  keys: ParamKeys
   /** The default, parsed; undefined when there is none. */
   value?: ParamValue
   /** For a default that references other params: the names it references, in order. */
@@ -68,7 +69,7 @@ function compileParams(specs: readonly ParamSpec[]): CompiledParams {
   let held = compiled.get(specs)
   if (held !== undefined) return held
   const params: CompiledParam[] = specs.map((spec) => {
-    const param: CompiledParam = { spec, keys: paramKeys(spec.name) }
+    const param: CompiledParam = { spec, keys: new ParamKeys(spec.name) }
     if (spec.default === undefined) return param
     param.value = parseParamValue(spec.default)
     const text = stringPart(param.value)
@@ -253,8 +254,13 @@ function resolveReferencingDefaults(params: CompiledParams, processed: NamedValu
     values.set(name, value)
     processed.push({ name, value })
   }
-  for (const root of pending.keys()) {
+  for (const [root, rootRefs] of pending) {
     if (values.has(root) || failed.has(root)) continue
+    // The usual default names only params known already: resolved at once, nothing to walk.
+    if (rootRefs.every((ref) => values.has(ref))) {
+      resolveOne(root, rootRefs)
+      continue
+    }
     // Walk the references depth first; a name on the current path again is a cycle.
     const onPath = new Set<string>([root])
     const stack: { name: string; next: number }[] = [{ name: root, next: 0 }]

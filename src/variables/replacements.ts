@@ -127,17 +127,56 @@ export function paramKeys(name: string): string[] {
 const entryCost = 16
 
 /**
+ * A param's keys: its four spellings, and the keys of its elements
+ * (`params.x[3]` in each spelling) and of its object's members
+ * (`params.x.key`, the dot form only). A compiled definition holds one per
+ * param, so the keys a step writes are the same strings every time, hashed
+ * once, instead of new ones built per element, step and request. Bounded:
+ * past `cached` indexes or members they are built as needed.
+ */
+export class ParamKeys {
+  readonly name: string
+  readonly spellings: readonly string[]
+  readonly #indexed: (readonly string[])[] = []
+  readonly #members = new Map<string, string>()
+
+  constructor(name: string) {
+    this.name = name
+    this.spellings = paramKeys(name)
+  }
+
+  /** `params.x[i]` in each spelling. */
+  indexed(i: number): readonly string[] {
+    const held = this.#indexed[i]
+    if (held !== undefined) return held
+    const keys = this.spellings.map((k) => `${k}[${i}]`)
+    if (i < cached && i === this.#indexed.length) this.#indexed.push(keys)
+    return keys
+  }
+
+  /** `params.x.key`. */
+  member(key: string): string {
+    const held = this.#members.get(key)
+    if (held !== undefined) return held
+    const member = `params.${this.name}.${key}`
+    if (this.#members.size < cached) this.#members.set(key, member)
+    return member
+  }
+}
+
+const cached = 64
+
+/**
  * Adds the keys for one param value to `r`, overwriting what was there, or
  * with `merging`, merging an object value key by key over the one there (what
  * building a table and then mergeInto does, without the table in between).
- * `keys` are paramKeys(name), when the caller holds them already.
  */
 export function addParamValue(
   r: Replacements,
   name: string,
   value: ParamValue,
   budget: Budget = Budget.unlimited,
-  keys: readonly string[] = paramKeys(name),
+  keys: ParamKeys = new ParamKeys(name),
   merging = false,
 ): void {
   switch (value.type) {
@@ -146,10 +185,11 @@ export function addParamValue(
       for (const element of value.array) size += element.length + entryCost
       budget.spend(4 * (size + name.length + entryCost))
       const array = value.array
-      for (const key of keys) {
-        for (let i = 0; i < array.length; i++) r.strings.set(`${key}[${i}]`, array[i] as string)
-        r.arrays.set(key, array)
+      for (let i = 0; i < array.length; i++) {
+        const element = array[i] as string
+        for (const key of keys.indexed(i)) r.strings.set(key, element)
       }
+      for (const key of keys.spellings) r.arrays.set(key, array)
       break
     }
     case 'object': {
@@ -157,17 +197,17 @@ export function addParamValue(
       const entries = Object.entries(value.object)
       for (const [k, v] of entries) size += k.length + v.length + entryCost
       budget.spend(5 * (size + name.length + entryCost))
-      for (const key of keys) {
+      for (const key of keys.spellings) {
         const existing = merging ? r.objects.get(key) : undefined
         r.objects.set(key, existing === undefined ? { ...value.object } : { ...existing, ...value.object })
       }
       // Individual keys exist only in the dot form, as in Tekton.
-      for (const [k, v] of entries) r.strings.set(`params.${name}.${k}`, v)
+      for (const [k, v] of entries) r.strings.set(keys.member(k), v)
       break
     }
     default:
       budget.spend(4 * (value.string.length + name.length + entryCost))
-      for (const key of keys) r.strings.set(key, value.string)
+      for (const key of keys.spellings) r.strings.set(key, value.string)
   }
 }
 
