@@ -628,7 +628,9 @@ t.test('an Overlay reads and writes as a copy of its base would, and never chang
       assert.equal(overlay.size, copy.size)
       assert.deepEqual(new Map(overlay), copy)
       const walked = new Map<string, string>()
-      overlay.forEach((v, k) => walked.set(k, v))
+      overlay.forEach((v, k) => {
+        walked.set(k, v)
+      })
       assert.deepEqual(walked, copy)
       assert.deepEqual([...overlay.keys()].sort(), [...copy.keys()].sort())
       // Deleting while walking (forgetParams) sees every key once.
