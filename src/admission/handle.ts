@@ -87,6 +87,12 @@ function badRequest(reason: string, notJson: boolean): Handled {
   return { status: 400, body: JSON.stringify({ error: reason }), outcome: 'bad-request', allowed: false, expandedSteps: 0, reason, notJson }
 }
 
+/** The fields of the request in `body`, for an answer at the deadline; undefined when it is not an AdmissionReview. */
+export function decodeFields(endpoint: Endpoint, body: string): AdmissionFields | undefined {
+  const decoded = decodeBody(body)
+  return 'request' in decoded ? fieldsOf(endpoint, decoded.request) : undefined
+}
+
 /** The AdmissionRequest in `body`, or the 400 that says what is wrong with it. */
 function decodeBody(body: string): { request: AdmissionRequest } | { error: string; notJson: boolean } {
   if (body.trim() === '') return { error: 'body is empty: expected an AdmissionReview', notJson: true }

@@ -20,11 +20,11 @@
 // and its cancellation is what this file does in a few lines.
 
 import { Worker } from 'node:worker_threads'
-import type { AdmissionFields, Endpoint, Handled } from '../admission/handle.ts'
+import { type AdmissionFields, decodeFields, type Endpoint, type Handled } from '../admission/handle.ts'
 import type { PolicySource } from '../policy/types.ts'
 import { waitFor } from './label-wait.ts'
 import type { Catalog } from '../resolution/catalog.ts'
-import type { FromWorker, ToWorker, WorkerSettings } from './worker-protocol.ts'
+import { decodedByServerBytes, type FromWorker, type ToWorker, type WorkerSettings } from './worker-protocol.ts'
 
 export type PoolAnswer =
   | { handled: Handled }
@@ -47,6 +47,19 @@ interface Task {
   fields?: AdmissionFields
   lookups: Map<number, AbortController>
   slot?: Slot
+}
+
+/**
+ * The request's fields, for answering it without its worker: a large body's
+ * arrive from the worker (`decoded`), a small one's are read here, only now
+ * (worker-protocol.ts, decodedByServerBytes).
+ */
+function withFields(task: Task): { fields?: AdmissionFields } {
+  if (task.fields === undefined && task.body.length <= decodedByServerBytes) {
+    const fields = decodeFields(task.endpoint, task.body)
+    if (fields !== undefined) task.fields = fields
+  }
+  return task.fields === undefined ? {} : { fields: task.fields }
 }
 
 /** Requests a worker holds at once: the one it runs, and the next, already sent. */
@@ -137,7 +150,7 @@ export class AdmissionPool {
 
   async close(): Promise<void> {
     this.#closed = true
-    for (const task of [...this.#tasks.values()]) this.#settle(task, { timedOut: true, resolving: false, ...(task.fields ? { fields: task.fields } : {}) })
+    for (const task of [...this.#tasks.values()]) this.#settle(task, { timedOut: true, resolving: false, ...withFields(task) })
     await Promise.all(this.#slots.map((s) => s.worker.terminate()))
   }
 
@@ -262,7 +275,7 @@ export class AdmissionPool {
     const queued = this.#queue.indexOf(task)
     if (queued >= 0) this.#queue.splice(queued, 1)
     const slot = task.slot
-    this.#settle(task, { timedOut: true, resolving: pending.length > 0, ...(task.fields ? { fields: task.fields } : {}) })
+    this.#settle(task, { timedOut: true, resolving: pending.length > 0, ...withFields(task) })
     // Still waiting in the worker: it skips what is past its deadline when it gets there.
     if (slot === undefined || slot.tasks[0] !== task) return
     if (pending.length === 0) {
@@ -280,8 +293,7 @@ export class AdmissionPool {
     slot.online = false
     const [task, ...waiting] = slot.tasks
     slot.tasks = []
-    if (task !== undefined && this.#tasks.has(task.id))
-      this.#settle(task, { failed: 'the admission worker stopped', ...(task.fields ? { fields: task.fields } : {}) })
+    if (task !== undefined && this.#tasks.has(task.id)) this.#settle(task, { failed: 'the admission worker stopped', ...withFields(task) })
     // What it had not started goes to the front of the queue, for the next worker.
     this.#queue.unshift(...waiting.filter((t) => this.#tasks.has(t.id)))
     if (this.#closed) return

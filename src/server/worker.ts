@@ -5,12 +5,12 @@
 // policies), so the pool can stop it at any moment and start a fresh one.
 
 import { parentPort } from 'node:worker_threads'
-import { type Handled, handleAdmission } from '../admission/handle.ts'
+import { type AdmissionFields, type Handled, handleAdmission } from '../admission/handle.ts'
 import { parseJson } from '../json/parse-json.ts'
 import { referenceKey, type Resolution, type StepReference, type TaskReference, type TaskResolution } from '../definitions/reference.ts'
 import type { LoadedPolicy } from '../policy/types.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
-import type { FromWorker, ToWorker } from './worker-protocol.ts'
+import { decodedByServerBytes, type FromWorker, type ToWorker } from './worker-protocol.ts'
 
 const port = parentPort
 if (port === null) throw new Error('server/worker.ts runs as a worker thread')
@@ -151,7 +151,7 @@ async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Handled
             },
           }
         : {}),
-      onDecoded: (fields) => post({ type: 'decoded', id, fields }),
+      ...(body.length > decodedByServerBytes ? { onDecoded: (fields: AdmissionFields) => post({ type: 'decoded', id, fields }) } : {}),
     })
   } catch (err) {
     // handleAdmission turns its own failures into answers; this is a failure of the worker itself.
