@@ -268,8 +268,8 @@ try {
   console.log('payload                          rate   bare p50/p99    stepsplice p50/p99   p99 diff   target')
   for (const p of payloads) {
     const rate = Math.max(1, Math.round((maxRate.get(p.label) ?? 100) / 2))
-    const fixed = { path: '/mutate', body: p.body, rate, connections: 64 }
-    // Alternating, as above; a short warm-up at the rate first.
+    const fixed = { path: '/mutate', body: p.body, rate, connections, warmup: 1 }
+    // Alternating, as above; each run warms its connections up at the rate first.
     const results: Record<'bare' | 'stepsplice', OpenLoopResult[]> = { bare: [], stepsplice: [] }
     for (let r = 0; r < rounds; r++) {
       const order: ['bare' | 'stepsplice', number][] =
@@ -283,7 +283,6 @@ try {
               ['bare', barePort],
             ]
       for (const [name, port] of order) {
-        if (r === 0) await openLoop({ ...fixed, port, seconds: 1 })
         const res = await openLoop({ ...fixed, port, seconds })
         if (res.failed > 0) throw new Error(`${p.label} (${name}) at ${rate}/s: ${res.failed} of ${res.sent} failed`)
         results[name].push(res)

@@ -16,6 +16,12 @@ export interface OpenLoopOptions {
   seconds: number
   /** Most connections open at once; a request due while all are busy waits, and its wait counts. */
   connections: number
+  /**
+   * Seconds at the same rate before measuring, on the same connections: a
+   * generator that starts cold opens its connections in a burst of TLS
+   * handshakes, and their queue is the generator's doing, not the server's.
+   */
+  warmup?: number
 }
 
 export interface OpenLoopResult {
@@ -35,6 +41,15 @@ function quantile(sorted: readonly number[], q: number): number {
 
 export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
   const agent = new https.Agent({ keepAlive: true, maxSockets: options.connections, rejectUnauthorized: false })
+  try {
+    if (options.warmup !== undefined && options.warmup > 0) await run(agent, { ...options, seconds: options.warmup })
+    return await run(agent, options)
+  } finally {
+    agent.destroy()
+  }
+}
+
+async function run(agent: https.Agent, options: OpenLoopOptions): Promise<OpenLoopResult> {
   const interval = 1000 / options.rate
   const total = Math.max(1, Math.round(options.rate * options.seconds))
   const latencies: number[] = []
@@ -82,7 +97,6 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
     }
     tick()
   })
-  agent.destroy()
   latencies.sort((a, b) => a - b)
   const round = (ms: number): number => Math.round(ms * 100) / 100
   return { sent: total, failed, p50: round(quantile(latencies, 0.5)), p99: round(quantile(latencies, 0.99)), max: round(latencies.at(-1) ?? Number.NaN) }
