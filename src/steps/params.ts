@@ -69,7 +69,7 @@ function compileParams(specs: readonly ParamSpec[]): CompiledParams {
   let held = compiled.get(specs)
   if (held !== undefined) return held
   const params: CompiledParam[] = specs.map((spec) => {
-    const param: CompiledParam = { spec, keys: new ParamKeys(spec.name) }
+    const param: CompiledParam = { spec, keys: new ParamKeys(spec.name, Object.keys(spec.properties ?? {})) }
     if (spec.default === undefined) return param
     param.value = parseParamValue(spec.default)
     const text = stringPart(param.value)

@@ -131,18 +131,23 @@ const entryCost = 16
  * (`params.x[3]` in each spelling) and of its object's members
  * (`params.x.key`, the dot form only). A compiled definition holds one per
  * param, so the keys a step writes are the same strings every time, hashed
- * once, instead of new ones built per element, step and request. Bounded:
- * past `cached` indexes or members they are built as needed.
+ * once, instead of new ones built per element, step and request. What is
+ * kept is bounded by the definition, never by requests: the members its
+ * properties declare, and the first few indexes of a short name; other keys
+ * are built as needed.
  */
 export class ParamKeys {
   readonly name: string
   readonly spellings: readonly string[]
   readonly #indexed: (readonly string[])[] = []
-  readonly #members = new Map<string, string>()
+  readonly #members: ReadonlyMap<string, string>
 
-  constructor(name: string) {
+  constructor(name: string, properties: Iterable<string> = []) {
     this.name = name
     this.spellings = paramKeys(name)
+    const members = new Map<string, string>()
+    for (const key of properties) members.set(key, `params.${name}.${key}`)
+    this.#members = members
   }
 
   /** `params.x[i]` in each spelling. */
@@ -150,21 +155,18 @@ export class ParamKeys {
     const held = this.#indexed[i]
     if (held !== undefined) return held
     const keys = this.spellings.map((k) => `${k}[${i}]`)
-    if (i < cached && i === this.#indexed.length) this.#indexed.push(keys)
+    if (i < cachedIndexes && i === this.#indexed.length && this.name.length <= cachedNameLength) this.#indexed.push(keys)
     return keys
   }
 
   /** `params.x.key`. */
   member(key: string): string {
-    const held = this.#members.get(key)
-    if (held !== undefined) return held
-    const member = `params.${this.name}.${key}`
-    if (this.#members.size < cached) this.#members.set(key, member)
-    return member
+    return this.#members.get(key) ?? `params.${this.name}.${key}`
   }
 }
 
-const cached = 64
+const cachedIndexes = 8
+const cachedNameLength = 64
 
 /**
  * Adds the keys for one param value to `r`, overwriting what was there, or

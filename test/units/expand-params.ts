@@ -5,7 +5,7 @@
 // exists, and its documented behaviour otherwise.
 
 import t, { type Test } from 'tap'
-import { applyList, applyString, replacementsFromParams } from '../../src/variables/replacements.ts'
+import { applyList, applyString, ParamKeys, replacementsFromParams } from '../../src/variables/replacements.ts'
 import { expand, stepAction, stepOf, taskRun } from '../helpers/catalog.ts'
 
 const probe = (params: unknown[], args: string[], extra: Record<string, unknown> = {}) =>
@@ -782,4 +782,16 @@ t.test('an unknown param names the nearest declared ones', async (t) => {
     problems.map((p) => p.message),
     ['extra params passed by Step to StepAction: [revison]; revison: did you mean revision?; the StepAction takes revision, url and depth'],
   )
+})
+
+t.test('a param’s keys: the same strings for what the definition declares, built for anything else', async (t) => {
+  const keys = new ParamKeys('target', ['os', 'arch'])
+  t.same(keys.spellings, ['params.target', 'params["target"]', "params['target']", 'inputs.params.target'])
+  t.equal(keys.member('os'), 'params.target.os')
+  t.equal(keys.member('os'), keys.member('os'), 'a declared member is one string, kept')
+  t.equal(keys.member('undeclared'), 'params.target.undeclared', 'a key a request brings is built, not kept')
+  for (const i of [0, 1, 7, 8, 500]) {
+    t.same(keys.indexed(i), [`params.target[${i}]`, `params["target"][${i}]`, `params['target'][${i}]`, `inputs.params.target[${i}]`], `index ${i}`)
+  }
+  t.equal(keys.indexed(1), keys.indexed(1), 'an early index of a short name is kept (they are kept in order, from 0)')
 })
