@@ -268,7 +268,7 @@ try {
   console.log('payload                          rate   bare p50/p99    stepsplice p50/p99   p99 diff   target')
   for (const p of payloads) {
     const rate = Math.max(1, Math.round((maxRate.get(p.label) ?? 100) / 2))
-    const fixed = { path: '/mutate', body: p.body, rate, connections, warmup: 1 }
+    const fixed = { path: '/mutate', body: p.body, rate, connections, warmup: 2 }
     // Alternating, as above; each run warms its connections up at the rate first.
     const results: Record<'bare' | 'stepsplice', OpenLoopResult[]> = { bare: [], stepsplice: [] }
     for (let r = 0; r < rounds; r++) {
