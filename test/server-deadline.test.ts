@@ -82,7 +82,7 @@ t.test('a timeout names the request whatever its size: the worker sends a large 
   const server = await startTestServer(t, { catalog, deadlineMs: 200, onTimeout: 'deny' })
   const large = structuredClone(example) as { request: { uid: string; object: { metadata: { annotations?: Record<string, string> } } } }
   large.request.uid = 'large-review'
-  // Past the 64 KiB the server's thread reads itself (server/worker-protocol.ts#decodedByServerBytes).
+  // Past the 16 KiB the server's thread reads itself (server/worker-protocol.ts#decodedByServerBytes).
   large.request.object.metadata.annotations = { ...large.request.object.metadata.annotations, 'example.com/notes': 'n'.repeat(100 * 1024) }
   for (const [what, review, uid] of [
     ['small', example, example.request.uid],

@@ -28,9 +28,11 @@ export interface WorkerSettings {
  * answer without the worker (its deadline passed, the worker stopped), so a
  * worker does not send its fields ahead: one message fewer per request. A
  * larger body's fields arrive as `decoded` as soon as the worker has them, so
- * the server's thread never parses a large body.
+ * the server's thread never parses a large body. 16 KiB holds most TaskRuns
+ * and Pods; a burst of queued requests timing out together costs the
+ * server's thread at most this much parsing each.
  */
-export const decodedByServerBytes = 64 * 1024
+export const decodedByServerBytes = 16 * 1024
 
 export type ToWorker =
   /**
