@@ -9,8 +9,10 @@
 //     tried in its order on the same text, and resolved by them (null,
 //     booleans, integers as BigInt, floats); a scalar one of its other tags
 //     claims (a timestamp, the merge key `<<`) gives up;
-//   - explicit tags other than the core ones, aliases, non-string or
-//     `__proto__` keys, duplicate keys, `%` directives, any error: give up.
+//   - non-string or `__proto__` keys, duplicate keys, any error give up, and
+//     so does whatever the text or the parser's events show the two read
+//     differently (textOnlyExactReads, eventsBothRead: tags, anchors,
+//     aliases, directives, top-level scalars, some escapes and line ends).
 // Giving up costs nothing but the time spent: the caller reads the text with
 // the yaml package, which also words every error. Tests hold the two
 // readings equal on every YAML text the project ships and on generated ones.
@@ -119,11 +121,12 @@ export class FastYaml {
 
 /**
  * What the two readings were found to read differently, or only the exact
- * one to refuse (a review's differential of 700,000 generated texts), seen
- * in the text: a `\r` that does not end a CRLF line, a byte-order mark (the
- * yaml package refuses one before a block list), a line of more than 1024 characters (an implicit key longer
- * than YAML allows), a `---` after indentation, a `...` with content after
- * it, a line that starts with a tab, a `%` directive.
+ * one to refuse (a differential of 700,000 generated texts), seen in the
+ * text: a `\r` that does not end a CRLF line, a byte-order mark (the yaml
+ * package refuses one before a block list), a line of more than 1024
+ * characters (an implicit key longer than YAML allows), a `---` after
+ * indentation, a `...` with content after it, a line that starts with a
+ * tab, a `%` directive.
  */
 function textOnlyExactReads(text: string): boolean {
   if (/\r(?!\n)/.test(text) || text.includes('\uFEFF')) return true

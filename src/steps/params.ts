@@ -17,7 +17,6 @@ import {
   applyToParamValue,
   emptyReplacements,
   forgetParams,
-  mergeCost,
   mergeInto,
   overlayOf,
   ParamKeys,
@@ -511,7 +510,6 @@ export function resolveStepActionParams(
   // Written straight over the defaults, objects merged key by key: what tabling these values and merging the table did.
   for (const p of processed) {
     if (p.fromDefault === true) continue
-    budget.spend(mergeCost(p.value))
     addParamValue(r, p.name, p.value, budget, compiledParams.byName.get(p.name)?.keys, true)
   }
   for (const d of deferred) addDeferredReferences(r, derived, d, taskParams)

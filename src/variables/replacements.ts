@@ -170,8 +170,9 @@ const cachedNameLength = 64
 
 /**
  * Adds the keys for one param value to `r`, overwriting what was there, or
- * with `merging`, merging an object value key by key over the one there (what
- * building a table and then mergeInto does, without the table in between).
+ * with `merging`, merging an object value key by key over the one there and
+ * charging what mergeInto charges for the entries: what building a table and
+ * then merging it does, without the table in between.
  */
 export function addParamValue(
   r: Replacements,
@@ -181,6 +182,7 @@ export function addParamValue(
   keys: ParamKeys = new ParamKeys(name),
   merging = false,
 ): void {
+  if (merging) budget.spend(entriesOf(value) * entryCost)
   switch (value.type) {
     case 'array': {
       let size = 0
@@ -213,10 +215,9 @@ export function addParamValue(
   }
 }
 
-/** What mergeInto charges for the entries one value adds: the same as merging its own table. */
-export function mergeCost(value: ParamValue): number {
-  const entries = value.type === 'array' ? 4 * (value.array.length + 1) : value.type === 'object' ? 4 + Object.keys(value.object).length : 4
-  return entries * entryCost
+/** The entries one value adds to a table: each spelling, an array's elements in each, an object's members. */
+function entriesOf(value: ParamValue): number {
+  return value.type === 'array' ? 4 * (value.array.length + 1) : value.type === 'object' ? 4 + Object.keys(value.object).length : 4
 }
 
 export function replacementsFromParams(params: readonly { name: string; value: ParamValue }[], budget: Budget = Budget.unlimited): Replacements {
