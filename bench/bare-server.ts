@@ -4,15 +4,24 @@
 // "allowed" with the request's uid and nothing else. What stepsplice adds on
 // top of this is what issue #13 is about.
 //
-//   node bench/bare-server.ts PORT CERT KEY     (prints "listening PORT" when ready)
+// With WORK_US, each request also spins the CPU that long (allocating
+// nothing): bench/limit.ts's calibration, what a handler's CPU time costs in
+// throughput on the machine it runs on.
+//
+//   node bench/bare-server.ts PORT CERT KEY [WORK_US]     (prints "listening PORT" when ready)
 
 import { readFileSync } from 'node:fs'
 import Fastify from 'fastify'
 
-const [port = '0', cert = 'certs/tls.crt', key = 'certs/tls.key'] = process.argv.slice(2)
+const [port = '0', cert = 'certs/tls.crt', key = 'certs/tls.key', workUs = '0'] = process.argv.slice(2)
+const work = BigInt(Math.round(Number(workUs) * 1000))
 const app = Fastify({ https: { cert: readFileSync(cert), key: readFileSync(key) }, bodyLimit: 7 * 1024 * 1024, logger: false })
 app.get('/healthz', async () => 'ok')
 app.post('/mutate', async (request) => {
+  if (work > 0n) {
+    const until = process.hrtime.bigint() + work
+    while (process.hrtime.bigint() < until);
+  }
   const uid = (request.body as { request?: { uid?: string } }).request?.uid ?? ''
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } }
 })

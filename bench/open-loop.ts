@@ -32,6 +32,13 @@ export interface OpenLoopResult {
   p50: number
   p99: number
   max: number
+  /**
+   * The generator's own lateness, ms: how long after its due time each
+   * request was handed to a connection, p99. Its event loop pauses too (GC,
+   * reading answers, the host taking the core away); a server's p99 no
+   * larger than this says the tail was the generator's or the machine's.
+   */
+  lateP99: number
 }
 
 function quantile(sorted: readonly number[], q: number): number {
@@ -53,6 +60,7 @@ async function run(agent: https.Agent, options: OpenLoopOptions): Promise<OpenLo
   const interval = 1000 / options.rate
   const total = Math.max(1, Math.round(options.rate * options.seconds))
   const latencies: number[] = []
+  const lateness: number[] = []
   let failed = 0
   let finished = 0
   const start = performance.now() + 5
@@ -88,7 +96,11 @@ async function run(agent: https.Agent, options: OpenLoopOptions): Promise<OpenLo
     let next = 0
     const tick = (): void => {
       const now = performance.now()
-      while (next < total && start + next * interval <= now) send(start + next++ * interval)
+      while (next < total && start + next * interval <= now) {
+        const due = start + next++ * interval
+        lateness.push(now - due)
+        send(due)
+      }
       if (next >= total) return
       const wait = start + next * interval - now
       // Timers fire a millisecond late or so; the last stretch is waited for on the event loop, which this core has to itself.
@@ -98,6 +110,14 @@ async function run(agent: https.Agent, options: OpenLoopOptions): Promise<OpenLo
     tick()
   })
   latencies.sort((a, b) => a - b)
+  lateness.sort((a, b) => a - b)
   const round = (ms: number): number => Math.round(ms * 100) / 100
-  return { sent: total, failed, p50: round(quantile(latencies, 0.5)), p99: round(quantile(latencies, 0.99)), max: round(latencies.at(-1) ?? Number.NaN) }
+  return {
+    sent: total,
+    failed,
+    p50: round(quantile(latencies, 0.5)),
+    p99: round(quantile(latencies, 0.99)),
+    max: round(latencies.at(-1) ?? Number.NaN),
+    lateP99: round(quantile(lateness, 0.99)),
+  }
 }

@@ -201,9 +201,16 @@ export function addParamValue(
       const entries = Object.entries(value.object)
       for (const [k, v] of entries) size += k.length + v.length + entryCost
       budget.spend(5 * (size + name.length + entryCost))
+      // Spellings over the same object (all four, usually) share one result: tables are never changed in place.
+      let over: Record<string, string> | undefined | null = null
+      let result: Record<string, string> = value.object
       for (const key of keys.spellings) {
         const existing = merging ? r.objects.get(key) : undefined
-        r.objects.set(key, existing === undefined ? { ...value.object } : { ...existing, ...value.object })
+        if (existing !== over) {
+          over = existing
+          result = existing === undefined ? { ...value.object } : { ...existing, ...value.object }
+        }
+        r.objects.set(key, result)
       }
       // Individual keys exist only in the dot form, as in Tekton.
       for (const [k, v] of entries) r.strings.set(keys.member(k), v)
