@@ -324,6 +324,51 @@ t.test('the real binary: stdin, stdout and exit codes', async (t) => {
   t.match(usage.stderr, /^error: /)
 })
 
+t.test('dates are read as the text written, as kubectl sends them (the real binary: no test setup in between)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'stepsplice-render-dates-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(
+    join(dir, 'dated.yaml'),
+    `apiVersion: tekton.dev/v1beta1
+kind: StepAction
+metadata:
+  name: dated
+spec:
+  image: alpine
+  params:
+    - name: day
+      default: 2001-12-14
+    - name: at
+      default: !!timestamp 2001-12-14t21:59:43.10-05:00
+    - name: given
+  args: ["$(params.day)", "$(params.at)", "$(params.given)"]
+`,
+  )
+  const input = `apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata:
+  name: dates
+  namespace: default
+  annotations:
+    since: 2001-12-15
+spec:
+  taskSpec:
+    steps:
+      - name: s
+        ref:
+          name: dated
+        params:
+          - name: given
+            value: 2002-01-02 10:00:00
+`
+  const out = spawnSync(process.execPath, ['bin/stepsplice.js', 'render', '--catalog', dir, '-o', 'json'], { input, encoding: 'utf8', timeout: 20_000 })
+  t.equal(out.status, 0, out.stderr)
+  t.equal(out.stderr, '')
+  const doc = JSON.parse(out.stdout) as Obj
+  t.equal(doc.metadata?.annotations?.since, '2001-12-15')
+  t.strictSame(firstStep(doc)?.args, ['2001-12-14', '2001-12-14t21:59:43.10-05:00', '2002-01-02 10:00:00'])
+})
+
 t.test('render says at load which catalog files do not parse and which StepActions are invalid', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'stepsplice-render-catalog-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))

@@ -7,8 +7,8 @@
 // differs, so it is used only where the two cannot disagree:
 //   - every plain scalar is typed by the yaml package's own YAML 1.1 tags,
 //     tried in its order on the same text, and resolved by them (null,
-//     booleans, integers as BigInt, floats); a scalar one of its other tags
-//     claims (a timestamp, the merge key `<<`) gives up;
+//     booleans, integers as BigInt, floats, timestamps as the text written);
+//     a scalar its merge key `<<` claims gives up;
 //   - non-string or `__proto__` keys, duplicate keys, any error give up, and
 //     so does whatever the text or the parser's events show the two read
 //     differently (textOnlyExactReads, eventsBothRead: tags, anchors,
@@ -31,11 +31,29 @@ import {
   type ScalarTagDefinition,
   type TagDefinition,
 } from 'js-yaml'
-import { isScalar, parseDocument } from 'yaml'
+import { isScalar, parseDocument, type ScalarTag, type Tags } from 'yaml'
 import { integerValue } from './raw-number.ts'
 
+const timestampTag = 'tag:yaml.org,2002:timestamp'
+
+/**
+ * YAML 1.1 types `2001-12-14` as a timestamp, which the yaml package reads as
+ * a Date: an object, which a param default then seemed to be, and which JSON
+ * writes as `2001-12-14T00:00:00.000Z`. kubectl's decoder (go-yaml v2 into an
+ * interface{}, sigs.k8s.io/yaml) keeps such a value as the text written, for
+ * backward compatibility, tagged `!!timestamp` or not, and that text is what
+ * the API server stores: so it is what we read too.
+ */
+function timestampsAsWritten(tags: Tags): Tags {
+  return tags.map((tag) => (isTimestamp(tag) ? { ...tag, resolve: (text: string) => text } : tag))
+}
+
+function isTimestamp(tag: Tags[number]): tag is ScalarTag {
+  return typeof tag === 'object' && tag.tag === timestampTag && !('collection' in tag)
+}
+
 /** Options of the exact reading (documents.ts); the fast one follows them. */
-export const exactOptions = { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true } as const
+export const exactOptions = { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true, customTags: timestampsAsWritten } as const
 
 class GiveUp extends Error {}
 
@@ -46,7 +64,7 @@ interface PlainTag {
   resolve: (value: string, onError: (message: string) => void, options: typeof exactOptions) => unknown
 }
 
-const resolvable = new Set(['tag:yaml.org,2002:null', 'tag:yaml.org,2002:bool', 'tag:yaml.org,2002:int', 'tag:yaml.org,2002:float'])
+const resolvable = new Set(['tag:yaml.org,2002:null', 'tag:yaml.org,2002:bool', 'tag:yaml.org,2002:int', 'tag:yaml.org,2002:float', timestampTag])
 
 function plainTags(): PlainTag[] {
   // The schema of a document read with exactly the options the exact reading uses.

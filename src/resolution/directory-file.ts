@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { parseAllDocuments } from 'yaml'
 import { parseDocuments, positions } from '../json/documents.ts'
+import { exactOptions } from '../json/yaml-fast.ts'
 import { formatProblem } from '../problems/problem.ts'
 import { truncateText } from '../problems/truncate.ts'
 import { type Definition, isStepActionDocument, toDefinition } from '../definitions/definition.ts'
@@ -82,7 +83,7 @@ function textAt(value: unknown): string | undefined {
 function failedDocuments(text: string): ParseFailure[] {
   const at = positions(text)
   const out: ParseFailure[] = []
-  for (const doc of parseAllDocuments(text, { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true })) {
+  for (const doc of parseAllDocuments(text, exactOptions)) {
     if (doc.errors.length === 0) continue
     if (out.length >= maxFailures) break
     const first = doc.errors[0]
