@@ -7,9 +7,9 @@ import type { Definition } from '../definitions/definition.ts'
 import { Budget } from '../limits/budget.ts'
 import type { EnvVar, KeySelector, VolumeMount } from '../types/k8s.ts'
 import type { ParamSpec, Step, StepActionSpec } from '../types/tekton.ts'
-import { applyList, applyString, type Replacements } from '../variables/replacements.ts'
+import { applyList, applyString, KeyReads, type Replacements } from '../variables/replacements.ts'
 import { nearestNames } from '../problems/nearest.ts'
-import { checkProvidedParams, resolveStepActionParams } from './params.ts'
+import { checkProvidedParams, resolveStepActionParams, substitutedTexts } from './params.ts'
 import { nonEmpty } from './shape.ts'
 
 /** The step a StepAction describes, before params are applied (Tekton's ToStep). */
@@ -89,6 +89,18 @@ function lostSecurityFields(user: Step, from: Step): string[] {
   return Object.keys(own).filter((k) => !(k in replacing) || canonicalJson(own[k]) !== canonicalJson(replacing[k]))
 }
 
+/** The keys each definition's step reads, worked out once: its spec never changes once in a catalog. */
+const readKeys = new WeakMap<StepActionSpec, KeyReads>()
+
+function readsOf(spec: StepActionSpec, derived: Step): KeyReads {
+  let reads = readKeys.get(spec)
+  if (reads === undefined) {
+    reads = new KeyReads(substitutedTexts(derived), [...(derived.command ?? []), ...(derived.args ?? [])])
+    readKeys.set(spec, reads)
+  }
+  return reads
+}
+
 export type StepExpansion = { step: Step; lostSecurity: string[] } | { errors: string[] }
 
 /** Expands one valid ref step against a valid definition; `layers` substitute the step's param values. */
@@ -104,7 +116,8 @@ export function expandStep(
   // Every problem of the step at once: wrong names, then what resolving the values finds.
   const paramErrors = checkProvidedParams(step.params, specs, nearestNames)
   const derived = derivedStep(definition.spec)
-  const resolution = resolveStepActionParams(derived, step.params, specs, layers, taskParams, runtimeParams, budget)
+  const reads = readsOf(definition.spec, derived)
+  const resolution = resolveStepActionParams(derived, step.params, specs, layers, taskParams, runtimeParams, budget, reads)
   if ('errors' in resolution) return { errors: [...paramErrors, ...resolution.errors] }
   if (paramErrors.length > 0) return { errors: paramErrors }
   applyToDerived(derived, resolution.replacements, budget)

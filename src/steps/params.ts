@@ -17,6 +17,7 @@ import {
   applyToParamValue,
   emptyReplacements,
   forgetParams,
+  type KeyReads,
   mergeInto,
   overlayOf,
   ParamKeys,
@@ -391,8 +392,8 @@ function deferredTarget(value: ParamValue, spec: ParamSpec, taskParams: readonly
   return declared === undefined || declared.type === spec.type ? target : undefined
 }
 
-/** Every text of a derived step that substitution touches. */
-function substitutedTexts(step: Step): string[] {
+/** Every text of a derived step that substitution touches (steps/expand.ts, applyToDerived). */
+export function substitutedTexts(step: Step): string[] {
   const texts = [step.image ?? '', step.script ?? '', step.workingDir ?? '', ...(step.command ?? []), ...(step.args ?? [])]
   for (const e of step.env ?? []) {
     texts.push(e.value ?? '')
@@ -462,6 +463,8 @@ export function substituteParams(params: readonly Param[], layers: readonly Repl
  * (pipeline params propagated into an embedded task, then the task's own),
  * `taskParams` the enclosing task's declared (defaulted) params and
  * `runtimeParams` the names of those whose value is known only at run time.
+ * With `reads` (the keys `derived`'s texts can look up), the step's own
+ * values are written only under those keys: the table serves that step alone.
  */
 export function resolveStepActionParams(
   derived: Step,
@@ -471,6 +474,7 @@ export function resolveStepActionParams(
   taskParams: readonly ParamSpec[] = [],
   runtimeParams: readonly string[] = [],
   budget: Budget = Budget.unlimited,
+  reads?: KeyReads,
 ): ParamResolution {
   const provided: NamedValue[] = (stepParams ?? []).map((p) => ({
     name: p.name,
@@ -510,7 +514,7 @@ export function resolveStepActionParams(
   // Written straight over the defaults, objects merged key by key: what tabling these values and merging the table did.
   for (const p of processed) {
     if (p.fromDefault === true) continue
-    addParamValue(r, p.name, p.value, budget, compiledParams.byName.get(p.name)?.keys, true)
+    addParamValue(r, p.name, p.value, budget, compiledParams.byName.get(p.name)?.keys, true, reads)
   }
   for (const d of deferred) addDeferredReferences(r, derived, d, taskParams)
   const fromResults = stepResultReplacements(derived, provided, compiledParams)

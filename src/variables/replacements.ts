@@ -139,12 +139,15 @@ const entryCost = 16
 export class ParamKeys {
   readonly name: string
   readonly spellings: readonly string[]
+  /** The dot spelling alone, `params.x`. */
+  readonly dot: readonly string[]
   readonly #indexed: (readonly string[])[] = []
   readonly #members: ReadonlyMap<string, string>
 
   constructor(name: string, properties: Iterable<string> = []) {
     this.name = name
     this.spellings = paramKeys(name)
+    this.dot = this.spellings.slice(0, 1)
     const members = new Map<string, string>()
     for (const key of properties) members.set(key, `params.${name}.${key}`)
     this.#members = members
@@ -165,6 +168,50 @@ export class ParamKeys {
   }
 }
 
+/**
+ * Every key substitution of some texts can look up: what applyString may ask
+ * of the strings table (the text between each `$(` and the `)` after it,
+ * whether or not an earlier one was replaced), and what applyArrayElement may
+ * ask of the arrays table (a whole element `$(key)` or `$(key[*])`). A
+ * StepAction's step is substituted from one table and read by nothing else,
+ * so a key outside these is written for nobody: worked out once per
+ * definition, it lets a step write only the keys its definition reads
+ * (addParamValue).
+ */
+export class KeyReads {
+  readonly strings = new Set<string>()
+  readonly arrays = new Set<string>()
+  /** Per param: whether any key read is one of its elements. Bounded by the definition's params. */
+  readonly #indexes = new Map<ParamKeys, boolean>()
+
+  constructor(texts: Iterable<string>, elements: Iterable<string>) {
+    for (const s of texts) {
+      for (let start = s.indexOf('$('); start >= 0; start = s.indexOf('$(', start + 1)) {
+        const end = s.indexOf(')', start + 2)
+        if (end < 0) break
+        if (end - start - 2 <= maxKeyLength) this.strings.add(s.slice(start + 2, end))
+      }
+    }
+    for (const s of elements) {
+      if (!s.startsWith('$(') || !s.endsWith(')')) continue
+      let key = s.slice(2, -1)
+      if (key.endsWith('[*]')) key = key.slice(0, -3)
+      if (!key.includes(')')) this.arrays.add(key)
+    }
+  }
+
+  /** Whether any key read is `params.x[i]`, in any spelling, of this param. */
+  readsIndexes(keys: ParamKeys): boolean {
+    let held = this.#indexes.get(keys)
+    if (held === undefined) {
+      held = false
+      for (const key of this.strings) if (keys.spellings.some((base) => key.startsWith(`${base}[`))) held = true
+      this.#indexes.set(keys, held)
+    }
+    return held
+  }
+}
+
 const cachedIndexes = 8
 const cachedNameLength = 64
 
@@ -181,19 +228,26 @@ export function addParamValue(
   budget: Budget = Budget.unlimited,
   keys: ParamKeys = new ParamKeys(name),
   merging = false,
+  reads?: KeyReads,
 ): void {
   if (merging) budget.spend(entriesOf(value) * entryCost)
+  // With `reads`, only the keys read are written, and always the dot form of the whole param in the strings and
+  // arrays tables: typeMismatches finds a param in both by it (every spelling is written and forgotten together).
+  const dot = keys.dot[0]
+  const wanted = (key: string, read: ReadonlySet<string> | undefined): boolean => read === undefined || key === dot || read.has(key)
   switch (value.type) {
     case 'array': {
       let size = 0
       for (const element of value.array) size += element.length + entryCost
       budget.spend(4 * (size + name.length + entryCost))
       const array = value.array
-      for (let i = 0; i < array.length; i++) {
-        const element = array[i] as string
-        for (const key of keys.indexed(i)) r.strings.set(key, element)
+      if (reads === undefined || reads.readsIndexes(keys)) {
+        for (let i = 0; i < array.length; i++) {
+          const element = array[i] as string
+          for (const key of keys.indexed(i)) if (reads === undefined || reads.strings.has(key)) r.strings.set(key, element)
+        }
       }
-      for (const key of keys.spellings) r.arrays.set(key, array)
+      for (const key of keys.spellings) if (wanted(key, reads?.arrays)) r.arrays.set(key, array)
       break
     }
     case 'object': {
@@ -204,7 +258,8 @@ export function addParamValue(
       // Spellings over the same object (all four, usually) share one result: tables are never changed in place.
       let over: Record<string, string> | undefined | null = null
       let result: Record<string, string> = value.object
-      for (const key of keys.spellings) {
+      // A step's table is never asked for an object (KeyReads): with `reads`, the dot form stands for all.
+      for (const key of reads === undefined ? keys.spellings : keys.dot) {
         const existing = merging ? r.objects.get(key) : undefined
         if (existing !== over) {
           over = existing
@@ -213,12 +268,15 @@ export function addParamValue(
         r.objects.set(key, result)
       }
       // Individual keys exist only in the dot form, as in Tekton.
-      for (const [k, v] of entries) r.strings.set(keys.member(k), v)
+      for (const [k, v] of entries) {
+        const key = keys.member(k)
+        if (reads === undefined || reads.strings.has(key)) r.strings.set(key, v)
+      }
       break
     }
     default:
       budget.spend(4 * (value.string.length + name.length + entryCost))
-      for (const key of keys.spellings) r.strings.set(key, value.string)
+      for (const key of keys.spellings) if (wanted(key, reads?.strings)) r.strings.set(key, value.string)
   }
 }
 
