@@ -13,9 +13,10 @@
 //
 // This file is plain JavaScript that any Node parses, so the message about
 // the version is what an old one prints, not a syntax error.
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
 const argv = process.argv.slice(2)
@@ -47,8 +48,15 @@ if (existsSync(new URL('../src/cli/main.ts', import.meta.url))) {
       process.stderr.write(`stepsplice needs Node.js 24 or later to run from its sources (this is ${process.version}); run "npm ci" to install it locally\n`)
       process.exit(2)
     }
-    const r = spawnSync(node, [fileURLToPath(import.meta.url), ...argv], { stdio: 'inherit' })
-    process.exit(r.status ?? 1)
+    const child = spawn(node, [fileURLToPath(import.meta.url), ...argv], { stdio: 'inherit' })
+    // A signal sent to this process alone (a supervisor's SIGTERM, a `kill`) is for the command it runs: the
+    // server kept running without it. A terminal's Ctrl-C reaches both; `serve` takes the repeat calmly.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal))
+    child.on('error', (err) => {
+      process.stderr.write(`stepsplice: could not run ${node}: ${err.message}\n`)
+      process.exit(2)
+    })
+    child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0))))
   }
 } else {
   const need = requiredNode()

@@ -1,7 +1,7 @@
 // The real binary, end to end: `stepsplice serve` starts, answers, and on
 // SIGTERM stops accepting, finishes the request in flight, and exits 0.
 
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import https from 'node:https'
@@ -24,8 +24,8 @@ interface Spawned {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-function spawnServe(t: TapTest, args: string[]): Spawned {
-  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+function spawnServe(t: TapTest, args: string[], node = process.execPath): Spawned {
+  const child = spawn(node, [bin, 'serve', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
@@ -212,6 +212,45 @@ t.test('SIGTERM with an idle server exits 0 at once', async (t) => {
   s.child.kill('SIGTERM')
   t.same(await exitWithin(s, 10_000), { code: 0, signal: null })
 })
+
+/** A Node older than 24 outside node_modules (the system's), on which bin/stepsplice.js runs itself again on Node 24. */
+function olderNode(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir === '' || dir.includes('node_modules')) continue
+    const candidate = join(dir, 'node')
+    const version = spawnSync(candidate, ['--version'], { encoding: 'utf8' })
+    const major = Number(/^v(\d+)\./.exec(version.stdout ?? '')?.[1])
+    if (version.status === 0 && major < 24) return candidate
+  }
+  return undefined
+}
+
+const older = olderNode()
+t.test(
+  'on an older Node, the command run again on Node 24 gets the signals sent to it, and a repeat is calm',
+  { skip: older === undefined ? 'no Node older than 24 on PATH outside node_modules' : false },
+  async (t) => {
+    const node = older as string
+    const s = spawnServe(
+      t,
+      ['--host', '127.0.0.1', '--port', '0', '--catalog', 'examples/stepactions', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile],
+      node,
+    )
+    const listening = await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
+    const port = Number(new URL(String(listening.url)).port)
+    t.equal(await tcpConnect(port), 'connected')
+    // As a supervisor stops it, and a second signal while it stops: the server finishes, stopped, not killed.
+    s.child.kill('SIGTERM')
+    await s.waitForLine((l) => l.msg === 'shutting down: finishing in-flight requests')
+    s.child.kill('SIGINT')
+    t.same(await exitWithin(s, 10_000), { code: 0, signal: null })
+    t.ok(
+      s.lines.some((l) => l.msg === 'stopped'),
+      'the server stopped itself',
+    )
+    t.equal(await tcpConnect(port), 'ECONNREFUSED', 'nothing left listening')
+  },
+)
 
 async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -312,7 +312,12 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     },
   })
 
-  return new Promise<number>((resolve) => {
+  return new Promise<number>((done) => {
+    const resolve = (code: number): void => {
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
+      done(code)
+    }
     const stop = (signal: string): void => {
       logger.info({ signal, graceMs }, 'shutting down: finishing in-flight requests')
       const force = setTimeout(() => {
@@ -325,7 +330,16 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
         resolve(0)
       })
     }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
+    // One shutdown, whatever arrives after the first signal: a terminal's Ctrl-C reaches both the server and a
+    // wrapper that passes signals on (bin/stepsplice.js on an older Node), and the repeat must not cut the
+    // in-flight requests short; the grace period bounds the wait.
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) return
+      stopping = true
+      stop(signal)
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
   })
 }
