@@ -7,13 +7,16 @@
 import { isRawNumber } from './raw-number.ts'
 
 export function cloneJson<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(cloneJson) as T
-  if (isJsonObject(value)) {
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = cloneJson(v)
+  if (typeof value !== 'object' || value === null || isRawNumber(value)) return value
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length)
+    for (let i = 0; i < value.length; i++) out[i] = cloneJson(value[i])
     return out as T
   }
-  return value
+  // for…in builds no list of entries; a JSON object has nothing inherited to enumerate.
+  const out: Record<string, unknown> = {}
+  for (const k in value) out[k] = cloneJson((value as Record<string, unknown>)[k])
+  return out as T
 }
 
 /**

@@ -12,7 +12,21 @@ const wideOrEscaped = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
 
 /** A string's size as JSON text in UTF-8, quotes included: control characters escape to 6 bytes, others take up to 3. */
 function jsonBytes(s: string): number {
-  if (!wideOrEscaped.test(s)) return s.length + 2
+  const n = s.length
+  // Keys and most values are short: a look at each character is faster than the pattern for them.
+  if (n <= shortString) {
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i)
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return countedBytes(s)
+    }
+    return n + 2
+  }
+  return wideOrEscaped.test(s) ? countedBytes(s) : n + 2
+}
+
+const shortString = 64
+
+function countedBytes(s: string): number {
   let bytes = 2
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
@@ -53,10 +67,10 @@ export function measure(value: unknown, bound: { bytes: number; depth: number } 
         depths.push(depth + 1)
       }
     } else if (v !== null && typeof v === 'object') {
-      const keys = Object.keys(v)
-      bytes += 2 + keys.length
-      for (const k of keys) {
-        bytes += jsonBytes(k) + 1
+      // for…in builds no key list; these are plain objects (parsed, or built from parsed ones), nothing inherited to enumerate.
+      bytes += 2
+      for (const k in v) {
+        bytes += jsonBytes(k) + 2
         values.push((v as Record<string, unknown>)[k])
         depths.push(depth + 1)
       }
