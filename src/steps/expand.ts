@@ -95,7 +95,10 @@ const readKeys = new WeakMap<StepActionSpec, KeyReads>()
 function readsOf(spec: StepActionSpec, derived: Step): KeyReads {
   let reads = readKeys.get(spec)
   if (reads === undefined) {
-    reads = new KeyReads(substitutedTexts(derived), [...(derived.command ?? []), ...(derived.args ?? [])])
+    reads = new KeyReads(
+      substitutedTexts(derived),
+      [...(derived.command ?? []), ...(derived.args ?? [])].filter((e): e is string => typeof e === 'string'),
+    )
     readKeys.set(spec, reads)
   }
   return reads

@@ -394,13 +394,14 @@ function deferredTarget(value: ParamValue, spec: ParamSpec, taskParams: readonly
 
 /** Every text of a derived step that substitution touches (steps/expand.ts, applyToDerived). */
 export function substitutedTexts(step: Step): string[] {
-  const texts = [step.image ?? '', step.script ?? '', step.workingDir ?? '', ...(step.command ?? []), ...(step.args ?? [])]
+  // Strings only, as applyToDerived substitutes only strings: a definition's schema does not type every field.
+  const texts: unknown[] = [step.image, step.script, step.workingDir, ...(step.command ?? []), ...(step.args ?? [])]
   for (const e of step.env ?? []) {
-    texts.push(e.value ?? '')
-    for (const sel of [e.valueFrom?.secretKeyRef, e.valueFrom?.configMapKeyRef]) texts.push(sel?.name ?? '', sel?.key ?? '')
+    texts.push(e.value)
+    for (const sel of [e.valueFrom?.secretKeyRef, e.valueFrom?.configMapKeyRef]) texts.push(sel?.name, sel?.key)
   }
-  for (const m of step.volumeMounts ?? []) texts.push(m.name, m.mountPath, m.subPath ?? '')
-  return texts
+  for (const m of step.volumeMounts ?? []) texts.push(m.name, m.mountPath, m.subPath)
+  return texts.filter((t): t is string => typeof t === 'string')
 }
 
 function addDeferredReferences(r: Replacements, derived: Step, d: Deferred, taskParams: readonly ParamSpec[]): void {

@@ -181,36 +181,56 @@ export class ParamKeys {
 export class KeyReads {
   readonly strings = new Set<string>()
   readonly arrays = new Set<string>()
-  /** Per param: whether any key read is one of its elements. Bounded by the definition's params. */
-  readonly #indexes = new Map<ParamKeys, boolean>()
+  /**
+   * More distinct keys than any real definition reads (maxReadKeys): the
+   * filter is given up on and every key is written, as without one. What a
+   * definition's text can make this hold is bounded, not its whole text.
+   */
+  readonly readsAll: boolean
+  /** Each string key read, cut at its last `[`: `params.x[3]` → `params.x`. */
+  #bases: Set<string> | undefined
 
   constructor(texts: Iterable<string>, elements: Iterable<string>) {
-    for (const s of texts) {
+    let all = false
+    scan: for (const s of texts) {
+      // As applyString scans: the next `)` is found with a cursor that only moves forward, so the scan is linear.
+      let end = -1
       for (let start = s.indexOf('$('); start >= 0; start = s.indexOf('$(', start + 1)) {
-        const end = s.indexOf(')', start + 2)
+        if (end < start + 2) end = s.indexOf(')', start + 2)
         if (end < 0) break
-        if (end - start - 2 <= maxKeyLength) this.strings.add(s.slice(start + 2, end))
+        if (end - start - 2 > maxKeyLength) continue
+        this.strings.add(s.slice(start + 2, end))
+        if (this.strings.size > maxReadKeys) {
+          all = true
+          break scan
+        }
       }
     }
-    for (const s of elements) {
+    for (const s of all ? [] : elements) {
       if (!s.startsWith('$(') || !s.endsWith(')')) continue
       let key = s.slice(2, -1)
       if (key.endsWith('[*]')) key = key.slice(0, -3)
       if (!key.includes(')')) this.arrays.add(key)
     }
+    this.readsAll = all
   }
 
   /** Whether any key read is `params.x[i]`, in any spelling, of this param. */
   readsIndexes(keys: ParamKeys): boolean {
-    let held = this.#indexes.get(keys)
-    if (held === undefined) {
-      held = false
-      for (const key of this.strings) if (keys.spellings.some((base) => key.startsWith(`${base}[`))) held = true
-      this.#indexes.set(keys, held)
+    if (this.#bases === undefined) {
+      this.#bases = new Set()
+      for (const key of this.strings) {
+        const bracket = key.lastIndexOf('[')
+        if (bracket > 0) this.#bases.add(key.slice(0, bracket))
+      }
     }
-    return held
+    const bases = this.#bases
+    return keys.spellings.some((base) => bases.has(base))
   }
 }
+
+/** Distinct keys past which a definition's step reads "everything" (KeyReads.readsAll). */
+const maxReadKeys = 4096
 
 const cachedIndexes = 8
 const cachedNameLength = 64
@@ -231,7 +251,8 @@ export function addParamValue(
   reads?: KeyReads,
 ): void {
   if (merging) budget.spend(entriesOf(value) * entryCost)
-  // With `reads`, only the keys read are written, and always the dot form of the whole param in the strings and
+  const filter = reads?.readsAll === true ? undefined : reads
+  // With `filter`, only the keys read are written, and always the dot form of the whole param in the strings and
   // arrays tables: typeMismatches finds a param in both by it (every spelling is written and forgotten together).
   const dot = keys.dot[0]
   const wanted = (key: string, read: ReadonlySet<string> | undefined): boolean => read === undefined || key === dot || read.has(key)
@@ -241,13 +262,13 @@ export function addParamValue(
       for (const element of value.array) size += element.length + entryCost
       budget.spend(4 * (size + name.length + entryCost))
       const array = value.array
-      if (reads === undefined || reads.readsIndexes(keys)) {
+      if (filter === undefined || filter.readsIndexes(keys)) {
         for (let i = 0; i < array.length; i++) {
           const element = array[i] as string
-          for (const key of keys.indexed(i)) if (reads === undefined || reads.strings.has(key)) r.strings.set(key, element)
+          for (const key of keys.indexed(i)) if (filter === undefined || filter.strings.has(key)) r.strings.set(key, element)
         }
       }
-      for (const key of keys.spellings) if (wanted(key, reads?.arrays)) r.arrays.set(key, array)
+      for (const key of keys.spellings) if (wanted(key, filter?.arrays)) r.arrays.set(key, array)
       break
     }
     case 'object': {
@@ -258,8 +279,8 @@ export function addParamValue(
       // Spellings over the same object (all four, usually) share one result: tables are never changed in place.
       let over: Record<string, string> | undefined | null = null
       let result: Record<string, string> = value.object
-      // A step's table is never asked for an object (KeyReads): with `reads`, the dot form stands for all.
-      for (const key of reads === undefined ? keys.spellings : keys.dot) {
+      // A step's table is never asked for an object (KeyReads): with `filter`, the dot form stands for all.
+      for (const key of filter === undefined ? keys.spellings : keys.dot) {
         const existing = merging ? r.objects.get(key) : undefined
         if (existing !== over) {
           over = existing
@@ -267,16 +288,14 @@ export function addParamValue(
         }
         r.objects.set(key, result)
       }
-      // Individual keys exist only in the dot form, as in Tekton.
-      for (const [k, v] of entries) {
-        const key = keys.member(k)
-        if (reads === undefined || reads.strings.has(key)) r.strings.set(key, v)
-      }
+      // Individual keys exist only in the dot form, as in Tekton. Written whether read or not: a member's key is
+      // also the dot form of a param named `x.k`, and typeMismatches must see the two meet, as Tekton's check does.
+      for (const [k, v] of entries) r.strings.set(keys.member(k), v)
       break
     }
     default:
       budget.spend(4 * (value.string.length + name.length + entryCost))
-      for (const key of keys.spellings) if (wanted(key, reads?.strings)) r.strings.set(key, value.string)
+      for (const key of keys.spellings) if (wanted(key, filter?.strings)) r.strings.set(key, value.string)
   }
 }
 

@@ -7,11 +7,13 @@
 
 import fc from 'fast-check'
 import t from 'tap'
-import { resolveStepActionParams } from '../../src/steps/params.ts'
+import { resolveStepActionParams, substitutedTexts } from '../../src/steps/params.ts'
 import type { Param, ParamSpec, Step } from '../../src/types/tekton.ts'
 import { applyList, applyString, KeyReads, type Replacements, replacementsFromParams } from '../../src/variables/replacements.ts'
+import { expand, stepAction, taskRun } from '../helpers/catalog.ts'
 
-const names = ['a', 'b', 'c', 'a.b', 'x-y']
+// `a.k1` meets object `a`'s member k1: the same dot key, which Tekton reports when the types differ.
+const names = ['a', 'b', 'c', 'a.b', 'a.k1', 'x-y']
 const members = ['k1', 'k2']
 type Kind = 'string' | 'array' | 'object'
 
@@ -120,4 +122,32 @@ t.test('what a definition reads', async (t) => {
   const reads = new KeyReads(['$(params.a) $(params["b"][1]) $($(params.c)', 'x $(unclosed'], ['$(params.d[*])', '$(params.e)', 'pre $(params.f)'])
   t.strictSame([...reads.strings].sort(), ['$(params.c', 'params.a', 'params.c', 'params["b"][1]'].sort())
   t.strictSame([...reads.arrays].sort(), ['params.d', 'params.e'])
+})
+
+t.test('past 4096 distinct keys a definition reads everything: the table is the full one', async (t) => {
+  const text = Array.from({ length: 5000 }, (_, i) => `$(params.p${i})`).join(' ')
+  const reads = new KeyReads([text, '$(params.a[0])'], [])
+  t.equal(reads.readsAll, true)
+  const specs: ParamSpec[] = [
+    { name: 'a', type: 'array' },
+    { name: 'b', type: 'string' },
+  ]
+  const stepParams = [
+    { name: 'a', value: ['x', 'y'] },
+    { name: 'b', value: 'v' },
+  ] as Param[]
+  const read = resolveStepActionParams({ args: [text] }, stepParams, specs, [], [], [], undefined, reads)
+  const full = resolveStepActionParams({ args: [text] }, stepParams, specs, [], [], [])
+  if (!('replacements' in read) || !('replacements' in full)) return t.fail('no table')
+  t.strictSame([...read.replacements.strings.keys()].sort(), [...full.replacements.strings.keys()].sort())
+  t.ok(read.replacements.strings.has('params["a"][1]'), 'an element in a spelling no text read')
+})
+
+t.test('a definition whose fields are not strings: substitution reads only its strings, and the step is refused by name', async (t) => {
+  const step = { image: 'alpine', env: [{ name: 'B', value: 3, valueFrom: { secretKeyRef: { name: 7, key: true } } }], args: ['$(params.x)', 4] }
+  t.strictSame(substitutedTexts(step as never), ['alpine', '$(params.x)'])
+  const sa = stepAction('odd', { image: 'alpine', env: [{ name: 'B', valueFrom: { secretKeyRef: { name: 7, key: true } } }] } as never)
+  const e = await expand(taskRun({ steps: [{ name: 's', ref: { name: 'odd' } }] }), sa)
+  t.equal(e.changed, false)
+  t.match(JSON.stringify(e.problems), /secretKeyRef/)
 })
