@@ -367,6 +367,14 @@ spec:
   const doc = JSON.parse(out.stdout) as Obj
   t.equal(doc.metadata?.annotations?.since, '2001-12-15')
   t.strictSame(firstStep(doc)?.args, ['2001-12-14', '2001-12-14t21:59:43.10-05:00', '2002-01-02 10:00:00'])
+
+  // `!!timestamp` on text that is no timestamp is an error, as it is to kubectl's decoder.
+  await writeFile(
+    join(dir, 'dated.yaml'),
+    `apiVersion: tekton.dev/v1beta1\nkind: StepAction\nmetadata:\n  name: dated\nspec:\n  image: alpine\n  params:\n    - name: day\n      default: !!timestamp soon\n`,
+  )
+  const bad = spawnSync(process.execPath, ['bin/stepsplice.js', 'render', '--catalog', dir, '-o', 'json'], { input, encoding: 'utf8', timeout: 20_000 })
+  t.match(bad.stderr, /dated\.yaml: .*"soon" is not a timestamp at line 9/)
 })
 
 t.test('render says at load which catalog files do not parse and which StepActions are invalid', async (t) => {

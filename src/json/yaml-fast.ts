@@ -45,7 +45,28 @@ const timestampTag = 'tag:yaml.org,2002:timestamp'
  * the API server stores: so it is what we read too.
  */
 function timestampsAsWritten(tags: Tags): Tags {
-  return tags.map((tag) => (isTimestamp(tag) ? { ...tag, resolve: (text: string) => text } : tag))
+  const out: Tags = []
+  for (const tag of tags) {
+    if (!isTimestamp(tag)) {
+      out.push(tag)
+      continue
+    }
+    const test = tag.test
+    // Plain scalars: the text, where the tag's pattern matches it.
+    out.push({ ...tag, resolve: (text: string) => text })
+    // `!!timestamp` written out: the same, and on text that is no timestamp an error, as go-yaml gives one. (The
+    // yaml package takes an explicit tag's entry without a pattern at once; otherwise it falls back to its own.)
+    out.push({
+      ...tag,
+      default: false,
+      test: undefined,
+      resolve: (text: string, onError: (message: string) => void) => {
+        if (test?.test(text) !== true) onError(`${JSON.stringify(text)} is not a timestamp`)
+        return text
+      },
+    })
+  }
+  return out
 }
 
 function isTimestamp(tag: Tags[number]): tag is ScalarTag {
