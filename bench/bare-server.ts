@@ -14,13 +14,13 @@ import { readFileSync } from 'node:fs'
 import Fastify from 'fastify'
 
 const [port = '0', cert = 'certs/tls.crt', key = 'certs/tls.key', workUs = '0'] = process.argv.slice(2)
-const work = BigInt(Math.round(Number(workUs) * 1000))
+const workMs = Number(workUs) / 1000
 const app = Fastify({ https: { cert: readFileSync(cert), key: readFileSync(key) }, bodyLimit: 7 * 1024 * 1024, logger: false })
 app.get('/healthz', async () => 'ok')
 app.post('/mutate', async (request) => {
-  if (work > 0n) {
-    const until = process.hrtime.bigint() + work
-    while (process.hrtime.bigint() < until);
+  if (workMs > 0) {
+    const until = performance.now() + workMs
+    while (performance.now() < until);
   }
   const uid = (request.body as { request?: { uid?: string } }).request?.uid ?? ''
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } }

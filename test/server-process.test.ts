@@ -193,6 +193,40 @@ t.test('SIGTERM: the request in flight is answered, new connections are refused,
   t.equal(s.stderr(), '', 'nothing on stderr')
 })
 
+t.test('a second signal a second or more after the first stops waiting for the request in flight: exit 1', async (t) => {
+  const s = spawnServe(t, [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--catalog',
+    'examples/stepactions',
+    '--tls-cert',
+    certs.certFile,
+    '--tls-key',
+    certs.keyFile,
+    '--grace-period',
+    '20s',
+  ])
+  const listening = await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
+  const url = new URL(String(listening.url))
+  // Half a request: in flight until the drain gives up on it.
+  const req = https.request(new URL('/mutate', url), { method: 'POST', ca: certs.ca, headers: { 'content-type': 'application/json', 'content-length': 1000 } })
+  req.on('error', () => {})
+  req.write('{"apiVersion":')
+  await sleep(150)
+  s.child.kill('SIGTERM')
+  await s.waitForLine((l) => l.msg === 'shutting down: finishing in-flight requests')
+  // At once again: the same signal twice (a terminal and a wrapper), ignored.
+  s.child.kill('SIGTERM')
+  await sleep(1200)
+  t.equal(s.child.exitCode, null, 'still draining after the repeat')
+  s.child.kill('SIGINT')
+  t.same(await exitWithin(s, 10_000), { code: 1, signal: null }, 'exits 1 long before the 20 s grace period')
+  t.ok(s.lines.some((l) => l.msg === 'signalled again while shutting down: not waiting for requests in flight'))
+  req.destroy()
+})
+
 t.test('SIGTERM with an idle server exits 0 at once', async (t) => {
   const s = spawnServe(t, [
     '--host',

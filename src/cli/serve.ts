@@ -312,6 +312,8 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     },
   })
 
+  /** A repeated signal sooner than this after the first is the same one (see onSignal). */
+  const repeatMs = 1000
   return new Promise<number>((done) => {
     const resolve = (code: number): void => {
       process.off('SIGTERM', onSignal)
@@ -330,14 +332,18 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
         resolve(0)
       })
     }
-    // One shutdown, whatever arrives after the first signal: a terminal's Ctrl-C reaches both the server and a
-    // wrapper that passes signals on (bin/stepsplice.js on an older Node), and the repeat must not cut the
-    // in-flight requests short; the grace period bounds the wait.
-    let stopping = false
+    // A signal within a second of the first is the same one again: a terminal's Ctrl-C reaches both the server
+    // and a wrapper that passes signals on (bin/stepsplice.js on an older Node), and that repeat must not cut the
+    // in-flight requests short. One later is an operator's: stop waiting for them, exit 1.
+    let stoppedAt: number | undefined
     const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) return
-      stopping = true
-      stop(signal)
+      if (stoppedAt === undefined) {
+        stoppedAt = Date.now()
+        stop(signal)
+      } else if (Date.now() - stoppedAt >= repeatMs) {
+        logger.error({ signal }, 'signalled again while shutting down: not waiting for requests in flight')
+        resolve(1)
+      }
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
