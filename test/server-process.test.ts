@@ -24,6 +24,20 @@ interface Spawned {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
+/** serve on a free loopback port with the example catalog and the test certificates. */
+const localServe = (): string[] => [
+  '--host',
+  '127.0.0.1',
+  '--port',
+  '0',
+  '--catalog',
+  'examples/stepactions',
+  '--tls-cert',
+  certs.certFile,
+  '--tls-key',
+  certs.keyFile,
+]
+
 function spawnServe(t: TapTest, args: string[], node = process.execPath): Spawned {
   const child = spawn(node, [bin, 'serve', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => {
@@ -101,21 +115,11 @@ t.before(async () => {
 })
 
 t.test('SIGTERM: the request in flight is answered, new connections are refused, exit 0', async (t) => {
-  const s = spawnServe(t, [
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--catalog',
-    'examples/stepactions',
-    '--tls-cert',
-    certs.certFile,
-    '--tls-key',
-    certs.keyFile,
+  const s = spawnServe(
+    t,
     // Bounds the test: a drain that hangs ends in exit 1 after this, not in a stuck test.
-    '--grace-period',
-    '5s',
-  ])
+    [...localServe(), '--grace-period', '5s'],
+  )
   const listening = await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
   t.match(listening, { url: /^https:\/\/127\.0\.0\.1:\d+$/, definitions: 5, deadlineMs: 4000, onTimeout: 'deny' })
   const url = new URL(String(listening.url))
@@ -194,20 +198,7 @@ t.test('SIGTERM: the request in flight is answered, new connections are refused,
 })
 
 t.test('a second signal a second or more after the first stops waiting for the request in flight: exit 1', async (t) => {
-  const s = spawnServe(t, [
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--catalog',
-    'examples/stepactions',
-    '--tls-cert',
-    certs.certFile,
-    '--tls-key',
-    certs.keyFile,
-    '--grace-period',
-    '20s',
-  ])
+  const s = spawnServe(t, [...localServe(), '--grace-period', '20s'])
   const listening = await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
   const url = new URL(String(listening.url))
   // Half a request: in flight until the drain gives up on it.
@@ -228,20 +219,7 @@ t.test('a second signal a second or more after the first stops waiting for the r
 })
 
 t.test('SIGTERM with an idle server exits 0 at once', async (t) => {
-  const s = spawnServe(t, [
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--catalog',
-    'examples/stepactions',
-    '--tls-cert',
-    certs.certFile,
-    '--tls-key',
-    certs.keyFile,
-    '--grace-period',
-    '5s',
-  ])
+  const s = spawnServe(t, [...localServe(), '--grace-period', '5s'])
   await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
   s.child.kill('SIGTERM')
   t.same(await exitWithin(s, 10_000), { code: 0, signal: null })
@@ -265,11 +243,7 @@ t.test(
   { skip: older === undefined ? 'no Node older than 24 on PATH outside node_modules' : false },
   async (t) => {
     const node = older as string
-    const s = spawnServe(
-      t,
-      ['--host', '127.0.0.1', '--port', '0', '--catalog', 'examples/stepactions', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile],
-      node,
-    )
+    const s = spawnServe(t, localServe(), node)
     const listening = await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
     const port = Number(new URL(String(listening.url)).port)
     t.equal(await tcpConnect(port), 'connected')
