@@ -236,60 +236,35 @@ try {
   )
   console.log('\n1. throughput (mean of rounds, req/s)')
   console.log('payload                          bare   stepsplice   ratio   target')
-  const maxRate = new Map<string, number>()
-  for (const p of payloads) {
-    const bareRates: number[] = []
-    const ssRates: number[] = []
+  /** Mean req/s of each port over alternating rounds (a noisy moment weighs on both alike), warmed up first. */
+  const alternating = async (body: string, ports: [number, number], name: (port: number) => string): Promise<[number, number]> => {
+    const rates: [number[], number[]] = [[], []]
     for (let r = 0; r < rounds; r++) {
-      // Alternating order: a noisy moment weighs on both alike.
-      const order: [number, number[]][] =
-        r % 2 === 0
-          ? [
-              [barePort, bareRates],
-              [free, ssRates],
-            ]
-          : [
-              [free, ssRates],
-              [barePort, bareRates],
-            ]
-      for (const [port, into] of order) {
-        if (r === 0) await load(port, p.body, { duration: 1 })
-        const res = await load(port, p.body, { duration: seconds })
+      const order = r % 2 === 0 ? [0, 1] : [1, 0]
+      for (const i of order) {
+        const port = ports[i as 0 | 1]
+        if (r === 0) await load(port, body, { duration: 1 })
+        const res = await load(port, body, { duration: seconds })
         if (res.non2xx > 0 || res.errors > 0)
-          throw new Error(
-            `${p.label} (${port === barePort ? 'bare' : 'stepsplice'}): ${res.non2xx} non-2xx ${JSON.stringify(res.statusCodeStats)}, ${res.errors} errors`,
-          )
-        into.push(res.requests.average)
+          throw new Error(`${name(port)}: ${res.non2xx} non-2xx ${JSON.stringify(res.statusCodeStats)}, ${res.errors} errors`)
+        rates[i as 0 | 1].push(res.requests.average)
       }
     }
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
-    const b = mean(bareRates)
-    const s = mean(ssRates)
+    return [mean(rates[0]), mean(rates[1])]
+  }
+  const maxRate = new Map<string, number>()
+  for (const p of payloads) {
+    const [b, s] = await alternating(p.body, [barePort, free], (port) => `${p.label} (${port === barePort ? 'bare' : 'stepsplice'})`)
     maxRate.set(p.label, s)
     const target = p.label.includes('pass-through') ? '>= 0.9x' : '>= 0.6x'
     console.log(`${p.label.padEnd(30)} ${b.toFixed(0).padStart(6)} ${s.toFixed(0).padStart(12)} ${(s / b).toFixed(2).padStart(6)}x   ${target}`)
   }
 
-  // What a handler's CPU costs here: if each request's CPU simply added up, 100 µs more per request would give
-  // 1 / (1/bare + 100 µs); on this machine it gives less (caches, the scheduler, the other core's load generator).
+  // What a handler's CPU costs here, against 1 / (1/bare + 100 µs), what it would cost if each request's CPU simply
+  // added up: caches, the scheduler and the load generator on the other core can make it cost more.
   {
-    const body = payloads[1]?.body ?? ''
-    const bareRates: number[] = []
-    const workRates: number[] = []
-    for (let r = 0; r < rounds; r++) {
-      const order: [number, number[]][] = [
-        [barePort, bareRates],
-        [workingPort, workRates],
-      ]
-      if (r % 2 === 1) order.reverse()
-      for (const [port, into] of order) {
-        if (r === 0) await load(port, body, { duration: 1 })
-        into.push((await load(port, body, { duration: seconds })).requests.average)
-      }
-    }
-    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
-    const b = mean(bareRates)
-    const w = mean(workRates)
+    const [b, w] = await alternating(payloads[1]?.body ?? '', [barePort, workingPort], (port) => (port === barePort ? 'bare' : 'bare + work'))
     const additive = 1 / (1 / b + calibrationUs / 1e6)
     console.log(
       `calibration: the bare route + ${calibrationUs} µs of CPU per request: ${w.toFixed(0)} req/s, ${(w / b).toFixed(2)}x the bare route (${(additive / b).toFixed(2)}x if CPU time simply added up)`,

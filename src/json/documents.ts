@@ -6,7 +6,8 @@
 
 import { parseAllDocuments, stringify } from 'yaml'
 import { integerValue, isRawNumber } from './raw-number.ts'
-import { exactOptions, FastYaml } from './yaml-fast.ts'
+import { exactOptions } from './yaml-dialect.ts'
+import { FastYaml } from './yaml-fast.ts'
 
 const exactInteger = (_key: unknown, value: unknown): unknown => (typeof value === 'bigint' ? integerValue(value) : value)
 // The yaml package prints a BigInt as a plain integer; a raw number would be an object to it.

@@ -31,50 +31,9 @@ import {
   type ScalarTagDefinition,
   type TagDefinition,
 } from 'js-yaml'
-import { isScalar, parseDocument, type ScalarTag, type Tags } from 'yaml'
+import { isScalar, parseDocument } from 'yaml'
 import { integerValue } from './raw-number.ts'
-
-const timestampTag = 'tag:yaml.org,2002:timestamp'
-
-/**
- * YAML 1.1 types `2001-12-14` as a timestamp, which the yaml package reads as
- * a Date: an object, which a param default then seemed to be, and which JSON
- * writes as `2001-12-14T00:00:00.000Z`. kubectl's decoder (go-yaml v2 into an
- * interface{}, sigs.k8s.io/yaml) keeps such a value as the text written, for
- * backward compatibility, tagged `!!timestamp` or not, and that text is what
- * the API server stores: so it is what we read too.
- */
-function timestampsAsWritten(tags: Tags): Tags {
-  const out: Tags = []
-  for (const tag of tags) {
-    if (!isTimestamp(tag)) {
-      out.push(tag)
-      continue
-    }
-    const test = tag.test
-    // Plain scalars: the text, where the tag's pattern matches it.
-    out.push({ ...tag, resolve: (text: string) => text })
-    // `!!timestamp` written out: the same, and on text that is no timestamp an error, as go-yaml gives one. (The
-    // yaml package takes an explicit tag's entry without a pattern at once; otherwise it falls back to its own.)
-    out.push({
-      ...tag,
-      default: false,
-      test: undefined,
-      resolve: (text: string, onError: (message: string) => void) => {
-        if (test?.test(text) !== true) onError(`${JSON.stringify(text)} is not a timestamp`)
-        return text
-      },
-    })
-  }
-  return out
-}
-
-function isTimestamp(tag: Tags[number]): tag is ScalarTag {
-  return typeof tag === 'object' && tag.tag === timestampTag && !('collection' in tag)
-}
-
-/** Options of the exact reading (documents.ts); the fast one follows them. */
-export const exactOptions = { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true, customTags: timestampsAsWritten } as const
+import { exactOptions, timestampTag } from './yaml-dialect.ts'
 
 class GiveUp extends Error {}
 

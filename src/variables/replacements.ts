@@ -252,10 +252,7 @@ export function addParamValue(
 ): void {
   if (merging) budget.spend(entriesOf(value) * entryCost)
   const filter = reads?.readsAll === true ? undefined : reads
-  // With `filter`, only the keys read are written, and always the dot form of the whole param in the strings and
-  // arrays tables: typeMismatches finds a param in both by it (every spelling is written and forgotten together).
-  const dot = keys.dot[0]
-  const wanted = (key: string, read: ReadonlySet<string> | undefined): boolean => read === undefined || key === dot || read.has(key)
+  const dot = keys.dot[0] as string
   switch (value.type) {
     case 'array': {
       let size = 0
@@ -268,7 +265,7 @@ export function addParamValue(
           for (const key of keys.indexed(i)) if (filter === undefined || filter.strings.has(key)) r.strings.set(key, element)
         }
       }
-      for (const key of keys.spellings) if (wanted(key, filter?.arrays)) r.arrays.set(key, array)
+      for (const key of keys.spellings) if (written(key, dot, filter?.arrays)) r.arrays.set(key, array)
       break
     }
     case 'object': {
@@ -278,7 +275,7 @@ export function addParamValue(
       budget.spend(5 * (size + name.length + entryCost))
       // Spellings over the same object (all four, usually) share one result: tables are never changed in place.
       let over: Record<string, string> | undefined | null = null
-      let result: Record<string, string> = value.object
+      let result: Record<string, string> = {}
       // A step's table is never asked for an object (KeyReads): with `filter`, the dot form stands for all.
       for (const key of filter === undefined ? keys.spellings : keys.dot) {
         const existing = merging ? r.objects.get(key) : undefined
@@ -295,8 +292,17 @@ export function addParamValue(
     }
     default:
       budget.spend(4 * (value.string.length + name.length + entryCost))
-      for (const key of keys.spellings) if (wanted(key, filter?.strings)) r.strings.set(key, value.string)
+      for (const key of keys.spellings) if (written(key, dot, filter?.strings)) r.strings.set(key, value.string)
   }
+}
+
+/**
+ * Whether a whole param's spelling is written: always without `read` (the keys a step reads); with it, when
+ * read, and always the dot form, by which typeMismatches finds a param in both the strings and arrays tables
+ * (every spelling is written and forgotten together, so the dot form decides).
+ */
+function written(key: string, dot: string, read: ReadonlySet<string> | undefined): boolean {
+  return read === undefined || key === dot || read.has(key)
 }
 
 /** The entries one value adds to a table: each spelling, an array's elements in each, an object's members. */
