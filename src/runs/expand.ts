@@ -137,7 +137,8 @@ export function expandRun(
   if (refSteps.length === 0 && prior.length === 0) return unchanged(problems)
 
   const warnings: string[] = []
-  const expandedSteps = new Map<string, Step>()
+  // By task spec, then step index: what is written back, found without building a path per step.
+  const expandedSteps = new Map<TaskSite, Map<number, Step>>()
   const entries: ProvenanceEntry[] = [...prior]
   const deferred: Deferred[] = []
   for (const [site, steps] of bySite(refSteps)) {
@@ -152,7 +153,7 @@ export function expandRun(
       warnings.push(taskDeferredWarning(obj, site, before))
       continue
     }
-    const taskSteps = new Map<string, Step>()
+    const taskSteps = new Map<number, Step>()
     const taskEntries: ProvenanceEntry[] = []
     const taskWarnings: string[] = []
     for (const s of steps) {
@@ -179,7 +180,7 @@ export function expandRun(
         continue
       }
       taskWarnings.push(...result.warnings)
-      taskSteps.set(s.path, result.step)
+      taskSteps.set(s.index, result.step)
       const task = pipelineTaskName(obj, site)
       taskEntries.push({
         ...result.entry,
@@ -189,7 +190,7 @@ export function expandRun(
       })
     }
     warnings.push(...taskWarnings)
-    for (const [path, step] of taskSteps) expandedSteps.set(path, step)
+    if (taskSteps.size > 0) expandedSteps.set(site, taskSteps)
     entries.push(...taskEntries)
   }
   warnings.unshift(...deferredWarnings(deferred))
@@ -199,8 +200,10 @@ export function expandRun(
   // Copy only the containers on the way to what changes; the rest is shared with the input.
   let out = obj
   for (const site of sites) {
-    const steps = site.taskSpec.steps ?? []
-    const expandedTaskSteps = steps.map((step, i) => expandedSteps.get(`${site.path}.steps[${i}]`) ?? step)
+    // A task spec none of whose steps expanded is left as it was written.
+    const expanded = expandedSteps.get(site)
+    if (expanded === undefined) continue
+    const expandedTaskSteps = (site.taskSpec.steps ?? []).map((step, i) => expanded.get(i) ?? step)
     out = withValueAt(out, [...site.segments, 'steps'], expandedTaskSteps)
   }
   const provenance = provenanceValue(obj, entries, options.stored)

@@ -60,7 +60,7 @@ function applyToDerived(step: Step, r: Replacements, budget: Budget): void {
  */
 function merge(user: Step, from: Step): Step {
   const out: Step = {}
-  for (const [key, value] of Object.entries(user)) if (key !== 'ref' && key !== 'params') out[key] = value
+  for (const key in user) if (key !== 'ref' && key !== 'params' && Object.hasOwn(user, key)) out[key] = user[key]
   out.image = from.image
   // Tekton drops the step's own securityContext when the StepAction has none
   // (tektoncd/pipeline#10634); we keep it, which is what its docs promise.

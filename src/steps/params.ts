@@ -9,12 +9,12 @@
 // The result is a replacement table for the StepAction-derived fields, or the
 // messages that explain why there is none.
 
-import { Budget } from '../limits/budget.ts'
+import { Budget, LimitExceeded } from '../limits/budget.ts'
 import type { Param, ParamSpec, Step } from '../types/tekton.ts'
 import { type ParamValue, parseParamValue, stringPart } from '../variables/param-value.ts'
 import {
   addParamValue,
-  applyToParamValue,
+  applyLayers,
   emptyReplacements,
   forgetParams,
   type KeyReads,
@@ -55,6 +55,24 @@ interface CompiledParams {
   defaults: Replacements
   /** What building the defaults table cost; each copy draws that on the request's budget, as building it did. */
   defaultsCost: number
+  /** The defaults that reference other params, resolved when a step gives none of them a value (referencingAlone). */
+  referencing?: ReferencingAlone
+}
+
+/**
+ * Defaults that reference other params, resolved once for the usual step:
+ * one that passes no value to them or to anything they reference. Such a
+ * step resolves them to the same values every time (step 3 reads only
+ * defaults), so it takes these, and the cost resolving them had.
+ */
+interface ReferencingAlone {
+  /** How many params have a referencing default. */
+  count: number
+  /** The params those defaults reach, directly or through others, and the params themselves: a value given to one changes them. */
+  reach: Set<string>
+  /** The resolved values, in the order resolution found them. */
+  resolved: NamedValue[]
+  cost: number
 }
 
 /**
@@ -80,8 +98,37 @@ function compileParams(specs: readonly ParamSpec[]): CompiledParams {
   const counting = new Budget(Number.MAX_SAFE_INTEGER)
   const defaults = replacementsFromDefaults(specs, counting)
   held = { params, byName: new Map(params.map((p) => [p.spec.name, p])), declared, declaredSet: new Set(declared), defaults, defaultsCost: counting.spent }
+  const referencing = referencingAlone(held)
+  if (referencing !== undefined) held.referencing = referencing
   compiled.set(specs, held)
   return held
+}
+
+function referencingAlone(params: CompiledParams): ReferencingAlone | undefined {
+  const pending = new Map<string, string[]>()
+  const plain: NamedValue[] = []
+  for (const p of params.params) {
+    if (p.references !== undefined) pending.set(p.spec.name, p.references)
+    else if (p.value !== undefined) plain.push({ name: p.spec.name, value: p.value })
+  }
+  if (pending.size === 0) return undefined
+  const reach = new Set<string>()
+  const walk = [...pending.keys()]
+  for (let name = walk.pop(); name !== undefined; name = walk.pop()) {
+    if (reach.has(name)) continue
+    reach.add(name)
+    walk.push(...(pending.get(name) ?? []))
+  }
+  // Within the request's limit, as a step's own resolving is: past it, each step finds that out itself.
+  const budget = new Budget()
+  const processed = [...plain]
+  try {
+    if (resolveReferencingDefaults(params, processed, new Map(pending), budget).length > 0) return undefined
+  } catch (err) {
+    if (err instanceof LimitExceeded) return undefined
+    throw err
+  }
+  return { count: pending.size, reach, resolved: processed.slice(plain.length), cost: budget.spent }
 }
 
 /** `$(params.x)` inside a default → `x`, exactly as Tekton trims it (only the dot form is understood). */
@@ -355,11 +402,14 @@ function nameOfKey(key: string): string {
 
 /** A key that is both a string and an array means the default and the passed value disagree on type. */
 function typeMismatches(r: Replacements): string[] {
-  const names = new Set<string>()
+  let names: Set<string> | undefined
   // The arrays are the fewer keys; the names are sorted, so which table is walked does not show.
   r.arrays.forEach((_, key) => {
-    if (r.strings.has(key)) names.add(nameOfKey(key))
+    if (!r.strings.has(key)) return
+    names ??= new Set()
+    names.add(nameOfKey(key))
   })
+  if (names === undefined) return []
   return [...names].sort().map((n) => `invalid parameter substitution: ${n}. Please check the types of the default value and the passed value`)
 }
 
@@ -437,6 +487,21 @@ function addDeferredReferences(r: Replacements, derived: Step, d: Deferred, task
   }
 }
 
+/**
+ * The value given for a name, the last given winning as in a map. A step
+ * passes a handful: looked up in the list; past that, in a map.
+ */
+function valueLookup(provided: readonly NamedValue[]): (name: string) => ParamValue | undefined {
+  if (provided.length > 8) {
+    const byName = new Map(provided.map((p) => [p.name, p.value]))
+    return (name) => byName.get(name)
+  }
+  return (name) => {
+    for (let i = provided.length - 1; i >= 0; i--) if ((provided[i] as NamedValue).name === name) return (provided[i] as NamedValue).value
+    return undefined
+  }
+}
+
 export type ParamResolution = { replacements: Replacements } | { errors: string[] }
 
 function rawOf(value: ParamValue): string | string[] | Record<string, string> {
@@ -452,8 +517,7 @@ function rawOf(value: ParamValue): string | string[] | Record<string, string> {
 export function substituteParams(params: readonly Param[], layers: readonly Replacements[], budget: Budget = Budget.unlimited): Param[] {
   return params.map((p) => {
     if (typeof p !== 'object' || p === null || typeof p.name !== 'string') return p
-    const value = layers.reduce((v, layer) => applyToParamValue(v, layer, budget), parseParamValue(p.value))
-    return { ...p, value: rawOf(value) }
+    return { ...p, value: rawOf(applyLayers(parseParamValue(p.value), layers, budget)) }
   })
 }
 
@@ -477,11 +541,8 @@ export function resolveStepActionParams(
   budget: Budget = Budget.unlimited,
   reads?: KeyReads,
 ): ParamResolution {
-  const provided: NamedValue[] = (stepParams ?? []).map((p) => ({
-    name: p.name,
-    value: layers.reduce((v, layer) => applyToParamValue(v, layer, budget), parseParamValue(p.value)),
-  }))
-  const providedByName = new Map(provided.map((p) => [p.name, p.value]))
+  const provided: NamedValue[] = (stepParams ?? []).map((p) => ({ name: p.name, value: applyLayers(parseParamValue(p.value), layers, budget) }))
+  const givenValue = valueLookup(provided)
   const compiledParams = compileParams(specs)
   budget.spend(compiledParams.defaultsCost)
   const r = overlayOf(compiledParams.defaults)
@@ -490,7 +551,7 @@ export function resolveStepActionParams(
   const deferred: Deferred[] = []
   for (const param of compiledParams.params) {
     const spec = param.spec
-    const given = providedByName.get(spec.name)
+    const given = givenValue(spec.name)
     const target = given === undefined ? undefined : deferredTarget(given, spec, taskParams, runtimeParams)
     if (target !== undefined) {
       deferred.push({ spec, target })
@@ -508,7 +569,11 @@ export function resolveStepActionParams(
     if (param.references === undefined) processed.push({ name: spec.name, value: param.value, fromDefault: true })
     else pending.set(spec.name, param.references)
   }
-  if (pending.size > 0) {
+  const alone = compiledParams.referencing
+  if (alone !== undefined && pending.size === alone.count && !provided.some((p) => alone.reach.has(p.name))) {
+    budget.spend(alone.cost)
+    for (const p of alone.resolved) processed.push(p)
+  } else if (pending.size > 0) {
     const chainErrors = resolveReferencingDefaults(compiledParams, processed, pending, budget)
     if (chainErrors.length > 0) return { errors: chainErrors }
   }

@@ -10,28 +10,57 @@ export function stringValue(s: string): ParamValue {
   return { type: 'string', string: s }
 }
 
-// Go decodes a JSON null inside a []string or map[string]string as "".
-const stringOrNull = (e: unknown): boolean => typeof e === 'string' || e === null
-
-function isStringList(v: unknown): v is (string | null)[] {
-  return Array.isArray(v) && v.every(stringOrNull)
-}
-
-function isStringMap(v: unknown): v is Record<string, string | null> {
-  return isJsonObject(v) && Object.values(v).every(stringOrNull)
-}
-
 /**
  * Mirrors Tekton's ParamValue.UnmarshalJSON: a value that is neither a string,
  * a list of strings nor a map of strings becomes its JSON text (so `3` is "3",
  * and an int64 past 2^53, a raw number and so no map, is its exact digits).
+ * Go decodes a JSON null inside a []string or map[string]string as "".
+ * Each step param of every request passes here: one loop each, no lists built to check.
  */
 export function parseParamValue(raw: unknown): ParamValue {
-  if (isStringList(raw)) return { type: 'array', array: raw.map((e) => e ?? '') }
-  if (isStringMap(raw)) return { type: 'object', object: Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v ?? ''])) }
   if (typeof raw === 'string') return stringValue(raw)
   if (raw === null || raw === undefined) return stringValue('')
+  if (Array.isArray(raw)) {
+    const array = stringList(raw)
+    if (array !== undefined) return { type: 'array', array }
+  } else if (isJsonObject(raw)) {
+    const object = stringMap(raw)
+    if (object !== undefined) return { type: 'object', object }
+  }
   return stringValue(JSON.stringify(raw))
+}
+
+/** The list with nulls as "", or undefined when an element is neither. */
+function stringList(raw: readonly unknown[]): string[] | undefined {
+  const out = new Array<string>(raw.length)
+  for (let i = 0; i < raw.length; i++) {
+    const e = raw[i]
+    if (typeof e === 'string') out[i] = e
+    else if (e === null) out[i] = ''
+    else return undefined
+  }
+  return out
+}
+
+function stringMap(raw: Record<string, unknown>): Record<string, string> | undefined {
+  const out: Record<string, string> = {}
+  for (const k in raw) {
+    if (!Object.hasOwn(raw, k)) continue
+    const v = raw[k]
+    if (typeof v !== 'string' && v !== null) return undefined
+    // Defined, not assigned: a member named __proto__ is a member, as JSON.parse made it.
+    if (k === '__proto__') Object.defineProperty(out, k, { value: v ?? '', enumerable: true, writable: true, configurable: true })
+    else out[k] = v ?? ''
+  }
+  return out
+}
+
+/** Whether substitution can change the value: it holds `$(` somewhere. */
+export function mayReference(v: ParamValue): boolean {
+  if (v.type === 'string') return v.string.includes('$(')
+  if (v.type === 'array') return v.array.some((e) => e.includes('$('))
+  for (const k in v.object) if ((v.object[k] as string).includes('$(')) return true
+  return false
 }
 
 /** The type a raw value decodes to; used to compare a default with its declared type. */

@@ -5,7 +5,7 @@
 // match; that lets one left-to-right scan reproduce strings.Replacer exactly,
 // including that replaced text is never scanned again.
 
-import type { ParamValue } from './param-value.ts'
+import { mayReference, type ParamValue } from './param-value.ts'
 import { isWholeReference } from './scan.ts'
 import { Budget } from '../limits/budget.ts'
 import { maxKeyLength } from '../limits/limits.ts'
@@ -215,19 +215,22 @@ export class KeyReads {
     this.readsAll = all
   }
 
-  /** Whether any key read is `params.x[i]`, in any spelling, of this param. */
+  /** Whether any key read is `params.x[i]`, in any spelling, of this param (`[*]` is no element's key). */
   readsIndexes(keys: ParamKeys): boolean {
     if (this.#bases === undefined) {
       this.#bases = new Set()
       for (const key of this.strings) {
         const bracket = key.lastIndexOf('[')
-        if (bracket > 0) this.#bases.add(key.slice(0, bracket))
+        if (bracket > 0 && indexSuffix.test(key.slice(bracket))) this.#bases.add(key.slice(0, bracket))
       }
     }
     const bases = this.#bases
     return keys.spellings.some((base) => bases.has(base))
   }
 }
+
+/** What ParamKeys.indexed puts after a spelling: `[` and the index in decimal, as written for every element. */
+const indexSuffix = /^\[\d+\]$/
 
 /** Distinct keys past which a definition's step reads "everything" (KeyReads.readsAll). */
 const maxReadKeys = 4096
@@ -455,4 +458,12 @@ export function applyToParamValue(value: ParamValue, r: Replacements, budget: Bu
       return result
     }
   }
+}
+
+/** `value` with each table of `layers` applied in turn; the value itself when it holds no reference, as most do. */
+export function applyLayers(value: ParamValue, layers: readonly Replacements[], budget: Budget = Budget.unlimited): ParamValue {
+  if (!mayReference(value)) return value
+  let out = value
+  for (const layer of layers) out = applyToParamValue(out, layer, budget)
+  return out
 }

@@ -8,6 +8,7 @@ import { validateStepAction } from '../../src/definitions/definition.ts'
 import { defaultParamSpec, defaultStepActionSpec, defaultStepResult } from '../../src/definitions/defaults.ts'
 import type { Problem } from '../../src/problems/problem.ts'
 import type { ParamSpec, StepActionSpec } from '../../src/types/tekton.ts'
+import { parseParamValue } from '../../src/variables/param-value.ts'
 
 const V1BETA1 = 'tekton.dev/v1beta1'
 const V1ALPHA1 = 'tekton.dev/v1alpha1'
@@ -300,4 +301,19 @@ t.test('what StepAction validation does not check passes (section 3)', (t) => {
     'only the params prefix is scanned',
   )
   t.end()
+})
+
+t.test('values are typed as Tekton decodes them', async (t) => {
+  t.strictSame(parseParamValue('x'), { type: 'string', string: 'x' })
+  t.strictSame(parseParamValue(null), { type: 'string', string: '' })
+  t.strictSame(parseParamValue(['a', null]), { type: 'array', array: ['a', ''] }, "a null element is Go's empty string")
+  t.strictSame(parseParamValue({ k: 'v', n: null }), { type: 'object', object: { k: 'v', n: '' } })
+  t.strictSame(parseParamValue(['a', 1]), { type: 'string', string: '["a",1]' }, 'a list with a number is its JSON text')
+  t.strictSame(parseParamValue({ k: { deep: 'x' } }), { type: 'string', string: '{"k":{"deep":"x"}}' })
+  t.strictSame(parseParamValue(3), { type: 'string', string: '3' })
+  const own = JSON.parse('{"__proto__": "member", "k": "v"}') as unknown
+  const parsed = parseParamValue(own)
+  t.equal(parsed.type, 'object')
+  t.strictSame(parsed.type === 'object' && Object.keys(parsed.object), ['__proto__', 'k'], 'a member named __proto__ stays a member')
+  t.equal(Object.getPrototypeOf(parsed.type === 'object' ? parsed.object : null), Object.prototype, 'and sets no prototype')
 })
