@@ -12,6 +12,8 @@ import t from 'tap'
 import { main } from '../src/cli/main.ts'
 import { parseDocuments } from '../src/json/documents.ts'
 import { parseJson } from '../src/json/parse-json.ts'
+import { isRawNumber } from '../src/json/raw-number.ts'
+import { detachedJson } from '../src/json/values.ts'
 import { DirectoryCatalog } from '../src/resolution/directory.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { captureIO } from './helpers/cli.ts'
@@ -303,4 +305,18 @@ t.test('parseJson: what it keeps and what it drops', async (t) => {
   t.same(Object.keys(parseJson('{"\\u005F\\u005fproto__":1,"b":2}') as object), ['b'], 'an escaped __proto__ is __proto__')
   t.throws(() => parseJson('{"a":'), SyntaxError)
   t.equal(JSON.stringify(parseJson('\ufeff{"a":1}')), '{"a":1}', 'a byte order mark is ignored, as fastify did')
+})
+
+t.test('detachedJson copies a parsed value whole: raw numbers stay raw, a __proto__ key stays a key', async (t) => {
+  const parsed = parseJson('{"a": [1, "a string longer than thirteen", {"n": 9007199254740993}], "b": null}') as Record<string, unknown>
+  const own = JSON.parse('{"__proto__": {"polluted": "yes"}}') as Record<string, unknown>
+  const copy: Record<string, unknown> = detachedJson({ ...parsed, own })
+  t.equal(JSON.stringify(copy), JSON.stringify({ ...parsed, own }), 'the same JSON, int64 digits included')
+  t.not(copy.a, parsed.a, 'lists are copied')
+  const n = ((copy.a as unknown[])[2] as Record<string, unknown>).n
+  t.ok(isRawNumber(n), 'a raw number is kept as one')
+  const ownCopy = copy.own as Record<string, unknown>
+  t.ok(Object.hasOwn(ownCopy, '__proto__'), '__proto__ is an own key')
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype reached')
+  t.equal(Object.getPrototypeOf(ownCopy), Object.prototype)
 })

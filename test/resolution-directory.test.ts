@@ -4,10 +4,13 @@
 // and swapped by rename, a link per key), loaded once and then watched.
 
 import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { lstat, mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
+import { getHeapSnapshot } from 'node:v8'
+import { text } from 'node:stream/consumers'
 import t from 'tap'
 import { DirectoryCatalog } from '../src/resolution/directory.ts'
 import type { CatalogReload } from '../src/resolution/directory-watch.ts'
@@ -297,4 +300,23 @@ t.test('a watch does not keep the process alive, closed or not', async (t) => {
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 })
     t.equal(stdout.trim(), '1', close ? 'exits after close()' : 'exits without close()')
   }
+})
+
+t.test('what the catalog keeps holds nothing of the text it read', async (t) => {
+  // A parser's strings may be slices of the text: one kept would keep the whole file alive, for as long as it is served.
+  const dir = await tempDir(t, 'stepsplice-detached-')
+  const mark = randomUUID()
+  const long = (what: string): string => `registry.example/${what}-${mark}:1.0`
+  await writeFile(
+    join(dir, 'steps.yaml'),
+    `# keep-out ${mark}\n${stepActionYaml('held-step-with-a-long-name', long('image'))}---\n${stepActionYaml('other', long('other'))}`,
+  )
+  const catalog = await DirectoryCatalog.load([dir])
+  const held = await catalog.resolve({ namespace: 'default', name: 'held-step-with-a-long-name' })
+  t.equal('definition' in held && held.definition.spec.image, long('image'))
+  // A heap snapshot collects garbage first; the comment is in the file's text and nowhere else (a snapshot names
+  // a string by its first thousand characters or so: it comes first). A slice is named as such, not by its text.
+  const snapshot = await text(getHeapSnapshot())
+  t.notOk(snapshot.includes(`keep-out ${mark}`), 'the file text is not in the heap')
+  t.ok(snapshot.includes(`other-${mark}`), 'the definitions are')
 })

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises'
 import { parseAllDocuments } from 'yaml'
 import { parseDocuments, positions } from '../json/documents.ts'
 import { exactOptions } from '../json/yaml-dialect.ts'
+import { detachedJson } from '../json/values.ts'
 import { formatProblem } from '../problems/problem.ts'
 import { truncateText } from '../problems/truncate.ts'
 import { type Definition, isStepActionDocument, toDefinition } from '../definitions/definition.ts'
@@ -109,7 +110,10 @@ function failedDocuments(text: string): ParseFailure[] {
 }
 
 function parse(path: string, text: string, textDigest: string, previous: FileState | undefined): FileState {
-  const { documents, errors } = parseDocuments(text, path)
+  const parsed = parseDocuments(text, path)
+  // Held as long as the file is: nothing of it may keep the file's text alive.
+  const documents = parsed.documents.map(detachedJson)
+  const errors = parsed.errors.map(detachedJson)
   const warnings = [...errors]
   const definitions: Definition[] = []
   const tasks: ResolvedTask[] = []

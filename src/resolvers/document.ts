@@ -12,7 +12,7 @@ import type { ResolvedTask, Resolution, TaskResolution } from '../definitions/re
 import { taskKindOf, toResolvedTask } from '../definitions/task.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { parseDocuments } from '../json/documents.ts'
-import { isJsonObject } from '../json/values.ts'
+import { detachedJson, isJsonObject } from '../json/values.ts'
 import { quoteValue } from '../problems/truncate.ts'
 import type { StepAction } from '../types/tekton.ts'
 
@@ -26,7 +26,8 @@ export function readDocument(bytes: Buffer, source: DefinitionSource, what: stri
   if (parsed.errors.length > 0) return { error: `${what} is not YAML or JSON: ${parsed.errors[0] ?? ''}` }
   // Which of several documents Tekton's decoder takes is its business: exact or hands-off.
   if (parsed.documents.length > 1) return { unresolved: `${what} holds ${parsed.documents.length} documents, not one` }
-  const doc = parsed.documents[0]
+  // Cached for as long as the source is: nothing of it may keep the fetched text alive.
+  const doc = detachedJson(parsed.documents[0])
   if (!isJsonObject(doc)) return { error: `${what} is empty or not an object` }
   if (taskKindOf(doc) === 'Task') {
     const task = toResolvedTask(doc as KubeObject, source.kind, source.location) as ResolvedTask

@@ -43,6 +43,10 @@ export interface ProvenanceValue {
  */
 export function provenanceValue(obj: KubeObject, entries: readonly ProvenanceEntry[], stored?: KubeObject): ProvenanceValue {
   const incoming = entriesOf(obj)
+  // What the resolver was asked is for this admission's policies only: the steps as written say it again.
+  const recorded = entries.map((e) => (e.resolverParams === undefined ? e : withoutResolverParams(e)))
+  // A new object's annotation is usually absent: nothing to keep or drop.
+  if (incoming.length === 0) return withinLimit(recorded, [], 0)
   const paths = new Set(entries.map((e) => e.path))
   const storedEntries =
     stored === undefined
@@ -71,13 +75,20 @@ export function provenanceValue(obj: KubeObject, entries: readonly ProvenanceEnt
     if (unchangedAt(e.path)) kept.push(e)
   }
   const dropped = incoming.length - kept.length - incoming.filter((e) => isJsonObject(e) && typeof e.path === 'string' && paths.has(e.path)).length
-  // What the resolver was asked is for this admission's policies only: the steps as written say it again.
-  const recorded = entries.map(({ resolverParams: _, ...entry }) => entry)
-  const text = JSON.stringify([...kept, ...recorded])
+  return withinLimit(recorded, kept, dropped)
+}
+
+function withoutResolverParams({ resolverParams: _, ...entry }: ProvenanceEntry): ProvenanceEntry {
+  return entry
+}
+
+/** The annotation's text: the entries kept, then this admission's. */
+function withinLimit(recorded: readonly ProvenanceEntry[], kept: readonly unknown[], dropped: number): ProvenanceValue {
+  const text = JSON.stringify(kept.length === 0 ? recorded : [...kept, ...recorded])
   // The steps as written keep the annotation checkable; past their limit they go, and only the claims stay.
   // They are part of the text, so a text within the limit holds them within it: measured only past it.
   if (text.length <= limits.writtenStepsBytes) return { text, dropped }
-  const written = entries.reduce((n, e) => n + (e.written === undefined ? 0 : JSON.stringify(e.written).length), 0)
+  const written = recorded.reduce((n, e) => n + (e.written === undefined ? 0 : JSON.stringify(e.written).length), 0)
   if (written <= limits.writtenStepsBytes) return { text, dropped }
   return { text: JSON.stringify([...kept, ...recorded.map((entry) => ({ ...entry, written: undefined }))]), dropped }
 }
