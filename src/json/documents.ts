@@ -6,7 +6,7 @@
 
 import { parseAllDocuments, stringify } from 'yaml'
 import { integerValue, isRawNumber } from './raw-number.ts'
-import { exactOptions } from './yaml-dialect.ts'
+import { exactOptions, writeOptions } from './yaml-dialect.ts'
 import { FastYaml } from './yaml-fast.ts'
 
 const exactInteger = (_key: unknown, value: unknown): unknown => (typeof value === 'bigint' ? integerValue(value) : value)
@@ -88,5 +88,5 @@ export type OutputFormat = 'yaml' | 'json'
 
 export function formatDocuments(documents: unknown[], format: OutputFormat): string {
   if (format === 'json') return `${JSON.stringify(documents.length === 1 ? documents[0] : documents, null, 2)}\n`
-  return documents.map((d) => stringify(d, printableInteger, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')
+  return documents.map((d) => stringify(d, printableInteger, { ...writeOptions, lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')
 }

@@ -1,13 +1,18 @@
 // The YAML dialect stepsplice reads: kubectl's (sigs.k8s.io/yaml over go-yaml
 // v2), as near as the yaml package's options take it (docs/semantics.md says
 // where it still differs). YAML 1.1, so `yes` is true;
-// duplicate keys are errors; integers are read as BigInt, so none past 2^53
-// is rounded (raw-number.ts keeps their digits); timestamps stay the text
-// written. One home for it: every reader of documents reads the same.
+// duplicate keys are errors; numbers are what go-yaml v2 makes of them;
+// integers are read as BigInt, so none past 2^53 is rounded (raw-number.ts
+// keeps their digits); timestamps stay the text written. One home for it:
+// every reader of documents reads the same, and what we write is quoted by
+// the same rules.
 
 import type { ScalarTag, Tags } from 'yaml'
+import { stringifyNumber } from 'yaml/util'
 
 export const timestampTag = 'tag:yaml.org,2002:timestamp'
+const intTag = 'tag:yaml.org,2002:int'
+const floatTag = 'tag:yaml.org,2002:float'
 
 /**
  * YAML 1.1 types `2001-12-14` as a timestamp, which the yaml package reads as
@@ -46,5 +51,91 @@ function isTimestamp(tag: Tags[number]): tag is ScalarTag {
   return typeof tag === 'object' && tag.tag === timestampTag && !('collection' in tag)
 }
 
+// Numbers as go-yaml v2 reads a plain scalar (resolve.go): one starting with
+// a digit or a sign is, with every `_` taken out, an integer when Go's
+// ParseInt or ParseUint reads it in base 0 (so `0o17`, `0O17`, `0X1F`, `0B1`
+// and `017` too), else a float when it has the float pattern below and
+// ParseFloat reads it; one starting with `.` is a float when ParseFloat reads
+// it as written. Nothing else is a number: the yaml package's YAML 1.1 tags
+// made `e3` and `.` NaN (null in JSON), `1:20` base-60 80, and left `0o17` a
+// string. The `.inf` and `.nan` spellings are the same in both and stay.
+
+/** The text with underscores, as go-yaml reads it: Go's base-0 integer syntax once they are taken out. */
+const goInteger = /^(?=[-+0-9])[-+]?_*(?:0_*[xX](?:_*[0-9a-fA-F])+|0_*[oO](?:_*[0-7])+|0_*[bB](?:_*[01])+|0(?:_*[0-7])*|[1-9](?:_*[0-9])*)_*$/
+/** go-yaml's yamlStyleFloat with underscores anywhere after the first character, or a `.` start ParseFloat reads as written. */
+const goFloat = /^(?:(?=[-+0-9])[-+]?_*(?:\.(?:_*[0-9])+|[0-9](?:_*[0-9])*(?:_*\.(?:_*[0-9])*)?)(?:_*[eE]_*[-+]?(?:_*[0-9])+)?_*|\.[0-9]+(?:[eE][-+]?[0-9]+)?)$/
+
+const int64Min = -(2n ** 63n)
+const int64Max = 2n ** 63n - 1n
+const uint64Max = 2n ** 64n - 1n
+
+/**
+ * An integer's value as go-yaml gives it, past 64 bits included: ParseInt,
+ * else ParseUint (which takes no sign), else for digits without a base
+ * prefix a float (the float pattern matches them), else, when ParseUint
+ * failed on the size alone, a big integer; a prefixed one with a sign past
+ * int64 is left a string.
+ */
+function goIntegerValue(text: string): bigint | number | string {
+  const plain = text.replaceAll('_', '')
+  const sign = plain[0] === '-' || plain[0] === '+' ? plain[0] : ''
+  const digits = plain.slice(sign.length)
+  const base = /^0[xXoObB]/.test(digits) ? (digits[1] as string).toLowerCase() : undefined
+  const magnitude = BigInt(base !== undefined ? `0${base}${digits.slice(2)}` : digits.length > 1 && digits[0] === '0' ? `0o${digits.slice(1)}` : digits)
+  const value = sign === '-' ? -magnitude : magnitude
+  if (value >= int64Min && value <= int64Max) return value
+  if (sign === '' && value <= uint64Max) return value
+  if (base === undefined) return Number(plain)
+  return sign === '' ? value : text
+}
+
+/** A float's value; past a double's range ParseFloat fails and go-yaml keeps the text. */
+function goFloatValue(text: string): number | string {
+  const value = Number(text[0] === '.' ? text : text.replaceAll('_', ''))
+  return Number.isFinite(value) ? value : text
+}
+
+const goIntegerTag: ScalarTag = {
+  identify: (v) => typeof v === 'bigint' || Number.isInteger(v),
+  default: true,
+  tag: intTag,
+  test: goInteger,
+  resolve: goIntegerValue,
+  stringify: stringifyNumber,
+}
+
+const goFloatTag: ScalarTag = {
+  identify: (v) => typeof v === 'number',
+  default: true,
+  tag: floatTag,
+  test: goFloat,
+  resolve: goFloatValue,
+  stringify: stringifyNumber,
+}
+
+/** The yaml package's YAML 1.1 tags with its integers and floats (base 60 too) read as go-yaml reads numbers; `.inf` and `.nan` stay. */
+function goNumbers(tags: Tags): Tags {
+  const out: Tags = []
+  let placed = false
+  for (const tag of tags) {
+    const numeric = typeof tag === 'object' && (tag.tag === intTag || tag.tag === floatTag) && !('collection' in tag)
+    if (numeric && !placed) {
+      out.push(goIntegerTag, goFloatTag)
+      placed = true
+    }
+    // Kept: what is not a number, and the spellings of infinity and not-a-number (go-yaml's too; no pattern above matches them).
+    if (!numeric || tag.test?.test('.nan') === true) out.push(tag)
+  }
+  return out
+}
+
+/** Our dialect's tags, given the yaml package's YAML 1.1 ones. */
+function dialectTags(tags: Tags): Tags {
+  return timestampsAsWritten(goNumbers(tags))
+}
+
 /** The yaml package's options for our dialect: documents.ts reads with them, and yaml-fast.ts follows them. */
-export const exactOptions = { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true, customTags: timestampsAsWritten } as const
+export const exactOptions = { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true, customTags: dialectTags } as const
+
+/** The options documents are written with: strings quoted wherever our reading (and kubectl's) would take them for another type. */
+export const writeOptions = { version: '1.1', customTags: dialectTags } as const

@@ -10,7 +10,7 @@ import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import t from 'tap'
 import { stringify } from 'yaml'
-import { exactDocuments, parseDocuments } from '../../src/json/documents.ts'
+import { exactDocuments, formatDocuments, parseDocuments } from '../../src/json/documents.ts'
 import { FastYaml } from '../../src/json/yaml-fast.ts'
 
 const fast = new FastYaml()
@@ -303,4 +303,86 @@ t.test('parseDocuments reports errors in the exact reading’s words', async (t)
   const read = parseDocuments('a: 1\na: 2\n', 'dup.yaml')
   t.same(read.documents, [])
   t.match(read.errors[0], /^dup\.yaml: Map keys must be unique at line 2, column 1/)
+})
+
+t.test('numbers are what go-yaml v2 (kubectl’s decoder) makes of them', async (t) => {
+  // go-yaml's resolve.go: `_` taken out; Go's base-0 ParseInt, then ParseUint; then the float pattern and ParseFloat.
+  const read: [string, unknown][] = [
+    ['0o17', 15],
+    ['0O17', 15],
+    ['0X1F', 31],
+    ['0B101', 5],
+    ['017', 15],
+    ['-0x1F', -31],
+    ['+0b11', 3],
+    ['0_x1F', 31],
+    ['1_000', 1000],
+    ['-_1', -1],
+    ['1e3', 1000],
+    ['1E3', 1000],
+    ['1_e3', 1000],
+    ['+.5', 0.5],
+    ['.5', 0.5],
+    ['1.', 1],
+    ['-1.5e-3', -0.0015],
+    ['08', 8],
+    ['0xFFFFFFFFFFFFFFFF', 2 ** 64],
+    ['0x10000000000000000', 2 ** 64],
+    ['99999999999999999999', 1e20],
+    ['-9223372036854775809', -(2 ** 63)],
+    // Text: no number go-yaml reads.
+    ['e3', 'e3'],
+    ['E5', 'E5'],
+    ['.', '.'],
+    ['-.', '-.'],
+    ['.e3', '.e3'],
+    ['.5_0', '.5_0'],
+    ['1:20', '1:20'],
+    ['190:20:30', '190:20:30'],
+    ['1:20.5', '1:20.5'],
+    ['1e400', '1e400'],
+    ['+.nan', '+.nan'],
+    ['0o8', '0o8'],
+    ['0b', '0b'],
+    ['-0x8000000000000001', '-0x8000000000000001'],
+    ['+0xFFFFFFFFFFFFFFFF', '+0xFFFFFFFFFFFFFFFF'],
+    ['v1.25', 'v1.25'],
+  ]
+  for (const [text, expected] of read) {
+    for (const reading of [parseDocuments, exactDocuments]) {
+      const { documents, errors } = reading(`v: ${text}\n`, 'test')
+      t.strictSame(errors, [], text)
+      t.equal(JSON.stringify((documents[0] as { v: unknown }).v), JSON.stringify(expected), `${text} (${reading.name})`)
+    }
+  }
+})
+
+t.test('what render writes reads back as it was: strings kubectl would take for numbers are quoted', async (t) => {
+  const values: unknown[] = [
+    '0o17',
+    '0X1F',
+    '0_x1F',
+    '1_000',
+    '1e3',
+    '08',
+    '.5',
+    '+.5',
+    '0B1',
+    '1:20',
+    'e3',
+    '.',
+    '+.nan',
+    'yes',
+    '2001-12-14',
+    1000,
+    0.5,
+    1e21,
+    -0.0015,
+  ]
+  for (const v of values) {
+    const text = formatDocuments([{ v }], 'yaml')
+    const { documents } = parseDocuments(text, 'test')
+    t.strictSame(documents, [{ v }], `${JSON.stringify(v)} as ${text.trim()}`)
+  }
+  t.equal(formatDocuments([{ v: '1:20' }], 'yaml'), 'v: 1:20\n', 'text that is no number stays plain')
 })
