@@ -319,4 +319,10 @@ t.test('detachedJson copies a parsed value whole: raw numbers stay raw, a __prot
   t.ok(Object.hasOwn(ownCopy, '__proto__'), '__proto__ is an own key')
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype reached')
   t.equal(Object.getPrototypeOf(ownCopy), Object.prototype)
+  // Only lists and plain objects are copied: what else a parser made is kept as it is.
+  const bytes = Buffer.from('hi')
+  const set = new Set(['x'])
+  const kept = detachedJson({ bytes, set })
+  t.equal(kept.bytes, bytes)
+  t.equal(kept.set, set)
 })

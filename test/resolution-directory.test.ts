@@ -311,6 +311,8 @@ t.test('what the catalog keeps holds nothing of the text it read', async (t) => 
     join(dir, 'steps.yaml'),
     `# keep-out ${mark}\n${stepActionYaml('held-step-with-a-long-name', long('image'))}---\n${stepActionYaml('other', long('other'))}`,
   )
+  // A file that does not parse is reported by the names it holds: those are copies too.
+  await writeFile(join(dir, 'broken.yaml'), `# keep-out ${mark} broken\nkind: StepAction\nmetadata: {name: a-broken-step-with-a-long-name}\nspec: [\n`)
   const catalog = await DirectoryCatalog.load([dir])
   const held = await catalog.resolve({ namespace: 'default', name: 'held-step-with-a-long-name' })
   t.equal('definition' in held && held.definition.spec.image, long('image'))
@@ -319,4 +321,20 @@ t.test('what the catalog keeps holds nothing of the text it read', async (t) => 
   const snapshot = await text(getHeapSnapshot())
   t.notOk(snapshot.includes(`keep-out ${mark}`), 'the file text is not in the heap')
   t.ok(snapshot.includes(`other-${mark}`), 'the definitions are')
+})
+
+t.test('a catalog file with a !!binary value or a merge key on no mapping: read, and the rest of the directory too', async (t) => {
+  const dir = await tempDir(t, 'stepsplice-tags-')
+  await writeFile(join(dir, 'binary.yaml'), `${stepActionYaml('binary', 'alpine')}  params:\n    - name: p\n      default: !!binary aGk=\n`)
+  await writeFile(join(dir, 'merge.yaml'), 'apiVersion: tekton.dev/v1beta1\nkind: StepAction\nmetadata:\n  name: merged\n  <<: 1\nspec:\n  image: alpine\n')
+  await writeFile(join(dir, 'plain.yaml'), stepActionYaml('plain', 'alpine'))
+  const catalog = await DirectoryCatalog.load([dir])
+  const plain = await catalog.resolve({ namespace: 'default', name: 'plain' })
+  t.ok('definition' in plain, 'the plain file is served')
+  const binary = await catalog.resolve({ namespace: 'default', name: 'binary' })
+  // As go-yaml reads it: the decoded bytes, as text.
+  t.strictSame('definition' in binary && binary.definition.spec.params, [{ name: 'p', type: 'string', default: 'hi' }], 'the !!binary file is read')
+  const merge = catalog.brokenDefinitions().find((r) => r.file?.endsWith('merge.yaml'))
+  t.equal(merge?.kind, 'unparsable')
+  t.match(merge?.errors ?? [], [/Merge sources must be maps or map aliases/], 'the merge key is reported')
 })

@@ -8,6 +8,7 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { integerValue, isRawNumber } from './raw-number.ts'
 import { exactOptions, writeOptions } from './yaml-dialect.ts'
 import { FastYaml } from './yaml-fast.ts'
+import { truncateText } from '../problems/truncate.ts'
 
 const exactInteger = (_key: unknown, value: unknown): unknown => (typeof value === 'bigint' ? integerValue(value) : value)
 // The yaml package prints a BigInt as a plain integer; a raw number would be an object to it.
@@ -79,7 +80,16 @@ export function exactDocuments(text: string, source: string): ParseResult {
       if (doc.errors.length > shownErrors) errors.push(`${source}: and ${doc.errors.length - shownErrors} more errors`)
       continue
     }
-    collect(documents, doc.toJS({ maxAliasCount: 100, reviver: exactInteger }))
+    // Building the value can fail where parsing did not (a merge key `<<` whose value is no mapping): an error of
+    // this document, as any other, never an exception that takes the rest of the file (or a catalog) with it.
+    let value: unknown
+    try {
+      value = doc.toJS({ maxAliasCount: 100, reviver: exactInteger })
+    } catch (err) {
+      errors.push(`${source}: ${truncateText(err instanceof Error ? err.message : String(err))} at ${at(doc.contents?.range?.[0] ?? 0)}`)
+      continue
+    }
+    collect(documents, value)
   }
   return { documents, errors }
 }

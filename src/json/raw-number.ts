@@ -21,10 +21,11 @@ const int64Max = 2n ** 63n - 1n
 /**
  * An integer as the API server keeps it: a number when a double holds it
  * exactly, its digits when it fits int64, and otherwise the nearest double,
- * which is what Go's decoder makes of it too.
+ * which is what Go's decoder makes of it too; past any double, its digits,
+ * so it is never written as null.
  */
 export function integerValue(n: bigint): number | RawNumber {
   const nearest = Number(n)
-  if (Number.isSafeInteger(nearest) || n < int64Min || n > int64Max) return nearest
+  if (Number.isSafeInteger(nearest) || ((n < int64Min || n > int64Max) && Number.isFinite(nearest))) return nearest
   return sourceText.rawJSON(n.toString())
 }

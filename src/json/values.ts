@@ -20,10 +20,21 @@ export function cloneJson<T>(value: T): T {
 }
 
 /**
+ * Sets `key` on `target` as JSON.parse would: as an own member, also when the
+ * key is `__proto__`, which an assignment would take for the prototype.
+ */
+export function setMember(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  else target[key] = value
+}
+
+/**
  * A copy of a parsed value to keep: strings copied too. A parser's strings
  * may be slices of the text it read (V8 slices what is 13 characters or
  * more), and one such string kept alive keeps the whole text: a catalog of
- * 10,000 definitions held every file it read, a fifth of its memory.
+ * 10,000 definitions held every file it read, a fifth of its memory. Only
+ * lists and plain objects are copied: anything else a YAML tag made (the
+ * bytes of a `!!binary`) is kept as it is.
  */
 export function detachedJson<T>(value: T): T {
   if (typeof value === 'string') return (value.length < 13 ? value : JSON.parse(JSON.stringify(value))) as T
@@ -33,13 +44,10 @@ export function detachedJson<T>(value: T): T {
     for (let i = 0; i < value.length; i++) out[i] = detachedJson(value[i])
     return out as T
   }
+  const prototype = Object.getPrototypeOf(value)
+  if (prototype !== Object.prototype && prototype !== null) return value
   const out: Record<string, unknown> = {}
-  for (const k in value) {
-    // Defined, not assigned: a key named __proto__ is a key, as the parser made it.
-    const v = detachedJson((value as Record<string, unknown>)[k])
-    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
-    else out[k] = v
-  }
+  for (const k of Object.keys(value)) setMember(out, k, detachedJson((value as Record<string, unknown>)[k]))
   return out as T
 }
 

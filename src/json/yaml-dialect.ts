@@ -54,16 +54,20 @@ function isTimestamp(tag: Tags[number]): tag is ScalarTag {
 // Numbers as go-yaml v2 reads a plain scalar (resolve.go): one starting with
 // a digit or a sign is, with every `_` taken out, an integer when Go's
 // ParseInt or ParseUint reads it in base 0 (so `0o17`, `0O17`, `0X1F`, `0B1`
-// and `017` too), else a float when it has the float pattern below and
-// ParseFloat reads it; one starting with `.` is a float when ParseFloat reads
-// it as written. Nothing else is a number: the yaml package's YAML 1.1 tags
-// made `e3` and `.` NaN (null in JSON), `1:20` base-60 80, and left `0o17` a
-// string. The `.inf` and `.nan` spellings are the same in both and stay.
+// and `017` too) or, after `0b`, ParseInt in base 2 (so `0b+1`), else a
+// float when it has the float pattern below and ParseFloat reads it; one
+// starting with `.` is a float when ParseFloat reads it as written (which
+// takes a `_` between two digits). Nothing else is a number: the yaml
+// package's YAML 1.1 tags made `e3` and `.` NaN (null in JSON), `1:20`
+// base-60 80, and left `0o17` a string. The `.inf` and `.nan` spellings are
+// the same in both and stay.
 
-/** The text with underscores, as go-yaml reads it: Go's base-0 integer syntax once they are taken out. */
-const goInteger = /^(?=[-+0-9])[-+]?_*(?:0_*[xX](?:_*[0-9a-fA-F])+|0_*[oO](?:_*[0-7])+|0_*[bB](?:_*[01])+|0(?:_*[0-7])*|[1-9](?:_*[0-9])*)_*$/
+/** The text with underscores, as go-yaml reads it: Go's base-0 integer syntax once they are taken out, or `0b` and a signed binary number. */
+const goInteger =
+  /^(?=[-+0-9])(?:[-+]?_*(?:0_*[xX](?:_*[0-9a-fA-F])+|0_*[oO](?:_*[0-7])+|0_*[bB](?:_*[01])+|0(?:_*[0-7])*|[1-9](?:_*[0-9])*)|0_*b_*[-+]_*[01](?:_*[01])*)_*$/
 /** go-yaml's yamlStyleFloat with underscores anywhere after the first character, or a `.` start ParseFloat reads as written. */
-const goFloat = /^(?:(?=[-+0-9])[-+]?_*(?:\.(?:_*[0-9])+|[0-9](?:_*[0-9])*(?:_*\.(?:_*[0-9])*)?)(?:_*[eE]_*[-+]?(?:_*[0-9])+)?_*|\.[0-9]+(?:[eE][-+]?[0-9]+)?)$/
+const goFloat =
+  /^(?:(?=[-+0-9])[-+]?_*(?:\.(?:_*[0-9])+|[0-9](?:_*[0-9])*(?:_*\.(?:_*[0-9])*)?)(?:_*[eE]_*[-+]?(?:_*[0-9])+)?_*|\.[0-9](?:_?[0-9])*(?:[eE][-+]?[0-9](?:_?[0-9])*)?)$/
 
 const int64Min = -(2n ** 63n)
 const int64Max = 2n ** 63n - 1n
@@ -72,12 +76,17 @@ const uint64Max = 2n ** 64n - 1n
 /**
  * An integer's value as go-yaml gives it, past 64 bits included: ParseInt,
  * else ParseUint (which takes no sign), else for digits without a base
- * prefix a float (the float pattern matches them), else, when ParseUint
- * failed on the size alone, a big integer; a prefixed one with a sign past
- * int64 is left a string.
+ * prefix a float when ParseFloat reads one (the float pattern matches
+ * them), else, when ParseUint failed on the size alone (no sign), a big
+ * integer; otherwise the text.
  */
 function goIntegerValue(text: string): bigint | number | string {
   const plain = text.replaceAll('_', '')
+  if (plain.startsWith('0b+') || plain.startsWith('0b-')) {
+    // `0b+1`: only ParseInt of what follows `0b`, in base 2, reads it.
+    const value = BigInt(`0b${plain.slice(3)}`) * (plain[2] === '-' ? -1n : 1n)
+    return value >= int64Min && value <= int64Max ? value : text
+  }
   const sign = plain[0] === '-' || plain[0] === '+' ? plain[0] : ''
   const digits = plain.slice(sign.length)
   const base = /^0[xXoObB]/.test(digits) ? (digits[1] as string).toLowerCase() : undefined
@@ -85,13 +94,14 @@ function goIntegerValue(text: string): bigint | number | string {
   const value = sign === '-' ? -magnitude : magnitude
   if (value >= int64Min && value <= int64Max) return value
   if (sign === '' && value <= uint64Max) return value
-  if (base === undefined) return Number(plain)
+  const float = base === undefined ? Number(plain) : Number.NaN
+  if (Number.isFinite(float)) return float
   return sign === '' ? value : text
 }
 
 /** A float's value; past a double's range ParseFloat fails and go-yaml keeps the text. */
 function goFloatValue(text: string): number | string {
-  const value = Number(text[0] === '.' ? text : text.replaceAll('_', ''))
+  const value = Number(text.replaceAll('_', ''))
   return Number.isFinite(value) ? value : text
 }
 
@@ -129,9 +139,36 @@ function goNumbers(tags: Tags): Tags {
   return out
 }
 
+const binaryTag = 'tag:yaml.org,2002:binary'
+/** Go's base64.StdEncoding, which skips line breaks: padded, whole quanta. */
+const stdBase64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+/**
+ * `!!binary` as go-yaml reads it: the decoded bytes as a string (JSON then
+ * carries them as text), and text that is not standard padded base64 an
+ * error. The yaml package made a Buffer, which became `{"type":"Buffer",…}`.
+ */
+function binaryAsText(tags: Tags): Tags {
+  return tags.map((tag) =>
+    typeof tag === 'object' && tag.tag === binaryTag && !('collection' in tag)
+      ? {
+          ...tag,
+          resolve: (text: string, onError: (message: string) => void) => {
+            const encoded = text.replace(/[\r\n]/g, '')
+            if (!stdBase64.test(encoded)) {
+              onError('!!binary value contains invalid base64 data')
+              return text
+            }
+            return new TextDecoder().decode(Buffer.from(encoded, 'base64'))
+          },
+        }
+      : tag,
+  )
+}
+
 /** Our dialect's tags, given the yaml package's YAML 1.1 ones. */
 function dialectTags(tags: Tags): Tags {
-  return timestampsAsWritten(goNumbers(tags))
+  return binaryAsText(timestampsAsWritten(goNumbers(tags)))
 }
 
 /** The yaml package's options for our dialect: documents.ts reads with them, and yaml-fast.ts follows them. */

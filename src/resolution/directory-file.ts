@@ -85,11 +85,22 @@ function failedDocuments(text: string): ParseFailure[] {
   const at = positions(text)
   const out: ParseFailure[] = []
   for (const doc of parseAllDocuments(text, exactOptions)) {
-    if (doc.errors.length === 0) continue
     if (out.length >= maxFailures) break
-    const first = doc.errors[0]
-    const more = doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more errors)` : ''
-    const failure: ParseFailure = { reason: `${(first?.message ?? 'parse error').split('\n')[0]} at ${at(first?.pos[0] ?? 0)}${more}` }
+    let reason: string
+    if (doc.errors.length > 0) {
+      const first = doc.errors[0]
+      const more = doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more errors)` : ''
+      reason = `${(first?.message ?? 'parse error').split('\n')[0]} at ${at(first?.pos[0] ?? 0)}${more}`
+    } else {
+      // Parsed, but its value cannot be built (a merge key `<<` on no mapping): as parseDocuments found.
+      try {
+        doc.toJS({ maxAliasCount: 100 })
+        continue
+      } catch (err) {
+        reason = `${truncateText(err instanceof Error ? err.message : String(err))} at ${at(doc.contents?.range?.[0] ?? 0)}`
+      }
+    }
+    const failure: ParseFailure = { reason }
     try {
       const kind = doc.get('kind')
       // Another kind that fails to parse is still not a StepAction: its name is no step's.
@@ -130,7 +141,7 @@ function parse(path: string, text: string, textDigest: string, previous: FileSta
     definitions.push(toDefinition(doc as StepAction, { kind: 'directory', location: path }))
   })
   const healthy = errors.length === 0 && definitions.every((d) => d.problems.length === 0)
-  const failures = errors.length === 0 ? [] : failedDocuments(text)
+  const failures = errors.length === 0 ? [] : detachedJson(failedDocuments(text))
   const state: FileState = { path, textDigest, definitions, tasks, healthy, warnings, failures }
   if (healthy) {
     state.lastGood = definitions

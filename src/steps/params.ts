@@ -128,8 +128,14 @@ function referencingAlone(params: CompiledParams): ReferencingAlone | undefined 
     if (err instanceof LimitExceeded) return undefined
     throw err
   }
-  return { count: pending.size, reach, resolved: processed.slice(plain.length), cost: budget.spent }
+  const resolved = processed.slice(plain.length)
+  // Kept as long as the definition is: a chain that resolves to more text than real defaults hold is resolved per step instead.
+  if (resolved.reduce((n, p) => n + stringPart(p.value).length, 0) > maxAloneText) return undefined
+  return { count: pending.size, reach, resolved, cost: budget.spent }
 }
+
+/** Characters of resolved defaults a definition's compiled params keep (referencingAlone). */
+const maxAloneText = 64 * 1024
 
 /** `$(params.x)` inside a default → `x`, exactly as Tekton trims it (only the dot form is understood). */
 function referencedName(expression: string): string {

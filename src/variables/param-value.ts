@@ -1,7 +1,7 @@
 // A param value, typed the way Tekton types it when it decodes JSON: a list of
 // strings is an array, a map of strings an object, anything else a string.
 
-import { isJsonObject } from '../json/values.ts'
+import { isJsonObject, setMember } from '../json/values.ts'
 import type { ParamType } from '../types/tekton.ts'
 
 export type ParamValue = { type: 'string'; string: string } | { type: 'array'; array: string[] } | { type: 'object'; object: Record<string, string> }
@@ -48,9 +48,7 @@ function stringMap(raw: Record<string, unknown>): Record<string, string> | undef
     if (!Object.hasOwn(raw, k)) continue
     const v = raw[k]
     if (typeof v !== 'string' && v !== null) return undefined
-    // Defined, not assigned: a member named __proto__ is a member, as JSON.parse made it.
-    if (k === '__proto__') Object.defineProperty(out, k, { value: v ?? '', enumerable: true, writable: true, configurable: true })
-    else out[k] = v ?? ''
+    setMember(out, k, v ?? '')
   }
   return out
 }

@@ -5,6 +5,7 @@
 // match; that lets one left-to-right scan reproduce strings.Replacer exactly,
 // including that replaced text is never scanned again.
 
+import { setMember } from '../json/values.ts'
 import { mayReference, type ParamValue } from './param-value.ts'
 import { isWholeReference } from './scan.ts'
 import { Budget } from '../limits/budget.ts'
@@ -441,7 +442,8 @@ export function applyToParamValue(value: ParamValue, r: Replacements, budget: Bu
       return { type: 'array', array: applyList(value.array, r, budget) }
     case 'object': {
       const object: Record<string, string> = {}
-      for (const [k, v] of Object.entries(value.object)) object[k] = applyString(v, r.strings, budget)
+      // A member named __proto__ stays a member, whether or not its value changes (setMember).
+      for (const [k, v] of Object.entries(value.object)) setMember(object, k, applyString(v, r.strings, budget))
       return { type: 'object', object }
     }
     default: {

@@ -9,6 +9,7 @@ import { defaultParamSpec, defaultStepActionSpec, defaultStepResult } from '../.
 import type { Problem } from '../../src/problems/problem.ts'
 import type { ParamSpec, StepActionSpec } from '../../src/types/tekton.ts'
 import { parseParamValue } from '../../src/variables/param-value.ts'
+import { applyLayers, replacementsFromParams } from '../../src/variables/replacements.ts'
 
 const V1BETA1 = 'tekton.dev/v1beta1'
 const V1ALPHA1 = 'tekton.dev/v1alpha1'
@@ -316,4 +317,17 @@ t.test('values are typed as Tekton decodes them', async (t) => {
   t.equal(parsed.type, 'object')
   t.strictSame(parsed.type === 'object' && Object.keys(parsed.object), ['__proto__', 'k'], 'a member named __proto__ stays a member')
   t.equal(Object.getPrototypeOf(parsed.type === 'object' ? parsed.object : null), Object.prototype, 'and sets no prototype')
+  // Through the task's tables, substituted or not, it stays a member.
+  const task = replacementsFromParams([{ name: 't', value: { type: 'string', string: 'T' } }])
+  for (const text of ['{"__proto__": "p", "k": "v"}', '{"__proto__": "p", "k": "$(params.t)"}']) {
+    const value = applyLayers(parseParamValue(JSON.parse(text)), [task])
+    t.strictSame(
+      value.type === 'object' && Object.entries(value.object),
+      [
+        ['__proto__', 'p'],
+        ['k', text.includes('$(') ? 'T' : 'v'],
+      ],
+      text,
+    )
+  }
 })

@@ -336,7 +336,17 @@ t.test('numbers are what go-yaml v2 (kubectl’s decoder) makes of them', async 
     ['.', '.'],
     ['-.', '-.'],
     ['.e3', '.e3'],
-    ['.5_0', '.5_0'],
+    ['.5_0', 0.5],
+    ['.1_5e1_0', 1.5e9],
+    ['0b+1', 1],
+    ['0b-1', -1],
+    ['0_b+_1', 1],
+    ['._5', '._5'],
+    ['.5__0', '.5__0'],
+    ['.5_e3', '.5_e3'],
+    ['-0b+1', '-0b+1'],
+    ['0B+1', '0B+1'],
+    [`-1${'0'.repeat(309)}`, `-1${'0'.repeat(309)}`],
     ['1:20', '1:20'],
     ['190:20:30', '190:20:30'],
     ['1:20.5', '1:20.5'],
@@ -355,10 +365,15 @@ t.test('numbers are what go-yaml v2 (kubectl’s decoder) makes of them', async 
       t.equal(JSON.stringify((documents[0] as { v: unknown }).v), JSON.stringify(expected), `${text} (${reading.name})`)
     }
   }
+  // Past any double: go-yaml's big integer, which JSON carries as its digits, never null.
+  const huge = `1${'0'.repeat(309)}`
+  t.equal(JSON.stringify(parseDocuments(`v: ${huge}\n`, 'test').documents), `[{"v":${huge}}]`)
 })
 
 t.test('what render writes reads back as it was: strings kubectl would take for numbers are quoted', async (t) => {
   const values: unknown[] = [
+    '.5_0',
+    '0b+1',
     '0o17',
     '0X1F',
     '0_x1F',
@@ -385,4 +400,20 @@ t.test('what render writes reads back as it was: strings kubectl would take for 
     t.strictSame(documents, [{ v }], `${JSON.stringify(v)} as ${text.trim()}`)
   }
   t.equal(formatDocuments([{ v: '1:20' }], 'yaml'), 'v: 1:20\n', 'text that is no number stays plain')
+})
+
+t.test('a merge key whose value is no mapping is an error of its document, not an exception', async (t) => {
+  for (const reading of [parseDocuments, exactDocuments]) {
+    const { documents, errors } = reading('x: 1\n---\nb:\n  <<: 1\n---\nz: 2\n', 'merge.yaml')
+    t.strictSame(documents, [{ x: 1 }, { z: 2 }], `${reading.name}: the other documents are read`)
+    t.match(errors, [/^merge\.yaml: Merge sources must be maps or map aliases at line \d+, column \d+$/], reading.name)
+  }
+})
+
+t.test('!!binary is the decoded text, as go-yaml gives it; text that is not padded base64 is an error', async (t) => {
+  t.strictSame(exactDocuments('v: !!binary aGk=\n', 'b.yaml'), { documents: [{ v: 'hi' }], errors: [] })
+  t.strictSame(exactDocuments('v: !!binary |\n  aGVsbG8g\n  d29ybGQ=\n', 'b.yaml').documents, [{ v: 'hello world' }], 'line breaks are skipped')
+  for (const bad of ['aGk', '"aG k="', 'a===']) {
+    t.match(exactDocuments(`v: !!binary ${bad}\n`, 'b.yaml').errors, [/^b\.yaml: !!binary value contains invalid base64 data at line 1/], bad)
+  }
 })
