@@ -174,5 +174,18 @@ function dialectTags(tags: Tags): Tags {
 /** The yaml package's options for our dialect: documents.ts reads with them, and yaml-fast.ts follows them. */
 export const exactOptions = { version: '1.1', prettyErrors: false, uniqueKeys: true, intAsBigInt: true, customTags: dialectTags } as const
 
+/**
+ * Written, the text `<<` is a key like any other: the yaml package would
+ * write it as the merge key (plain), which YAML 1.1 readers, ours and
+ * kubectl's, then merge. Only a merge key read from YAML is written as one.
+ */
+function mergeKeysAsRead(tags: Tags): Tags {
+  return tags.map((tag) =>
+    typeof tag === 'object' && tag.tag === 'tag:yaml.org,2002:merge'
+      ? { ...tag, identify: (v: unknown) => typeof v === 'symbol' && v.description === '<<' }
+      : tag,
+  )
+}
+
 /** The options documents are written with: strings quoted wherever our reading (and kubectl's) would take them for another type. */
-export const writeOptions = { version: '1.1', customTags: dialectTags } as const
+export const writeOptions = { version: '1.1', customTags: (tags: Tags) => mergeKeysAsRead(dialectTags(tags)) } as const

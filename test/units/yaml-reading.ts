@@ -400,6 +400,11 @@ t.test('what render writes reads back as it was: strings kubectl would take for 
     t.strictSame(documents, [{ v }], `${JSON.stringify(v)} as ${text.trim()}`)
   }
   t.equal(formatDocuments([{ v: '1:20' }], 'yaml'), 'v: 1:20\n', 'text that is no number stays plain')
+  // A key `<<` is quoted: written plain, YAML 1.1 readers take it for a merge key.
+  const merging = { '<<': 'x', a: { '<<': { b: 1 } }, list: [{ '<<': 1 }] }
+  const written = formatDocuments([merging], 'yaml')
+  t.match(written, /^"<<": x$/m)
+  t.strictSame(parseDocuments(written, 'test'), { documents: [merging], errors: [] }, 'a key << reads back as the key it was')
 })
 
 t.test('a merge key whose value is no mapping is an error of its document, not an exception', async (t) => {
