@@ -56,7 +56,14 @@ if (existsSync(new URL('../src/cli/main.ts', import.meta.url))) {
       process.stderr.write(`stepsplice: could not run ${node}: ${err.message}\n`)
       process.exit(2)
     })
-    child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0))))
+    child.on('exit', (code, signal) => {
+      if (signal === null) process.exit(code ?? 1)
+      // Ended by a signal: so does this process, as its parent would see the command end (not an exit status).
+      process.removeAllListeners(signal)
+      process.kill(process.pid, signal)
+      // A signal whose default is not to end a process: the shell's status for it.
+      process.exit(128 + (constants.signals[signal] ?? 0))
+    })
   }
 } else {
   const need = requiredNode()

@@ -2,6 +2,7 @@
 // SIGTERM stops accepting, finishes the request in flight, and exits 0.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import https from 'node:https'
@@ -39,9 +40,15 @@ const localServe = (): string[] => [
 ]
 
 function spawnServe(t: TapTest, args: string[], node = process.execPath): Spawned {
-  const child = spawn(node, [bin, 'serve', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  // A process group of its own: on an older Node the server is the command's child, and a test that fails
+  // midway must not leave it running; the teardown ends the whole group.
+  const child = spawn(node, [bin, 'serve', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+    } catch {
+      // The group has ended already.
+    }
   })
   const lines: Record<string, unknown>[] = []
   const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = []
@@ -360,3 +367,18 @@ t.test('bad flags exit 2 with a message', async (t) => {
     check(t, extra.join(' ') || '(empty)', { code, stdout: io.out, stderr: io.err }, message)
   }
 })
+
+t.test(
+  'on an older Node, the command ended by a signal ends the wrapper by that signal, not with an exit status',
+  { skip: older === undefined ? 'no Node older than 24 on PATH outside node_modules' : false },
+  async (t) => {
+    const s = spawnServe(t, localServe(), older as string)
+    await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
+    const wrapper = s.child.pid as number
+    // The server is the wrapper's one child (Linux lists a process's children under /proc).
+    const server = Number(readFileSync(`/proc/${wrapper}/task/${wrapper}/children`, 'utf8').trim())
+    t.ok(server > 0, `the server runs as process ${server}`)
+    process.kill(server, 'SIGKILL')
+    t.same(await exitWithin(s, 10_000), { code: null, signal: 'SIGKILL' })
+  },
+)
