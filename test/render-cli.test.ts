@@ -395,3 +395,39 @@ t.test('render says at load which catalog files do not parse and which StepActio
     `Warning: ${join(dir, 'v1.yaml')}: StepAction */v1 is invalid: apiVersion tekton.dev/v1 has no StepAction (tektoncd/pipeline#10219): use tekton.dev/v1beta1`,
   ])
 })
+
+t.test('!!timestamp takes what go-yaml reads as one (Go’s time.Parse with its four layouts), as the text written', async (t) => {
+  const valid = [
+    '2001-12-14',
+    '2001-2-3',
+    '2000-2-29',
+    '2001-12-14t21:59:43,10+05:00',
+    '2001-12-14  21:59:43.10',
+    '2001-12-14T1:2:3Z',
+    '2001-12-14T21:59:43.123456789012Z',
+    '2001-12-14T21:59:43+24:60',
+  ]
+  const invalid = [
+    '2001-13-45',
+    '2001-2-29',
+    '1900-2-29',
+    '2001-4-31',
+    '2001-12-14 21:59:43.10 -5',
+    '2001-12-14T24:00:00Z',
+    '2001-12-14T21:60:00Z',
+    '2001-12-14T21:59:43+25:00',
+    '2001-12-14T21:59:43+05:61',
+    '2001-12-14T21:59:43+0500',
+    '2001-012-14',
+    '2001-12-14T21:59:43.Z',
+    '12-14-2001',
+  ]
+  // In a process of its own: tap's YAML setup changes the yaml package's timestamp tag in this one.
+  const documents = new URL('../src/json/documents.ts', import.meta.url).href
+  const script = `const { exactDocuments } = await import(${JSON.stringify(documents)}); const texts = JSON.parse(process.argv[1]); console.log(JSON.stringify(texts.map((x) => exactDocuments('v: !!timestamp ' + x + '\\n', 't.yaml'))))`
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify([...valid, ...invalid])], { encoding: 'utf8', timeout: 20_000 })
+  t.equal(run.stderr, '')
+  const read = JSON.parse(run.stdout) as { documents: unknown[]; errors: string[] }[]
+  for (const [i, text] of valid.entries()) t.strictSame(read[i], { documents: [{ v: text }], errors: [] }, text)
+  for (const [i, text] of invalid.entries()) t.match(read[valid.length + i]?.errors, [/is not a timestamp/], text)
+})

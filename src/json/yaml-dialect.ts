@@ -29,22 +29,52 @@ function timestampsAsWritten(tags: Tags): Tags {
       out.push(tag)
       continue
     }
-    const test = tag.test
-    // Plain scalars: the text, where the tag's pattern matches it.
+    // Plain scalars: the text, where the tag's pattern matches it (go-yaml keeps any other as text too).
     out.push({ ...tag, resolve: (text: string) => text })
-    // `!!timestamp` written out: the same, and on text that is no timestamp an error, as go-yaml gives one. (The
-    // yaml package takes an explicit tag's entry without a pattern at once; otherwise it falls back to its own.)
+    // `!!timestamp` written out: the same, and on text go-yaml does not read as a timestamp an error, as it gives
+    // one. (The yaml package takes an explicit tag's entry without a pattern at once.)
     out.push({
       ...tag,
       default: false,
       test: undefined,
       resolve: (text: string, onError: (message: string) => void) => {
-        if (test?.test(text) !== true) onError(`${JSON.stringify(text)} is not a timestamp`)
+        if (!goTimestamp(text)) onError(`${JSON.stringify(text)} is not a timestamp`)
         return text
       },
     })
   }
   return out
+}
+
+/**
+ * go-yaml's parseTimestamp: Go's time.Parse with one of four layouts
+ * (`2006-1-2T15:4:5.999999999Z07:00`, the same with `t`,
+ * `2006-1-2 15:4:5.999999999` and `2006-1-2`), so one or two digits where the
+ * layout has one, any run of spaces for its space, a fraction after `.` or
+ * `,` of any length, and every field
+ * in its range (the day in its month; a zone's hours to 24, minutes to 60).
+ */
+const goTimestampLayouts = [
+  /^(\d{4})-(\d\d?)-(\d\d?)[Tt](\d\d?):(\d\d?):(\d\d?)(?:[.,]\d+)?(?:Z|[-+](\d\d):(\d\d))$/,
+  /^(\d{4})-(\d\d?)-(\d\d?) +(\d\d?):(\d\d?):(\d\d?)(?:[.,]\d+)?$/,
+  /^(\d{4})-(\d\d?)-(\d\d?)$/,
+]
+
+function goTimestamp(text: string): boolean {
+  for (const layout of goTimestampLayouts) {
+    const m = layout.exec(text)
+    if (m === null) continue
+    const [year, month, day, hour = 0, minute = 0, second = 0, zoneHours = 0, zoneMinutes = 0] = m
+      .slice(1)
+      .map((d) => (d === undefined ? undefined : Number(d)))
+    const y = year as number
+    const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
+    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(month as number) - 1]
+    return (
+      days !== undefined && (day as number) >= 1 && (day as number) <= days && hour < 24 && minute < 60 && second < 60 && zoneHours <= 24 && zoneMinutes <= 60
+    )
+  }
+  return false
 }
 
 function isTimestamp(tag: Tags[number]): tag is ScalarTag {
