@@ -7,6 +7,7 @@
 import t from 'tap'
 import { checkContainers } from '../src/checks/containers.ts'
 import { parseJson } from '../src/json/parse-json.ts'
+import { integerValue } from '../src/json/raw-number.ts'
 import { formatProblem } from '../src/problems/problem.ts'
 import { admit } from './helpers/admit.ts'
 import { catalogOf, expand, pipelineRun, stepAction, stepOf, taskRun } from './helpers/catalog.ts'
@@ -230,6 +231,21 @@ t.test('checkContainers on its own: a Pod container needs its name, a Tekton ste
     ],
     'null is a zero value; an int64 past 2^53 is an int64, not an int32',
   )
+  // Raw numbers hold integers past int64 too (and past any double): those are no int64.
+  const past = [integerValue(2n ** 63n), integerValue(-(2n ** 63n) - 1n), integerValue(10n ** 309n)]
+  t.strictSame(
+    checkContainers([
+      { path: 'c', value: { name: 'c', securityContext: { runAsUser: integerValue(2n ** 63n - 1n), runAsGroup: past[0] } }, shape: 'container' },
+    ]),
+    [{ path: 'c.securityContext.runAsGroup', message: 'must be an integer of at most 64 bits' }],
+  )
+  for (const n of past.slice(1)) {
+    t.strictSame(
+      checkContainers([{ path: 'c', value: { name: 'c', securityContext: { runAsUser: n } }, shape: 'container' }]).map((p) => p.message),
+      ['must be an integer of at most 64 bits'],
+      JSON.stringify(n),
+    )
+  }
   t.strictSame(checkContainers([{ path: 'p', value: 'text', shape: 'step', step: 'x', definition: 'd' }]), [
     { path: 'p', message: 'must be an object', step: 'x', definition: 'd' },
   ])

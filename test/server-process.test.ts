@@ -39,15 +39,30 @@ const localServe = (): string[] => [
   certs.keyFile,
 ]
 
+/** A process's children, as Linux lists them; none where it does not. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(' ')
+      .map(Number)
+      .filter((n) => n > 0)
+  } catch {
+    return []
+  }
+}
+
 function spawnServe(t: TapTest, args: string[], node = process.execPath): Spawned {
-  // A process group of its own: on an older Node the server is the command's child, and a test that fails
-  // midway must not leave it running; the teardown ends the whole group.
-  const child = spawn(node, [bin, 'serve', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  // In the test's own process group, so a Ctrl-C of the run reaches it too. On an older Node the server is the
+  // command's child: a test that fails midway must not leave it running, so the teardown ends it as well.
+  const child = spawn(node, [bin, 'serve', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
-    } catch {
-      // The group has ended already.
+    if (child.pid === undefined) return
+    for (const pid of [...childrenOf(child.pid), child.pid]) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // Ended already.
+      }
     }
   })
   const lines: Record<string, unknown>[] = []
@@ -376,8 +391,8 @@ t.test(
     await s.waitForLine((l) => l.msg === 'stepsplice webhook listening')
     const wrapper = s.child.pid as number
     // The server is the wrapper's one child (Linux lists a process's children under /proc).
-    const server = Number(readFileSync(`/proc/${wrapper}/task/${wrapper}/children`, 'utf8').trim())
-    t.ok(server > 0, `the server runs as process ${server}`)
+    const [server] = childrenOf(wrapper)
+    if (server === undefined) return t.fail('the wrapper has no child process to signal')
     process.kill(server, 'SIGKILL')
     t.same(await exitWithin(s, 10_000), { code: null, signal: 'SIGKILL' })
   },

@@ -158,11 +158,18 @@ function modelSchema(name: string, model: Model): Schema {
 
 const definitions = Object.fromEntries(Object.entries(models).map(([name, model]) => [name, modelSchema(name, model)]))
 
-/** An int32 or int64: a number that is a whole one in range, or (int64 only) an integer past 2^53 kept as its digits. */
+/** An int32 or int64: a number that is a whole one in range, or (int64 only) an integer past 2^53 kept as its digits, within int64. */
 function isInteger(bits: string, data: unknown): boolean {
-  if (isRawNumber(data)) return bits === 'int64'
+  if (isRawNumber(data)) return bits === 'int64' && isInt64Text(data.rawJSON)
   if (typeof data !== 'number' || !Number.isInteger(data)) return false
   return bits === 'int32' ? data >= -(2 ** 31) && data < 2 ** 31 : Number.isSafeInteger(data)
+}
+
+/** Digits within int64 (a raw number also holds an integer no double reaches); 20 characters at most, counted first. */
+function isInt64Text(digits: string): boolean {
+  if (digits.length > 20) return false
+  const n = BigInt(digits)
+  return n >= -(2n ** 63n) && n < 2n ** 63n
 }
 
 // Strict, so a keyword or format misspelled here fails at load; allErrors, so a user fixes a step in one round.

@@ -4,13 +4,24 @@
 // the API server. Integers keep their digits both ways (raw-number.ts): read
 // as BigInt, an int64 past 2^53 stays a raw number, and is printed as written.
 
-import { parseAllDocuments, stringify } from 'yaml'
+import { Document, parseAllDocuments, visit } from 'yaml'
 import { integerValue, isRawNumber } from './raw-number.ts'
 import { exactOptions, writeOptions } from './yaml-dialect.ts'
 import { FastYaml } from './yaml-fast.ts'
 import { truncateText } from '../problems/truncate.ts'
 
-const exactInteger = (_key: unknown, value: unknown): unknown => (typeof value === 'bigint' ? integerValue(value) : value)
+/**
+ * What the yaml package builds, made what kubectl's decoder (go-yaml v2)
+ * gives: integers exact; an `!!omap` (a Map) the list of one-entry maps it
+ * was written as, and a `!!set` (a Set) a map of nulls, as go-yaml reads
+ * those collections whatever their tag. JSON would write either as `{}`.
+ */
+function exactValue(_key: unknown, value: unknown): unknown {
+  if (typeof value === 'bigint') return integerValue(value)
+  if (value instanceof Map) return Array.from(value, ([k, v]) => ({ [String(k)]: v }))
+  if (value instanceof Set) return Object.fromEntries(Array.from(value, (k) => [String(k), null]))
+  return value
+}
 // The yaml package prints a BigInt as a plain integer; a raw number would be an object to it.
 const printableInteger = (_key: unknown, value: unknown): unknown => (isRawNumber(value) ? BigInt(value.rawJSON) : value)
 
@@ -84,7 +95,7 @@ export function exactDocuments(text: string, source: string): ParseResult {
     // this document, as any other, never an exception that takes the rest of the file (or a catalog) with it.
     let value: unknown
     try {
-      value = doc.toJS({ maxAliasCount: 100, reviver: exactInteger })
+      value = doc.toJS({ maxAliasCount: 100, reviver: exactValue })
     } catch (err) {
       errors.push(`${source}: ${truncateText(err instanceof Error ? err.message : String(err))} at ${at(doc.contents?.range?.[0] ?? 0)}`)
       continue
@@ -98,5 +109,29 @@ export type OutputFormat = 'yaml' | 'json'
 
 export function formatDocuments(documents: unknown[], format: OutputFormat): string {
   if (format === 'json') return `${JSON.stringify(documents.length === 1 ? documents[0] : documents, null, 2)}\n`
-  return documents.map((d) => stringify(d, printableInteger, { ...writeOptions, lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')
+  return documents.map(yamlText).join('---\n')
+}
+
+/**
+ * Characters YAML 1.1 readers (go-yaml, so kubectl) take for line breaks
+ * (NEL, LS, PS) or a byte-order mark, which the yaml package writes as they
+ * are, even in double quotes: a string holding one is written double-quoted,
+ * and the character as its escape.
+ */
+const breaking = /[\u0085\u2028\u2029\ufeff]/
+const escapes: Record<string, string> = { '\u0085': '\\N', '\u2028': '\\L', '\u2029': '\\P', '\ufeff': '\\uFEFF' }
+
+function yamlText(value: unknown): string {
+  const doc = new Document(value, printableInteger, { ...writeOptions, aliasDuplicateObjects: false })
+  let escaping = false
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value !== 'string' || !breaking.test(node.value)) return
+      node.type = 'QUOTE_DOUBLE'
+      escaping = true
+    },
+  })
+  const text = doc.toString({ lineWidth: 0 })
+  // Only double-quoted strings hold such characters now: each becomes its escape there.
+  return escaping ? text.replace(/[\u0085\u2028\u2029\ufeff]/g, (c) => escapes[c] ?? c) : text
 }

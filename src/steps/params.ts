@@ -488,7 +488,7 @@ function addDeferredReferences(r: Replacements, derived: Step, d: Deferred, task
   const fallback = parseParamValue(spec.default)
   const defaults = fallback.type === 'object' ? fallback.object : {}
   for (const key of Object.keys(spec.properties ?? {})) {
-    const byDefault = sure.has(key) ? undefined : defaults[key]
+    const byDefault = sure.has(key) || !Object.hasOwn(defaults, key) ? undefined : defaults[key]
     r.strings.set(`params.${spec.name}.${key}`, byDefault ?? `$(params.${target}.${key})`)
   }
 }

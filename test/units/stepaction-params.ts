@@ -8,6 +8,7 @@ import { validateStepAction } from '../../src/definitions/definition.ts'
 import { defaultParamSpec, defaultStepActionSpec, defaultStepResult } from '../../src/definitions/defaults.ts'
 import type { Problem } from '../../src/problems/problem.ts'
 import type { ParamSpec, StepActionSpec } from '../../src/types/tekton.ts'
+import { resolveStepActionParams } from '../../src/steps/params.ts'
 import { parseParamValue } from '../../src/variables/param-value.ts'
 import { applyLayers, replacementsFromParams } from '../../src/variables/replacements.ts'
 
@@ -330,4 +331,14 @@ t.test('values are typed as Tekton decodes them', async (t) => {
       text,
     )
   }
+})
+
+t.test('a deferred object param’s member named __proto__ is left for Tekton like any other', async (t) => {
+  const specs = [
+    JSON.parse('{"name": "o", "type": "object", "properties": {"__proto__": {"type": "string"}, "k": {"type": "string"}}, "default": {"k": "d"}}'),
+  ] as ParamSpec[]
+  const resolved = resolveStepActionParams({}, [{ name: 'o', value: '$(params.x)' }], specs, [], [{ name: 'x', type: 'object' }], ['x'])
+  if (!('replacements' in resolved)) throw new Error(JSON.stringify(resolved))
+  t.equal(resolved.replacements.strings.get('params.o.__proto__'), '$(params.x.__proto__)', 'the run-time value’s member, not the prototype')
+  t.equal(resolved.replacements.strings.get('params.o.k'), 'd', 'a member the task does not declare: the StepAction default')
 })

@@ -405,6 +405,14 @@ t.test('what render writes reads back as it was: strings kubectl would take for 
   const written = formatDocuments([merging], 'yaml')
   t.match(written, /^"<<": x$/m)
   t.strictSame(parseDocuments(written, 'test'), { documents: [merging], errors: [] }, 'a key << reads back as the key it was')
+  // Characters go-yaml takes for line breaks (NEL, LS, PS) or a byte-order mark: escaped in double quotes.
+  for (const text of ['a\u2028b', 'a\u2029b', 'a\u0085b', '\ufeffkey', 'script\nwith\u2028a separator\n']) {
+    const out = formatDocuments([{ [text]: text }], 'yaml')
+    // Named by code points: raw, these characters would break tap's own output too.
+    const name = Array.from(text, (c) => (c.charCodeAt(0) < 128 ? c : `U+${c.charCodeAt(0).toString(16).padStart(4, '0')}`)).join('')
+    t.notMatch(out, /[\u0085\u2028\u2029\ufeff]/, `${name} is written escaped`)
+    t.ok(isDeepStrictEqual(parseDocuments(out, 'test').documents, [{ [text]: text }]), `${name} reads back`)
+  }
 })
 
 t.test('a merge key whose value is no mapping is an error of its document, not an exception', async (t) => {
@@ -421,4 +429,9 @@ t.test('!!binary is the decoded text, as go-yaml gives it; text that is not padd
   for (const bad of ['aGk', '"aG k="', 'a===']) {
     t.match(exactDocuments(`v: !!binary ${bad}\n`, 'b.yaml').errors, [/^b\.yaml: !!binary value contains invalid base64 data at line 1/], bad)
   }
+})
+
+t.test('!!omap and !!set read as go-yaml reads those collections: a list of one-entry maps, a map of nulls', async (t) => {
+  t.strictSame(exactDocuments('v: !!omap\n  - a: 1\n  - b: 2\n', 't').documents, [{ v: [{ a: 1 }, { b: 2 }] }])
+  t.strictSame(exactDocuments('v: !!set\n  ? a\n  ? b\n', 't').documents, [{ v: { a: null, b: null } }])
 })
