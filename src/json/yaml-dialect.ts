@@ -189,11 +189,55 @@ function binaryAsText(tags: Tags): Tags {
               onError('!!binary value contains invalid base64 data')
               return text
             }
-            return new TextDecoder().decode(Buffer.from(encoded, 'base64'))
+            return goString(Buffer.from(encoded, 'base64'))
           },
         }
       : tag,
   )
+}
+
+/** The second byte's range after each lead byte of a valid UTF-8 sequence, as Go's utf8 package accepts them. */
+function secondByteRange(lead: number): [number, number, number] | undefined {
+  if (lead >= 0xc2 && lead <= 0xdf) return [2, 0x80, 0xbf]
+  if (lead === 0xe0) return [3, 0xa0, 0xbf]
+  if (lead === 0xed) return [3, 0x80, 0x9f]
+  if (lead >= 0xe1 && lead <= 0xef) return [3, 0x80, 0xbf]
+  if (lead === 0xf0) return [4, 0x90, 0xbf]
+  if (lead === 0xf4) return [4, 0x80, 0x8f]
+  if (lead >= 0xf1 && lead <= 0xf3) return [4, 0x80, 0xbf]
+  return undefined
+}
+
+/**
+ * Bytes as Go's JSON writes a string holding them: valid UTF-8 as it is, and
+ * each byte that does not start a valid sequence a U+FFFD of its own (a
+ * TextDecoder gives one for a whole broken sequence).
+ */
+function goString(bytes: Uint8Array): string {
+  let out = ''
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i] as number
+    if (lead < 0x80) {
+      out += String.fromCharCode(lead)
+      i++
+      continue
+    }
+    const shape = secondByteRange(lead)
+    let valid = shape !== undefined && i + shape[0] <= bytes.length
+    if (shape !== undefined && valid) {
+      const second = bytes[i + 1] as number
+      valid = second >= shape[1] && second <= shape[2]
+      for (let k = 2; valid && k < shape[0]; k++) valid = ((bytes[i + k] as number) & 0xc0) === 0x80
+    }
+    if (shape === undefined || !valid) {
+      out += '\ufffd'
+      i++
+      continue
+    }
+    out += new TextDecoder().decode(bytes.subarray(i, i + shape[0]))
+    i += shape[0]
+  }
+  return out
 }
 
 /** Our dialect's tags, given the yaml package's YAML 1.1 ones. */

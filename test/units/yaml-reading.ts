@@ -426,6 +426,15 @@ t.test('a merge key whose value is no mapping is an error of its document, not a
 t.test('!!binary is the decoded text, as go-yaml gives it; text that is not padded base64 is an error', async (t) => {
   t.strictSame(exactDocuments('v: !!binary aGk=\n', 'b.yaml'), { documents: [{ v: 'hi' }], errors: [] })
   t.strictSame(exactDocuments('v: !!binary |\n  aGVsbG8g\n  d29ybGQ=\n', 'b.yaml').documents, [{ v: 'hello world' }], 'line breaks are skipped')
+  // Bytes that are not UTF-8, as Go's JSON writes them: a U+FFFD for each byte that starts no valid sequence.
+  const decoded: [string, string][] = [
+    ['4oI=', '\ufffd\ufffd'],
+    ['7aCA', '\ufffd\ufffd\ufffd'],
+    ['wIA=', '\ufffd\ufffd'],
+    ['4oKs', '\u20ac'],
+    ['8J+YgA==', '\u{1f600}'],
+  ]
+  for (const [encoded, text] of decoded) t.strictSame(exactDocuments(`v: !!binary ${encoded}\n`, 'b.yaml').documents, [{ v: text }], encoded)
   for (const bad of ['aGk', '"aG k="', 'a===']) {
     t.match(exactDocuments(`v: !!binary ${bad}\n`, 'b.yaml').errors, [/^b\.yaml: !!binary value contains invalid base64 data at line 1/], bad)
   }
