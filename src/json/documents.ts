@@ -4,7 +4,7 @@
 // the API server. Integers keep their digits both ways (raw-number.ts): read
 // as BigInt, an int64 past 2^53 stays a raw number, and is printed as written.
 
-import { Document, parseAllDocuments, visit } from 'yaml'
+import { Document, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml'
 import { integerValue, isRawNumber } from './raw-number.ts'
 import { exactOptions, writeOptions } from './yaml-dialect.ts'
 import { FastYaml } from './yaml-fast.ts'
@@ -97,12 +97,33 @@ export function exactDocuments(text: string, source: string): ParseResult {
     try {
       value = doc.toJS({ maxAliasCount: 100, reviver: exactValue })
     } catch (err) {
-      errors.push(`${source}: ${truncateText(err instanceof Error ? err.message : String(err))} at ${at(doc.contents?.range?.[0] ?? 0)}`)
+      errors.push(`${source}: ${truncateText(err instanceof Error ? err.message : String(err))} at ${at(buildFailureOffset(doc))}`)
       continue
     }
     collect(documents, value)
   }
   return { documents, errors }
+}
+
+/**
+ * Where building a parsed document's value failed, for its message: the
+ * first merge key `<<` whose value is neither a mapping nor a list of them
+ * (the failure the yaml package throws without a place), else the
+ * document's start.
+ */
+export function buildFailureOffset(doc: Document): number {
+  let offset: number | undefined
+  visit(doc, {
+    Pair(_, pair) {
+      const key = pair.key
+      const value = pair.value
+      const merges = (v: unknown): boolean => isMap(v) || isAlias(v)
+      if (!isScalar(key) || typeof key.value !== 'symbol' || merges(value) || (isSeq(value) && value.items.every(merges))) return undefined
+      offset = key.range?.[0]
+      return visit.BREAK
+    },
+  })
+  return offset ?? doc.contents?.range?.[0] ?? 0
 }
 
 export type OutputFormat = 'yaml' | 'json'

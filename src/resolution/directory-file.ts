@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { parseAllDocuments } from 'yaml'
-import { parseDocuments, positions } from '../json/documents.ts'
+import { buildFailureOffset, parseDocuments, positions } from '../json/documents.ts'
 import { exactOptions } from '../json/yaml-dialect.ts'
 import { detachedJson } from '../json/values.ts'
 import { formatProblem } from '../problems/problem.ts'
@@ -97,7 +97,7 @@ function failedDocuments(text: string): ParseFailure[] {
         doc.toJS({ maxAliasCount: 100 })
         continue
       } catch (err) {
-        reason = `${truncateText(err instanceof Error ? err.message : String(err))} at ${at(doc.contents?.range?.[0] ?? 0)}`
+        reason = `${truncateText(err instanceof Error ? err.message : String(err))} at ${at(buildFailureOffset(doc))}`
       }
     }
     const failure: ParseFailure = { reason }
