@@ -46,7 +46,7 @@ import { V1TCPSocketAction } from '@kubernetes/client-node/dist/gen/models/V1TCP
 import { V1VolumeDevice } from '@kubernetes/client-node/dist/gen/models/V1VolumeDevice.js'
 import { V1VolumeMount } from '@kubernetes/client-node/dist/gen/models/V1VolumeMount.js'
 import { V1WindowsSecurityContextOptions } from '@kubernetes/client-node/dist/gen/models/V1WindowsSecurityContextOptions.js'
-import { isRawNumber } from '../json/raw-number.ts'
+import { isInt64, isRawNumber } from '../json/raw-number.ts'
 
 /** What a generated model says of each field: its JSON name, its type as the generator spells it, and a format. */
 interface Model {
@@ -167,9 +167,7 @@ function isInteger(bits: string, data: unknown): boolean {
 
 /** Digits within int64 (a raw number also holds an integer no double reaches); 20 characters at most, counted first. */
 function isInt64Text(digits: string): boolean {
-  if (digits.length > 20) return false
-  const n = BigInt(digits)
-  return n >= -(2n ** 63n) && n < 2n ** 63n
+  return digits.length <= 20 && isInt64(BigInt(digits))
 }
 
 // Strict, so a keyword or format misspelled here fails at load; allErrors, so a user fixes a step in one round.

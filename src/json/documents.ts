@@ -91,18 +91,25 @@ export function exactDocuments(text: string, source: string): ParseResult {
       if (doc.errors.length > shownErrors) errors.push(`${source}: and ${doc.errors.length - shownErrors} more errors`)
       continue
     }
-    // Building the value can fail where parsing did not (a merge key `<<` whose value is no mapping): an error of
-    // this document, as any other, never an exception that takes the rest of the file (or a catalog) with it.
-    let value: unknown
-    try {
-      value = doc.toJS({ maxAliasCount: 100, reviver: exactValue })
-    } catch (err) {
-      errors.push(`${source}: ${truncateText(err instanceof Error ? err.message : String(err))} at ${at(buildFailureOffset(doc))}`)
-      continue
-    }
-    collect(documents, value)
+    const built = documentValue(doc)
+    if ('failure' in built) errors.push(`${source}: ${built.failure} at ${at(built.offset)}`)
+    else collect(documents, built.value)
   }
   return { documents, errors }
+}
+
+/**
+ * A parsed document's value, or why it cannot be built and where. Building
+ * can fail where parsing did not (a merge key `<<` whose value is no
+ * mapping): an error of this document, as any other, never an exception that
+ * takes the rest of the file (or a catalog) with it.
+ */
+export function documentValue(doc: Document): { value: unknown } | { failure: string; offset: number } {
+  try {
+    return { value: doc.toJS({ maxAliasCount: 100, reviver: exactValue }) }
+  } catch (err) {
+    return { failure: truncateText(err instanceof Error ? err.message : String(err)), offset: buildFailureOffset(doc) }
+  }
 }
 
 /**
@@ -111,7 +118,7 @@ export function exactDocuments(text: string, source: string): ParseResult {
  * (the failure the yaml package throws without a place), else the
  * document's start.
  */
-export function buildFailureOffset(doc: Document): number {
+function buildFailureOffset(doc: Document): number {
   let offset: number | undefined
   visit(doc, {
     Pair(_, pair) {
@@ -140,6 +147,7 @@ export function formatDocuments(documents: unknown[], format: OutputFormat): str
  * and the character as its escape.
  */
 const breaking = /[\u0085\u2028\u2029\ufeff]/
+const everyBreaking = new RegExp(breaking.source, 'g')
 const escapes: Record<string, string> = { '\u0085': '\\N', '\u2028': '\\L', '\u2029': '\\P', '\ufeff': '\\uFEFF' }
 
 function yamlText(value: unknown): string {
@@ -154,5 +162,5 @@ function yamlText(value: unknown): string {
   })
   const text = doc.toString({ lineWidth: 0 })
   // Only double-quoted strings hold such characters now: each becomes its escape there.
-  return escaping ? text.replace(/[\u0085\u2028\u2029\ufeff]/g, (c) => escapes[c] ?? c) : text
+  return escaping ? text.replace(everyBreaking, (c) => escapes[c] ?? c) : text
 }

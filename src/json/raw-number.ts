@@ -15,8 +15,10 @@ export function isRawNumber(value: unknown): value is RawNumber {
   return sourceText.isRawJSON(value)
 }
 
-const int64Min = -(2n ** 63n)
-const int64Max = 2n ** 63n - 1n
+/** Whether an integer fits Kubernetes' int64. */
+export function isInt64(n: bigint): boolean {
+  return n >= -(2n ** 63n) && n < 2n ** 63n
+}
 
 /**
  * An integer as the API server keeps it: a number when a double holds it
@@ -26,6 +28,6 @@ const int64Max = 2n ** 63n - 1n
  */
 export function integerValue(n: bigint): number | RawNumber {
   const nearest = Number(n)
-  if (Number.isSafeInteger(nearest) || ((n < int64Min || n > int64Max) && Number.isFinite(nearest))) return nearest
+  if (Number.isSafeInteger(nearest) || (!isInt64(n) && Number.isFinite(nearest))) return nearest
   return sourceText.rawJSON(n.toString())
 }

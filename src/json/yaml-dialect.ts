@@ -9,6 +9,7 @@
 
 import type { ScalarTag, Tags } from 'yaml'
 import { stringifyNumber } from 'yaml/util'
+import { isInt64 } from './raw-number.ts'
 
 export const timestampTag = 'tag:yaml.org,2002:timestamp'
 const intTag = 'tag:yaml.org,2002:int'
@@ -99,8 +100,6 @@ const goInteger =
 const goFloat =
   /^(?:(?=[-+0-9])[-+]?_*(?:\.(?:_*[0-9])+|[0-9](?:_*[0-9])*(?:_*\.(?:_*[0-9])*)?)(?:_*[eE]_*[-+]?(?:_*[0-9])+)?_*|\.[0-9](?:_?[0-9])*(?:[eE][-+]?[0-9](?:_?[0-9])*)?)$/
 
-const int64Min = -(2n ** 63n)
-const int64Max = 2n ** 63n - 1n
 const uint64Max = 2n ** 64n - 1n
 
 /**
@@ -115,14 +114,14 @@ function goIntegerValue(text: string): bigint | number | string {
   if (plain.startsWith('0b+') || plain.startsWith('0b-')) {
     // `0b+1`: only ParseInt of what follows `0b`, in base 2, reads it.
     const value = BigInt(`0b${plain.slice(3)}`) * (plain[2] === '-' ? -1n : 1n)
-    return value >= int64Min && value <= int64Max ? value : text
+    return isInt64(value) ? value : text
   }
   const sign = plain[0] === '-' || plain[0] === '+' ? plain[0] : ''
   const digits = plain.slice(sign.length)
   const base = /^0[xXoObB]/.test(digits) ? (digits[1] as string).toLowerCase() : undefined
   const magnitude = BigInt(base !== undefined ? `0${base}${digits.slice(2)}` : digits.length > 1 && digits[0] === '0' ? `0o${digits.slice(1)}` : digits)
   const value = sign === '-' ? -magnitude : magnitude
-  if (value >= int64Min && value <= int64Max) return value
+  if (isInt64(value)) return value
   if (sign === '' && value <= uint64Max) return value
   const float = base === undefined ? Number(plain) : Number.NaN
   if (Number.isFinite(float)) return float
@@ -213,6 +212,8 @@ function secondByteRange(lead: number): [number, number, number] | undefined {
  * each byte that does not start a valid sequence a U+FFFD of its own (a
  * TextDecoder gives one for a whole broken sequence).
  */
+const utf8 = new TextDecoder()
+
 function goString(bytes: Uint8Array): string {
   let out = ''
   for (let i = 0; i < bytes.length; ) {
@@ -234,7 +235,7 @@ function goString(bytes: Uint8Array): string {
       i++
       continue
     }
-    out += new TextDecoder().decode(bytes.subarray(i, i + shape[0]))
+    out += utf8.decode(bytes.subarray(i, i + shape[0]))
     i += shape[0]
   }
   return out

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { parseAllDocuments } from 'yaml'
-import { buildFailureOffset, parseDocuments, positions } from '../json/documents.ts'
+import { documentValue, parseDocuments, positions } from '../json/documents.ts'
 import { exactOptions } from '../json/yaml-dialect.ts'
 import { detachedJson } from '../json/values.ts'
 import { formatProblem } from '../problems/problem.ts'
@@ -93,12 +93,9 @@ function failedDocuments(text: string): ParseFailure[] {
       reason = `${(first?.message ?? 'parse error').split('\n')[0]} at ${at(first?.pos[0] ?? 0)}${more}`
     } else {
       // Parsed, but its value cannot be built (a merge key `<<` on no mapping): as parseDocuments found.
-      try {
-        doc.toJS({ maxAliasCount: 100 })
-        continue
-      } catch (err) {
-        reason = `${truncateText(err instanceof Error ? err.message : String(err))} at ${at(buildFailureOffset(doc))}`
-      }
+      const built = documentValue(doc)
+      if (!('failure' in built)) continue
+      reason = `${built.failure} at ${at(built.offset)}`
     }
     const failure: ParseFailure = { reason }
     try {
