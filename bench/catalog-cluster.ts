@@ -45,7 +45,9 @@ if (process.argv[2] === 'api') {
       })
       api.on('exit', (code) => reject(new Error(`API server exited (${code})`)))
     })
-    const { KubeConfig } = await import('@kubernetes/client-node')
+    // As `stepsplice serve --kube` loads the client: KubeConfig without the generated API surface.
+    const { loadKubeConfig } = await import('../src/resolution/kube-config.ts')
+    const KubeConfig = await loadKubeConfig()
     const { ClusterCatalog } = await import('../src/resolution/cluster.ts')
     const kubeConfig = new KubeConfig()
     kubeConfig.loadFromFile(kubeconfig)

@@ -210,6 +210,27 @@ t.test('after compaction (410) it lists again: nothing lost, nothing twice', asy
   t.equal(catalog.size, 2)
 })
 
+t.test('a watch refused with HTTP 410 (not an ERROR event) lists again, reporting no failure', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create(stepAction('kept', 'alpine:1'))
+  const { catalog, statuses } = startCatalog(t, kube)
+  await until('ready and watching', () => catalog.ready && kube.openWatches() === 2)
+  const before = statuses.length
+
+  // A proxy, or an API server older than watch-cache ERROR events, answers a resume from a compacted resourceVersion with the status itself.
+  kube.fail({ group: 'tekton.dev', resource: 'stepactions', verbs: ['watch'], code: 410, times: 1 })
+  kube.endWatches()
+  kube.update(stepAction('kept', 'alpine:2'))
+  await until('the re-list', () => listsOf(kube).length === 2)
+  await until('watching again', () => kube.openWatches() === 2)
+  t.equal(await imageOf(catalog, 'kept'), 'alpine:2')
+  t.same(
+    statuses.slice(before).filter((s) => s.state === 'failing'),
+    [],
+    'a 410 is the protocol, not a failure',
+  )
+})
+
 t.test('an outage: the last known definitions keep serving, failing, until the API server is back', async (t) => {
   const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
   kube.create(stepAction('git-clone'))

@@ -14,6 +14,7 @@ import { fixedFeed } from '../server/policy-feed.ts'
 const defaultTektonController = 'system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { type Layer, LayeredCatalog } from '../resolution/layered.ts'
+import { loadKubeConfig } from '../resolution/kube-config.ts'
 import { type RunningServer, startServer } from '../server/serve.ts'
 import { defaultMaxConnections } from '../server/limits.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
@@ -197,8 +198,8 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
   let cluster: ClusterCatalog | undefined
   let clusterKubeConfig: KubeConfig | undefined
   if (kube) {
-    // Loaded only here: the Kubernetes client takes over half a second to load, which `render` and directory-only serving never need.
-    const [{ KubeConfig }, { ClusterCatalog }] = await Promise.all([import('@kubernetes/client-node'), import('../resolution/cluster.ts')])
+    // Loaded only here: the Kubernetes client takes a few hundred milliseconds to load, which `render` and directory-only serving never need.
+    const [KubeConfig, { ClusterCatalog }] = await Promise.all([loadKubeConfig(), import('../resolution/cluster.ts')])
     const kubeConfig = new KubeConfig()
     try {
       if (values.kubeconfig !== undefined) kubeConfig.loadFromFile(values.kubeconfig)

@@ -1,10 +1,10 @@
 // What went wrong talking to the API server, said once, in words an operator
 // can act on. The client reports failures in several shapes (an ApiException
 // holding the Status text for a list, an Error with only the status line for
-// a watch, fetch's TypeError with the socket error as its cause), and the
-// ListWatch passes them on as they are.
+// a watch, fetch's TypeError with the socket error as its cause), and they
+// reach the informer as they are.
 
-import { ApiException } from '@kubernetes/client-node'
+import { ApiException } from '@kubernetes/client-node/dist/gen/apis/exception.js'
 
 export type RequestVerb = 'list' | 'watch'
 

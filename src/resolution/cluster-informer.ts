@@ -1,27 +1,25 @@
-// One list and watch of one resource at one version: the client's ListWatch,
-// given a list function that pages and a Watch that asks for bookmarks. Each
-// object goes to the hooks as it arrives; the ListWatch keeps only names and
-// resourceVersions, all it needs to resume a watch and to tell what a re-list
-// removed, so a StepAction is not held twice in full.
+// One list and watch of one resource at one version, the way client-go's
+// reflector does it: list in pages, then watch from the list's
+// resourceVersion (asking for bookmarks, so a resumed watch is rarely too
+// old); a watch that ends is opened again from the last resourceVersion seen,
+// after a growing pause; a 410 (Gone) lists again. Each object goes to the
+// hooks as it arrives and nothing of it is kept here, so a StepAction is not
+// held twice.
 //
-// What the client leaves to its caller, done here: a ListWatch stops for good
-// on any error but 410 (ResourceWatch restarts it); its stop() cannot cancel a
-// list, a watch still connecting, or its own reconnect delay, so a stopped
-// session aborts its lists, closes a watch the moment it connects, and never
-// ends that delay.
+// The requests are the client's: its KubeConfig authenticates them, its
+// Watch streams the events and its HTTP library sends each list page. Not
+// its ListWatch or its generated API classes: those import the serializer of
+// every Kubernetes model (757 modules, about 17 MB of memory) to list one
+// custom resource, and a ListWatch keeps a copy of every object's name and
+// stops for good on any error but 410 anyway (ResourceWatch restarts it).
+// A stopped session aborts its lists, closes a watch the moment it connects,
+// and never ends its reconnect pause, so nothing opens after stop().
 
-import {
-  type ConfigurationOptions,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  ListWatch,
-  Observable,
-  type ObservableMiddleware,
-  Watch,
-} from '@kubernetes/client-node'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { ApiException } from '@kubernetes/client-node/dist/gen/apis/exception.js'
+import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js'
+import { IsomorphicFetchHttpLibrary } from '@kubernetes/client-node/dist/gen/http/isomorphic-fetch.js'
+import { Watch } from '@kubernetes/client-node/dist/watch.js'
 import { isJsonObject } from '../json/values.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { ClusterRequestError, httpStatusOf } from './cluster-errors.ts'
@@ -53,14 +51,18 @@ export interface SessionHooks {
 /** Objects per list request: a large catalog is read in pages, as client-go's reflector does. */
 const pageSize = 500
 
-/** What the ListWatch keeps of an object. */
-function bookkeeping(object: KubeObject): KubernetesObject {
-  const { name, namespace, resourceVersion } = object.metadata ?? {}
-  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace, resourceVersion: resourceVersion as string | undefined } }
-}
+/** The pause before re-opening a watch that ended grows from this, doubling, to the cap; an event resets it. */
+const reconnectDelayMs = { base: 1000, max: 30_000 }
+
+/** How list requests name themselves in the API server's audit log. */
+const userAgent = 'stepsplice'
 
 function isNamedObject(value: unknown): value is KubeObject {
   return isJsonObject(value) && isJsonObject(value.metadata) && typeof value.metadata.name === 'string'
+}
+
+function nonEmptyText(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined
 }
 
 interface Page {
@@ -72,95 +74,45 @@ interface Page {
 function readPage(page: unknown): Page | undefined {
   if (!isJsonObject(page) || !Array.isArray(page.items)) return undefined
   const metadata = isJsonObject(page.metadata) ? page.metadata : {}
-  const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
-  return { objects: page.items.filter(isNamedObject), resourceVersion: text(metadata.resourceVersion), continueToken: text(metadata.continue) }
+  return { objects: page.items.filter(isNamedObject), resourceVersion: nonEmptyText(metadata.resourceVersion), continueToken: nonEmptyText(metadata.continue) }
 }
 
 function isTimeout(err: unknown): boolean {
   return (err as { name?: unknown } | null)?.name === 'TimeoutError'
 }
 
-/** A Watch that asks for bookmarks (fewer 410s on resume) and reports to its session. */
-class SessionWatch extends Watch {
-  readonly #session: InformerSession
-
-  constructor(kubeConfig: KubeConfig, session: InformerSession) {
-    super(kubeConfig)
-    this.#session = session
-  }
-
-  override async watch(...[path, query, callback, done]: Parameters<Watch['watch']>): Promise<AbortController> {
-    const session = this.#session
-    if (session.stopped) return new AbortController()
-    let ended = false
-    const connecting = super.watch(
-      path,
-      { ...query, allowWatchBookmarks: true },
-      (phase, object, raw) => {
-        const kept = session.event(phase, object)
-        if (kept !== undefined) callback(phase, kept, raw)
-      },
-      (err) => {
-        ended = true
-        done(session.ended(err))
-      },
-    )
-    let request: AbortController
-    try {
-      request = await session.track(connecting)
-    } catch (err) {
-      // Thrown before the request was made (credentials could not be loaded): an error like any other, not a rejection no one awaits.
-      if (!ended) {
-        ended = true
-        done(session.ended(err))
-      }
-      return new AbortController()
-    }
-    if (session.stopped) request.abort()
-    else if (!ended) session.connectedNow()
-    return request
-  }
-}
-
 export class InformerSession {
   readonly version: string
   /** e.g. stepactions.tekton.dev/v1beta1, for messages and status. */
   readonly resourceName: string
-  readonly #resource: GroupResource
+  readonly #kubeConfig: KubeConfig
   readonly #hooks: SessionHooks
-  readonly #api: CustomObjectsApi
-  readonly #core: CoreV1Api | undefined
-  readonly #listWatch: ListWatch<KubernetesObject>
+  /** The collection's URL, without a query. */
+  readonly #url: string
+  readonly #path: string
+  readonly #watch: Watch
+  readonly #http = new IsomorphicFetchHttpLibrary()
   readonly #abort = new AbortController()
-  readonly #requestOptions: ConfigurationOptions
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #inFlight = new Set<Promise<unknown>>()
+  /** Where a watch resumes; '' lists first. Kept across start() after a failure. */
+  #resourceVersion = ''
+  #reconnectDelayMs = 0
+  #hasWatched = false
+  #request: AbortController | undefined
   #stopped = false
 
   constructor(kubeConfig: KubeConfig, resource: GroupResource, version: string, hooks: SessionHooks) {
+    if (resource.group === '' && resource.plural !== 'namespaces') throw new Error(`watching ${resource.plural} of the core group is not supported`)
+    const cluster = kubeConfig.getCurrentCluster()
+    if (cluster === null) throw new Error('No active cluster!')
     this.version = version
     this.resourceName = resourceName(resource, version)
-    this.#resource = resource
+    this.#kubeConfig = kubeConfig
     this.#hooks = hooks
-    this.#api = kubeConfig.makeApiClient(CustomObjectsApi)
-    if (resource.group === '' && resource.plural !== 'namespaces') throw new Error(`watching ${resource.plural} of the core group is not supported`)
-    this.#core = resource.group === '' ? kubeConfig.makeApiClient(CoreV1Api) : undefined
-    const signal = this.#abort.signal
-    const abortable: ObservableMiddleware = {
-      pre: (context) => {
-        context.setSignal(signal)
-        return new Observable(Promise.resolve(context))
-      },
-      post: (response) => new Observable(Promise.resolve(response)),
-    }
-    this.#requestOptions = { middleware: [abortable], middlewareMergeStrategy: 'append' }
-    const path = resource.group === '' ? `/api/${version}/${resource.plural}` : `/apis/${resource.group}/${version}/${resource.plural}`
-    this.#listWatch = new ListWatch(path, new SessionWatch(kubeConfig, this), () => this.#list(), false, undefined, undefined, {
-      delayFn: (ms) => this.#delay(ms),
-    })
-    this.#listWatch.on('error', (err: unknown) => {
-      if (!this.#stopped) this.#hooks.failed(err)
-    })
+    this.#path = resource.group === '' ? `/api/${version}/${resource.plural}` : `/apis/${resource.group}/${version}/${resource.plural}`
+    this.#url = cluster.server + this.#path
+    this.#watch = new Watch(kubeConfig)
   }
 
   get stopped(): boolean {
@@ -169,7 +121,9 @@ export class InformerSession {
 
   /** Lists unless it has a resourceVersion to resume from, then watches; resolves once the watch is open or failed. */
   start(): Promise<void> {
-    return this.#listWatch.start()
+    this.#reconnectDelayMs = 0
+    this.#hasWatched = false
+    return this.#next(null)
   }
 
   /** Stops for good; resolves when no request of this session is left open. */
@@ -178,51 +132,107 @@ export class InformerSession {
     this.#abort.abort()
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
-    await this.#listWatch.stop()
+    this.#request?.abort()
+    this.#request = undefined
     await Promise.allSettled([...this.#inFlight])
   }
 
-  /** What the ListWatch is given of a watch event, after the hooks have the object; undefined drops the event. */
-  event(phase: string, object: unknown): unknown {
-    if (this.#stopped) return undefined
-    if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return object
-    if (!isNamedObject(object)) return undefined
-    if (phase === 'DELETED') this.#hooks.removed(object)
-    else this.#hooks.put(object, this.version)
-    return bookkeeping(object)
+  /**
+   * What follows a watch's end (`err` null when it simply closed): a 410 lists
+   * again, a timeout or a close watches again, any other error stops the
+   * session and goes to the hooks.
+   */
+  async #next(err: unknown): Promise<void> {
+    this.#request?.abort()
+    this.#request = undefined
+    if (this.#stopped) return
+    if (err !== null && err !== undefined) {
+      if (httpStatusOf(err) === 410) this.#resourceVersion = ''
+      else if (isTimeout(err))
+        this.#reconnectDelayMs = 0 // the timeout itself was the pause
+      else return this.#hooks.failed(err)
+    }
+    if (this.#resourceVersion === '') {
+      try {
+        this.#resourceVersion = await this.#list()
+      } catch (listError) {
+        if (!this.#stopped) this.#hooks.failed(listError)
+        return
+      }
+    }
+    if (this.#reconnectDelayMs > 0 && this.#hasWatched) await this.#delay(this.#reconnectDelayMs)
+    if (this.#hasWatched)
+      this.#reconnectDelayMs = Math.min(this.#reconnectDelayMs > 0 ? this.#reconnectDelayMs * 2 : reconnectDelayMs.base, reconnectDelayMs.max)
+    this.#hasWatched = true
+    await this.#watchFrom(this.#resourceVersion)
   }
 
-  /** The error a watch ended with, as the ListWatch should see it: 410 and timeouts as they are, it handles those. */
-  ended(err: unknown): unknown {
+  async #watchFrom(resourceVersion: string): Promise<void> {
+    if (this.#stopped) return
+    let ended = false
+    const done = (err: unknown): void => {
+      if (ended) return
+      ended = true
+      void this.#next(this.#watchError(err))
+    }
+    let request: AbortController
+    try {
+      request = await this.#track(
+        this.#watch.watch(this.#path, { resourceVersion, allowWatchBookmarks: true }, (phase, object) => this.#event(phase, object), done),
+      )
+    } catch (err) {
+      // Thrown before the request was made (credentials could not be loaded): an error like any other.
+      done(err)
+      return
+    }
+    if (this.#stopped || ended) request.abort()
+    else {
+      this.#request = request
+      this.#hooks.connected()
+    }
+  }
+
+  #event(phase: string, object: unknown): void {
+    if (this.#stopped) return
+    if (phase === 'ERROR') {
+      // The watch ends after it; a 410 means the resourceVersion is too old to resume from.
+      if ((object as { code?: unknown } | null)?.code === 410) this.#resourceVersion = ''
+      return
+    }
+    let metadata: Record<string, unknown>
+    if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') {
+      if (!isNamedObject(object)) return
+      if (phase === 'DELETED') this.#hooks.removed(object)
+      else this.#hooks.put(object, this.version)
+      metadata = object.metadata as Record<string, unknown>
+    } else if (phase === 'BOOKMARK' && isJsonObject(object) && isJsonObject(object.metadata)) metadata = object.metadata
+    else return
+    this.#reconnectDelayMs = 0
+    this.#resourceVersion = nonEmptyText(metadata.resourceVersion) ?? ''
+  }
+
+  /** The error a watch ended with: 410 and timeouts as they are (#next handles those), any other named. */
+  #watchError(err: unknown): unknown {
     if (err === null || err === undefined || this.#stopped || httpStatusOf(err) === 410 || isTimeout(err)) return err
     return new ClusterRequestError('watch', this.resourceName, err)
   }
 
-  connectedNow(): void {
-    if (!this.#stopped) this.#hooks.connected()
-  }
-
-  track<T>(request: Promise<T>): Promise<T> {
+  #track<T>(request: Promise<T>): Promise<T> {
     this.#inFlight.add(request)
     const forget = (): void => void this.#inFlight.delete(request)
     request.then(forget, forget)
     return request
   }
 
-  async #list(): Promise<KubernetesListObject<KubernetesObject>> {
+  /** Reads every page, gives each object to the hooks, and answers the resourceVersion to watch from. */
+  async #list(): Promise<string> {
     const keys = new Set<string>()
-    const items: KubernetesObject[] = []
     let resourceVersion: string | undefined
     let continueToken: string | undefined
     do {
       let answer: unknown
       try {
-        const { group, plural } = this.#resource
-        const request: Promise<unknown> =
-          this.#core !== undefined
-            ? this.#core.listNamespace({ limit: pageSize, _continue: continueToken }, this.#requestOptions)
-            : this.#api.listClusterCustomObject({ group, version: this.version, plural, limit: pageSize, _continue: continueToken }, this.#requestOptions)
-        answer = await this.track(request)
+        answer = await this.#track(this.#listPage(continueToken))
       } catch (err) {
         throw new ClusterRequestError('list', this.resourceName, err)
       }
@@ -234,15 +244,30 @@ export class InformerSession {
       for (const object of page.objects) {
         keys.add(objectKey(object))
         this.#hooks.put(object, this.version)
-        items.push(bookkeeping(object))
       }
       continueToken = page.continueToken
     } while (continueToken !== undefined)
     this.#hooks.listed(keys)
-    return { metadata: { resourceVersion }, items }
+    return resourceVersion ?? ''
   }
 
-  /** The ListWatch's pause before re-watching; a stopped session never ends it, so no watch opens after stop(). */
+  /** One page, as the client's generated list call sends it and reads its answer (its errors included). */
+  async #listPage(continueToken: string | undefined): Promise<unknown> {
+    const context = new RequestContext(this.#url, HttpMethod.GET)
+    context.setQueryParam('limit', String(pageSize))
+    if (continueToken !== undefined) context.setQueryParam('continue', continueToken)
+    context.setHeaderParam('Accept', 'application/json, */*;q=0.8')
+    context.setHeaderParam('User-Agent', userAgent)
+    context.setSignal(this.#abort.signal)
+    await this.#kubeConfig.applySecurityAuthentication(context)
+    const response = await this.#http.send(context).toPromise()
+    const status = response.httpStatusCode
+    if (status === 401) throw new ApiException(status, 'Unauthorized', undefined, response.headers)
+    if (status < 200 || status > 299) throw new ApiException(status, 'Unknown API Status Code!', await response.body.text(), response.headers)
+    return JSON.parse(await response.body.text())
+  }
+
+  /** The pause before re-watching; a stopped session never ends it, so no watch opens after stop(). */
   #delay(ms: number): Promise<void> {
     return new Promise((resolve) => {
       if (this.#stopped) return
