@@ -57,6 +57,8 @@ t.test('npm pack ships compiled JavaScript, and no sources or tests', async (t) 
     'bin/stepsplice.js',
     'dist/cli/main.js',
     'dist/server/worker.js',
+    // Loaded by a URL, as the worker is: kube-config.js hands it to the client in place of its generated API barrel.
+    'dist/resolution/kube-client-api.js',
     'schemas/stepaction.json',
     'examples/stepactions/git-clone.yaml',
     'package.json',

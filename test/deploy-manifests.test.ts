@@ -405,7 +405,7 @@ async function readDockerfile(): Promise<Dockerfile> {
 t.test('the image is Node 24 with production dependencies only, and copies what the code needs', async (t) => {
   const dockerfile = await readDockerfile()
   const froms = dockerfile.instructions.filter((i) => i.keyword === 'FROM').map((i) => i.value.split(/\s+/)[0])
-  // The image runs the TypeScript sources, on the Node they are developed and tested on (the `node` devDependency), which engines allows.
+  // The image runs on the Node the code is developed and tested on (the `node` devDependency), which engines allows.
   const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { engines: { node: string }; devDependencies: { node: string } }
   const major = /(\d+)/.exec(pkg.devDependencies.node)?.[1]
   t.ok(Number(major) >= Number(/(\d+)/.exec(pkg.engines.node)?.[1]), `Node ${major} satisfies engines ${pkg.engines.node}`)
@@ -417,7 +417,16 @@ t.test('the image is Node 24 with production dependencies only, and copies what 
   )
   t.same(JSON.parse(dockerfile.last('ENTRYPOINT')), ['node', 'bin/stepsplice.js'], 'the base image’s node runs the CLI')
   const copied = dockerfile.instructions.filter((i) => i.keyword === 'COPY' && !i.value.startsWith('--from')).flatMap((i) => i.value.split(/\s+/).slice(0, -1))
-  t.same(copied.sort(), ['bin', 'package-lock.json', 'package.json', 'package.json', 'src'])
+  t.same([...new Set(copied)].sort(), ['bin', 'bin/stepsplice.js', 'package-lock.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json'])
+  // Each path a COPY names from the context exists (a renamed file would fail the build, not a test).
+  for (const path of new Set(copied))
+    t.ok(
+      await readFile(join(root, path)).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => e.code === 'EISDIR',
+      ),
+      `${path} exists`,
+    )
 })
 
 /** Docker's .dockerignore rules: glob patterns over slash paths, `**` any number of directories, `!` re-includes, the last match wins, a match on a directory covers what it holds. */
@@ -466,16 +475,32 @@ async function listFiles(dir: string, skip: Set<string>): Promise<string[]> {
   return out
 }
 
+t.test('the image runs the compiled package, built in a stage of its own', async (t) => {
+  const dockerfile = await readDockerfile()
+  const stages = dockerfile.instructions.filter((i) => i.keyword === 'FROM').map((i) => i.value)
+  t.equal(stages.length, 3, stages.join('; '))
+  const final = dockerfile.instructions.slice(dockerfile.instructions.findLastIndex((i) => i.keyword === 'FROM'))
+  const copies = final.filter((i) => i.keyword === 'COPY').map((i) => i.value)
+  t.ok(copies.includes('--from=build /app/dist ./dist'), 'dist/ from the build stage')
+  t.notOk(
+    copies.some((c) => /(^|\s)src\b/.test(c)),
+    'no TypeScript sources: bin/stepsplice.js runs dist/ when src/ is absent',
+  )
+  const env = final.filter((i) => i.keyword === 'ENV').map((i) => i.value)
+  t.ok(env.includes('NODE_ENV=production') && env.includes('NODE_OPTIONS=--max-semi-space-size=8') && env.includes('MALLOC_ARENA_MAX=2'))
+})
+
 t.test('.dockerignore sends only what the image copies, and never a key', async (t) => {
   const ignored = dockerignore(await readFile(join(root, '.dockerignore'), 'utf8'))
   const files = await listFiles(root, new Set(['node_modules', '.git', '.tap', 'coverage']))
   const sent = files.filter((f) => !ignored(f))
   t.ok(sent.includes('package.json') && sent.includes('package-lock.json') && sent.includes('bin/stepsplice.js') && sent.includes('src/cli/main.ts'))
   t.same(
-    sent.filter((f) => !/^(package\.json|package-lock\.json|bin\/|src\/)/.test(f)),
+    sent.filter((f) => !/^(package\.json|package-lock\.json|tsconfig\.json|tsconfig\.build\.json|bin\/|src\/)/.test(f)),
     [],
-    'nothing outside package.json, package-lock.json, bin/ and src/',
+    'nothing outside package.json, package-lock.json, the tsconfigs, bin/ and src/',
   )
+  t.ok(sent.includes('tsconfig.json') && sent.includes('tsconfig.build.json'), 'the build stage compiles with them')
   for (const path of [
     'certs/ca.key',
     'certs/tls.key',
@@ -486,6 +511,7 @@ t.test('.dockerignore sends only what the image copies, and never a key', async 
     'node_modules/yaml/package.json',
     'test/deploy-manifests.test.ts',
     'bench/expand.ts',
+    'dist/cli/main.js',
     '.git/HEAD',
     '.env',
     'deploy/base/deployment.yaml',

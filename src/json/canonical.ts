@@ -3,7 +3,7 @@
 // A raw number (raw-number.ts) is written as its digits, as JSON.stringify does.
 
 import { createHash } from 'node:crypto'
-import { isJsonObject } from './values.ts'
+import { flatConcat, isJsonObject } from './values.ts'
 
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
@@ -17,5 +17,5 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function sha256Digest(value: unknown): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(value)).digest('hex')}`
+  return flatConcat('sha256:', createHash('sha256').update(canonicalJson(value)).digest('hex'))
 }

@@ -11,6 +11,7 @@ import { taskId, toResolvedTask } from '../definitions/task.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { StepAction } from '../types/tekton.ts'
 import { formatProblem } from '../problems/problem.ts'
+import { flatConcat } from '../json/values.ts'
 import type { Catalog } from './catalog.ts'
 import { ObjectStore } from './cluster-store.ts'
 import { type Backoff, ResourceWatch, type ResourceStatus, WatchSet } from './cluster-watch.ts'
@@ -42,7 +43,7 @@ const taskGroups = {
 }
 
 function apiPath(version: string, plural: string, object: KubeObject, group = 'tekton.dev'): string {
-  return `/apis/${group}/${version}/namespaces/${object.metadata?.namespace ?? ''}/${plural}/${object.metadata?.name ?? ''}`
+  return flatConcat('/apis/', group, '/', version, '/namespaces/', object.metadata?.namespace ?? '', '/', plural, '/', object.metadata?.name ?? '')
 }
 
 /** Validated as the directory catalog validates a file's StepAction; only what a StepAction defines is read, not the server's bookkeeping. */
