@@ -473,6 +473,13 @@ t.test('the wire: chunked watch events, timeoutSeconds, 410 as an ERROR event, s
   )
   t.equal(rest.metadata.continue, undefined)
   t.equal(rest.metadata.resourceVersion, first.metadata.resourceVersion, 'pages share the first page’s resourceVersion')
+  // After a compaction the first page's snapshot is gone: continuing is 410 Expired, as etcd answers.
+  kube.expireHistory()
+  const expired = await rejection(
+    custom.listClusterCustomObject({ group: 'tekton.dev', version: 'v1beta1', plural: 'stepactions', limit: 2, _continue: first.metadata.continue }),
+  )
+  t.equal(codeOf(expired), 410)
+  t.match(JSON.parse(String((expired as { body?: unknown }).body)), { kind: 'Status', code: 410, reason: 'Expired', message: /continue parameter is too old/ })
 
   const post = await get(stepActionsPath, 'POST')
   t.equal(post.status, 405)

@@ -182,3 +182,21 @@ t.test('through an outage of the API server the last known policies stay in forc
   await until('synced again', () => policies.watches.status().every((s) => s.state === 'synced'))
   t.equal((await admit('team-a')).allowed, false)
 })
+
+t.test('namespaces are listed in pages: one past the first 500 has its labels known', async (t) => {
+  // The client's generated namespace list named the continue token `_continue`, and only the first page was read.
+  const many = await startKubeApi(t, { certs, resources: [policyResources.namespaces] })
+  for (let i = 0; i < 520; i++) many.create(namespace(`ns-${String(i).padStart(3, '0')}`, i === 519 ? { tier: 'prod' } : {}))
+  const paged = new ClusterPolicies({ kubeConfig: many.kubeConfig(), backoff: { initialMs: 20, maxMs: 100 } })
+  t.teardown(() => paged.watches.stop())
+  paged.watches.start()
+  await until('ready', () => paged.ready)
+  const lists = many.requests().filter((r) => r.path === '/api/v1/namespaces' && r.query.watch === undefined)
+  t.same(
+    lists.map((r) => r.query.limit),
+    ['500', '500'],
+    'two pages of at most 500',
+  )
+  t.same(await paged.namespaceLabels('ns-519', 0), { 'kubernetes.io/metadata.name': 'ns-519', tier: 'prod' })
+  t.same(await paged.namespaceLabels('ns-000', 0), { 'kubernetes.io/metadata.name': 'ns-000' })
+})

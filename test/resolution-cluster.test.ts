@@ -498,3 +498,60 @@ t.test('stop() leaves nothing running', async (t) => {
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000, cwd: root })
   t.equal(stdout.trim(), '2', 'the child exits after stop()')
 })
+
+t.test("a 200 that is not JSON (a proxy's page) is 'not a list', without the page's text", async (t) => {
+  const { createServer } = await import('node:https')
+  const { readFile } = await import('node:fs/promises')
+  const proxy = createServer({ cert: await readFile(certs.certFile), key: await readFile(certs.keyFile) }, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' })
+    res.end('<html><body>Sign in to continue</body></html>')
+  })
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => proxy.close(() => resolve())))
+  const kubeConfig = new KubeConfig()
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'proxy', server: `https://127.0.0.1:${(proxy.address() as { port: number }).port}`, caData: certs.ca.toString('base64') }],
+    users: [{ name: 'stepsplice', token: 'token' }],
+    contexts: [{ name: 'proxy', cluster: 'proxy', user: 'stepsplice' }],
+    currentContext: 'proxy',
+  })
+  const statuses: ResourceStatus[] = []
+  const catalog = new ClusterCatalog({ kubeConfig, backoff: { initialMs: 20, maxMs: 200 }, onStatus: (s) => statuses.push(s) })
+  catalog.start()
+  t.teardown(() => catalog.stop())
+  await until('a failure reported', () => statuses.some((s) => s.state === 'failing' && s.resource.startsWith('stepactions.')))
+  const failing = statuses.find((s) => s.state === 'failing' && s.resource.startsWith('stepactions.'))
+  t.equal(failing?.lastError, 'cannot list stepactions.tekton.dev/v1beta1: the answer is not a list')
+})
+
+t.test('a continue token that expires mid-list: the list starts over in one request, reporting no failure', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  for (let i = 0; i < 1200; i++) kube.create(stepAction(`step-${String(i).padStart(4, '0')}`))
+  // Compacted right after the first page: the token it carries names a snapshot that is gone.
+  const stop = kube.onAnswered((r) => {
+    if (r.path === stepActionsPath && r.query.watch === undefined && r.query.continue === undefined && r.status === 200) {
+      stop()
+      kube.create(stepAction('created-meanwhile'))
+      kube.expireHistory()
+    }
+  })
+  const { catalog, statuses } = startCatalog(t, kube)
+  await until('ready', () => catalog.ready)
+  const lists = listsOf(kube)
+  t.same(
+    lists.map((r) => [r.query.limit, r.query.continue === undefined ? 'first' : 'continued', r.status]),
+    [
+      ['500', 'first', 200],
+      ['500', 'continued', 410],
+      [undefined, 'first', 200],
+    ],
+    'a page, its expired continuation, then the whole list at once',
+  )
+  t.equal(catalog.size, 1201, 'every StepAction, the one created meanwhile too')
+  t.equal(await imageOf(catalog, 'created-meanwhile'), 'alpine:3')
+  t.same(
+    statuses.filter((s) => s.state === 'failing'),
+    [],
+    'an expired token is the protocol, not a failure',
+  )
+})

@@ -54,7 +54,7 @@ const pageSize = 500
 /** The pause before re-opening a watch that ended grows from this, doubling, to the cap; an event resets it. */
 const reconnectDelayMs = { base: 1000, max: 30_000 }
 
-/** How list requests name themselves in the API server's audit log. */
+/** How list requests name themselves to the API server (its audit log, its per-client metrics); the client's Watch sends undici's own. */
 const userAgent = 'stepsplice'
 
 function isNamedObject(value: unknown): value is KubeObject {
@@ -119,7 +119,11 @@ export class InformerSession {
     return this.#stopped
   }
 
-  /** Lists unless it has a resourceVersion to resume from, then watches; resolves once the watch is open or failed. */
+  /**
+   * Lists unless it has a resourceVersion to resume from, then watches;
+   * resolves once the watch is open or the session failed, or when the watch
+   * ended as it opened (a 410, a timeout) and the next round is under way.
+   */
   start(): Promise<void> {
     this.#reconnectDelayMs = 0
     this.#hasWatched = false
@@ -224,16 +228,30 @@ export class InformerSession {
     return request
   }
 
-  /** Reads every page, gives each object to the hooks, and answers the resourceVersion to watch from. */
+  /**
+   * Reads every page, gives each object to the hooks, and answers the
+   * resourceVersion to watch from. A continue token that expired mid-list
+   * (the API server compacted the snapshot the first page came from: 410)
+   * starts the list over in one request without paging, as client-go's
+   * pager does, rather than failing the session.
+   */
   async #list(): Promise<string> {
-    const keys = new Set<string>()
+    let keys = new Set<string>()
     let resourceVersion: string | undefined
     let continueToken: string | undefined
-    do {
+    let paged = true
+    for (;;) {
       let answer: unknown
       try {
-        answer = await this.#track(this.#listPage(continueToken))
+        answer = await this.#track(this.#listPage(paged, continueToken))
       } catch (err) {
+        if (continueToken !== undefined && httpStatusOf(err) === 410 && !this.#stopped) {
+          keys = new Set()
+          resourceVersion = undefined
+          continueToken = undefined
+          paged = false
+          continue
+        }
         throw new ClusterRequestError('list', this.resourceName, err)
       }
       const page = readPage(answer)
@@ -246,15 +264,16 @@ export class InformerSession {
         this.#hooks.put(object, this.version)
       }
       continueToken = page.continueToken
-    } while (continueToken !== undefined)
+      if (continueToken === undefined) break
+    }
     this.#hooks.listed(keys)
     return resourceVersion ?? ''
   }
 
   /** One page, as the client's generated list call sends it and reads its answer (its errors included). */
-  async #listPage(continueToken: string | undefined): Promise<unknown> {
+  async #listPage(paged: boolean, continueToken: string | undefined): Promise<unknown> {
     const context = new RequestContext(this.#url, HttpMethod.GET)
-    context.setQueryParam('limit', String(pageSize))
+    if (paged) context.setQueryParam('limit', String(pageSize))
     if (continueToken !== undefined) context.setQueryParam('continue', continueToken)
     context.setHeaderParam('Accept', 'application/json, */*;q=0.8')
     context.setHeaderParam('User-Agent', userAgent)
@@ -264,7 +283,13 @@ export class InformerSession {
     const status = response.httpStatusCode
     if (status === 401) throw new ApiException(status, 'Unauthorized', undefined, response.headers)
     if (status < 200 || status > 299) throw new ApiException(status, 'Unknown API Status Code!', await response.body.text(), response.headers)
-    return JSON.parse(await response.body.text())
+    const text = await response.body.text()
+    try {
+      return JSON.parse(text)
+    } catch {
+      // A proxy's HTML page, say: not a list, and none of its text belongs in a status message.
+      return undefined
+    }
   }
 
   /** The pause before re-watching; a stopped session never ends it, so no watch opens after stop(). */

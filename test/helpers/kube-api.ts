@@ -107,6 +107,8 @@ export interface KubeApi {
 
   /** Every request so far, in arrival order. */
   requests(): RecordedRequest[]
+  /** Calls `listener` after each request that is not a watch is answered, until the returned function is called. */
+  onAnswered(listener: (request: RecordedRequest) => void): () => void
 }
 
 export async function startKubeApi(t: Teardown, options: KubeApiOptions = {}): Promise<KubeApi> {
@@ -206,5 +208,11 @@ export async function startKubeApi(t: Teardown, options: KubeApiOptions = {}): P
       await listen()
     },
     requests: () => ctx.log.map((r) => ({ ...r, query: { ...r.query } })),
+    onAnswered: (listener) => {
+      ctx.answered = listener
+      return () => {
+        if (ctx.answered === listener) ctx.answered = undefined
+      }
+    },
   }
 }

@@ -106,6 +106,11 @@ export class Cluster {
     this.installed.delete(`${group}/${plural}`)
   }
 
+  /** Whether a list begun at resourceVersion `rv` can still be continued: not once history before it was compacted (expireHistory). */
+  continuable(resource: KubeResource, rv: number): boolean {
+    return rv >= this.entry(resource.group, resource.plural).floor
+  }
+
   list(resource: KubeResource, namespace: string | undefined, accepts: Predicate): KubeObject[] {
     const entry = this.entry(resource.group, resource.plural)
     return [...entry.objects.entries()]

@@ -32,6 +32,8 @@ export interface ApiContext {
   /** host:port, for /api's serverAddressByClientCIDRs. */
   address: string
   log: RecordedRequest[]
+  /** Told of each request answered (not a watch), after its answer: a test changes the cluster between two pages of a list so. */
+  answered?: ((request: RecordedRequest) => void) | undefined
 }
 
 interface ResourcePath {
@@ -74,6 +76,7 @@ export function handle(ctx: ApiContext, req: IncomingMessage, res: ServerRespons
   record.status = answer.code
   res.writeHead(answer.code, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'audit-id': randomUUID() })
   res.end(JSON.stringify(answer.body))
+  ctx.answered?.(record)
 }
 
 function route(ctx: ApiContext, record: RecordedRequest, res: ServerResponse): Answer {
@@ -170,6 +173,11 @@ function list(cluster: Cluster, resource: KubeResource, target: ResourcePath, qu
     } catch {
       return refuse(status(400, 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)'))
     }
+    // As etcd after a compaction: the snapshot the first page was read from is gone.
+    if (!cluster.continuable(resource, Number(token.rv)))
+      return refuse(
+        status(410, 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'),
+      )
     rv = token.rv
     items = items.filter((o) => keyOf(o) > token.after)
   }
