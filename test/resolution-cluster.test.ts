@@ -5,6 +5,9 @@
 // installed yet, a cluster that serves StepActions only at v1alpha1.
 
 import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer } from 'node:https'
 import { promisify } from 'node:util'
 import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
@@ -500,20 +503,9 @@ t.test('stop() leaves nothing running', async (t) => {
 })
 
 t.test("a 200 that is not JSON (a proxy's page) is 'not a list', without the page's text", async (t) => {
-  const { createServer } = await import('node:https')
-  const { readFile } = await import('node:fs/promises')
-  const proxy = createServer({ cert: await readFile(certs.certFile), key: await readFile(certs.keyFile) }, (_req, res) => {
+  const kubeConfig = await answeringServer(t, (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html' })
     res.end('<html><body>Sign in to continue</body></html>')
-  })
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => proxy.close(() => resolve())))
-  const kubeConfig = new KubeConfig()
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: 'proxy', server: `https://127.0.0.1:${(proxy.address() as { port: number }).port}`, caData: certs.ca.toString('base64') }],
-    users: [{ name: 'stepsplice', token: 'token' }],
-    contexts: [{ name: 'proxy', cluster: 'proxy', user: 'stepsplice' }],
-    currentContext: 'proxy',
   })
   const statuses: ResourceStatus[] = []
   const catalog = new ClusterCatalog({ kubeConfig, backoff: { initialMs: 20, maxMs: 200 }, onStatus: (s) => statuses.push(s) })
@@ -555,3 +547,42 @@ t.test('a continue token that expires mid-list: the list starts over in one requ
     'an expired token is the protocol, not a failure',
   )
 })
+
+t.test('stop() does not wait for a watch the API server never answers', async (t) => {
+  // An API server that lists but holds every watch request without answering, as one going down does.
+  const held: ServerResponse[] = []
+  const kubeConfig = await answeringServer(t, (req, res) => {
+    if (new URL(req.url ?? '/', 'https://x').searchParams.get('watch') === 'true') return void held.push(res)
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '7' }, items: [] }))
+  })
+  const catalog = new ClusterCatalog({ kubeConfig, backoff: { initialMs: 20, maxMs: 200 } })
+  catalog.start()
+  await until('every watch held', () => held.length === 3)
+  // Resolves with all three still unanswered: before, it waited for each (up to the client's 30 s watch timeout).
+  await catalog.stop()
+  t.equal(held.filter((res) => res.headersSent).length, 0, 'stopped while no watch had been answered')
+  // Answered now: each is closed by stepsplice the moment it connects.
+  const closed = held.map((res) => new Promise<void>((resolve) => res.on('close', () => resolve())))
+  for (const res of held) {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.flushHeaders()
+  }
+  await Promise.all(closed)
+  t.pass('each watch was closed once connected')
+})
+
+/** A KubeConfig for an HTTPS server on loopback that answers every request with `handler`: not an API server, or one misbehaving. */
+async function answeringServer(t: TapTest, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<KubeConfig> {
+  const server = createServer({ cert: await readFile(certs.certFile), key: await readFile(certs.keyFile) }, handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  const kubeConfig = new KubeConfig()
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'plain', server: `https://127.0.0.1:${(server.address() as { port: number }).port}`, caData: certs.ca.toString('base64') }],
+    users: [{ name: 'stepsplice', token: 'token' }],
+    contexts: [{ name: 'plain', cluster: 'plain', user: 'stepsplice' }],
+    currentContext: 'plain',
+  })
+  return kubeConfig
+}

@@ -93,6 +93,8 @@ export class InformerSession {
   readonly #watch: Watch
   readonly #http = new IsomorphicFetchHttpLibrary()
   readonly #abort = new AbortController()
+  /** Settles (undefined) when stop() is called: what a watch still connecting is raced against. */
+  readonly #whenStopped = new Promise<undefined>((resolve) => this.#abort.signal.addEventListener('abort', () => resolve(undefined), { once: true }))
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #inFlight = new Set<Promise<unknown>>()
   /** Where a watch resumes; '' lists first. Kept across start() after a failure. */
@@ -130,7 +132,7 @@ export class InformerSession {
     return this.#next(null)
   }
 
-  /** Stops for good; resolves when no request of this session is left open. */
+  /** Stops for good; resolves when no list of this session is left open (a watch still connecting is closed when it connects). */
   async stop(): Promise<void> {
     this.#stopped = true
     this.#abort.abort()
@@ -179,14 +181,23 @@ export class InformerSession {
       ended = true
       void this.#next(this.#watchError(err))
     }
-    let request: AbortController
+    const connecting = this.#watch.watch(this.#path, { resourceVersion, allowWatchBookmarks: true }, (phase, object) => this.#event(phase, object), done)
+    let request: AbortController | undefined
     try {
-      request = await this.#track(
-        this.#watch.watch(this.#path, { resourceVersion, allowWatchBookmarks: true }, (phase, object) => this.#event(phase, object), done),
-      )
+      request = await Promise.race([connecting, this.#whenStopped])
     } catch (err) {
       // Thrown before the request was made (credentials could not be loaded): an error like any other.
       done(err)
+      return
+    }
+    if (request === undefined) {
+      // Stopped while connecting. The client's Watch can be aborted only once it has connected (its timeout ends it
+      // after 30 s if it never does), and stop() does not wait for that: a shutdown would, for an API server that
+      // does not answer. It is closed the moment it connects.
+      connecting.then(
+        (late) => late.abort(),
+        () => {},
+      )
       return
     }
     if (this.#stopped || ended) request.abort()
