@@ -117,10 +117,6 @@ export class InformerSession {
     this.#watch = new Watch(kubeConfig)
   }
 
-  get stopped(): boolean {
-    return this.#stopped
-  }
-
   /**
    * Lists unless it has a resourceVersion to resume from, then watches;
    * resolves once the watch is open or the session failed, or when the watch
@@ -144,9 +140,9 @@ export class InformerSession {
   }
 
   /**
-   * What follows a watch's end (`err` null when it simply closed): a 410 lists
-   * again, a timeout or a close watches again, any other error stops the
-   * session and goes to the hooks.
+   * What follows a watch's end (`err` null when it simply closed, or at
+   * start()): a 410 lists again, a timeout or a close watches again, any
+   * other error stops the session and goes to the hooks, naming the watch.
    */
   async #next(err: unknown): Promise<void> {
     this.#request?.abort()
@@ -156,7 +152,7 @@ export class InformerSession {
       if (httpStatusOf(err) === 410) this.#resourceVersion = ''
       else if (isTimeout(err))
         this.#reconnectDelayMs = 0 // the timeout itself was the pause
-      else return this.#hooks.failed(err)
+      else return this.#hooks.failed(new ClusterRequestError('watch', this.resourceName, err))
     }
     if (this.#resourceVersion === '') {
       try {
@@ -179,7 +175,7 @@ export class InformerSession {
     const done = (err: unknown): void => {
       if (ended) return
       ended = true
-      void this.#next(this.#watchError(err))
+      void this.#next(err)
     }
     const connecting = this.#watch.watch(this.#path, { resourceVersion, allowWatchBookmarks: true }, (phase, object) => this.#event(phase, object), done)
     let request: AbortController | undefined
@@ -224,12 +220,6 @@ export class InformerSession {
     else return
     this.#reconnectDelayMs = 0
     this.#resourceVersion = nonEmptyText(metadata.resourceVersion) ?? ''
-  }
-
-  /** The error a watch ended with: 410 and timeouts as they are (#next handles those), any other named. */
-  #watchError(err: unknown): unknown {
-    if (err === null || err === undefined || this.#stopped || httpStatusOf(err) === 410 || isTimeout(err)) return err
-    return new ClusterRequestError('watch', this.resourceName, err)
   }
 
   #track<T>(request: Promise<T>): Promise<T> {
