@@ -7,13 +7,16 @@
 //   3. a spliced Pod whose step containers were changed is denied, and
 //      provenance entries stepsplice did not compute never survive;
 //   4. substituted text is never scanned again;
-//   5. scanning and substitution cost work linear in the text, counted, not timed.
+//   5. scanning and substitution cost work linear in the text, counted, not timed;
+//   6. a Pod the webhook answers without the pipeline (leftAsSent) is one the pipeline leaves as sent.
 
 import assert from 'node:assert/strict'
 import fc, { type Arbitrary, type IAsyncProperty, type IProperty, type Parameters } from 'fast-check'
 import t, { type Test } from 'tap'
 import fastJsonPatch from 'fast-json-patch'
 import { diffPatch } from '../src/admission/patch.ts'
+import { leftAsSent } from '../src/pipeline/splice.ts'
+import type { LoadedPolicy } from '../src/policy/types.ts'
 import { canonicalJson } from '../src/json/canonical.ts'
 import { boundWarnings } from '../src/limits/report.ts'
 import type { Container, KubeObject, PodSpec } from '../src/types/k8s.ts'
@@ -581,6 +584,54 @@ t.test('5. scanning and substitution cost work linear in the text', async (t) =>
       await holds(t, `${name} is linear`, linear(scan), { numRuns: 40 })
     })
   }
+})
+
+t.test('6. a Pod told unchanged without the pipeline is one the pipeline leaves as sent, with nothing to say', async (t) => {
+  // Pods of every shape around what the check reads: the steps annotation there, gone, or not text; annotations
+  // or metadata that are no object; other stepsplice annotations without steps; another apiVersion or kind.
+  const shaped = fc
+    .tuple(
+      podArb,
+      fc.constantFrom('as generated', 'no steps', 'steps not text', 'annotations not an object', 'metadata not an object', 'no annotations'),
+      fc.constantFrom('v1', 'v2', 'apps/v1', undefined),
+      fc.constantFrom('Pod', 'Pod', 'pod', 'TaskRun'),
+      fc.jsonValue({ maxDepth: 2 }),
+    )
+    .map(([pod, shape, apiVersion, kind, junk]): KubeObject => {
+      const annotations = { ...(pod.metadata?.annotations ?? {}) } as Record<string, unknown>
+      const metadata: Record<string, unknown> = { ...pod.metadata, annotations }
+      if (shape === 'no steps') delete annotations['stepsplice.dev/steps']
+      if (shape === 'steps not text') annotations['stepsplice.dev/steps'] = typeof junk === 'string' ? [junk] : junk
+      if (shape === 'annotations not an object') metadata.annotations = Array.isArray(junk) || typeof junk !== 'object' ? junk : [junk]
+      if (shape === 'no annotations') delete metadata.annotations
+      const object: Record<string, unknown> = { ...pod, kind, metadata: shape === 'metadata not an object' ? junk : metadata }
+      if (apiVersion === undefined) delete object.apiVersion
+      else object.apiVersion = apiVersion
+      return object as KubeObject
+    })
+  let left = 0
+  let spliced = 0
+  const property = fc.asyncProperty(shaped, async (object) => {
+    if (!leftAsSent(object, {})) {
+      spliced++
+      return
+    }
+    left++
+    const expansion = await render(object, catalog)
+    assert.equal(expansion.changed, false, 'the pipeline changes it')
+    assert.deepEqual(expansion.problems, [])
+    assert.deepEqual(expansion.warnings, [])
+  })
+  await holds(t, 'leftAsSent agrees with spliceObject', property, { numRuns: 300 })
+  // Both answers occur, so the property was put to the test.
+  t.ok(left > 50 && spliced > 50, `told left ${left} times, sent through the pipeline ${spliced} times`)
+
+  const plain: KubeObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } }
+  t.equal(leftAsSent(plain, {}), true, 'a Pod that asks for no steps')
+  t.equal(leftAsSent({ ...plain, metadata: { name: 'p', annotations: { 'stepsplice.dev/steps': '[]' } } }, {}), false, 'a Pod with a steps annotation')
+  // A policy may require steps in any Pod: the pipeline judges it.
+  t.equal(leftAsSent(plain, { policies: [{ id: 'ClusterStepPolicy p' } as LoadedPolicy] }), false, 'a Pod while a policy is loaded')
+  t.equal(leftAsSent({ ...plain, kind: 'TaskRun', apiVersion: 'tekton.dev/v1' }, {}), false, 'a TaskRun')
 })
 
 t.test('the patch: what fast-json-patch compare gives, without its copies; applied, it gives the new document', async (t) => {

@@ -6,7 +6,7 @@ import type { Catalog } from '../resolution/catalog.ts'
 import { describeObject } from '../problems/describe.ts'
 import { limits } from '../limits/limits.ts'
 import { boundWarnings, problemLines } from '../limits/report.ts'
-import { namespaceOf, type SpliceDeps, spliceObject } from '../pipeline/splice.ts'
+import { leftAsSent, namespaceOf, type SpliceDeps, spliceObject } from '../pipeline/splice.ts'
 import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { withDeadline } from './deadline.ts'
@@ -107,6 +107,8 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
   const handled = mutableKinds.has(`${request.kind.group}/${request.kind.kind}`)
   const object = request.object
   if (!handled || !mutableOperation(request) || !object) return pass('skipped')
+  // Most Pods ask for nothing: answered without the pipeline's deadline timer and stages, as it would answer them.
+  if (leftAsSent(object, options)) return pass('unchanged')
 
   const namespace = namespaceOf(object, request.namespace || 'default')
   const deadline = Date.now() + options.deadlineMs

@@ -10,6 +10,7 @@
 import { checkContainers, producedInitContainers, producedSteps } from '../checks/containers.ts'
 import { Budget, LimitExceeded } from '../limits/budget.ts'
 import { checkSizeAndDepth } from '../limits/measure.ts'
+import { stepsAnnotation } from '../pods/annotation.ts'
 import { defaultPrepareImage, expandPod, planPod } from '../pods/expand.ts'
 import { formatProblem, type Problem, problem } from '../problems/problem.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
@@ -23,6 +24,7 @@ import { findGroupSites } from '../groups/sites.ts'
 import { expandGroups, groupAsTask, type GroupsOutcome } from './groups.ts'
 import { taskKindOf } from '../definitions/task.ts'
 import type { KubeObject } from '../types/k8s.ts'
+import { isJsonObject } from '../json/values.ts'
 import { evaluatePolicies, needsNamespaceLabels, policiesFor, verdict } from '../policy/evaluate.ts'
 import { injectRequiredSteps } from '../policy/required.ts'
 import type { LoadedPolicy, PolicyReport } from '../policy/types.ts'
@@ -74,6 +76,21 @@ export function namespaceOf(obj: KubeObject, fallback: string): string {
 
 function unchanged(obj: KubeObject, problems: Problem[], warnings: string[] = []): Expansion {
   return { object: obj, changed: false, problems, warnings, expanded: [] }
+}
+
+/**
+ * Whether spliceObject gives `obj` back unchanged with nothing to say, told
+ * without running it: a Pod that asks for no steps (planPod finds no steps
+ * annotation), when no policy is loaded that could judge it. Most Pods a
+ * cluster creates are this; the webhook answers them with this check instead
+ * of the whole pipeline (admission/mutate.ts). A test holds it to
+ * spliceObject's answer for Pods of every shape.
+ */
+export function leftAsSent(obj: KubeObject, deps: Pick<SpliceDeps, 'policies'>): boolean {
+  if (obj.kind !== 'Pod' || (deps.policies?.length ?? 0) > 0) return false
+  const metadata: unknown = obj.metadata
+  const annotations = isJsonObject(metadata) ? metadata.annotations : undefined
+  return !isJsonObject(annotations) || typeof annotations[stepsAnnotation] !== 'string'
 }
 
 /** A run past a limit goes to Tekton unexpanded; everything else keeps its problems. */
