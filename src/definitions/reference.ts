@@ -100,7 +100,16 @@ export function resolverOf(ref: Pick<StepReference, 'resolver'>): string {
   return ref.resolver === undefined || ref.resolver === '' ? 'local' : ref.resolver
 }
 
-/** Equal references have equal keys: each distinct reference is resolved once per request. */
+/**
+ * Equal references have equal keys: each distinct reference is resolved once
+ * per request. A StepAction by name, as most are, gets a key without
+ * JSON.stringify (each step builds its key twice): the namespace's length
+ * first, so no two such keys collide, and a digit first, so none collides
+ * with the others' JSON text.
+ */
 export function referenceKey(ref: StepReference): string {
+  if ((ref.resolver === undefined || ref.resolver === '') && (ref.params === undefined || ref.params.length === 0)) {
+    return `${ref.namespace.length}/${ref.namespace}/${ref.name ?? ''}`
+  }
   return JSON.stringify([ref.namespace, ref.name ?? '', ref.resolver ?? '', ref.params ?? []])
 }
