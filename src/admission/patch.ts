@@ -16,6 +16,7 @@
 import type { Operation } from 'fast-json-patch'
 import { isRawNumber } from '../json/raw-number.ts'
 import { isJsonObject } from '../json/values.ts'
+import type { Base64 } from '../types/admission.ts'
 
 const nameOf = (v: unknown): unknown => (isJsonObject(v) ? v.name : undefined)
 
@@ -78,7 +79,7 @@ export function diffPatch(before: unknown, after: unknown): Operation[] {
 }
 
 /** The patch as the response carries it: base64 of its JSON, and the JSON's size in bytes. */
-export function encodePatch(ops: Operation[]): { base64: string; bytes: number } {
+export function encodePatch(ops: Operation[]): { base64: Base64; bytes: number } {
   const json = Buffer.from(JSON.stringify(ops))
-  return { base64: json.toString('base64'), bytes: json.length }
+  return { base64: json.toString('base64') as Base64, bytes: json.length }
 }

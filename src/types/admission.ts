@@ -38,13 +38,19 @@ export interface AdmissionStatus {
   reason?: string
 }
 
+/**
+ * Base64 text, made only by admission/patch.ts#encodePatch: its alphabet
+ * needs no escaping in JSON, which reviewText relies on.
+ */
+export type Base64 = string & { readonly base64: unique symbol }
+
 export interface AdmissionResponse {
   uid: string
   allowed: boolean
   status?: AdmissionStatus
   patchType?: 'JSONPatch'
   /** base64 of an RFC 6902 JSON patch. */
-  patch?: string
+  patch?: Base64
   warnings?: string[]
   auditAnnotations?: Record<string, string>
 }

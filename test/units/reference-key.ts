@@ -8,11 +8,8 @@ import t from 'tap'
 import { referenceKey, type StepReference } from '../../src/definitions/reference.ts'
 
 // Text that a separator or a length prefix could be confused with.
-// Few, so that equal references come up too.
-const awkward = fc.oneof(
-  { weight: 9, arbitrary: fc.constantFrom('', '/', '1', '1/', 'a/b', '["x"]') },
-  { weight: 1, arbitrary: fc.string({ maxLength: 6 }) },
-)
+// Few of them, so that equal references come up too.
+const awkward = fc.oneof({ weight: 9, arbitrary: fc.constantFrom('', '/', '1', '1/', 'a/b', '["x"]') }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) })
 const reference: fc.Arbitrary<StepReference> = fc.oneof(
   fc.record({ namespace: awkward, name: awkward }),
   fc.record(
