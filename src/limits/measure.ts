@@ -47,8 +47,21 @@ export interface Measure {
   depth: number
 }
 
-/** Measures `value`; stops early, with what it saw so far, once a bound is passed. */
-export function measure(value: unknown, bound: { bytes: number; depth: number } = { bytes: limits.objectBytes, depth: limits.depth }): Measure {
+/** The most JSON text spends on one UTF-16 code unit: a control character's `\u001f`. */
+const mostBytesPerUnit = 6
+
+/**
+ * Measures `value`; stops early, with what it saw so far, once a bound is
+ * passed. With `roughly`, a string longer than a key usually is counts at
+ * its most, 6 bytes a character, without a look at its characters: `bytes`
+ * is then at least the exact size, which is enough to tell that a value is
+ * within a bound.
+ */
+export function measure(
+  value: unknown,
+  bound: { bytes: number; depth: number } = { bytes: limits.objectBytes, depth: limits.depth },
+  roughly = false,
+): Measure {
   let bytes = 0
   let deepest = 0
   // Two stacks of plain values rather than one of frames: no allocation per value walked.
@@ -59,7 +72,7 @@ export function measure(value: unknown, bound: { bytes: number; depth: number } 
     const depth = depths.pop() as number
     if (depth > deepest) deepest = depth
     if (bytes > bound.bytes || deepest > bound.depth) break
-    if (typeof v === 'string') bytes += jsonBytes(v)
+    if (typeof v === 'string') bytes += roughly && v.length > shortString ? mostBytesPerUnit * v.length + 2 : jsonBytes(v)
     else if (Array.isArray(v)) {
       bytes += 2 + v.length
       for (let i = 0; i < v.length; i++) {
@@ -81,7 +94,11 @@ export function measure(value: unknown, bound: { bytes: number; depth: number } 
 
 /** Problems of an object too large or too deep to expand; `what` names it in the message. */
 export function checkSizeAndDepth(value: unknown, path: string, what: string): Problem[] {
-  const m = measure(value)
+  // Most objects are far within objectBytes even with each long string counted at its most: their text (a
+  // script, an expanded run's provenance annotation full of escaped quotes) is then not read character by
+  // character. Only an object the rough size does not clear is measured exactly.
+  const rough = measure(value, { bytes: limits.objectBytes, depth: limits.depth }, true)
+  const m = rough.bytes > limits.objectBytes ? measure(value) : rough
   const out: Problem[] = []
   if (m.bytes > limits.objectBytes) {
     out.push(problem(path, `${what} is larger than ${limits.objectBytes} bytes as JSON (limit objectBytes)`, { limit: 'objectBytes' }))
