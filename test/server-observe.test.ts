@@ -163,6 +163,9 @@ t.test('exactly one admission log line per request, with its facts and without t
     t.type(line.durationMs, 'number', 'durationMs is a number')
     t.ok((line.durationMs as number) >= 0, 'durationMs is not negative')
     t.type(line.reqId, 'string', 'carries the request id')
+    // Nothing else: not the uid a second time, nor the metrics' resource label.
+    const keys = ['level', 'time', 'service', 'reqId', 'endpoint', 'uid', 'kind', 'namespace', 'name', 'operation', 'dryRun']
+    t.same(Object.keys(line), [...keys, 'outcome', 'allowed', 'durationMs', 'expandedSteps', 'msg'], `the fields of ${r.expect.uid}'s line, in order`)
   }
   const text = server.logs.text()
   // (Not the bare word "image": the PipelineRun is called image-pipeline.)
