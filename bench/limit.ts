@@ -6,7 +6,11 @@
 // taskset, nothing is pinned and the figures say so.
 //
 // 1. Throughput: for each payload, rounds alternate bare and stepsplice at a
-//    fixed number of connections; the ratio of their mean req/s is printed.
+//    fixed number of connections; the ratio of their mean req/s is printed,
+//    and beside it each server's CPU time per request (its process's, from
+//    /proc: every thread, GC included) and how much of its core it used: a
+//    server that used less than all of it was held back by the load
+//    generator, not by its own work, and its req/s understates it.
 // 2. Latency at half load: both are driven at a fixed rate, half of
 //    stepsplice's measured maximum, by an open-loop generator that times
 //    each request from when it was due (bench/open-loop.ts); the median
@@ -19,6 +23,7 @@
 //   node bench/limit.ts            (BENCH_QUICK=1: one short round)
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import https from 'node:https'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -45,6 +50,15 @@ const pinned =
     () => false,
   ))
 const onServerCore = (cmd: string[]): string[] => (pinned ? ['taskset', '-c', '0', ...cmd] : cmd)
+
+/** A process's CPU time so far in ms (user and system, every thread), or undefined without /proc. */
+async function cpuMs(pid: number | undefined): Promise<number | undefined> {
+  const file = `/proc/${pid}/stat`
+  if (pid === undefined || !existsSync(file)) return undefined
+  // Past the command name (in parentheses, which may hold spaces): utime and stime are the 12th and 13th fields, in ticks of 10 ms.
+  const fields = (await readFile(file, 'utf8')).replace(/^.*\) /s, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
 
 /** Five StepActions of five params each. */
 function stepActions(): string {
@@ -234,37 +248,63 @@ try {
   console.log(
     `\nstepsplice near the limit: Node ${process.version}, ${cores} CPUs, ${pinned ? 'servers on core 0, load on core 1' : 'NOT pinned (figures are noisier)'}, ${connections} connections`,
   )
-  console.log('\n1. throughput (mean of rounds, req/s)')
-  console.log('payload                          bare   stepsplice   ratio   target')
-  /** Mean req/s of each port over alternating rounds (a noisy moment weighs on both alike), warmed up first. */
-  const alternating = async (body: string, ports: [number, number], name: (port: number) => string): Promise<[number, number]> => {
+  console.log('\n1. throughput (mean of rounds, req/s), and CPU time per request (µs, all rounds together)')
+  console.log('payload                          bare   stepsplice   ratio   target   CPU µs/req bare, stepsplice   core used')
+  const pids = new Map([
+    [barePort, bare.pid],
+    [free, stepsplice.pid],
+    [workingPort, working.pid],
+  ])
+  /**
+   * Mean req/s of each port over alternating rounds (a noisy moment weighs on both alike), warmed up first, and
+   * each server's CPU µs per request over the measured rounds (NaN without /proc).
+   */
+  const alternating = async (
+    body: string,
+    ports: [number, number],
+    name: (port: number) => string,
+  ): Promise<{ rate: [number, number]; cpu: [number, number] }> => {
     const rates: [number[], number[]] = [[], []]
+    const cpu: [number, number] = [0, 0]
+    const requests: [number, number] = [0, 0]
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? [0, 1] : [1, 0]
-      for (const i of order) {
-        const port = ports[i as 0 | 1]
+      for (const i of order as (0 | 1)[]) {
+        const port = ports[i]
         if (r === 0) await load(port, body, { duration: 1 })
+        const before = await cpuMs(pids.get(port))
         const res = await load(port, body, { duration: seconds })
+        const after = await cpuMs(pids.get(port))
         if (res.non2xx > 0 || res.errors > 0)
           throw new Error(`${name(port)}: ${res.non2xx} non-2xx ${JSON.stringify(res.statusCodeStats)}, ${res.errors} errors`)
-        rates[i as 0 | 1].push(res.requests.average)
+        rates[i].push(res.requests.average)
+        cpu[i] += before === undefined || after === undefined ? Number.NaN : after - before
+        requests[i] += res.requests.total
       }
     }
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
-    return [mean(rates[0]), mean(rates[1])]
+    return { rate: [mean(rates[0]), mean(rates[1])], cpu: [(cpu[0] * 1000) / requests[0], (cpu[1] * 1000) / requests[1]] }
   }
   const maxRate = new Map<string, number>()
   for (const p of payloads) {
-    const [b, s] = await alternating(p.body, [barePort, free], (port) => `${p.label} (${port === barePort ? 'bare' : 'stepsplice'})`)
+    const {
+      rate: [b, s],
+      cpu: [cb, cs],
+    } = await alternating(p.body, [barePort, free], (port) => `${p.label} (${port === barePort ? 'bare' : 'stepsplice'})`)
     maxRate.set(p.label, s)
     const target = p.label.includes('pass-through') ? '>= 0.9x' : '>= 0.6x'
-    console.log(`${p.label.padEnd(30)} ${b.toFixed(0).padStart(6)} ${s.toFixed(0).padStart(12)} ${(s / b).toFixed(2).padStart(6)}x   ${target}`)
+    console.log(
+      `${p.label.padEnd(30)} ${b.toFixed(0).padStart(6)} ${s.toFixed(0).padStart(12)} ${(s / b).toFixed(2).padStart(6)}x   ${target}` +
+        `${cb.toFixed(1).padStart(16)} ${cs.toFixed(1).padStart(12)}   ${((cb * b) / 1e6).toFixed(2)}, ${((cs * s) / 1e6).toFixed(2)}`,
+    )
   }
 
   // What a handler's CPU costs here, against 1 / (1/bare + 100 µs), what it would cost if each request's CPU simply
   // added up: caches, the scheduler and the load generator on the other core can make it cost more.
   {
-    const [b, w] = await alternating(payloads[1]?.body ?? '', [barePort, workingPort], (port) => (port === barePort ? 'bare' : 'bare + work'))
+    const {
+      rate: [b, w],
+    } = await alternating(payloads[1]?.body ?? '', [barePort, workingPort], (port) => (port === barePort ? 'bare' : 'bare + work'))
     const additive = 1 / (1 / b + calibrationUs / 1e6)
     console.log(
       `calibration: the bare route + ${calibrationUs} µs of CPU per request: ${w.toFixed(0)} req/s, ${(w / b).toFixed(2)}x the bare route (${(additive / b).toFixed(2)}x if CPU time simply added up)`,
