@@ -13,6 +13,7 @@ import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
 import type { Definition } from '../src/definitions/definition.ts'
 import { ClusterCatalog, type ResourceState, type ResourceStatus } from '../src/resolution/cluster.ts'
+import { defaultRewatchPause, nextRewatchPause } from '../src/resolution/cluster-informer.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { spliceObject } from '../src/pipeline/splice.ts'
 import { defaultUser, type KubeApi, startKubeApi, tektonResources } from './helpers/kube-api.ts'
@@ -182,6 +183,44 @@ t.test('a dropped watch is restarted and resumes where it was, without listing a
   t.match(failing?.lastError, /^cannot watch stepactions\.tekton\.dev\/v1beta1: /, 'the drop was reported')
   t.ok(catalog.ready, 'ready throughout')
   t.equal(await imageOf(catalog, 'git-clone'), 'alpine:3')
+})
+
+t.test('a watch the API server closes is opened again at once, then after a pause; an event resets the pause', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions] })
+  kube.create(stepAction('git-clone'))
+  // A pause no test waits out: a watch opened while one is due shows the pause was skipped.
+  const catalog = new ClusterCatalog({ kubeConfig: kube.kubeConfig(), backoff: { initialMs: 20, maxMs: 200 }, rewatch: { initialMs: 60_000, maxMs: 60_000 } })
+  t.teardown(() => catalog.stop())
+  catalog.start()
+  await until('ready and watching', () => catalog.ready && kube.openWatches() === 1)
+  const first = watchesOf(kube).length
+
+  t.equal(kube.endWatches(), 1)
+  await until('the first close: watching again at once', () => watchesOf(kube).length === first + 1 && kube.openWatches() === 1)
+  kube.create(stepAction('while-watching'))
+  await until('the event arrived', async () => (await imageOf(catalog, 'while-watching')) === 'alpine:3')
+  t.equal(kube.endWatches(), 1)
+  await until('after an event: watching again at once', () => watchesOf(kube).length === first + 2 && kube.openWatches() === 1)
+
+  // Closed again with nothing received since it opened: the pause.
+  t.equal(kube.endWatches(), 1)
+  await sleep(400)
+  t.equal(watchesOf(kube).length, first + 2, 'no watch opened during the pause')
+  t.equal(listsOf(kube).length, 1, 'and nothing listed again')
+  t.ok(catalog.ready && inState(catalog, 'stepactions', 'synced'), 'still ready and synced: a close is no failure')
+  t.equal(await imageOf(catalog, 'while-watching'), 'alpine:3', 'still serving')
+})
+
+t.test('the pause before watching again doubles from its start to its cap', async (t) => {
+  const pauses: number[] = []
+  let pause = 0
+  for (let i = 0; i < 8; i++) {
+    pause = nextRewatchPause(pause, defaultRewatchPause)
+    pauses.push(pause)
+  }
+  t.same(pauses, [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000])
+  t.equal(nextRewatchPause(0, { initialMs: 50, maxMs: 120 }), 50)
+  t.equal(nextRewatchPause(100, { initialMs: 50, maxMs: 120 }), 120)
 })
 
 t.test('after compaction (410) it lists again: nothing lost, nothing twice', async (t) => {

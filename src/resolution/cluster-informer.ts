@@ -51,8 +51,23 @@ export interface SessionHooks {
 /** Objects per list request: a large catalog is read in pages, as client-go's reflector does. */
 const pageSize = 500
 
-/** The pause before re-opening a watch that ended grows from this, doubling, to the cap; an event resets it. */
-const reconnectDelayMs = { base: 1000, max: 30_000 }
+/**
+ * The pause before re-opening a watch that closed with nothing received since
+ * the last one opened: none after the first close, then initialMs, doubling
+ * up to maxMs; an event or a bookmark resets it, and a watch that timed out
+ * is re-opened at once (its timeout was the pause).
+ */
+export interface RewatchPause {
+  initialMs: number
+  maxMs: number
+}
+
+export const defaultRewatchPause: RewatchPause = { initialMs: 1000, maxMs: 30_000 }
+
+/** The pause that follows one of `current` ms (0: none so far). */
+export function nextRewatchPause(current: number, pause: RewatchPause): number {
+  return Math.min(current > 0 ? current * 2 : pause.initialMs, pause.maxMs)
+}
 
 /** How list requests name themselves to the API server (its audit log, its per-client metrics); the client's Watch sends undici's own. */
 const userAgent = 'stepsplice'
@@ -87,6 +102,7 @@ export class InformerSession {
   readonly resourceName: string
   readonly #kubeConfig: KubeConfig
   readonly #hooks: SessionHooks
+  readonly #rewatch: RewatchPause
   /** The collection's URL, without a query. */
   readonly #url: string
   readonly #path: string
@@ -104,7 +120,7 @@ export class InformerSession {
   #request: AbortController | undefined
   #stopped = false
 
-  constructor(kubeConfig: KubeConfig, resource: GroupResource, version: string, hooks: SessionHooks) {
+  constructor(kubeConfig: KubeConfig, resource: GroupResource, version: string, hooks: SessionHooks, rewatch: RewatchPause = defaultRewatchPause) {
     if (resource.group === '' && resource.plural !== 'namespaces') throw new Error(`watching ${resource.plural} of the core group is not supported`)
     const cluster = kubeConfig.getCurrentCluster()
     if (cluster === null) throw new Error('No active cluster!')
@@ -112,6 +128,7 @@ export class InformerSession {
     this.resourceName = resourceName(resource, version)
     this.#kubeConfig = kubeConfig
     this.#hooks = hooks
+    this.#rewatch = rewatch
     this.#path = resource.group === '' ? `/api/${version}/${resource.plural}` : `/apis/${resource.group}/${version}/${resource.plural}`
     this.#url = cluster.server + this.#path
     this.#watch = new Watch(kubeConfig)
@@ -163,8 +180,7 @@ export class InformerSession {
       }
     }
     if (this.#reconnectDelayMs > 0 && this.#hasWatched) await this.#delay(this.#reconnectDelayMs)
-    if (this.#hasWatched)
-      this.#reconnectDelayMs = Math.min(this.#reconnectDelayMs > 0 ? this.#reconnectDelayMs * 2 : reconnectDelayMs.base, reconnectDelayMs.max)
+    if (this.#hasWatched) this.#reconnectDelayMs = nextRewatchPause(this.#reconnectDelayMs, this.#rewatch)
     this.#hasWatched = true
     await this.#watchFrom(this.#resourceVersion)
   }

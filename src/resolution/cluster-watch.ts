@@ -10,7 +10,7 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { KubeObject } from '../types/k8s.ts'
 import { httpStatusOf } from './cluster-errors.ts'
-import { type GroupResource, InformerSession, resourceName } from './cluster-informer.ts'
+import { type GroupResource, InformerSession, type RewatchPause, resourceName } from './cluster-informer.ts'
 
 export type ResourceState = 'syncing' | 'synced' | 'failing' | 'absent'
 
@@ -50,6 +50,8 @@ export interface ResourceWatchOptions {
   backoff: Backoff
   /** Called when the state or the version watched changes. */
   onStatus?: ((status: ResourceStatus) => void) | undefined
+  /** The pause before re-opening a watch that closed (cluster-informer.ts); defaults 1000 / 30000. */
+  rewatch?: RewatchPause | undefined
 }
 
 /** The pause before restart number `failures`: doubling from initialMs up to maxMs, then between half and all of it, so replicas spread out. */
@@ -173,27 +175,33 @@ export class ResourceWatch {
     const existing = this.#sessions.get(version)
     if (existing !== undefined) return existing
     const live = (): boolean => !this.#stopped && session === this.#current
-    const session: InformerSession = new InformerSession(this.#kubeConfig, this.#resource, version, {
-      put: (object, at) => {
-        if (live()) this.#sink.put(object, at)
+    const session: InformerSession = new InformerSession(
+      this.#kubeConfig,
+      this.#resource,
+      version,
+      {
+        put: (object, at) => {
+          if (live()) this.#sink.put(object, at)
+        },
+        removed: (object) => {
+          if (live()) this.#sink.remove(object)
+        },
+        listed: (keys) => {
+          if (!live()) return
+          this.#sink.retainOnly(keys)
+          this.#known = true
+          this.#lastSyncedAt = Date.now()
+          this.#synced(session)
+        },
+        connected: () => {
+          if (live()) this.#synced(session)
+        },
+        failed: (error) => {
+          if (live()) this.#failed(error)
+        },
       },
-      removed: (object) => {
-        if (live()) this.#sink.remove(object)
-      },
-      listed: (keys) => {
-        if (!live()) return
-        this.#sink.retainOnly(keys)
-        this.#known = true
-        this.#lastSyncedAt = Date.now()
-        this.#synced(session)
-      },
-      connected: () => {
-        if (live()) this.#synced(session)
-      },
-      failed: (error) => {
-        if (live()) this.#failed(error)
-      },
-    })
+      this.#options.rewatch,
+    )
     this.#sessions.set(version, session)
     return session
   }

@@ -15,6 +15,7 @@ import { flatConcat } from '../json/values.ts'
 import type { Catalog } from './catalog.ts'
 import { ObjectStore } from './cluster-store.ts'
 import { type Backoff, ResourceWatch, type ResourceStatus, WatchSet } from './cluster-watch.ts'
+import type { RewatchPause } from './cluster-informer.ts'
 import { suggestionScope } from '../problems/nearest.ts'
 import { notFound, taskNotFound } from './not-found.ts'
 import { boundedErrors, type DefinitionReport, ReportBoard, type ReportListener } from './reports.ts'
@@ -27,6 +28,8 @@ export interface ClusterCatalogOptions {
   onStatus?: (status: ResourceStatus) => void
   /** Back-off between restarts of a failed list/watch: grows from initialMs to maxMs, with jitter. Defaults 1000 / 60000. */
   backoff?: Backoff
+  /** The pause before re-opening a watch the API server closed with nothing sent (cluster-informer.ts). Defaults 1000 / 30000. */
+  rewatch?: RewatchPause
 }
 
 const defaultBackoff: Backoff = { initialMs: 1000, maxMs: 60_000 }
@@ -77,7 +80,7 @@ export class ClusterCatalog implements Catalog {
   readonly #watches: WatchSet
 
   constructor(options: ClusterCatalogOptions) {
-    const watchOptions = { backoff: options.backoff ?? defaultBackoff, onStatus: options.onStatus }
+    const watchOptions = { backoff: options.backoff ?? defaultBackoff, onStatus: options.onStatus, rewatch: options.rewatch }
     this.#watches = new WatchSet([
       new ResourceWatch(options.kubeConfig, stepActions, this.#stepActions, watchOptions),
       new ResourceWatch(options.kubeConfig, tasks, this.#tasks, watchOptions),
