@@ -8,6 +8,7 @@ import net from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { main } from '../src/cli/main.ts'
+import { userAgent } from '../src/cli/version.ts'
 import { captureIO } from './helpers/cli.ts'
 import { exampleCatalogDir, mintCerts, root, tempDir } from './helpers/server.ts'
 
@@ -22,6 +23,7 @@ t.test('--version prints package.json’s version', async (t) => {
   t.same(await run(['--version']), { code: 0, out: `${version}\n`, err: '' })
   const binary = spawnSync(process.execPath, [join(root, 'bin/stepsplice.js'), '--version'], { encoding: 'utf8', timeout: 20_000 })
   t.same([binary.status, binary.stdout, binary.stderr], [0, `${version}\n`, ''], 'the binary too')
+  t.equal(userAgent, `stepsplice/${version}`, 'what it calls itself when it asks a server')
   t.match((await run(['--help'])).out, /--version/, 'the help says so')
 })
 

@@ -126,6 +126,8 @@ t.test('httpGet against the file server', async (t) => {
     t.equal(ok.url, `${files.url}/a.txt`)
     t.equal(ok.headers['content-type'], 'text/plain; charset=utf-8')
     t.match(files.requests.at(-1)?.headers, { 'user-agent': 'stepsplice' }, 'it says who asks')
+    await httpGet(`${files.url}/a.txt`, new Transport({ extraCa, userAgent: 'stepsplice/1.2.3' }), get)
+    t.equal(files.requests.at(-1)?.headers['user-agent'], 'stepsplice/1.2.3', 'and its version, when the transport knows it')
 
     const missing = await httpGet(`${files.url}/nothing-here`, transport, get)
     t.equal(missing.status, 404, 'a 404 is returned, not thrown')

@@ -211,6 +211,29 @@ t.test('a watch the API server closes is opened again at once, then after a paus
   t.equal(await imageOf(catalog, 'while-watching'), 'alpine:3', 'still serving')
 })
 
+t.test('list requests say who asks: stepsplice, and its version when given', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions] })
+  kube.create(stepAction('git-clone'))
+  const named = new ClusterCatalog({ kubeConfig: kube.kubeConfig(), backoff: { initialMs: 20, maxMs: 200 }, userAgent: 'stepsplice/1.2.3' })
+  t.teardown(() => named.stop())
+  named.start()
+  await until('listed', () => named.ready)
+  t.same(new Set(listsOf(kube).map((r) => r.userAgent)), new Set(['stepsplice/1.2.3']))
+  await named.stop()
+  const before = listsOf(kube).length
+  const { catalog } = startCatalog(t, kube)
+  await until('listed again', () => catalog.ready)
+  t.same(
+    new Set(
+      listsOf(kube)
+        .slice(before)
+        .map((r) => r.userAgent),
+    ),
+    new Set(['stepsplice']),
+    'stepsplice alone by default',
+  )
+})
+
 t.test('the pause before watching again doubles from its start to its cap', async (t) => {
   const pauses: number[] = []
   let pause = 0

@@ -10,6 +10,7 @@ import { remotePinner } from '../pinning/remote-pinner.ts'
 import { Transport } from '../remote/transport.ts'
 import { parseDuration } from './duration.ts'
 import { type CliIO, InputError, UsageError } from './io.ts'
+import { userAgent } from './version.ts'
 
 export const pinHelp = `Usage: stepsplice pin -f FILE [-f FILE...] [-i]
 
@@ -89,6 +90,7 @@ export async function runPin(argv: string[], io: CliIO): Promise<number> {
       transport: new Transport({
         hosts: (values['remote-host'] ?? []).flatMap((h) => h.split(',')).filter((h) => h !== ''),
         allowPlainHttp: values['remote-plain-http'] === true,
+        userAgent,
         ...(extraCa === undefined ? {} : { extraCa }),
       }),
       cacheDir,

@@ -12,6 +12,7 @@ import { Transport } from '../remote/transport.ts'
 import type { SpliceDeps } from '../pipeline/splice.ts'
 import { parseDuration } from './duration.ts'
 import { InputError, UsageError } from './io.ts'
+import { userAgent } from './version.ts'
 
 export const resolutionOptions = {
   'shared-namespace': { type: 'string', multiple: true },
@@ -139,7 +140,7 @@ export function parseResolutionFlags(values: ResolutionFlags, defaults: { cacheD
     throw new UsageError(`--remote-fetches must be a whole number from 1 to 256, not ${JSON.stringify(values['remote-fetches'])}`)
   const settings: RemoteSettings = {
     enabled: new Set(remoteResolverNames.filter((r): r is RemoteResolverName => enabled.has(r))),
-    transport: new Transport({ hosts, allowPlainHttp: values['remote-plain-http'] === true, ...(extraCa === undefined ? {} : { extraCa }) }),
+    transport: new Transport({ hosts, allowPlainHttp: values['remote-plain-http'] === true, userAgent, ...(extraCa === undefined ? {} : { extraCa }) }),
     cacheDir: values['remote-cache-dir'] ?? defaults.cacheDir ?? join(tmpdir(), `stepsplice-remote-${process.getuid?.() ?? 'user'}`),
     ttlMs: positiveDuration('--remote-ttl', values['remote-ttl'] ?? '5m'),
     fetchTimeoutMs: positiveDuration('--remote-timeout', values['remote-timeout'] ?? '30s'),

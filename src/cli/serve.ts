@@ -19,7 +19,7 @@ import { type RunningServer, startServer } from '../server/serve.ts'
 import { defaultMaxConnections } from '../server/limits.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
-import { packageVersion } from './version.ts'
+import { packageVersion, userAgent } from './version.ts'
 import { type CliIO, InputError, RuntimeError, UsageError } from './io.ts'
 import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { parseResolutionFlags, resolutionHelp, resolutionOptions } from './resolution-flags.ts'
@@ -209,7 +209,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     }
     if (kubeConfig.getCurrentCluster() === null)
       throw new RuntimeError('--kube: no cluster found (not in a Pod, no KUBECONFIG, no ~/.kube/config); pass --kubeconfig')
-    cluster = new ClusterCatalog({ kubeConfig, onStatus: (s) => onClusterStatus(s) })
+    cluster = new ClusterCatalog({ kubeConfig, userAgent, onStatus: (s) => onClusterStatus(s) })
     layers.push({ catalog: cluster, origin: 'the cluster' })
     clusterKubeConfig = kubeConfig
   }
@@ -231,6 +231,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     const { ClusterPolicies } = await import('../server/cluster-policies.ts')
     clusterPolicies = new ClusterPolicies({
       kubeConfig: clusterKubeConfig,
+      userAgent,
       files: policies ?? [],
       onStatus: (s) => onClusterStatus(s),
       onInvalid: (r) => onInvalidPolicy(r),

@@ -69,7 +69,7 @@ function getOnce(target: URL, transport: Transport, options: GetOptions, deadlin
     const timer = setTimeout(() => finish(new FetchFailure('timeout', `no answer from ${target.host} within ${options.timeoutMs} ms`)), remaining)
     const requestOptions: https.RequestOptions = {
       method: 'GET',
-      headers: { 'user-agent': 'stepsplice', ...options.headers },
+      headers: { 'user-agent': transport.userAgent, ...options.headers },
       ...(target.protocol === 'https:' ? { ca: transport.ca } : {}),
     }
     const request = (target.protocol === 'https:' ? https : http).request(target, requestOptions, (res) => {

@@ -15,6 +15,8 @@ export interface TransportOptions {
   hosts?: readonly string[]
   /** PEM certificates trusted besides the system's (a private registry's or git server's CA). */
   extraCa?: string
+  /** The User-Agent of every request; `stepsplice` when unset. */
+  userAgent?: string
 }
 
 export class Transport {
@@ -24,11 +26,13 @@ export class Transport {
   readonly ca: string[]
   /** The extra CAs alone, when there are any (git is handed the whole bundle as a file; see git.ts). */
   readonly extraCa: string | undefined
+  readonly userAgent: string
 
   constructor(options: TransportOptions = {}) {
     this.allowPlainHttp = options.allowPlainHttp === true
     this.#hosts = (options.hosts ?? []).map((h) => h.toLowerCase())
     this.extraCa = options.extraCa
+    this.userAgent = options.userAgent ?? 'stepsplice'
     this.ca = options.extraCa === undefined ? [...rootCertificates] : [...rootCertificates, options.extraCa]
   }
 

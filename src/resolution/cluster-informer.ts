@@ -69,9 +69,6 @@ export function nextRewatchPause(current: number, pause: RewatchPause): number {
   return Math.min(current > 0 ? current * 2 : pause.initialMs, pause.maxMs)
 }
 
-/** How list requests name themselves to the API server (its audit log, its per-client metrics); the client's Watch sends undici's own. */
-const userAgent = 'stepsplice'
-
 function isNamedObject(value: unknown): value is KubeObject {
   return isJsonObject(value) && isJsonObject(value.metadata) && typeof value.metadata.name === 'string'
 }
@@ -103,6 +100,8 @@ export class InformerSession {
   readonly #kubeConfig: KubeConfig
   readonly #hooks: SessionHooks
   readonly #rewatch: RewatchPause
+  /** How list requests name themselves to the API server (its audit log, its per-client metrics); the client's Watch sends undici's own. */
+  readonly #userAgent: string
   /** The collection's URL, without a query. */
   readonly #url: string
   readonly #path: string
@@ -120,7 +119,13 @@ export class InformerSession {
   #request: AbortController | undefined
   #stopped = false
 
-  constructor(kubeConfig: KubeConfig, resource: GroupResource, version: string, hooks: SessionHooks, rewatch: RewatchPause = defaultRewatchPause) {
+  constructor(
+    kubeConfig: KubeConfig,
+    resource: GroupResource,
+    version: string,
+    hooks: SessionHooks,
+    options: { rewatch?: RewatchPause | undefined; userAgent?: string | undefined } = {},
+  ) {
     if (resource.group === '' && resource.plural !== 'namespaces') throw new Error(`watching ${resource.plural} of the core group is not supported`)
     const cluster = kubeConfig.getCurrentCluster()
     if (cluster === null) throw new Error('No active cluster!')
@@ -128,7 +133,8 @@ export class InformerSession {
     this.resourceName = resourceName(resource, version)
     this.#kubeConfig = kubeConfig
     this.#hooks = hooks
-    this.#rewatch = rewatch
+    this.#rewatch = options.rewatch ?? defaultRewatchPause
+    this.#userAgent = options.userAgent ?? 'stepsplice'
     this.#path = resource.group === '' ? `/api/${version}/${resource.plural}` : `/apis/${resource.group}/${version}/${resource.plural}`
     this.#url = cluster.server + this.#path
     this.#watch = new Watch(kubeConfig)
@@ -293,7 +299,7 @@ export class InformerSession {
     if (paged) context.setQueryParam('limit', String(pageSize))
     if (continueToken !== undefined) context.setQueryParam('continue', continueToken)
     context.setHeaderParam('Accept', 'application/json, */*;q=0.8')
-    context.setHeaderParam('User-Agent', userAgent)
+    context.setHeaderParam('User-Agent', this.#userAgent)
     context.setSignal(this.#abort.signal)
     await this.#kubeConfig.applySecurityAuthentication(context)
     const response = await this.#http.send(context).toPromise()

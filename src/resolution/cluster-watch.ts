@@ -52,6 +52,8 @@ export interface ResourceWatchOptions {
   onStatus?: ((status: ResourceStatus) => void) | undefined
   /** The pause before re-opening a watch that closed (cluster-informer.ts); defaults 1000 / 30000. */
   rewatch?: RewatchPause | undefined
+  /** The User-Agent of list requests; `stepsplice` when unset. */
+  userAgent?: string | undefined
 }
 
 /** The pause before restart number `failures`: doubling from initialMs up to maxMs, then between half and all of it, so replicas spread out. */
@@ -200,7 +202,7 @@ export class ResourceWatch {
           if (live()) this.#failed(error)
         },
       },
-      this.#options.rewatch,
+      { rewatch: this.#options.rewatch, userAgent: this.#options.userAgent },
     )
     this.#sessions.set(version, session)
     return session

@@ -30,6 +30,8 @@ export interface ClusterCatalogOptions {
   backoff?: Backoff
   /** The pause before re-opening a watch the API server closed with nothing sent (cluster-informer.ts). Defaults 1000 / 30000. */
   rewatch?: RewatchPause
+  /** The User-Agent of list requests; `stepsplice` when unset. */
+  userAgent?: string
 }
 
 const defaultBackoff: Backoff = { initialMs: 1000, maxMs: 60_000 }
@@ -80,7 +82,7 @@ export class ClusterCatalog implements Catalog {
   readonly #watches: WatchSet
 
   constructor(options: ClusterCatalogOptions) {
-    const watchOptions = { backoff: options.backoff ?? defaultBackoff, onStatus: options.onStatus, rewatch: options.rewatch }
+    const watchOptions = { backoff: options.backoff ?? defaultBackoff, onStatus: options.onStatus, rewatch: options.rewatch, userAgent: options.userAgent }
     this.#watches = new WatchSet([
       new ResourceWatch(options.kubeConfig, stepActions, this.#stepActions, watchOptions),
       new ResourceWatch(options.kubeConfig, tasks, this.#tasks, watchOptions),

@@ -43,6 +43,8 @@ export interface ClusterPoliciesOptions {
   /** Told when a policy object turns invalid, changes its errors, or is fixed or deleted. */
   onInvalid?: (report: InvalidPolicyReport) => void
   backoff?: Backoff
+  /** The User-Agent of list requests; `stepsplice` when unset. */
+  userAgent?: string
 }
 
 /** Only what a policy is: the server's bookkeeping (managedFields, uid, …) is not validated or held. */
@@ -101,7 +103,7 @@ export class ClusterPolicies implements PolicyFeed {
     }
     // Keys carry the kind: a StepPolicy and a ClusterStepPolicy may share a name.
     const store = (kind: string): ObjectStore<Held> => new ObjectStore(readPolicy, (key, object, held) => changed(`${kind} ${key}`, object, held))
-    const watchOptions = { backoff: options.backoff ?? { initialMs: 1000, maxMs: 60_000 }, onStatus: options.onStatus }
+    const watchOptions = { backoff: options.backoff ?? { initialMs: 1000, maxMs: 60_000 }, onStatus: options.onStatus, userAgent: options.userAgent }
     this.watches = new WatchSet([
       new ResourceWatch(options.kubeConfig, stepPolicies, store('StepPolicy'), watchOptions),
       new ResourceWatch(options.kubeConfig, clusterStepPolicies, store('ClusterStepPolicy'), watchOptions),

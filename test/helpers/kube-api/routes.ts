@@ -19,6 +19,8 @@ export interface RecordedRequest {
   query: Record<string, string>
   /** Who the bearer token names; undefined when it was missing or wrong. */
   user: string | undefined
+  /** The User-Agent header as sent. */
+  userAgent: string | undefined
   /** The HTTP status answered: 200 for a watch, even one that then ended with an ERROR event. */
   status: number
   /** The code of the ERROR event that ended a watch at once: 410 when its resourceVersion was too old. */
@@ -68,6 +70,7 @@ export function handle(ctx: ApiContext, req: IncomingMessage, res: ServerRespons
     path: url.pathname,
     query: Object.fromEntries(url.searchParams),
     user: ctx.access.authenticate(req.headers.authorization),
+    userAgent: req.headers['user-agent'],
     status: 0,
   }
   ctx.log.push(record)
