@@ -47,6 +47,9 @@ export interface Measure {
   depth: number
 }
 
+/** What an object may be: stepsplice's limits objectBytes and depth. */
+const objectBounds = { bytes: limits.objectBytes, depth: limits.depth }
+
 /** The most JSON text spends on one UTF-16 code unit: a control character's `\u001f`. */
 const mostBytesPerUnit = 6
 
@@ -57,11 +60,7 @@ const mostBytesPerUnit = 6
  * is then at least the exact size, which is enough to tell that a value is
  * within a bound.
  */
-export function measure(
-  value: unknown,
-  bound: { bytes: number; depth: number } = { bytes: limits.objectBytes, depth: limits.depth },
-  roughly = false,
-): Measure {
+export function measure(value: unknown, bound: { bytes: number; depth: number } = objectBounds, roughly = false): Measure {
   let bytes = 0
   let deepest = 0
   // Two stacks of plain values rather than one of frames: no allocation per value walked.
@@ -97,7 +96,7 @@ export function checkSizeAndDepth(value: unknown, path: string, what: string): P
   // Most objects are far within objectBytes even with each long string counted at its most: their text (a
   // script, an expanded run's provenance annotation full of escaped quotes) is then not read character by
   // character. Only an object the rough size does not clear is measured exactly.
-  const rough = measure(value, { bytes: limits.objectBytes, depth: limits.depth }, true)
+  const rough = measure(value, objectBounds, true)
   const m = rough.bytes > limits.objectBytes ? measure(value) : rough
   const out: Problem[] = []
   if (m.bytes > limits.objectBytes) {

@@ -9,7 +9,7 @@
 
 import type { Metric, Registry } from 'prom-client'
 
-export type AdmissionLabels = { endpoint: string; resource: string; outcome: string }
+type AdmissionLabels = { endpoint: string; resource: string; outcome: string }
 
 interface Series {
   labels: AdmissionLabels
@@ -36,12 +36,13 @@ export class AdmissionSeries {
     this.#bounds = bounds
   }
 
-  observe(labels: AdmissionLabels, seconds: number): void {
-    const key = `${labels.endpoint}\u0000${labels.resource}\u0000${labels.outcome}`
+  /** One admission; the series' labels object is made only the first time it is seen. */
+  observe(endpoint: string, resource: string, outcome: string, seconds: number): void {
+    const key = `${endpoint}\u0000${resource}\u0000${outcome}`
     let series = this.#series.get(key)
     if (series === undefined) {
       series = {
-        labels: { endpoint: labels.endpoint, resource: labels.resource, outcome: labels.outcome },
+        labels: { endpoint, resource, outcome },
         buckets: new Float64Array(this.#bounds.length + 1),
         sum: 0,
         count: 0,

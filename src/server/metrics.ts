@@ -199,7 +199,7 @@ export function createMetrics(catalogSize: () => number, options: MetricsOptions
     observe(o) {
       const endpoint = o.endpoint
       const resource = fixedLabel(resourceLabels, o.resource)
-      admissions.observe({ endpoint, resource, outcome: fixedLabel(outcomeLabels, o.outcome) }, o.seconds)
+      admissions.observe(endpoint, resource, fixedLabel(outcomeLabels, o.outcome), o.seconds)
       if (!o.allowed) denials.inc({ endpoint, resource })
       if (o.outcome === 'timeout') deadline.inc({ resource })
       if (o.expandedSteps > 0) expanded.inc({ resource }, o.expandedSteps)

@@ -36,7 +36,7 @@ t.test('the same /metrics text and JSON as prom-client', async (t) => {
       for (const { seconds, ...labels } of observations) {
         histogram.observe(labels, seconds)
         counter.inc(labels)
-        series.observe(labels, seconds)
+        series.observe(labels.endpoint, labels.resource, labels.outcome, seconds)
       }
       assert.equal(await ours.metrics(), await theirs.metrics())
       assert.equal(JSON.stringify(await ours.getMetricsAsJSON()), JSON.stringify(await theirs.getMetricsAsJSON()))
