@@ -17,6 +17,7 @@ import t from 'tap'
 import { defaultUser, policyResources, startKubeApi, tektonResources } from './helpers/kube-api.ts'
 import { deployDir, find, parseManifests } from './helpers/deploy.ts'
 import { mintCerts, root, sleep, type TapTest, tempDir } from './helpers/server.ts'
+import { userAgent } from '../src/cli/version.ts'
 
 interface Rule {
   apiGroups: string[]
@@ -186,6 +187,10 @@ t.test('the ClusterRole grants exactly what `serve --kube` reads, to the service
     'taskgroups.custom.tekton.dev',
     'tasks.tekton.dev',
   ])
+  // serve gives its version to the cluster catalog and the cluster policies; the client's Watch sends its own.
+  const lists = requests.filter((r) => attributesOf(r.path, r.query)?.verb === 'list')
+  t.ok(lists.length >= 6, 'a list of each resource')
+  t.same([...new Set(lists.map((r) => r.userAgent))], [userAgent], `every list names ${userAgent}`)
   const verbsUsed = new Set(used.map((a) => a.verb))
   t.ok(verbsUsed.has('list') && verbsUsed.has('watch'), 'it lists, then watches')
   for (const r of rules) for (const verb of r.verbs) t.ok(verbsUsed.has(verb) || verb === 'get', `${verb} is granted because it is used`)
