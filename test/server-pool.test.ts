@@ -6,7 +6,7 @@
 
 import t from 'tap'
 import { MemoryCatalog } from '../src/resolution/memory.ts'
-import { AdmissionPool } from '../src/server/pool.ts'
+import { AdmissionPool, sendAheadFor } from '../src/server/pool.ts'
 
 const workerUrl = new URL('./fixtures/spinning-worker.ts', import.meta.url)
 
@@ -63,16 +63,20 @@ t.test('a request still queued at its deadline is answered without having been r
 })
 
 t.test('more waiting requests than the queue takes are answered as overloaded', async (t) => {
-  const p = pool(t, 1, 1)
-  await p.started()
-  const spinning = p.run('mutate', 'spin', 300)
-  // Sent ahead to the busy worker, which takes it when it is done with the one it runs.
-  const sentAhead = p.run('mutate', 'next', 300)
-  const queued = p.run('mutate', 'queued', 300)
-  t.same(await p.run('mutate', 'one too many', 300), { overloaded: true })
-  t.match(await spinning, { timedOut: true })
-  t.ok(await sentAhead)
-  t.ok(await queued)
+  t.equal(sendAheadFor(1), 16, 'one worker is sent up to 16 at once')
+  t.equal(sendAheadFor(2), 2, 'several, 2 each')
+  for (const size of [1, 2]) {
+    const p = pool(t, size, 1)
+    await p.started()
+    const spinning = Array.from({ length: size }, () => p.run('mutate', 'spin', 400))
+    // Sent ahead to the busy workers, which take them when they are done with the ones they run.
+    const sentAhead = Array.from({ length: size * (sendAheadFor(size) - 1) }, (_, i) => p.run('mutate', `next ${i}`, 400))
+    const queued = p.run('mutate', 'queued', 400)
+    t.same(await p.run('mutate', 'one too many', 400), { overloaded: true }, `${size} worker(s): held ${sendAheadFor(size)} each, then one queued`)
+    for (const s of spinning) t.match(await s, { timedOut: true })
+    for (const a of await Promise.all(sentAhead)) t.notSame(a, { overloaded: true })
+    t.notSame(await queued, { overloaded: true })
+  }
 })
 
 t.test('close answers what is in flight and stops the workers', async (t) => {

@@ -1,5 +1,5 @@
 // The messages between the server's thread and an admission worker. A
-// worker runs one request at a time (the next may wait in it, sent ahead); step definitions stay in the server's
+// worker runs one request at a time (those sent ahead wait in it); step definitions stay in the server's
 // thread (one catalog, however many workers), so a worker asks for each one
 // it needs and waits for the answer.
 
