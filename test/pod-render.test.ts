@@ -235,3 +235,57 @@ t.test('errors: exit 1, nothing on stdout, each line naming the object, the path
     `error: Job default/build-app: spec.template.metadata.annotations["stepsplice.dev/steps"][0].params: non-existent params in Step: [url]; the StepAction requires url: pass it in params (step "clone", StepAction default/git-clone from ${join(exampleCatalogDir, 'git-clone.yaml')})`,
   ])
 })
+
+t.test('a step of the wrong shape does not hide the other steps’ problems', async (t) => {
+  const pod = (steps: unknown[]): string =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p', namespace: 'default', annotations: { 'stepsplice.dev/steps': JSON.stringify(steps) } },
+      spec: { containers: [{ name: 'main', image: 'busybox' }] },
+    })
+  const at = (i: number): string => `metadata.annotations["stepsplice.dev/steps"][${i}]`
+  const r = await render(
+    pod([
+      { name: 'clone', ref: { name: 'git-clone' }, image: 'alpine', params: [{ name: 'url', value: 'x' }] },
+      { name: 'build', ref: { name: 'go-bild' } },
+      { name: 'use', ref: { name: 'go-build' }, params: [{ name: 'packages', value: '$(steps.clone.results.commit)' }] },
+    ]),
+  )
+  t.equal(r.code, 1)
+  const errors = r.err.trim().split('\n')
+  t.equal(errors.length, 3, 'three problems, one round')
+  t.match(errors[0], `${at(0)}.image: image cannot be used with Ref`)
+  t.match(errors[1], `${at(1)}.ref: stepactions.tekton.dev "go-bild" not found`)
+  t.match(errors[2], `${at(2)}: $(steps.clone.results.commit) needs Tekton's entrypoint`)
+
+  // What an earlier step that could not be built declares is unknown: a reference to it is not judged. A step
+  // that comes later is not earlier, whatever its shape.
+  const paths = await render(
+    pod([
+      { name: 'clone', ref: { name: 'git-clone' }, timeout: '1m', params: [{ name: 'url', value: 'x' }] },
+      { name: 'missing', ref: { name: 'no-such-step' } },
+      {
+        name: 'use',
+        ref: { name: 'go-build' },
+        params: [
+          { name: 'packages', value: '$(steps.clone.results.commit.path)' },
+          { name: 'flags', value: ['$(steps.missing.results.x.path)', '$(steps.later.results.x.path)'] },
+        ],
+      },
+      { name: 'later', ref: { name: 'git-clone' }, image: 'alpine' },
+    ]),
+  )
+  t.equal(paths.code, 1)
+  const found = paths.err.trim().split('\n')
+  t.match(found[0], `${at(0)}.timeout: timeout needs Tekton's entrypoint`)
+  t.match(found[1], `${at(1)}.ref: stepactions.tekton.dev "no-such-step" not found`)
+  t.match(found[2], `${at(2)}: $(steps.later.results.x.path): step "later" is not an earlier step of this Pod`)
+  t.match(found[3], `${at(3)}.image: image cannot be used with Ref`)
+  t.equal(found.length, 4, 'nothing about clone or missing')
+
+  // A list whose every step is of the wrong shape is reported as before; so is a problem with the list itself.
+  const all = await render(pod([{ name: 'a', ref: { name: 'git-clone' }, image: 'x' }, { name: 'Bad' }]))
+  t.equal(all.code, 1)
+  t.equal(all.err.trim().split('\n').length, 3, 'image beside ref; the bad name; the missing ref')
+})

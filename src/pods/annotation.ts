@@ -99,7 +99,12 @@ function describe(e: ErrorObject, steps: unknown[], base: string): Problem | und
   }
 }
 
-export type ParsedSteps = { steps: Step[] } | { problems: Problem[] }
+/**
+ * The steps, or the problems. With problems in some steps of a list, `steps`
+ * holds every item and `invalid` the indexes of those with problems, so the
+ * others can still be resolved and their problems reported in the same round.
+ */
+export type ParsedSteps = { steps: Step[] } | { problems: Problem[]; steps?: Step[]; invalid?: ReadonlySet<number> }
 
 /** Parses the annotation's text; `base` is the path used in problems. */
 export function parseStepsAnnotation(text: string, base = `metadata.annotations["${stepsAnnotation}"]`): ParsedSteps {
@@ -160,17 +165,32 @@ function checkSteps(value: unknown[], base: string): ParsedSteps {
     }
   }
   const items: unknown[] = value
-  const problems: Problem[] = validate(items) ? [] : (validate.errors ?? []).map((e) => describe(e, items, base)).filter((p): p is Problem => p !== undefined)
+  const errors = validate(items) ? [] : (validate.errors ?? [])
+  const problems: Problem[] = errors.map((e) => describe(e, items, base)).filter((p): p is Problem => p !== undefined)
+  // Which items the schema found fault with; an error about the list itself leaves none to go on with.
+  const invalid = new Set<number>()
+  let whole = false
+  for (const e of errors) {
+    const index = /^\/(\d+)(\/|$)/.exec(e.instancePath)?.[1]
+    if (index === undefined) whole = true
+    else invalid.add(Number(index))
+  }
   // Checked even when the schema found problems, so that all are reported in one round;
   // items of the wrong shape were reported above and are skipped here.
   const names = new Map<string, number>()
   items.forEach((s, i) => {
     if (!isJsonObject(s) || typeof s.name !== 'string') return
     const name = s.name
-    if (names.has(name)) problems.push(problem(`${base}[${i}].name`, `duplicate step name ${quoteValue(name)}`, { step: name }))
+    if (names.has(name)) {
+      problems.push(problem(`${base}[${i}].name`, `duplicate step name ${quoteValue(name)}`, { step: name }))
+      invalid.add(i)
+    }
     names.set(name, i)
-    if (isJsonObject(s.ref) && s.ref.name === undefined && s.ref.resolver === undefined)
+    if (isJsonObject(s.ref) && s.ref.name === undefined && s.ref.resolver === undefined) {
       problems.push(problem(`${base}[${i}].ref.name`, 'missing field(s): name', { step: name }))
+      invalid.add(i)
+    }
   })
-  return problems.length > 0 ? { problems } : { steps: items as Step[] }
+  if (problems.length === 0) return { steps: items as Step[] }
+  return whole ? { problems } : { problems, steps: items as Step[], invalid }
 }

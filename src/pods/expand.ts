@@ -38,8 +38,10 @@ export interface PodPlan {
   site: PodTemplateSite
   /** Path prefix of the annotation, for problems. */
   annotationPath: string
-  /** Parsed steps with their path, when the annotation is valid. */
-  refSteps: { step: Step; path: string }[]
+  /** Parsed steps with their path: all of them when the annotation is valid, else those without problems of their own. */
+  refSteps: { step: Step; path: string; index: number }[]
+  /** Steps left out of refSteps for their problems: where they stand, and their names when they have one. */
+  invalidSteps: { index: number; name?: string }[]
   problems: Problem[]
 }
 
@@ -50,21 +52,32 @@ export function planPod(obj: KubeObject, includeWorkloads: boolean): PodPlan | u
   if (site === undefined || typeof text !== 'string') return undefined
   const prefix = site.path === '' ? '' : `${site.path}.`
   const annotationPath = `${prefix}metadata.annotations["${stepsAnnotation}"]`
+  const none = (problems: Problem[]): PodPlan => ({ site, annotationPath, refSteps: [], invalidSteps: [], problems })
   const shape = [...checkMetadata(site.holder.metadata, `${prefix}metadata`), ...checkPodSpec(site.holder.spec, `${prefix}spec`)]
-  if (shape.length > 0) return { site, annotationPath, refSteps: [], problems: shape }
+  if (shape.length > 0) return none(shape)
   // Checked before parsing: YAML's cost grows with the text, and more so with its errors.
   if (text.length > limits.stepsAnnotationBytes) {
-    const tooLong = problem(annotationPath, `${text.length} characters: longer than ${limits.stepsAnnotationBytes} (limit stepsAnnotationBytes)`, {
-      limit: 'stepsAnnotationBytes',
-    })
-    return { site, annotationPath, refSteps: [], problems: [tooLong] }
+    return none([
+      problem(annotationPath, `${text.length} characters: longer than ${limits.stepsAnnotationBytes} (limit stepsAnnotationBytes)`, {
+        limit: 'stepsAnnotationBytes',
+      }),
+    ])
   }
   const parsed = parseStepsAnnotation(text, annotationPath)
-  if ('problems' in parsed) return { site, annotationPath, refSteps: [], problems: parsed.problems }
+  if (parsed.steps === undefined) return none('problems' in parsed ? parsed.problems : [])
   const counted = checkCount(parsed.steps.length, 'steps', annotationPath, 'steps')
-  for (const [i, step] of parsed.steps.entries()) counted.push(...checkCount(step.params?.length ?? 0, 'params', `${annotationPath}[${i}].params`, 'params'))
-  if (counted.length > 0) return { site, annotationPath, refSteps: [], problems: counted }
-  return { site, annotationPath, refSteps: parsed.steps.map((step, i) => ({ step, path: `${annotationPath}[${i}]` })), problems: [] }
+  for (const [i, step] of parsed.steps.entries()) {
+    counted.push(...checkCount(Array.isArray(step?.params) ? step.params.length : 0, 'params', `${annotationPath}[${i}].params`, 'params'))
+  }
+  if (counted.length > 0) return none(counted)
+  // The steps of the right shape are still resolved and checked when others are not: every problem in one round.
+  const invalid = 'invalid' in parsed ? (parsed.invalid ?? new Set<number>()) : new Set<number>()
+  const plan: PodPlan = { site, annotationPath, refSteps: [], invalidSteps: [], problems: 'problems' in parsed ? parsed.problems : [] }
+  for (const [i, step] of parsed.steps.entries()) {
+    if (!invalid.has(i)) plan.refSteps.push({ step, path: `${annotationPath}[${i}]`, index: i })
+    else plan.invalidSteps.push({ index: i, ...(typeof step?.name === 'string' ? { name: step.name } : {}) })
+  }
+  return plan
 }
 
 interface Built {
@@ -192,10 +205,11 @@ export function expandPod(
     warnings,
     expanded: [],
   })
-  if (plan.problems.length > 0) return unchanged(plan.problems)
+  if (plan.problems.length > 0 && plan.refSteps.length === 0) return unchanged(plan.problems)
   const { site } = plan
   const prefix = site.path === '' ? '' : `${site.path}.`
-  const problems: Problem[] = []
+  // Steps of the wrong shape were reported by the plan; the others are resolved and checked beside them.
+  const problems: Problem[] = [...plan.problems]
   const warnings: string[] = []
   const workspaceAnnotationValue = site.metadata.annotations?.[workspaceAnnotation]
   if (workspaceAnnotationValue !== undefined && workspaceAnnotationValue !== 'none' && !workspaceAnnotationValue.startsWith('/')) {
@@ -246,8 +260,15 @@ export function expandPod(
 
   const built: Built[] = []
   const earlier = new Map<string, Set<string>>()
-  for (const { step, path } of plan.refSteps) {
+  // Earlier steps that could not be built: what results they have is unknown, so references to them are not judged.
+  const unknown = new Set<string>()
+  const invalidSteps = plan.invalidSteps.values()
+  let nextInvalid = invalidSteps.next()
+  for (const { step, path, index } of plan.refSteps) {
     const name = step.name ?? ''
+    for (; !nextInvalid.done && nextInvalid.value.index < index; nextInvalid = invalidSteps.next()) {
+      if (nextInvalid.value.name !== undefined) unknown.add(nextInvalid.value.name)
+    }
     // A Pod has no task params: step values are taken as written, and nothing fills anything in later.
     const expanded = expandReference(
       step,
@@ -260,9 +281,13 @@ export function expandPod(
     )
     if ('problems' in expanded) {
       problems.push(...expanded.problems)
+      unknown.add(name)
       continue
     }
-    if ('deferred' in expanded) continue
+    if ('deferred' in expanded) {
+      unknown.add(name)
+      continue
+    }
     const { definition: d, context } = expanded
     warnings.push(...expanded.warnings)
     const results = new Set((d.spec.results ?? []).map((r) => r.name))
@@ -279,7 +304,7 @@ export function expandPod(
         )
       }
     }
-    const rewritten = rewriteContainer(container, script, { step: name, declaredResults: results, earlier })
+    const rewritten = rewriteContainer(container, script, { step: name, declaredResults: results, earlier, unknown })
     for (const e of rewritten.errors) problems.push(problem(path, e, context))
     earlier.set(name, results)
     built.push({

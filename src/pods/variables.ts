@@ -19,6 +19,8 @@ export interface VariableContext {
   declaredResults: ReadonlySet<string>
   /** Steps that run before this one, with the results each declares. */
   earlier: ReadonlyMap<string, ReadonlySet<string>>
+  /** Earlier steps that could not be built (their own problems are reported): their results are not judged. */
+  unknown?: ReadonlySet<string>
 }
 
 export type Rewrite = { text: string; errors: string[] }
@@ -47,7 +49,7 @@ export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
       const [, step = '', result = ''] = other
       const results = ctx.earlier.get(step)
       if (results === undefined) {
-        if (ctx.step === undefined) return whole
+        if (ctx.step === undefined || ctx.unknown?.has(step) === true) return whole
         errors.push(`${whole}: step ${quoteValue(step)} is not an earlier step of this Pod`)
         return whole
       }
