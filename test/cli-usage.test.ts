@@ -77,3 +77,12 @@ t.test('serve: failures to run exit 1 with one line, no help', async (t) => {
     'a bad flag stays a usage error',
   )
 })
+
+t.test('every help fits a terminal of 80 columns', async (t) => {
+  for (const argv of [['--help'], ['render', '--help'], ['lint', '--help'], ['pin', '--help'], ['serve', '--help']]) {
+    const { code, out } = await run(argv)
+    t.equal(code, 0, argv.join(' '))
+    const wide = out.split('\n').filter((line) => line.length > 80)
+    t.same(wide, [], `${argv.join(' ')}: no line past 80 columns`)
+  }
+})

@@ -22,6 +22,7 @@ import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { resolutionHelp, resolutionOptions, withSpliceDeps } from './resolution-flags.ts'
 
 export const lintHelp = `Usage: stepsplice lint --catalog DIR [--catalog DIR...] [-n NAMESPACE]
+                       [--policy PATH]
 
 Checks a catalog of step definitions, as its repository's CI would: every
 StepAction in the directories (Tekton's validation, as admission applies

@@ -14,9 +14,9 @@ export const policyOptions = {
   policy: { type: 'string', multiple: true },
 } as const
 
-export const policyHelp = `  --policy PATH        StepPolicy and ClusterStepPolicy objects (stepsplice.dev/v1alpha1)
-                       from a YAML/JSON file or a directory of them (repeatable);
-                       see docs/policies.md
+export const policyHelp = `  --policy PATH        StepPolicy and ClusterStepPolicy objects
+                       (stepsplice.dev/v1alpha1) from a YAML/JSON file or a
+                       directory of them (repeatable); see docs/policies.md
 `
 
 /** Past this many files under one --policy directory, the rest are refused: a policy set is small. */

@@ -16,7 +16,8 @@ import { type CliIO, InputError, UsageError } from './io.ts'
 import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { resolutionHelp, resolutionOptions, withSpliceDeps } from './resolution-flags.ts'
 
-export const renderHelp = `Usage: stepsplice render --catalog DIR [--catalog DIR...] [-f FILE|-]... [-o yaml|json] [--diff] [-n NAMESPACE]
+export const renderHelp = `Usage: stepsplice render --catalog DIR [--catalog DIR...] [-f FILE|-]...
+                         [-o yaml|json] [--diff] [-n NAMESPACE]
 
 Expands every step reference in TaskRuns and PipelineRuns (inline specs), and
 the stepsplice.dev/steps of Pods and of the Pod templates of Jobs, CronJobs,

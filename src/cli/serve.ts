@@ -27,8 +27,11 @@ import { parseResolutionFlags, resolutionHelp, resolutionOptions } from './resol
 export const serveHelp = `Usage: stepsplice serve [--kube] [--catalog DIR...] [options]
 
 Serves the admission webhook over HTTPS:
-  POST /mutate    AdmissionReview v1 for TaskRuns, PipelineRuns and Pods: JSON patch
-  POST /validate  AdmissionReview v1 for StepActions: Tekton's validation
+  POST /mutate    AdmissionReview v1 for TaskRuns, PipelineRuns and Pods:
+                  a JSON patch
+  POST /validate  AdmissionReview v1 for StepActions (Tekton's validation),
+                  TaskGroups, step policies, and updates of a run's
+                  provenance annotation (refused)
   GET  /healthz   process alive
   GET  /readyz    workers started and catalog synced
   GET  /metrics   Prometheus metrics
@@ -76,11 +79,13 @@ Options:
                        (default 25s)
   --log-level LEVEL    trace, debug, info (default), warn, error, fatal
   --prepare-image IMG  image of the init container that writes Pod step
-                       scripts; needs sh and base64 (default ${defaultPrepareImage})
+                       scripts; needs sh and base64
+                       (default ${defaultPrepareImage})
   --workers N          threads that answer admissions (default: one per CPU
-                       but one, at least 1; here ${defaultWorkers()}); past its deadline a request is answered
-                       and its thread replaced, so no input holds the server
-                       up. 0 answers on the server's own thread (debugging)
+                       but one, at least 1; here ${defaultWorkers()}); past its
+                       deadline a request is answered and its thread
+                       replaced, so no input holds the server up. 0 answers
+                       on the server's own thread (debugging)
 ${policyHelp}  -h, --help           show this help
 
 ${resolutionHelp}
