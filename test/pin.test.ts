@@ -172,7 +172,7 @@ t.test('what cannot be pinned is said, the rest is pinned, exit 1', async (t) =>
 t.test('usage errors exit 2', async (t) => {
   const io = captureIO()
   t.equal(await main(['pin', '-f', '/no/such/file.yaml'], io), 2)
-  t.match(io.err, /cannot read \/no\/such\/file\.yaml: ENOENT/)
+  t.match(io.err, /cannot read \/no\/such\/file\.yaml: no such file or directory\n$/)
   const help = captureIO()
   t.equal(await main(['pin', '--help'], help), 0)
   t.match(help.out, /Usage: stepsplice pin/)

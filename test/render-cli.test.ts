@@ -267,10 +267,14 @@ t.test('usage errors: exit 2, nothing on stdout', async (t) => {
     ['positional argument', ['--catalog', catalog, 'extra.yaml'], /error: /],
     ['missing --catalog', ['-f', oneTaskRun], /error: at least one --catalog DIR is required/],
     ['bad -o', ['--catalog', catalog, '-f', oneTaskRun, '-o', 'table'], /error: --output must be yaml or json, not "table"/],
-    ['unreadable file', ['--catalog', catalog, '-f', join(dir, 'nope.yaml')], /error: cannot read .*nope\.yaml: ENOENT/],
+    ['unreadable file', ['--catalog', catalog, '-f', join(dir, 'nope.yaml')], /error: cannot read .*nope\.yaml: no such file or directory\n$/],
     ['a directory given as a file', ['--catalog', catalog, '-f', dir], /error: cannot read /],
     ['YAML syntax error', ['--catalog', catalog, '-f', badYaml], /error: .*bad-syntax\.yaml/],
-    ['missing catalog directory', ['--catalog', join(dir, 'no-such-dir'), '-f', oneTaskRun], /error: cannot read catalog/],
+    [
+      'missing catalog directory',
+      ['--catalog', join(dir, 'no-such-dir'), '-f', oneTaskRun],
+      /error: cannot read catalog [^\n]*no-such-dir: no such file or directory\n$/,
+    ],
     ['-o without a value', ['--catalog', catalog, '-o'], /error: /],
   ]
   // A mistake in the command line is one line and a pointer to --help; input that cannot be read is one line.

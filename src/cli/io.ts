@@ -24,6 +24,37 @@ export class RuntimeError extends Error {
   override name = 'RuntimeError'
 }
 
+/** What the usual file system errors mean, in the words `ls` would use. */
+const fsWords: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'file name too long',
+}
+
+/**
+ * Why a file could not be read, as a short phrase: "no such file or
+ * directory", not the code alone, nor Node's "ENOENT: no such file or
+ * directory, realpath '/x'", which repeats the path and names a syscall.
+ * Anything else keeps its own message.
+ */
+export function fsReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  const words = code === undefined ? undefined : fsWords[code]
+  if (words !== undefined) return words
+  if (err instanceof Error) return code === undefined || err.message.includes(code) ? err.message : `${code}: ${err.message}`
+  return String(err)
+}
+
+/** The path a file system error is about, when it names one. */
+export function fsPath(err: unknown): string | undefined {
+  const path = (err as NodeJS.ErrnoException | undefined)?.path
+  return typeof path === 'string' ? path : undefined
+}
+
 /** The process's own streams, which can say when what was written has left. */
 export interface ProcessIO extends CliIO {
   /**

@@ -17,7 +17,7 @@ import { formatProblem, type Problem } from '../problems/problem.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { scanDirectories } from '../resolution/directory-scan.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import { type CliIO, InputError, UsageError } from './io.ts'
+import { type CliIO, InputError, UsageError, fsReason, fsPath } from './io.ts'
 import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { resolutionHelp, resolutionOptions, withSpliceDeps } from './resolution-flags.ts'
 
@@ -121,7 +121,7 @@ async function lintFile(path: string, fallbackNamespace: string, deps: SpliceDep
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    report.problems.push(`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    report.problems.push(`${path}: cannot read: ${fsReason(err)}`)
     return
   }
   const parsed = parseDocuments(text, path)
@@ -195,7 +195,7 @@ export async function runLint(argv: string[], io: CliIO): Promise<number> {
     catalog = await DirectoryCatalog.load(directories)
     scan = await scanDirectories(directories)
   } catch (err) {
-    throw new InputError(`cannot read catalog: ${(err as Error).message}`)
+    throw new InputError(`cannot read catalog ${fsPath(err) ?? directories.join(', ')}: ${fsReason(err)}`)
   }
   const policies = await loadPolicyFlags(values.policy)
   const report: Report = { problems: [], warnings: [...scan.warnings], stepActions: 0, policies: 0, taskGroups: 0, tasks: 0, pipelines: 0, skipped: 0 }

@@ -5,6 +5,7 @@
 
 import { type CliIO, InputError, processIO, RuntimeError, UsageError } from './io.ts'
 import { packageVersion } from './version.ts'
+import { nearestNames } from '../problems/nearest.ts'
 
 export const mainHelp = `stepsplice: reusable steps (Tekton StepActions) spliced into TaskRuns,
 PipelineRuns and Pods at admission.
@@ -26,6 +27,28 @@ Run "stepsplice <command> --help" for a command's options.
 `
 
 type Command = (argv: string[], io: CliIO) => Promise<number>
+
+/** Each command's help, for the flags a misspelt one may have meant; loaded only then. */
+const helps: Record<string, () => Promise<string>> = {
+  render: async () => (await import('./render.ts')).renderHelp,
+  lint: async () => (await import('./lint.ts')).lintHelp,
+  pin: async () => (await import('./pin.ts')).pinHelp,
+  serve: async () => (await import('./serve.ts')).serveHelp,
+}
+
+/**
+ * parseArgs' own wording, in ours: "unknown flag --ctalog; did you mean
+ * --catalog?" rather than "Unknown option '--ctalog'". The flags are those
+ * the command's help lists.
+ */
+async function usageMessage(err: Error & { code?: string }, command: string | undefined): Promise<string> {
+  const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(err.message)?.[1] : undefined
+  if (unknown === undefined) return err.message
+  const help = command !== undefined && Object.hasOwn(helps, command) ? await (helps[command] as () => Promise<string>)() : ''
+  const flags = [...new Set([...help.matchAll(/(?<![\w-])--[a-z][a-z-]*/g)].map((m) => m[0]))]
+  const near = unknown.startsWith('--') ? nearestNames(unknown, flags) : []
+  return `unknown flag ${unknown}${near.length === 0 ? '' : `; did you mean ${near.join(' or ')}?`}`
+}
 
 /** Each command loads only its own modules: `render` never loads the server (fastify, metrics, workers). */
 const commands: Record<string, () => Promise<Command>> = {
@@ -59,7 +82,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     // parseArgs reports unknown or malformed options with these codes.
     const code = (err as { code?: string }).code ?? ''
     if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`error: ${(err as Error).message}\nRun 'stepsplice ${load === undefined ? '' : `${command} `}--help' for usage.\n`)
+      const message = await usageMessage(err as Error & { code?: string }, load === undefined ? undefined : command)
+      io.stderr(`error: ${message}\nRun 'stepsplice ${load === undefined ? '' : `${command} `}--help' for usage.\n`)
       return 2
     }
     if (err instanceof InputError) {

@@ -9,7 +9,7 @@ import { pinText } from '../pinning/pin.ts'
 import { remotePinner } from '../pinning/remote-pinner.ts'
 import { Transport } from '../remote/transport.ts'
 import { parseDuration } from './duration.ts'
-import { type CliIO, InputError, UsageError } from './io.ts'
+import { type CliIO, InputError, UsageError, fsReason } from './io.ts'
 import { userAgent } from './version.ts'
 
 export const pinHelp = `Usage: stepsplice pin -f FILE [-f FILE...] [-i]
@@ -71,7 +71,7 @@ export async function runPin(argv: string[], io: CliIO): Promise<number> {
   let extraCa: string | undefined
   if (values['remote-ca'] !== undefined) {
     extraCa = await readFile(values['remote-ca'], 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new InputError(`cannot read --remote-ca ${values['remote-ca']}: ${err.code ?? err.message}`)
+      throw new InputError(`cannot read --remote-ca ${values['remote-ca']}: ${fsReason(err)}`)
     })
   }
   const names = values.filename ?? ['-']
@@ -81,7 +81,7 @@ export async function runPin(argv: string[], io: CliIO): Promise<number> {
     try {
       inputs.push({ name, text: name === '-' ? await io.readStdin() : await readFile(name, 'utf8') })
     } catch (err) {
-      throw new InputError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new InputError(`cannot read ${name}: ${fsReason(err)}`)
     }
   }
   const cacheDir = await mkdtemp(join(tmpdir(), 'stepsplice-pin-'))

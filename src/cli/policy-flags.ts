@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { parseDocuments } from '../json/documents.ts'
 import { readPolicies } from '../policy/load.ts'
 import type { LoadedPolicy } from '../policy/types.ts'
-import { InputError } from './io.ts'
+import { InputError, fsReason } from './io.ts'
 
 export const policyOptions = {
   policy: { type: 'string', multiple: true },
@@ -27,7 +27,7 @@ async function filesOf(path: string): Promise<string[]> {
   try {
     info = await stat(path)
   } catch (err) {
-    throw new InputError(`cannot read --policy ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new InputError(`cannot read --policy ${path}: ${fsReason(err)}`)
   }
   if (!info.isDirectory()) return [path]
   const entries = await readdir(path, { recursive: true, withFileTypes: true })

@@ -12,7 +12,7 @@ import { namespaceOf, spliceObject, type SpliceDeps } from '../pipeline/splice.t
 import { formatDocuments, type OutputFormat, parseDocuments } from '../json/documents.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { unifiedDiff } from './diff.ts'
-import { type CliIO, InputError, UsageError } from './io.ts'
+import { type CliIO, InputError, UsageError, fsReason, fsPath } from './io.ts'
 import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { resolutionHelp, resolutionOptions, withSpliceDeps } from './resolution-flags.ts'
 
@@ -56,7 +56,7 @@ async function readInput(name: string, io: CliIO): Promise<string> {
   try {
     return await readFile(name, 'utf8')
   } catch (err) {
-    throw new InputError(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new InputError(`cannot read ${name}: ${fsReason(err)}`)
   }
 }
 
@@ -142,7 +142,7 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
   try {
     catalog = await DirectoryCatalog.load(catalogs)
   } catch (err) {
-    throw new InputError(`cannot read catalog: ${(err as Error).message}`)
+    throw new InputError(`cannot read catalog ${fsPath(err) ?? catalogs.join(', ')}: ${fsReason(err)}`)
   }
   for (const w of catalog.loadWarnings) io.stderr(`Warning: ${w}\n`)
   // Invalid StepActions are said at load too, not only when a step references one (parse failures are among the warnings above).

@@ -11,7 +11,7 @@ import { type Layer, LayeredCatalog, type LayeredOptions, runnableResolvers } fr
 import { Transport } from '../remote/transport.ts'
 import type { SpliceDeps } from '../pipeline/splice.ts'
 import { parseDuration } from './duration.ts'
-import { InputError, UsageError } from './io.ts'
+import { InputError, UsageError, fsReason } from './io.ts'
 import { userAgent } from './version.ts'
 
 export const resolutionOptions = {
@@ -131,7 +131,7 @@ export function parseResolutionFlags(values: ResolutionFlags, defaults: { cacheD
     try {
       extraCa = readFileSync(values['remote-ca'], 'utf8')
     } catch (err) {
-      throw new InputError(`cannot read --remote-ca ${values['remote-ca']}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new InputError(`cannot read --remote-ca ${values['remote-ca']}: ${fsReason(err)}`)
     }
     if (!extraCa.includes('-----BEGIN CERTIFICATE-----')) throw new InputError(`--remote-ca ${values['remote-ca']} holds no PEM certificate`)
   }

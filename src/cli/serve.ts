@@ -20,7 +20,7 @@ import { defaultMaxConnections } from '../server/limits.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
 import { packageVersion, userAgent } from './version.ts'
-import { type CliIO, InputError, RuntimeError, UsageError } from './io.ts'
+import { type CliIO, InputError, RuntimeError, UsageError, fsReason, fsPath } from './io.ts'
 import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { parseResolutionFlags, resolutionHelp, resolutionOptions } from './resolution-flags.ts'
 
@@ -223,7 +223,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     try {
       directory = await DirectoryCatalog.load(dirs)
     } catch (err) {
-      throw new RuntimeError(`cannot read catalog: ${(err as Error).message}`)
+      throw new RuntimeError(`cannot read catalog ${fsPath(err) ?? dirs.join(', ')}: ${fsReason(err)}`)
     }
     // What it could not serve is logged by the server, one structured line per file (server/catalog-reports.ts).
     layers.push({ catalog: directory, origin: dirs.join(', ') })
