@@ -261,6 +261,15 @@ t.test('TaskRun: stepTemplate, pod template, Docker Hub names and variables', as
     ['image $(params.image) is not allowed by images.allow [docker.io/library/alpine:*]'],
     'the short name is allowed in full',
   )
+  const pinned = run([policy({ images: { requireDigest: true } })], object)
+  t.strictSame(
+    pinned.map((v) => v.message),
+    [
+      'image alpine:3 is not pinned by digest (@sha256: and 64 hex digits)',
+      'image $(params.image) holds a variable substituted at run time: it cannot be shown to be pinned by digest',
+    ],
+    'a variable is not taken for an image that lacks a digest',
+  )
 })
 
 t.test('PipelineRun: tasks and finally, sources and run-level pod templates', async (t) => {

@@ -269,7 +269,7 @@ t.test('usage errors: exit 2, nothing on stdout', async (t) => {
     ['bad -o', ['--catalog', catalog, '-f', oneTaskRun, '-o', 'table'], /error: --output must be yaml or json, not "table"/],
     ['unreadable file', ['--catalog', catalog, '-f', join(dir, 'nope.yaml')], /error: cannot read .*nope\.yaml: no such file or directory\n$/],
     ['a directory given as a file', ['--catalog', catalog, '-f', dir], /error: cannot read /],
-    ['YAML syntax error', ['--catalog', catalog, '-f', badYaml], /error: .*bad-syntax\.yaml/],
+    ['YAML syntax error', ['--catalog', catalog, '-f', badYaml], /^(error: [^\n]*bad-syntax\.yaml: [^\n]* at line \d+, column \d+\n)+$/],
     [
       'missing catalog directory',
       ['--catalog', join(dir, 'no-such-dir'), '-f', oneTaskRun],

@@ -168,7 +168,8 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
       const documents: unknown[] = []
       for (const name of names) {
         const parsed = parseDocuments(await readInput(name, io), name === '-' ? '<stdin>' : name)
-        if (parsed.errors.length > 0) throw new InputError(parsed.errors.join('\n'))
+        // One line each, as every error is printed ("error: " starts each).
+        if (parsed.errors.length > 0) throw new InputError(parsed.errors.join('\nerror: '))
         documents.push(...parsed.documents)
       }
       return { documents, rendered: await Promise.all(documents.map((d, i) => renderDocument(d, i, values.namespace, deps))) }

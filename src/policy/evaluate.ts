@@ -284,8 +284,12 @@ function checkSubject(spec: StepPolicySpec, s: Subject, report: (rule: string, m
     else if (denied !== undefined) report('images.deny', `image ${shown} is denied by images.deny pattern ${denied}`)
     else if (images.allow !== undefined && images.allow.length > 0 && firstMatch(images.allow, [full ?? image]) === undefined)
       report('images.allow', `image ${shown} is not allowed by images.allow ${listed(images.allow)}`)
-    if (images.requireDigest === true && !digestPinned.test(image))
-      report('images.requireDigest', `image ${image} is not pinned by digest (@sha256: and 64 hex digits)`)
+    if (images.requireDigest === true && !digestPinned.test(image)) {
+      // A variable may well become a pinned image at run time, but nothing here can know it will.
+      if (image.includes(variable))
+        report('images.requireDigest', `image ${image} holds a variable substituted at run time: it cannot be shown to be pinned by digest`)
+      else report('images.requireDigest', `image ${image} is not pinned by digest (@sha256: and 64 hex digits)`)
+    }
   }
 
   const rules = spec.securityContext ?? {}
