@@ -4,6 +4,8 @@
 // The worker here (test/fixtures/spinning-worker.ts) speaks the real
 // protocol and spins on the body "spin", as a pathological input would.
 
+import { once } from 'node:events'
+import { Worker } from 'node:worker_threads'
 import t from 'tap'
 import { MemoryCatalog } from '../src/resolution/memory.ts'
 import { AdmissionPool, sendAheadFor } from '../src/server/pool.ts'
@@ -86,4 +88,36 @@ t.test('close answers what is in flight and stops the workers', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 20))
   await p.close()
   t.match(await spinning, { timedOut: true })
+})
+
+t.test('a request the worker sets aside as past its deadline is answered as timed out, whoever sees it first', async (t) => {
+  const p = pool(t)
+  await p.started()
+  t.match(await p.run('mutate', 'skip', 60_000), { timedOut: true, resolving: false, fields: { uid: 'uid-0' } }, 'not an answer of its own')
+  t.match(await p.run('mutate', 'hello', 5000), { handled: { body: '{"answered":"hello"}' } }, 'the worker goes on')
+})
+
+t.test('a worker that runs a request answered while it waited there is replaced', async (t) => {
+  const p = pool(t)
+  await p.started()
+  // The worker is busy for 300 ms; the request behind it is answered at its deadline while it waits, and then
+  // the worker starts it anyway and computes forever (a pool timer a moment ahead of the worker's clock).
+  const busy = p.run('mutate', 'busy:300', 5000)
+  const stale = p.run('mutate', 'spin', 100)
+  t.match(await stale, { timedOut: true }, 'answered at its deadline, still waiting in the worker')
+  const after = p.run('mutate', 'after', 5000)
+  t.match(await busy, { handled: { body: '{"answered":"busy:300"}' } })
+  t.match(await after, { handled: { body: '{"answered":"after"}' } }, 'answered by a fresh worker, well before its own deadline')
+})
+
+t.test('the admission worker sets aside, unread, a request that reaches it past its deadline', async (t) => {
+  const worker = new Worker(new URL('../src/server/worker.ts', import.meta.url))
+  t.teardown(() => worker.terminate())
+  t.same((await once(worker, 'message'))[0], { type: 'ready' })
+  const run = (id: number, deadline: number) =>
+    worker.postMessage({ type: 'run', id, endpoint: 'mutate', body: 'not even JSON', settings: { deadlineMs: 1000, onTimeout: 'deny' }, deadline })
+  run(1, Date.now() - 1)
+  t.same((await once(worker, 'message'))[0], { type: 'skipped', id: 1 })
+  run(2, Date.now() + 60_000)
+  t.match((await once(worker, 'message'))[0], { type: 'done', id: 2, handled: { status: 400 } }, 'one in time is read (and found not JSON)')
 })

@@ -87,7 +87,18 @@ interface Slot {
   tasks: Task[]
   /** The generation of the policies it holds; -1 before the first are sent. */
   policies: number
+  /** Set while the request at the head of `tasks` is one already answered (see #headChanged). */
+  watchdog?: NodeJS.Timeout
 }
+
+/**
+ * How long past its deadline a worker may take to set aside a request that
+ * was answered while it waited there. It skips one whose deadline has passed
+ * by its own clock at once; this is for one it started anyway (the pool's
+ * timer fired a moment before the worker's clock said so), which nothing
+ * else would stop if it computed forever.
+ */
+const staleGraceMs = 100
 
 export interface PoolOptions {
   /** Worker threads; each answers one request at a time. */
@@ -224,9 +235,11 @@ export class AdmissionPool {
     if (task === undefined) return
     // A task answered at its deadline stays on its worker until the worker finishes with it.
     if (!this.#tasks.has(task.id)) {
-      if (message.type === 'done') {
-        slot.tasks.splice(slot.tasks.indexOf(task), 1)
-        this.#dispatch()
+      if (message.type === 'done' || message.type === 'skipped') this.#finished(slot, task)
+      // Started after all: what it asks is answered at once, so it ends rather than waits.
+      else if (message.type === 'resolve' || message.type === 'resolveTask' || message.type === 'labels') {
+        const answer: ToWorker = { type: 'resolved', id: task.id, rid: message.rid, resolution: JSON.stringify({ error: 'deadline exceeded' }) }
+        slot.worker.postMessage(answer)
       }
       return
     }
@@ -259,10 +272,41 @@ export class AdmissionPool {
         task.lookups.delete(message.rid)
         return
       case 'done':
-        slot.tasks.splice(slot.tasks.indexOf(task), 1)
         this.#settle(task, { handled: message.handled })
-        this.#dispatch()
+        this.#finished(slot, task)
+        return
+      case 'skipped':
+        // The worker's clock passed the deadline before the pool's timer fired: answered here as that timer would.
+        this.#settle(task, { timedOut: true, resolving: false, ...withFields(task) })
+        this.#finished(slot, task)
     }
+  }
+
+  /** The worker is done with `task`: the next it holds is the one it runs. */
+  #finished(slot: Slot, task: Task): void {
+    slot.tasks.splice(slot.tasks.indexOf(task), 1)
+    this.#headChanged(slot)
+    this.#dispatch()
+  }
+
+  /**
+   * A request answered at its deadline while it waited in a worker may come
+   * to the head, the one the worker runs: the worker should set it aside at
+   * once. If it is still there `staleGraceMs` past its deadline, the worker
+   * is computing it for nobody, and is replaced as #expire would.
+   */
+  #headChanged(slot: Slot): void {
+    clearTimeout(slot.watchdog)
+    slot.watchdog = undefined
+    const head = slot.tasks[0]
+    if (head === undefined || this.#tasks.has(head.id)) return
+    slot.watchdog = setTimeout(
+      () => {
+        slot.watchdog = undefined
+        if (slot.tasks[0] === head) void slot.worker.terminate()
+      },
+      Math.max(0, head.deadline - Date.now()) + staleGraceMs,
+    )
   }
 
   #lookup(slot: Slot, task: Task, rid: number, question: (signal: AbortSignal) => Promise<unknown>): void {
@@ -302,6 +346,7 @@ export class AdmissionPool {
   }
 
   #exited(slot: Slot): void {
+    clearTimeout(slot.watchdog)
     if (slot.online) this.#online--
     slot.online = false
     const [task, ...waiting] = slot.tasks

@@ -59,3 +59,5 @@ export type FromWorker =
   | { type: 'labels'; id: number; rid: number; namespace: string }
   | { type: 'cancel'; id: number; rid: number }
   | { type: 'done'; id: number; handled: Handled }
+  /** Not run: its deadline had passed when the worker came to it. The pool answers it as timed out, if it has not already. */
+  | { type: 'skipped'; id: number }

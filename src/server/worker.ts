@@ -123,14 +123,12 @@ port.on('message', (message: ToWorker) => {
 async function next(): Promise<void> {
   while (runs.length > 0) {
     const message = runs[0] as Extract<ToWorker, { type: 'run' }>
-    // Answered already by the pool, at its deadline, while it waited here: nothing to do.
-    if (Date.now() >= message.deadline) post({ type: 'done', id: message.id, handled: skipped })
+    // Past its deadline before it started: the pool answers it as timed out (its own timer may have already).
+    if (Date.now() >= message.deadline) post({ type: 'skipped', id: message.id })
     else post({ type: 'done', id: message.id, handled: await run(message) })
     runs.shift()
   }
 }
-
-const skipped: Handled = { status: 503, body: '{}', outcome: 'error', allowed: false, expandedSteps: 0 }
 
 async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Handled> {
   const { id, endpoint, body, settings } = message
