@@ -48,6 +48,11 @@ t.test('a usage error is one line and a pointer to --help, for every command', a
     t.equal(r.err.split('\n')[0], `error: unknown flag ${argv[1]}; did you mean ${meant}?`, argv.join(' '))
   }
   t.equal((await run(['render', '-z'])).err.split('\n')[0], 'error: unknown flag -z', 'a short one: no guess')
+  t.equal((await run(['render', "--catalog's", 'x'])).err.split('\n')[0], "error: unknown flag --catalog's; did you mean --catalog?", 'named whole')
+  for (const command of ['render', 'lint', 'serve']) {
+    const r = await run([command, '--catalog='])
+    t.same([r.code, r.err.split('\n')[0]], [2, 'error: --catalog needs a directory'], `${command}: an empty --catalog`)
+  }
   for (const unknown of ['frobnicate', 'toString', '__proto__']) {
     t.same(await run([unknown]), { code: 2, out: '', err: `error: unknown command ${JSON.stringify(unknown)}\nRun 'stepsplice --help' for usage.\n` }, unknown)
   }

@@ -187,6 +187,7 @@ export async function runLint(argv: string[], io: CliIO): Promise<number> {
     return 0
   }
   const directories = values.catalog ?? []
+  if (directories.includes('')) throw new UsageError('--catalog needs a directory')
   if (directories.length === 0) throw new UsageError('at least one --catalog DIR is required')
   let catalog: DirectoryCatalog
   let scan: Awaited<ReturnType<typeof scanDirectories>>

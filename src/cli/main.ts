@@ -42,7 +42,7 @@ const helps: Record<string, () => Promise<string>> = {
  * the command's help lists.
  */
 async function usageMessage(err: Error & { code?: string }, command: string | undefined): Promise<string> {
-  const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(err.message)?.[1] : undefined
+  const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '(.*?)'(?:\. To specify|$)/s.exec(err.message)?.[1] : undefined
   if (unknown === undefined) return err.message
   const help = command !== undefined && Object.hasOwn(helps, command) ? await (helps[command] as () => Promise<string>)() : ''
   const flags = [...new Set([...help.matchAll(/(?<![\w-])--[a-z][a-z-]*/g)].map((m) => m[0]))]

@@ -137,6 +137,7 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
   if (values.output !== 'yaml' && values.output !== 'json') throw new UsageError(`--output must be yaml or json, not ${JSON.stringify(values.output)}`)
   const format: OutputFormat = values.output
   const catalogs = values.catalog ?? []
+  if (catalogs.includes('')) throw new UsageError('--catalog needs a directory')
   if (catalogs.length === 0) throw new UsageError('at least one --catalog DIR is required')
   let catalog: DirectoryCatalog
   try {

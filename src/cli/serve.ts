@@ -180,6 +180,7 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
   const deadlineMs = duration('--deadline', values.deadline)
   const graceMs = duration('--grace-period', values['grace-period'])
   const dirs = values.catalog ?? []
+  if (dirs.includes('')) throw new UsageError('--catalog needs a directory')
   const kube = values.kube === true
   if (dirs.length === 0 && !kube) throw new UsageError('at least one --catalog DIR, or --kube, is required')
   if (values.kubeconfig !== undefined && !kube) throw new UsageError('--kubeconfig goes with --kube')
