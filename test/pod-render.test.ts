@@ -284,6 +284,24 @@ t.test('a step of the wrong shape does not hide the other steps’ problems', as
   t.match(found[3], `${at(3)}.image: image cannot be used with Ref`)
   t.equal(found.length, 4, 'nothing about clone or missing')
 
+  // A name given twice: the second step is the one in error, and which of the two a later step means is unknown.
+  const twice = await render(
+    pod([
+      { name: 'a', ref: { name: 'git-clone' }, params: [{ name: 'url', value: 'x' }] },
+      { name: 'a', ref: { name: 'summarize' } },
+      { name: 'use', ref: { name: 'go-build' }, params: [{ name: 'packages', value: '$(steps.a.results.short-sha.path)' }] },
+    ]),
+  )
+  t.equal(twice.code, 1)
+  t.same(
+    twice.err
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^error: Pod default\/p: /, '')),
+    [`${at(1)}.name: duplicate step name "a" (step "a")`],
+    'only the duplicate',
+  )
+
   // A list whose every step is of the wrong shape is reported as before; so is a problem with the list itself.
   const all = await render(pod([{ name: 'a', ref: { name: 'git-clone' }, image: 'x' }, { name: 'Bad' }]))
   t.equal(all.code, 1)

@@ -47,9 +47,11 @@ export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
     const other = otherResult.exec(inner)
     if (other) {
       const [, step = '', result = ''] = other
+      // Checked first: an earlier step of the same name (a duplicate) is not the one that failed.
+      if (ctx.step !== undefined && ctx.unknown?.has(step) === true) return whole
       const results = ctx.earlier.get(step)
       if (results === undefined) {
-        if (ctx.step === undefined || ctx.unknown?.has(step) === true) return whole
+        if (ctx.step === undefined) return whole
         errors.push(`${whole}: step ${quoteValue(step)} is not an earlier step of this Pod`)
         return whole
       }
