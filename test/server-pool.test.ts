@@ -7,6 +7,7 @@
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import t from 'tap'
+import type { Catalog } from '../src/resolution/catalog.ts'
 import { MemoryCatalog } from '../src/resolution/memory.ts'
 import { AdmissionPool, sendAheadFor } from '../src/server/pool.ts'
 
@@ -108,6 +109,38 @@ t.test('a worker that runs a request answered while it waited there is replaced'
   const after = p.run('mutate', 'after', 5000)
   t.match(await busy, { handled: { body: '{"answered":"busy:300"}' } })
   t.match(await after, { handled: { body: '{"answered":"after"}' } }, 'answered by a fresh worker, well before its own deadline')
+})
+
+t.test('a worker that computes on after its catalog questions were answered at the deadline is replaced', async (t) => {
+  // A catalog that answers only when the request gives up on it.
+  const hanging: Catalog = {
+    size: 0,
+    resolve: (_ref, options) => new Promise((resolve) => options?.signal?.addEventListener('abort', () => resolve({ error: 'cancelled' }), { once: true })),
+  }
+  const p = new AdmissionPool({ size: 1, catalog: hanging, settings: { deadlineMs: 100, onTimeout: 'deny' }, workerUrl })
+  t.teardown(() => p.close())
+  await p.started()
+  t.match(await p.run('mutate', 'ask-then-spin', 100), { timedOut: true, resolving: true })
+  t.match(await p.run('mutate', 'after', 5000), { handled: { body: '{"answered":"after"}' } }, 'answered by a fresh worker')
+})
+
+t.test('what a worker sends after it was told to stop does not change what it held', async (t) => {
+  const p = pool(t)
+  await p.started()
+  // The request behind a busy one is answered at its deadline while it waits; the worker then sets it aside, but
+  // this thread is held up for longer than the grace, so the pool stops the worker before it reads that. The one
+  // behind, which the stopped worker had started, goes to the next worker, not answered as failed.
+  const busy = p.run('mutate', 'busy:300', 5000).then((answer) => {
+    setImmediate(() => {
+      for (const until = Date.now() + 1300; Date.now() < until; );
+    })
+    return answer
+  })
+  const stale = p.run('mutate', 'skip-after:20', 100)
+  const live = p.run('mutate', 'busy:2500', 20_000)
+  t.match(await busy, { handled: {} })
+  t.match(await stale, { timedOut: true })
+  t.match(await live, { handled: { body: '{"answered":"busy:2500"}' } }, 'sent to the next worker')
 })
 
 t.test('the admission worker sets aside, unread, a request that reaches it past its deadline', async (t) => {

@@ -89,16 +89,25 @@ interface Slot {
   policies: number
   /** Set while the request at the head of `tasks` is one already answered (see #headChanged). */
   watchdog?: NodeJS.Timeout
+  /**
+   * Told to stop: what it still sends (its messages arrive until it has
+   * exited) is ignored, so `tasks` stays as it was, the one it ran first:
+   * #exited answers that one and sends the others elsewhere.
+   */
+  stopping?: boolean
 }
 
 /**
  * How long past its deadline a worker may take to set aside a request that
  * was answered while it waited there. It skips one whose deadline has passed
  * by its own clock at once; this is for one it started anyway (the pool's
- * timer fired a moment before the worker's clock said so), which nothing
- * else would stop if it computed forever.
+ * timer fired a moment before the worker's clock said so, or it was waiting
+ * on the catalog at its deadline), which nothing else would stop if it
+ * computed forever. A second, not less: the worker's "skipped" may sit
+ * unread while this thread is held up, and stopping a worker for that
+ * would send everything it holds elsewhere for nothing.
  */
-const staleGraceMs = 100
+const staleGraceMs = 1000
 
 export interface PoolOptions {
   /** Worker threads; each answers one request at a time. */
@@ -202,7 +211,7 @@ export class AdmissionPool {
     for (let held = 0; held < this.#depth; held++) {
       for (const slot of this.#slots) {
         if (this.#queue.length === 0) return
-        if (slot.online && slot.tasks.length === held) this.#send(slot, this.#queue.shift() as Task)
+        if (slot.online && slot.stopping !== true && slot.tasks.length === held) this.#send(slot, this.#queue.shift() as Task)
       }
     }
   }
@@ -231,6 +240,7 @@ export class AdmissionPool {
   }
 
   #receive(slot: Slot, message: Exclude<FromWorker, { type: 'ready' }>): void {
+    if (slot.stopping === true) return
     const task = slot.tasks.find((t) => t.id === message.id)
     if (task === undefined) return
     // A task answered at its deadline stays on its worker until the worker finishes with it.
@@ -303,7 +313,7 @@ export class AdmissionPool {
     slot.watchdog = setTimeout(
       () => {
         slot.watchdog = undefined
-        if (slot.tasks[0] === head) void slot.worker.terminate()
+        if (slot.tasks[0] === head) this.#stop(slot)
       },
       Math.max(0, head.deadline - Date.now()) + staleGraceMs,
     )
@@ -336,13 +346,22 @@ export class AdmissionPool {
     // Still waiting in the worker: it skips what is past its deadline when it gets there.
     if (slot === undefined || slot.tasks[0] !== task) return
     if (pending.length === 0) {
-      void slot.worker.terminate()
+      this.#stop(slot)
       return
     }
     for (const rid of pending) {
       const message: ToWorker = { type: 'resolved', id: task.id, rid, resolution: JSON.stringify({ error: 'deadline exceeded' }) }
       slot.worker.postMessage(message)
     }
+    // It should finish at once now; if it computes on instead, it is replaced like any stale head.
+    this.#headChanged(slot)
+  }
+
+  /** Stops a worker; 'exit' answers or re-queues what it held and starts its successor. */
+  #stop(slot: Slot): void {
+    slot.stopping = true
+    clearTimeout(slot.watchdog)
+    void slot.worker.terminate()
   }
 
   #exited(slot: Slot): void {
