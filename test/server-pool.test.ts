@@ -10,6 +10,7 @@ import t from 'tap'
 import type { Catalog } from '../src/resolution/catalog.ts'
 import { MemoryCatalog } from '../src/resolution/memory.ts'
 import { AdmissionPool, sendAheadFor } from '../src/server/pool.ts'
+import { monotonicMs } from '../src/server/worker-protocol.ts'
 
 const workerUrl = new URL('./fixtures/spinning-worker.ts', import.meta.url)
 
@@ -147,10 +148,29 @@ t.test('the admission worker sets aside, unread, a request that reaches it past 
   const worker = new Worker(new URL('../src/server/worker.ts', import.meta.url))
   t.teardown(() => worker.terminate())
   t.same((await once(worker, 'message'))[0], { type: 'ready' })
-  const run = (id: number, deadline: number) =>
-    worker.postMessage({ type: 'run', id, endpoint: 'mutate', body: 'not even JSON', settings: { deadlineMs: 1000, onTimeout: 'deny' }, deadline })
-  run(1, Date.now() - 1)
+  const run = (id: number, inMs: number) =>
+    worker.postMessage({
+      type: 'run',
+      id,
+      endpoint: 'mutate',
+      body: 'not even JSON',
+      settings: { deadlineMs: 1000, onTimeout: 'deny' },
+      deadline: Date.now() + inMs,
+      expires: monotonicMs() + inMs,
+    })
+  run(1, -1)
   t.same((await once(worker, 'message'))[0], { type: 'skipped', id: 1 })
-  run(2, Date.now() + 60_000)
+  // By the monotonic clock: a wall-clock deadline long past does not make the worker set a request aside.
+  worker.postMessage({
+    type: 'run',
+    id: 3,
+    endpoint: 'mutate',
+    body: 'not even JSON',
+    settings: { deadlineMs: 1000, onTimeout: 'deny' },
+    deadline: 0,
+    expires: monotonicMs() + 60_000,
+  })
+  t.match((await once(worker, 'message'))[0], { type: 'done', id: 3 }, 'read, whatever the wall clock says')
+  run(2, 60_000)
   t.match((await once(worker, 'message'))[0], { type: 'done', id: 2, handled: { status: 400 } }, 'one in time is read (and found not JSON)')
 })

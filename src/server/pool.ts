@@ -24,7 +24,7 @@ import { type AdmissionFields, decodeFields, type Endpoint, type Handled } from 
 import type { PolicySource } from '../policy/types.ts'
 import { waitFor } from './label-wait.ts'
 import type { Catalog } from '../resolution/catalog.ts'
-import { decodedByServerBytes, type FromWorker, type ToWorker, type WorkerSettings } from './worker-protocol.ts'
+import { decodedByServerBytes, type FromWorker, monotonicMs, type ToWorker, type WorkerSettings } from './worker-protocol.ts'
 
 export type PoolAnswer =
   | { handled: Handled }
@@ -44,6 +44,8 @@ interface Task {
   timer: NodeJS.Timeout
   /** When it must be answered (epoch ms): catalogs that fetch give up before it. */
   deadline: number
+  /** The same moment on the monotonic clock (worker-protocol.ts#monotonicMs): what the worker and the watchdog go by. */
+  expires: number
   fields?: AdmissionFields
   lookups: Map<number, AbortController>
   slot?: Slot
@@ -173,6 +175,7 @@ export class AdmissionPool {
         finish,
         lookups: new Map(),
         deadline: Date.now() + deadlineMs,
+        expires: monotonicMs() + deadlineMs,
         timer: setTimeout(() => this.#expire(task), deadlineMs),
       }
       this.#tasks.set(id, task)
@@ -234,6 +237,7 @@ export class AdmissionPool {
       body: task.body,
       settings: task.settings,
       deadline: task.deadline,
+      expires: task.expires,
       ...(generation === undefined ? {} : { catalog: generation }),
     }
     slot.worker.postMessage(message)
@@ -315,7 +319,7 @@ export class AdmissionPool {
         slot.watchdog = undefined
         if (slot.tasks[0] === head) this.#stop(slot)
       },
-      Math.max(0, head.deadline - Date.now()) + staleGraceMs,
+      Math.max(0, head.expires - monotonicMs()) + staleGraceMs,
     )
   }
 

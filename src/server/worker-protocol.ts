@@ -34,6 +34,13 @@ export interface WorkerSettings {
  */
 export const decodedByServerBytes = 16 * 1024
 
+/**
+ * Milliseconds on the system's monotonic clock, which every thread of the
+ * process reads alike and no wall-clock step moves: what the pool and a
+ * worker compare a request's expiry on.
+ */
+export const monotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n)
+
 export type ToWorker =
   /**
    * The step policies in force, sent before a request whenever the worker's
@@ -45,7 +52,18 @@ export type ToWorker =
    * `catalog`: the catalog's generation now (resolution/catalog.ts), when it has one: answers by name a worker
    * kept from an earlier request of the same generation still hold, so it need not ask again.
    */
-  | { type: 'run'; id: number; endpoint: Endpoint; body: string; settings: WorkerSettings; deadline: number; catalog?: number }
+  | {
+      type: 'run'
+      id: number
+      endpoint: Endpoint
+      body: string
+      settings: WorkerSettings
+      /** When it must be answered, epoch ms: what catalogs that fetch give up before. */
+      deadline: number
+      /** The same moment on monotonicMs(): past it, the worker sets the request aside unread. */
+      expires: number
+      catalog?: number
+    }
   /** As JSON text: a definition may hold integers past 2^53, kept exact as raw JSON, which postMessage cannot clone. */
   | { type: 'resolved'; id: number; rid: number; resolution: string }
 

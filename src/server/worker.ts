@@ -10,7 +10,7 @@ import { parseJson } from '../json/parse-json.ts'
 import { referenceKey, type Resolution, type StepReference, type TaskReference, type TaskResolution } from '../definitions/reference.ts'
 import type { LoadedPolicy } from '../policy/types.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
-import { decodedByServerBytes, type FromWorker, type ToWorker } from './worker-protocol.ts'
+import { decodedByServerBytes, type FromWorker, monotonicMs, type ToWorker } from './worker-protocol.ts'
 
 const port = parentPort
 if (port === null) throw new Error('server/worker.ts runs as a worker thread')
@@ -124,7 +124,7 @@ async function next(): Promise<void> {
   while (runs.length > 0) {
     const message = runs[0] as Extract<ToWorker, { type: 'run' }>
     // Past its deadline before it started: the pool answers it as timed out (its own timer may have already).
-    if (Date.now() >= message.deadline) post({ type: 'skipped', id: message.id })
+    if (monotonicMs() >= message.expires) post({ type: 'skipped', id: message.id })
     else post({ type: 'done', id: message.id, handled: await run(message) })
     runs.shift()
   }
