@@ -257,7 +257,7 @@ t.test('a step of the wrong shape does not hide the other steps’ problems', as
   t.equal(errors.length, 3, 'three problems, one round')
   t.match(errors[0], `${at(0)}.image: image cannot be used with Ref`)
   t.match(errors[1], `${at(1)}.ref: stepactions.tekton.dev "go-bild" not found`)
-  t.match(errors[2], `${at(2)}: $(steps.clone.results.commit) needs Tekton's entrypoint`)
+  t.match(errors[2], `${at(2)}.params[0].value: $(steps.clone.results.commit) needs Tekton's entrypoint`, 'named where it was written')
 
   // What an earlier step that could not be built declares is unknown: a reference to it is not judged. A step
   // that comes later is not earlier, whatever its shape.
@@ -280,7 +280,7 @@ t.test('a step of the wrong shape does not hide the other steps’ problems', as
   const found = paths.err.trim().split('\n')
   t.match(found[0], `${at(0)}.timeout: timeout needs Tekton's entrypoint`)
   t.match(found[1], `${at(1)}.ref: stepactions.tekton.dev "no-such-step" not found`)
-  t.match(found[2], `${at(2)}: $(steps.later.results.x.path): step "later" is not an earlier step of this Pod`)
+  t.match(found[2], `${at(2)}.params[1].value: $(steps.later.results.x.path): step "later" is not an earlier step of this Pod`)
   t.match(found[3], `${at(3)}.image: image cannot be used with Ref`)
   t.equal(found.length, 4, 'nothing about clone or missing')
 

@@ -175,7 +175,7 @@ t.test('a denied Pod: 422 with every problem, as render prints them', async (t) 
     `${at}[0].params: non-existent params in Step: [url]; the StepAction requires url: pass it in params (step "clone", StepAction default/git-clone from ${file('git-clone')})`,
     `${at}[1].params: extra params passed by Step to StepAction: [colour]; the StepAction takes packages, flags, source-dir and cgo (step "build", StepAction default/go-build from ${file('go-build')})`,
     `${at}[2].ref: stepactions.tekton.dev "golangci-lint" not found in namespace "default" (step "lint")`,
-    `${at}[3]: $(steps.clone.results.commit) needs Tekton's entrypoint to read the value; read the file at $(steps.clone.results.commit.path) instead (step "report", StepAction default/summarize from ${file('summarize')})`,
+    `${at}[3].params[0].value: $(steps.clone.results.commit) needs Tekton's entrypoint to read the value; read the file at $(steps.clone.results.commit.path) instead (step "report", StepAction default/summarize from ${file('summarize')})`,
   ])
   t.equal(outcomeOf(response.uid), 'denied')
 

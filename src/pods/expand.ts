@@ -6,7 +6,7 @@
 
 import { referenceKey, referenceOf, type Resolution } from '../definitions/reference.ts'
 import { canonicalJson } from '../json/canonical.ts'
-import { withValueAt } from '../json/values.ts'
+import { isJsonObject, withValueAt } from '../json/values.ts'
 import type { Budget } from '../limits/budget.ts'
 import { limits } from '../limits/limits.ts'
 import { checkCount } from '../limits/measure.ts'
@@ -21,7 +21,7 @@ import { prepareContainer, prepareName, resultsVolume, scriptPath, scriptsRoot, 
 import { checkReserved, reservedPrefix } from './reserved.ts'
 import { checkPodSpec } from './shape.ts'
 import { findPodTemplate, type PodTemplateSite } from './sites.ts'
-import { resultsRoot, rewriteVariables, type VariableContext } from './variables.ts'
+import { resultsRoot, rewriteVariables, type VariableContext, type VariableError } from './variables.ts'
 import { quoteValue } from '../problems/truncate.ts'
 
 export const workspaceVolume = 'stepsplice-workspace'
@@ -105,8 +105,8 @@ function toContainer(step: Step, name: string): { container: Container; script?:
 }
 
 /** Applies rewriteVariables to every text field of a step container. */
-function rewriteContainer(c: Container, script: string | undefined, ctx: VariableContext): { script?: string; errors: string[] } {
-  const errors: string[] = []
+function rewriteContainer(c: Container, script: string | undefined, ctx: VariableContext): { script?: string; errors: VariableError[] } {
+  const errors: VariableError[] = []
   const fix = (s: string): string => {
     const r = rewriteVariables(s, ctx)
     errors.push(...r.errors)
@@ -120,6 +120,25 @@ function rewriteContainer(c: Container, script: string | undefined, ctx: Variabl
   c.volumeMounts = c.volumeMounts?.map((m) => ({ ...m, mountPath: fix(m.mountPath), ...(typeof m.subPath === 'string' ? { subPath: fix(m.subPath) } : {}) }))
   const rewritten = script === undefined ? undefined : fix(script)
   return rewritten === undefined ? { errors } : { script: rewritten, errors }
+}
+
+/** Whether a param value as written holds `text`. */
+const holds = (value: unknown, text: string): boolean =>
+  typeof value === 'string'
+    ? value.includes(text)
+    : Array.isArray(value)
+      ? value.some((e) => typeof e === 'string' && e.includes(text))
+      : isJsonObject(value) && Object.values(value).some((e) => typeof e === 'string' && e.includes(text))
+
+/**
+ * Where a variable found in a step's container was written: the value of the
+ * first of the step's params that holds it (the definition put it there from
+ * that value), else the step itself (the definition's own text).
+ */
+function writtenAt(step: Step, path: string, variable: string): string {
+  const params: unknown[] = Array.isArray(step.params) ? step.params : []
+  const i = params.findIndex((p) => isJsonObject(p) && holds(p.value, variable))
+  return i < 0 ? path : `${path}.params[${i}].value`
 }
 
 const mountsPath = (c: Container, path: string): boolean => (c.volumeMounts ?? []).some((m) => m.mountPath === path)
@@ -305,7 +324,14 @@ export function expandPod(
       }
     }
     const rewritten = rewriteContainer(container, script, { step: name, declaredResults: results, earlier, unknown })
-    for (const e of rewritten.errors) problems.push(problem(path, e, context))
+    // Named where it was written: a param's value used in args and env is one mistake, said once.
+    const said = new Set<string>()
+    for (const e of rewritten.errors) {
+      const at = writtenAt(step, path, e.variable)
+      if (said.has(`${at}\n${e.message}`)) continue
+      said.add(`${at}\n${e.message}`)
+      problems.push(problem(at, e.message, context))
+    }
     earlier.set(name, results)
     built.push({
       name,
@@ -413,7 +439,7 @@ export function expandPod(
     const ctx: VariableContext = { declaredResults: new Set(), earlier }
     const fix = (s: string): string => {
       const r = rewriteVariables(s, ctx)
-      for (const e of r.errors) problems.push(problem(`${prefix}spec.containers[${i}]`, e))
+      for (const e of r.errors) problems.push(problem(`${prefix}spec.containers[${i}]`, e.message))
       return r.text
     }
     if (out.command) out = { ...out, command: out.command.map(fix) }

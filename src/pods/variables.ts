@@ -23,7 +23,13 @@ export interface VariableContext {
   unknown?: ReadonlySet<string>
 }
 
-export type Rewrite = { text: string; errors: string[] }
+/** A variable that cannot be written as asked: the variable as written, and why. */
+export interface VariableError {
+  variable: string
+  message: string
+}
+
+export type Rewrite = { text: string; errors: VariableError[] }
 
 const reference = /\$\(([^()]*)\)/g
 const ownResult = /^(?:step\.)?results(?:\.([^.[\]]+)|\["([^"]+)"\]|\['([^']+)'\])\.path$/
@@ -33,13 +39,14 @@ const tektonOnly = /^(workspaces|context|tasks|finally)\./
 const unresolvedParam = /^(inputs\.)?params[.[]/
 
 export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
-  const errors: string[] = []
+  const errors: VariableError[] = []
+  const fail = (variable: string, message: string): void => void errors.push({ variable, message })
   const out = text.replace(reference, (whole, inner: string) => {
     const own = ownResult.exec(inner)
     if (own && ctx.step !== undefined) {
       const name = own[1] ?? own[2] ?? own[3] ?? ''
       if (!ctx.declaredResults.has(name)) {
-        errors.push(`${whole} names result ${quoteValue(name)}, which the StepAction does not declare`)
+        fail(whole, `${whole} names result ${quoteValue(name)}, which the StepAction does not declare`)
         return whole
       }
       return resultPath(ctx.step, name)
@@ -52,11 +59,11 @@ export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
       const results = ctx.earlier.get(step)
       if (results === undefined) {
         if (ctx.step === undefined) return whole
-        errors.push(`${whole}: step ${quoteValue(step)} is not an earlier step of this Pod`)
+        fail(whole, `${whole}: step ${quoteValue(step)} is not an earlier step of this Pod`)
         return whole
       }
       if (!results.has(result)) {
-        errors.push(`${whole}: step ${quoteValue(step)} declares no result ${quoteValue(result)}`)
+        fail(whole, `${whole}: step ${quoteValue(step)} declares no result ${quoteValue(result)}`)
         return whole
       }
       return resultPath(step, result)
@@ -65,12 +72,12 @@ export function rewriteVariables(text: string, ctx: VariableContext): Rewrite {
     // In the Pod's own containers only our steps' results are ours (other dotted
     // `$(…)` may be an env var); a value read there would stay literal text.
     if (value && (ctx.step !== undefined || ctx.earlier.has(value[1] ?? ''))) {
-      errors.push(`${whole} needs Tekton's entrypoint to read the value; read the file at $(steps.${value[1]}.results.${value[2]}.path) instead`)
+      fail(whole, `${whole} needs Tekton's entrypoint to read the value; read the file at $(steps.${value[1]}.results.${value[2]}.path) instead`)
       return whole
     }
     if (ctx.step === undefined) return whole
-    if (tektonOnly.test(inner)) errors.push(`${whole} is a Tekton variable and has no value in a Pod`)
-    else if (unresolvedParam.test(inner)) errors.push(`${whole} has no value: the StepAction declares no such param or key, so nothing can fill it in`)
+    if (tektonOnly.test(inner)) fail(whole, `${whole} is a Tekton variable and has no value in a Pod`)
+    else if (unresolvedParam.test(inner)) fail(whole, `${whole} has no value: the StepAction declares no such param or key, so nothing can fill it in`)
     return whole
   })
   return { text: out, errors }
