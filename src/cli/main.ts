@@ -28,12 +28,30 @@ Run "stepsplice <command> --help" for a command's options.
 
 type Command = (argv: string[], io: CliIO) => Promise<number>
 
-/** Each command's help, for the flags a misspelt one may have meant; loaded only then. */
-const helps: Record<string, () => Promise<string>> = {
-  render: async () => (await import('./render.ts')).renderHelp,
-  lint: async () => (await import('./lint.ts')).lintHelp,
-  pin: async () => (await import('./pin.ts')).pinHelp,
-  serve: async () => (await import('./serve.ts')).serveHelp,
+/** A command: what runs it, and its help (where a misspelt flag's guesses come from). */
+interface CommandModule {
+  run: Command
+  help: string
+}
+
+/** Each command loads only its own modules: `render` never loads the server (fastify, metrics, workers). */
+const commands: Record<string, () => Promise<CommandModule>> = {
+  render: async () => {
+    const m = await import('./render.ts')
+    return { run: m.runRender, help: m.renderHelp }
+  },
+  lint: async () => {
+    const m = await import('./lint.ts')
+    return { run: m.runLint, help: m.lintHelp }
+  },
+  pin: async () => {
+    const m = await import('./pin.ts')
+    return { run: m.runPin, help: m.pinHelp }
+  },
+  serve: async () => {
+    const m = await import('./serve.ts')
+    return { run: m.runServe, help: m.serveHelp }
+  },
 }
 
 /**
@@ -41,28 +59,20 @@ const helps: Record<string, () => Promise<string>> = {
  * --catalog?" rather than "Unknown option '--ctalog'". The flags are those
  * the command's help lists.
  */
-async function usageMessage(err: Error & { code?: string }, command: string | undefined): Promise<string> {
+async function usageMessage(err: Error & { code?: string }, load: (() => Promise<CommandModule>) | undefined): Promise<string> {
   const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '(.*?)'(?:\. To specify|$)/s.exec(err.message)?.[1] : undefined
   if (unknown === undefined) return err.message
-  const help = command !== undefined && Object.hasOwn(helps, command) ? await (helps[command] as () => Promise<string>)() : ''
+  const help = load === undefined ? '' : (await load()).help
   const flags = [...new Set([...help.matchAll(/(?<![\w-])--[a-z][a-z-]*/g)].map((m) => m[0]))]
   const near = unknown.startsWith('--') ? nearestNames(unknown, flags) : []
   return `unknown flag ${unknown}${near.length === 0 ? '' : `; did you mean ${near.join(' or ')}?`}`
-}
-
-/** Each command loads only its own modules: `render` never loads the server (fastify, metrics, workers). */
-const commands: Record<string, () => Promise<Command>> = {
-  render: async () => (await import('./render.ts')).runRender,
-  lint: async () => (await import('./lint.ts')).runLint,
-  pin: async () => (await import('./pin.ts')).runPin,
-  serve: async () => (await import('./serve.ts')).runServe,
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const [command, ...rest] = argv
   const load = command !== undefined && Object.hasOwn(commands, command) ? commands[command] : undefined
   try {
-    if (load !== undefined) return await (await load())(rest, io)
+    if (load !== undefined) return await (await load()).run(rest, io)
     switch (command) {
       case undefined:
         io.stderr(mainHelp)
@@ -82,7 +92,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     // parseArgs reports unknown or malformed options with these codes.
     const code = (err as { code?: string }).code ?? ''
     if (err instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
-      const message = await usageMessage(err as Error & { code?: string }, load === undefined ? undefined : command)
+      const message = await usageMessage(err as Error & { code?: string }, load)
       io.stderr(`error: ${message}\nRun 'stepsplice ${load === undefined ? '' : `${command} `}--help' for usage.\n`)
       return 2
     }

@@ -23,6 +23,7 @@ import { checkPodSpec } from './shape.ts'
 import { findPodTemplate, type PodTemplateSite } from './sites.ts'
 import { resultsRoot, rewriteVariables, type VariableContext, type VariableError } from './variables.ts'
 import { quoteValue } from '../problems/truncate.ts'
+import { holdsText, parseParamValue } from '../variables/param-value.ts'
 
 export const workspaceVolume = 'stepsplice-workspace'
 export const defaultPrepareImage = 'busybox:1.37.0'
@@ -71,10 +72,10 @@ export function planPod(obj: KubeObject, includeWorkloads: boolean): PodPlan | u
   }
   if (counted.length > 0) return none(counted)
   // The steps of the right shape are still resolved and checked when others are not: every problem in one round.
-  const invalid = 'invalid' in parsed ? (parsed.invalid ?? new Set<number>()) : new Set<number>()
+  const invalid = 'invalid' in parsed ? parsed.invalid : undefined
   const plan: PodPlan = { site, annotationPath, refSteps: [], invalidSteps: [], problems: 'problems' in parsed ? parsed.problems : [] }
   for (const [i, step] of parsed.steps.entries()) {
-    if (!invalid.has(i)) plan.refSteps.push({ step, path: `${annotationPath}[${i}]`, index: i })
+    if (invalid?.has(i) !== true) plan.refSteps.push({ step, path: `${annotationPath}[${i}]`, index: i })
     else plan.invalidSteps.push({ index: i, ...(typeof step?.name === 'string' ? { name: step.name } : {}) })
   }
   return plan
@@ -122,14 +123,6 @@ function rewriteContainer(c: Container, script: string | undefined, ctx: Variabl
   return rewritten === undefined ? { errors } : { script: rewritten, errors }
 }
 
-/** Whether a param value as written holds `text`. */
-const holds = (value: unknown, text: string): boolean =>
-  typeof value === 'string'
-    ? value.includes(text)
-    : Array.isArray(value)
-      ? value.some((e) => typeof e === 'string' && e.includes(text))
-      : isJsonObject(value) && Object.values(value).some((e) => typeof e === 'string' && e.includes(text))
-
 /**
  * Where a variable found in a step's container was written: the value of the
  * first of the step's params that holds it (the definition put it there from
@@ -137,7 +130,7 @@ const holds = (value: unknown, text: string): boolean =>
  */
 function writtenAt(step: Step, path: string, variable: string): string {
   const params: unknown[] = Array.isArray(step.params) ? step.params : []
-  const i = params.findIndex((p) => isJsonObject(p) && holds(p.value, variable))
+  const i = params.findIndex((p) => isJsonObject(p) && holdsText(parseParamValue(p.value), variable))
   return i < 0 ? path : `${path}.params[${i}].value`
 }
 
@@ -328,8 +321,9 @@ export function expandPod(
     const said = new Set<string>()
     for (const e of rewritten.errors) {
       const at = writtenAt(step, path, e.variable)
-      if (said.has(`${at}\n${e.message}`)) continue
-      said.add(`${at}\n${e.message}`)
+      const key = `${at}\n${e.message}`
+      if (said.has(key)) continue
+      said.add(key)
       problems.push(problem(at, e.message, context))
     }
     earlier.set(name, results)

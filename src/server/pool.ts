@@ -111,6 +111,13 @@ interface Slot {
  */
 const staleGraceMs = 1000
 
+/** A catalog question of a request past its deadline, answered with the deadline's error so the worker ends it. */
+const lateAnswer = JSON.stringify({ error: 'deadline exceeded' })
+function answerLate(slot: Slot, id: number, rid: number): void {
+  const message: ToWorker = { type: 'resolved', id, rid, resolution: lateAnswer }
+  slot.worker.postMessage(message)
+}
+
 export interface PoolOptions {
   /** Worker threads; each answers one request at a time. */
   size: number
@@ -252,8 +259,7 @@ export class AdmissionPool {
       if (message.type === 'done' || message.type === 'skipped') this.#finished(slot, task)
       // Started after all: what it asks is answered at once, so it ends rather than waits.
       else if (message.type === 'resolve' || message.type === 'resolveTask' || message.type === 'labels') {
-        const answer: ToWorker = { type: 'resolved', id: task.id, rid: message.rid, resolution: JSON.stringify({ error: 'deadline exceeded' }) }
-        slot.worker.postMessage(answer)
+        answerLate(slot, task.id, message.rid)
       }
       return
     }
@@ -353,10 +359,7 @@ export class AdmissionPool {
       this.#stop(slot)
       return
     }
-    for (const rid of pending) {
-      const message: ToWorker = { type: 'resolved', id: task.id, rid, resolution: JSON.stringify({ error: 'deadline exceeded' }) }
-      slot.worker.postMessage(message)
-    }
+    for (const rid of pending) answerLate(slot, task.id, rid)
     // It should finish at once now; if it computes on instead, it is replaced like any stale head.
     this.#headChanged(slot)
   }

@@ -53,12 +53,17 @@ function stringMap(raw: Record<string, unknown>): Record<string, string> | undef
   return out
 }
 
+/** Whether `text` appears in the value: in the string, in an element, or in a member's value. */
+export function holdsText(v: ParamValue, text: string): boolean {
+  if (v.type === 'string') return v.string.includes(text)
+  if (v.type === 'array') return v.array.some((e) => e.includes(text))
+  for (const k in v.object) if ((v.object[k] as string).includes(text)) return true
+  return false
+}
+
 /** Whether substitution can change the value: it holds `$(` somewhere. */
 export function mayReference(v: ParamValue): boolean {
-  if (v.type === 'string') return v.string.includes('$(')
-  if (v.type === 'array') return v.array.some((e) => e.includes('$('))
-  for (const k in v.object) if ((v.object[k] as string).includes('$(')) return true
-  return false
+  return holdsText(v, '$(')
 }
 
 /** The type a raw value decodes to; used to compare a default with its declared type. */
