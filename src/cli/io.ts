@@ -9,6 +9,12 @@ export interface CliIO {
   stdinIsTTY?: boolean
 }
 
+/** A command as main.ts dispatches it: what runs it, and its help (where a misspelt flag's guesses come from). */
+export interface CommandModule {
+  run: (argv: string[], io: CliIO) => Promise<number>
+  help: string
+}
+
 /** A mistake in how the command was called (a flag, its value, an argument): one line, a pointer to --help, exit 2. */
 export class UsageError extends Error {
   override name = 'UsageError'

@@ -17,7 +17,7 @@ import { formatProblem, type Problem } from '../problems/problem.ts'
 import { DirectoryCatalog } from '../resolution/directory.ts'
 import { scanDirectories } from '../resolution/directory-scan.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import { type CliIO, InputError, UsageError, fsReason, fsPath } from './io.ts'
+import { type CliIO, InputError, UsageError, fsReason, fsPath, type CommandModule } from './io.ts'
 import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { resolutionHelp, resolutionOptions, withSpliceDeps } from './resolution-flags.ts'
 
@@ -219,3 +219,5 @@ export async function runLint(argv: string[], io: CliIO): Promise<number> {
   io.stdout(`stepsplice lint: ${checked}${skipped}: ${report.problems.length === 0 ? 'no problems' : count(report.problems.length, 'problem')}\n`)
   return report.problems.length === 0 ? 0 : 1
 }
+
+export const command: CommandModule = { run: runLint, help: lintHelp }

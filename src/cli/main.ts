@@ -3,7 +3,7 @@
 // (UsageError) is exit 2 with a pointer to the command's --help, input it
 // cannot read (InputError) exit 2, a failure to run (RuntimeError) exit 1.
 
-import { type CliIO, InputError, processIO, RuntimeError, UsageError } from './io.ts'
+import { type CliIO, type CommandModule, InputError, processIO, RuntimeError, UsageError } from './io.ts'
 import { packageVersion } from './version.ts'
 import { nearestNames } from '../problems/nearest.ts'
 
@@ -26,32 +26,12 @@ Options:
 Run "stepsplice <command> --help" for a command's options.
 `
 
-type Command = (argv: string[], io: CliIO) => Promise<number>
-
-/** A command: what runs it, and its help (where a misspelt flag's guesses come from). */
-interface CommandModule {
-  run: Command
-  help: string
-}
-
 /** Each command loads only its own modules: `render` never loads the server (fastify, metrics, workers). */
 const commands: Record<string, () => Promise<CommandModule>> = {
-  render: async () => {
-    const m = await import('./render.ts')
-    return { run: m.runRender, help: m.renderHelp }
-  },
-  lint: async () => {
-    const m = await import('./lint.ts')
-    return { run: m.runLint, help: m.lintHelp }
-  },
-  pin: async () => {
-    const m = await import('./pin.ts')
-    return { run: m.runPin, help: m.pinHelp }
-  },
-  serve: async () => {
-    const m = await import('./serve.ts')
-    return { run: m.runServe, help: m.serveHelp }
-  },
+  render: async () => (await import('./render.ts')).command,
+  lint: async () => (await import('./lint.ts')).command,
+  pin: async () => (await import('./pin.ts')).command,
+  serve: async () => (await import('./serve.ts')).command,
 }
 
 /**

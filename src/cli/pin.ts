@@ -9,7 +9,7 @@ import { pinText } from '../pinning/pin.ts'
 import { remotePinner } from '../pinning/remote-pinner.ts'
 import { Transport } from '../remote/transport.ts'
 import { parseDuration } from './duration.ts'
-import { type CliIO, InputError, UsageError, fsReason } from './io.ts'
+import { type CliIO, InputError, UsageError, fsReason, type CommandModule } from './io.ts'
 import { userAgent } from './version.ts'
 
 export const pinHelp = `Usage: stepsplice pin -f FILE [-f FILE...] [-i]
@@ -126,3 +126,5 @@ async function replaceFile(name: string, text: string): Promise<void> {
   await writeFile(temporary, text)
   await rename(temporary, name)
 }
+
+export const command: CommandModule = { run: runPin, help: pinHelp }

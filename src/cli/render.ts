@@ -12,7 +12,7 @@ import { namespaceOf, spliceObject, type SpliceDeps } from '../pipeline/splice.t
 import { formatDocuments, type OutputFormat, parseDocuments } from '../json/documents.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { unifiedDiff } from './diff.ts'
-import { type CliIO, InputError, UsageError, fsReason, fsPath } from './io.ts'
+import { type CliIO, InputError, UsageError, fsReason, fsPath, type CommandModule } from './io.ts'
 import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { resolutionHelp, resolutionOptions, withSpliceDeps } from './resolution-flags.ts'
 
@@ -194,3 +194,5 @@ export async function runRender(argv: string[], io: CliIO): Promise<number> {
   )
   return 0
 }
+
+export const command: CommandModule = { run: runRender, help: renderHelp }

@@ -20,7 +20,7 @@ import { defaultMaxConnections } from '../server/limits.ts'
 import { defaultPrepareImage } from '../pods/expand.ts'
 import { parseDuration } from './duration.ts'
 import { packageVersion, userAgent } from './version.ts'
-import { type CliIO, InputError, RuntimeError, UsageError, fsReason, fsPath } from './io.ts'
+import { type CliIO, InputError, RuntimeError, UsageError, fsReason, fsPath, type CommandModule } from './io.ts'
 import { loadPolicyFlags, policyHelp, policyOptions } from './policy-flags.ts'
 import { parseResolutionFlags, resolutionHelp, resolutionOptions } from './resolution-flags.ts'
 
@@ -357,3 +357,5 @@ export async function runServe(argv: string[], io: CliIO): Promise<number> {
     process.on('SIGINT', onSignal)
   })
 }
+
+export const command: CommandModule = { run: runServe, help: serveHelp }
