@@ -59,6 +59,19 @@ interface Entry {
 
 const generatedChunk = Buffer.alloc(64 * 1024, 'x')
 
+/** Waits until `res` can take more or is closed; whichever comes first removes the other's listener, so a long body adds none per piece. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.once('drain', done)
+    res.once('close', done)
+  })
+}
+
 export async function startFileServer(t: Teardown, options: { certs: Certs }): Promise<FileServer> {
   const files = new Map<string, Entry>()
   const requests: FileRequest[] = []
@@ -88,7 +101,7 @@ export async function startFileServer(t: Teardown, options: { certs: Certs }): P
     for (const piece of entry.pieces(trickle ? (o.trickleBytes ?? 16) : generatedChunk.length)) {
       // The client hung up (its cap or timeout): stop generating.
       if (res.destroyed) return
-      if (!res.write(piece)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve))
+      if (!res.write(piece)) await drainedOrClosed(res)
       if (trickle && !(await pause(o.trickleMs ?? 0, closing))) return void res.destroy()
     }
     res.end()
