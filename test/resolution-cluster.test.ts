@@ -211,6 +211,36 @@ t.test('a watch the API server closes is opened again at once, then after a paus
   t.equal(await imageOf(catalog, 'while-watching'), 'alpine:3', 'still serving')
 })
 
+t.test('a watch that sends nothing for the idle timeout is opened again at once, where it was, without a list', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions] })
+  kube.create(stepAction('git-clone'))
+  const statuses: ResourceStatus[] = []
+  // A pause after a close that brought nothing, which no test waits out: a timeout must not take it.
+  const catalog = new ClusterCatalog({
+    kubeConfig: kube.kubeConfig(),
+    backoff: { initialMs: 20, maxMs: 200 },
+    rewatch: { initialMs: 60_000, maxMs: 60_000 },
+    idleTimeoutMs: 300,
+    onStatus: (s) => statuses.push(s),
+  })
+  t.teardown(() => catalog.stop())
+  catalog.start()
+  await until('ready and watching', () => catalog.ready && kube.openWatches() === 1)
+  const first = watchesOf(kube).length
+  // Three quiet watches in a row, each ended by the client after 300 ms of nothing: the second and third followed one that brought nothing.
+  await until('watching again after three timeouts', () => watchesOf(kube).length >= first + 3 && kube.openWatches() === 1)
+  t.equal(listsOf(kube).length, 1, 'never listed again')
+  t.same(
+    new Set(watchesOf(kube).map((r) => r.query.resourceVersion)),
+    new Set([watchesOf(kube)[0]?.query.resourceVersion]),
+    'each watch resumed from the same resourceVersion: nothing happened in between',
+  )
+  t.notOk(historyOf(statuses, 'stepactions').includes('failing'), 'a timeout is no failure')
+  t.ok(catalog.ready && inState(catalog, 'stepactions', 'synced'), 'ready and synced throughout')
+  kube.create(stepAction('after-timeouts'))
+  await until('an event after the timeouts arrives', async () => (await imageOf(catalog, 'after-timeouts')) === 'alpine:3')
+})
+
 t.test('list requests say who asks: stepsplice, and its version when given', async (t) => {
   const kube = await startKubeApi(t, { certs, resources: [stepActions] })
   kube.create(stepAction('git-clone'))

@@ -54,6 +54,8 @@ export interface ResourceWatchOptions {
   rewatch?: RewatchPause | undefined
   /** The User-Agent of list requests; `stepsplice` when unset. */
   userAgent?: string | undefined
+  /** How long a watch may send nothing before the client ends it and the next opens; the client's 30 s when unset. */
+  idleTimeoutMs?: number | undefined
 }
 
 /** The pause before restart number `failures`: doubling from initialMs up to maxMs, then between half and all of it, so replicas spread out. */
@@ -202,7 +204,7 @@ export class ResourceWatch {
           if (live()) this.#failed(error)
         },
       },
-      { rewatch: this.#options.rewatch, userAgent: this.#options.userAgent },
+      { rewatch: this.#options.rewatch, userAgent: this.#options.userAgent, idleTimeoutMs: this.#options.idleTimeoutMs },
     )
     this.#sessions.set(version, session)
     return session

@@ -32,6 +32,8 @@ export interface ClusterCatalogOptions {
   rewatch?: RewatchPause
   /** The User-Agent of list requests; `stepsplice` when unset. */
   userAgent?: string
+  /** How long a watch may send nothing before it is ended and opened again; the Kubernetes client's 30 s when unset. */
+  idleTimeoutMs?: number
 }
 
 const defaultBackoff: Backoff = { initialMs: 1000, maxMs: 60_000 }
@@ -82,7 +84,13 @@ export class ClusterCatalog implements Catalog {
   readonly #watches: WatchSet
 
   constructor(options: ClusterCatalogOptions) {
-    const watchOptions = { backoff: options.backoff ?? defaultBackoff, onStatus: options.onStatus, rewatch: options.rewatch, userAgent: options.userAgent }
+    const watchOptions = {
+      backoff: options.backoff ?? defaultBackoff,
+      onStatus: options.onStatus,
+      rewatch: options.rewatch,
+      userAgent: options.userAgent,
+      idleTimeoutMs: options.idleTimeoutMs,
+    }
     this.#watches = new WatchSet([
       new ResourceWatch(options.kubeConfig, stepActions, this.#stepActions, watchOptions),
       new ResourceWatch(options.kubeConfig, tasks, this.#tasks, watchOptions),
