@@ -239,6 +239,14 @@ t.test('a watch that sends nothing for the idle timeout is opened again at once,
   t.ok(catalog.ready && inState(catalog, 'stepactions', 'synced'), 'ready and synced throughout')
   kube.create(stepAction('after-timeouts'))
   await until('an event after the timeouts arrives', async () => (await imageOf(catalog, 'after-timeouts')) === 'alpine:3')
+
+  // A timeout that would have a session ask a silent server again hundreds of times a second, or that no timer holds, is refused when given.
+  for (const idleTimeoutMs of [0, 50, 1.5, Number.POSITIVE_INFINITY, 2 ** 31]) {
+    t.throws(
+      () => new ClusterCatalog({ kubeConfig: kube.kubeConfig(), idleTimeoutMs }),
+      /^idleTimeoutMs must be a whole number of milliseconds from 100 to 2147483647, got /,
+    )
+  }
 })
 
 t.test('list requests say who asks: stepsplice, and its version when given', async (t) => {

@@ -93,6 +93,22 @@ function isTimeout(err: unknown): boolean {
   return (err as { name?: unknown } | null)?.name === 'TimeoutError'
 }
 
+/** The shortest idle timeout taken: the timeout also bounds connecting, and a watch that times out opens the next at once. */
+const minIdleTimeoutMs = 100
+/** The longest a Node timer can wait. */
+const maxIdleTimeoutMs = 2 ** 31 - 1
+
+/**
+ * Refuses an idle timeout that would make the session spin (0, or anything
+ * below 100 ms: a server that never answers would be asked again at once,
+ * hundreds of times a second) or that no timer can hold.
+ */
+export function checkIdleTimeout(ms: number): void {
+  if (!Number.isInteger(ms) || ms < minIdleTimeoutMs || ms > maxIdleTimeoutMs) {
+    throw new RangeError(`idleTimeoutMs must be a whole number of milliseconds from ${minIdleTimeoutMs} to ${maxIdleTimeoutMs}, got ${ms}`)
+  }
+}
+
 /**
  * Sets the client Watch's inactivity timeout, a field its types keep private
  * (`requestTimeoutMs`, 30 s). Asked for only by tests, which would otherwise
@@ -100,6 +116,7 @@ function isTimeout(err: unknown): boolean {
  * rather than ignored.
  */
 function setIdleTimeout(watch: Watch, ms: number): void {
+  checkIdleTimeout(ms)
   const fields = watch as unknown as { requestTimeoutMs?: unknown }
   if (typeof fields.requestTimeoutMs !== 'number') throw new Error('this @kubernetes/client-node Watch has no requestTimeoutMs to set')
   fields.requestTimeoutMs = ms
@@ -225,7 +242,7 @@ export class InformerSession {
     }
     if (request === undefined) {
       // Stopped while connecting. The client's Watch can be aborted only once it has connected (its timeout ends it
-      // after 30 s if it never does), and stop() does not wait for that: a shutdown would, for an API server that
+      // after 30 s, or idleTimeoutMs, if it never does), and stop() does not wait for that: a shutdown would, for an API server that
       // does not answer. It is closed the moment it connects.
       connecting.then(
         (late) => late.abort(),

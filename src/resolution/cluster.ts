@@ -15,7 +15,7 @@ import { flatConcat } from '../json/values.ts'
 import type { Catalog } from './catalog.ts'
 import { ObjectStore } from './cluster-store.ts'
 import { type Backoff, ResourceWatch, type ResourceStatus, WatchSet } from './cluster-watch.ts'
-import type { RewatchPause } from './cluster-informer.ts'
+import { checkIdleTimeout, type RewatchPause } from './cluster-informer.ts'
 import { suggestionScope } from '../problems/nearest.ts'
 import { notFound, taskNotFound } from './not-found.ts'
 import { boundedErrors, type DefinitionReport, ReportBoard, type ReportListener } from './reports.ts'
@@ -84,6 +84,8 @@ export class ClusterCatalog implements Catalog {
   readonly #watches: WatchSet
 
   constructor(options: ClusterCatalogOptions) {
+    // Refused here, where it is given, rather than by each watch as it starts (where a failure is retried).
+    if (options.idleTimeoutMs !== undefined) checkIdleTimeout(options.idleTimeoutMs)
     const watchOptions = {
       backoff: options.backoff ?? defaultBackoff,
       onStatus: options.onStatus,
