@@ -2,13 +2,18 @@
 // process: both versions' sources are loaded side by side and their rounds
 // interleave, so a host that slows down or speeds up weighs on both alike.
 // Separate runs on this machine differ by a third from one minute to the
-// next; interleaved, the same code measures within a few percent of itself,
-// which is what a change of a few percent needs.
+// next; interleaved, the same code's median ratio to itself stays within a
+// few percent of 1, and the spread printed beside it says how large a
+// difference the run could tell from noise.
 //
 // For each workload it prints the 25th percentile of the rounds' time per
-// call for each side (the rounds the host left alone), their ratio, and
-// whether both sides gave the same answer, byte for byte: a change meant to
-// be faster must not be a change of behaviour too.
+// call for each side (the rounds the host left alone); the ratio of each
+// round's pair (working tree over REF), its median and the spread of its
+// middle half, which says how large a difference this run can tell from
+// noise; and whether both sides gave the same answer, byte for byte: a
+// change meant to be faster must not be a change of behaviour too. Both
+// sides must do the work (patch what bench/limit.ts expects patched, expand
+// without problems), or the run stops.
 //
 //   node bench/compare.ts REF [ROUNDS]     (npm run bench:compare -- REF)
 //
@@ -19,6 +24,7 @@
 // time.
 
 import { execFileSync } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -33,13 +39,15 @@ if (ref === undefined || ref.startsWith('-')) {
   console.error('usage: node bench/compare.ts REF [ROUNDS]   (REF: a commit, e.g. HEAD or main~3)')
   process.exit(2)
 }
-const rounds = Number(roundsArg ?? 60)
-if (!Number.isInteger(rounds) || rounds < 8) {
-  console.error(`ROUNDS must be a whole number of at least 8, got ${roundsArg}`)
-  process.exit(2)
-}
 /** Rounds not counted: the JIT settles in them. */
 const warmupRounds = 6
+/** Counted rounds below which a quartile says little. */
+const minCounted = 20
+const rounds = Number(roundsArg ?? 60)
+if (!Number.isInteger(rounds) || rounds < warmupRounds + minCounted) {
+  console.error(`ROUNDS must be a whole number of at least ${warmupRounds + minCounted} (the first ${warmupRounds} are not counted), got ${roundsArg}`)
+  process.exit(2)
+}
 /** About how long a round of one workload on one side runs. */
 const roundMs = 10
 /** How long each side runs each workload before its rounds count. */
@@ -60,7 +68,7 @@ interface Side {
   label: string
   handleAdmission: (endpoint: 'mutate', body: string, catalog: Catalog, options: { deadlineMs: number }) => Promise<{ body: string }>
   planRun: (obj: unknown) => unknown
-  expandRun: (obj: unknown, plan: unknown, namespace: string, resolutions: unknown) => { object: unknown }
+  expandRun: (obj: unknown, plan: unknown, namespace: string, resolutions: unknown) => { object: unknown; changed: boolean; problems: unknown[] }
   resolveReferences: (plan: unknown, namespace: string, catalog: Catalog) => Promise<unknown>
   catalog: Catalog
 }
@@ -69,13 +77,15 @@ const definitions = parseAllDocuments(stepActions()).map((d) => d.toJS() as Step
 
 async function side(label: string, src: string): Promise<Side> {
   const load = (file: string): Promise<Record<string, unknown>> => import(pathToFileURL(join(src, file)).href)
+  const files = ['admission/handle.ts', 'runs/expand.ts', 'resolution/resolve.ts', 'resolution/memory.ts']
   let modules: Record<string, unknown>[]
   try {
-    modules = await Promise.all(['admission/handle.ts', 'runs/expand.ts', 'resolution/resolve.ts', 'resolution/memory.ts'].map(load))
+    modules = await Promise.all(files.map(load))
   } catch (err) {
-    throw new Error(
-      `${label}: cannot load its request path: ${(err as Error).message.split('\n')[0]}; compare needs src/admission/handle.ts and src/runs/expand.ts`,
-    )
+    const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)
+    // Only a missing file of the request path means the commit is of another layout; anything else is said as it is.
+    const missing = (err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && files.some((f) => message.includes(join(src, f)))
+    throw new Error(`${label}: cannot load its request path: ${message}${missing ? `; compare needs src/${files.join(', src/')}` : ''}`)
   }
   // Typed here, not imported: the other commit's sources are another copy of these modules.
   const [handle, expand, resolve, memory] = modules as unknown as [
@@ -96,8 +106,9 @@ async function side(label: string, src: string): Promise<Side> {
 
 interface Workload {
   label: string
-  /** One call on a side; what it answers, as text, to compare the sides by. */
+  /** One call on a side. */
   prepare(s: Side): Promise<() => unknown>
+  /** The side's answer as text, to compare the sides by; throws when the side did not do the work. */
   answer(s: Side): Promise<string>
 }
 
@@ -111,7 +122,14 @@ const workloads: Workload[] = [
     (p): Workload => ({
       label: `admission: ${p.label}`,
       prepare: async (s) => () => s.handleAdmission('mutate', p.body, s.catalog, deadline),
-      answer: async (s) => (await s.handleAdmission('mutate', p.body, s.catalog, deadline)).body,
+      answer: async (s) => {
+        const body = (await s.handleAdmission('mutate', p.body, s.catalog, deadline)).body
+        const response = (JSON.parse(body) as { response?: { allowed?: unknown; patch?: unknown } }).response
+        if (response?.allowed !== true || (response.patch !== undefined) !== p.patched) {
+          throw new Error(`${s.label} answered ${p.label} with ${body.slice(0, 300)}: expected it allowed${p.patched ? ' and patched' : ', unchanged'}`)
+        }
+        return body
+      },
     }),
   ),
   {
@@ -122,7 +140,12 @@ const workloads: Workload[] = [
     },
     answer: async (s) => {
       const resolutions = await s.resolveReferences(s.planRun(taskRunObject), 'default', s.catalog)
-      return JSON.stringify(s.expandRun(taskRunObject, s.planRun(taskRunObject), 'default', resolutions).object)
+      const expansion = s.expandRun(taskRunObject, s.planRun(taskRunObject), 'default', resolutions)
+      // With problems the object comes back as it was sent: two sides failing alike would look the same.
+      if (expansion.problems.length > 0 || !expansion.changed) {
+        throw new Error(`${s.label} did not expand the TaskRun: ${JSON.stringify(expansion.problems).slice(0, 300)}`)
+      }
+      return JSON.stringify(expansion)
     },
   },
 ]
@@ -134,9 +157,17 @@ async function timed(call: () => unknown, calls: number): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e3 / calls
 }
 
-const quartile = (samples: readonly number[]): number => [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 4)] ?? Number.NaN
+/** The value a fraction `q` of the way through the samples, in order. */
+const quantile = (samples: readonly number[], q: number): number => [...samples].sort((a, b) => a - b)[Math.floor(q * (samples.length - 1))] ?? Number.NaN
 
 const dir = await mkdtemp(join(tmpdir(), 'stepsplice-compare-'))
+// Interrupted, the sources unpacked are removed all the same (finally does not run on a signal).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    rmSync(dir, { recursive: true, force: true })
+    process.exit(130)
+  })
+}
 try {
   execFileSync('tar', ['-x', '-C', dir], { input: git('archive', '--format=tar', commit, 'src', 'package.json') })
   await symlink(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
@@ -144,35 +175,40 @@ try {
   const sides = [await side(ref === short ? short : `${ref} (${short})`, join(dir, 'src')), await side('working tree', join(root, 'src'))] as const
   console.log(`stepsplice compare: the working tree against ${sides[0].label}, Node ${process.version}`)
   console.log(
-    `${rounds} interleaved rounds of ~${roundMs} ms per side and workload, the first ${warmupRounds} not counted; µs per call, 25th percentile of the rounds`,
+    `${rounds} interleaved rounds of ~${roundMs} ms per side and workload, the first ${warmupRounds} not counted. µs per call: 25th percentile of the rounds. ` +
+      "ratio: working tree over REF, each round's pair, median [middle half]",
   )
   const width = Math.max(...workloads.map((w) => w.label.length))
-  console.log(`${'workload'.padEnd(width)}  ${sides[0].label.padStart(14)}  ${'working tree'.padStart(12)}  ratio  same answer`)
+  const refWidth = Math.max(sides[0].label.length, 8)
+  console.log(`${'workload'.padEnd(width)}  ${sides[0].label.padStart(refWidth)}  working tree  ratio [middle half]  same answer`)
   for (const w of workloads) {
     const calls = await Promise.all(sides.map((s) => w.prepare(s)))
     const answers = await Promise.all(sides.map((s) => w.answer(s)))
     // Each side warmed up for about a second first: the JIT optimizes the hot functions over thousands of calls.
-    let perCall = 0
+    // Calls per round from each side's own pace, so each side's rounds last about roundMs.
+    const perRound: number[] = []
     for (const call of calls) {
       const start = Date.now()
+      let perCall = 0
       while (Date.now() - start < warmupMs) perCall = await timed(call, 100)
+      perRound.push(Math.max(20, Math.round((roundMs * 1000) / perCall)))
     }
-    // Calls per round from that, so each round lasts about roundMs whatever the workload.
-    const n = Math.max(20, Math.round((roundMs * 1000) / perCall))
     const samples: [number[], number[]] = [[], []]
     for (let r = 0; r < rounds; r++) {
       // Which side goes first alternates, so neither always follows the other's garbage.
       for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
-        const us = await timed(calls[i] as () => unknown, n)
+        const us = await timed(calls[i] as () => unknown, perRound[i] as number)
         if (r >= warmupRounds) samples[i]?.push(us)
       }
     }
-    const [before, after] = samples.map(quartile) as [number, number]
+    const [before, after] = samples.map((x) => quantile(x, 0.25)) as [number, number]
+    const ratios = samples[1].map((us, r) => us / (samples[0][r] as number))
+    const ratio = `${quantile(ratios, 0.5).toFixed(2)}x [${quantile(ratios, 0.25).toFixed(2)}-${quantile(ratios, 0.75).toFixed(2)}]`
     const same = answers[0] === answers[1] ? 'yes' : `NO (${answers[0]?.length} and ${answers[1]?.length} bytes)`
-    console.log(`${w.label.padEnd(width)}  ${before.toFixed(1).padStart(14)}  ${after.toFixed(1).padStart(12)}  ${(after / before).toFixed(2)}x  ${same}`)
+    console.log(`${w.label.padEnd(width)}  ${before.toFixed(1).padStart(refWidth)}  ${after.toFixed(1).padStart(12)}  ${ratio.padEnd(19)}  ${same}`)
   }
 } catch (err) {
-  console.error(`compare: ${(err as Error).message}`)
+  console.error(`compare: ${err instanceof Error ? err.message : String(err)}`)
   process.exitCode = 1
 } finally {
   await rm(dir, { recursive: true, force: true })
