@@ -24,6 +24,12 @@ const catalog = catalogOf(
     command: ['echo', '$(params.msg)'],
   }),
   stepAction('root', { image: 'alpine', securityContext: { runAsUser: 0 }, command: ['id'] }),
+  // Each default twice the one before: the fortieth would be 2 TB, far past the longest string V8 can hold.
+  stepAction('doubling', {
+    image: 'alpine',
+    params: [{ name: 'p0', default: 'xx' }, ...Array.from({ length: 40 }, (_, i) => ({ name: `p${i + 1}`, default: `$(params.p${i})$(params.p${i})` }))],
+    args: ['$(params.p40)'],
+  }),
   stepAction('cache', {
     image: 'alpine',
     params: [{ name: 'volume', default: 'cache' }],
@@ -155,6 +161,17 @@ t.test('defaults that double each other are left for Tekton, with a small answer
       ],
     }),
   )
+  t.equal(a.allowed, true)
+  t.notOk(a.patch)
+  t.match(a.warnings, [/limit substitutedBytes/])
+  t.ok(a.size < 4096, `answer of ${a.size} bytes`)
+})
+
+t.test("a StepAction's own defaults that double each other: left for Tekton, not a failure", async (t) => {
+  // Its defaults table is built once per definition; it used to be built without bound, and the 30th doubling
+  // threw V8's "Invalid string length": a 500 and a denial for a run Tekton would take.
+  const a = await admit(taskRun({ steps: [{ name: 's', ref: { name: 'doubling' } }] }))
+  t.equal(a.status, 200)
   t.equal(a.allowed, true)
   t.notOk(a.patch)
   t.match(a.warnings, [/limit substitutedBytes/])

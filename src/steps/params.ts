@@ -10,6 +10,7 @@
 // messages that explain why there is none.
 
 import { Budget, LimitExceeded } from '../limits/budget.ts'
+import { limits } from '../limits/limits.ts'
 import type { Param, ParamSpec, Step } from '../types/tekton.ts'
 import { type ParamValue, parseParamValue, stringPart } from '../variables/param-value.ts'
 import {
@@ -55,6 +56,13 @@ interface CompiledParams {
   defaults: Replacements
   /** What building the defaults table cost; each copy draws that on the request's budget, as building it did. */
   defaultsCost: number
+  /**
+   * Building the defaults table alone passed what one request may
+   * substitute (defaults that double each other): the table is empty and
+   * every step naming the definition is over its budget, as building the
+   * table for each step was.
+   */
+  overLimit?: true
   /** The defaults that reference other params, resolved when a step gives none of them a value (referencingAlone). */
   referencing?: ReferencingAlone
 }
@@ -95,10 +103,21 @@ function compileParams(specs: readonly ParamSpec[]): CompiledParams {
     return param
   })
   const declared = specs.map((s) => s.name)
-  const counting = new Budget(Number.MAX_SAFE_INTEGER)
-  const defaults = replacementsFromDefaults(specs, counting)
+  // Bounded like a request's own substitution: thirty defaults that each double the one before reach V8's
+  // longest string, and what no request may spend is not worth building.
+  const counting = new Budget(limits.substitutedBytes)
+  let defaults: Replacements
+  let overLimit = false
+  try {
+    defaults = replacementsFromDefaults(specs, counting)
+  } catch (err) {
+    if (!(err instanceof LimitExceeded)) throw err
+    defaults = emptyReplacements()
+    overLimit = true
+  }
   held = { params, byName: new Map(params.map((p) => [p.spec.name, p])), declared, declaredSet: new Set(declared), defaults, defaultsCost: counting.spent }
-  const referencing = referencingAlone(held)
+  if (overLimit) held.overLimit = true
+  const referencing = overLimit ? undefined : referencingAlone(held)
   if (referencing !== undefined) held.referencing = referencing
   compiled.set(specs, held)
   return held
@@ -550,6 +569,9 @@ export function resolveStepActionParams(
   const provided: NamedValue[] = (stepParams ?? []).map((p) => ({ name: p.name, value: applyLayers(parseParamValue(p.value), layers, budget) }))
   const givenValue = valueLookup(provided)
   const compiledParams = compileParams(specs)
+  // Whatever the budget, even an unlimited one: the table it would need was never built.
+  if (compiledParams.overLimit === true)
+    throw new LimitExceeded('substitutedBytes', `substitution would produce more than ${limits.substitutedBytes} characters (limit substitutedBytes)`)
   budget.spend(compiledParams.defaultsCost)
   const r = overlayOf(compiledParams.defaults)
   const processed: NamedValue[] = []
