@@ -9,7 +9,7 @@ import type { EnvVar, KeySelector, VolumeMount } from '../types/k8s.ts'
 import type { ParamSpec, Step, StepActionSpec } from '../types/tekton.ts'
 import { applyList, applyString, KeyReads, type Replacements } from '../variables/replacements.ts'
 import { nearestNames } from '../problems/nearest.ts'
-import { checkProvidedParams, resolveStepActionParams, substitutedTexts } from './params.ts'
+import { checkProvidedParams, lackingKeys, resolveStepActionParams, substitutedTexts } from './params.ts'
 import { nonEmpty } from './shape.ts'
 
 /** The step a StepAction describes, before params are applied (Tekton's ToStep). */
@@ -104,7 +104,24 @@ function readsOf(spec: StepActionSpec, derived: Step): KeyReads {
   return reads
 }
 
-export type StepExpansion = { step: Step; lostSecurity: string[] } | { errors: string[] }
+export type StepExpansion =
+  | {
+      step: Step
+      lostSecurity: string[]
+      /** Keys of object params that nothing gives a value and the definition's fields read: each stays `$(params.x.key)`. */
+      unfilled: Map<string, string[]>
+    }
+  | { errors: string[] }
+
+/** Of the keys a step's object values lack, those the definition's fields read: the rest change nothing. */
+function unfilledKeys(stepParams: Step['params'], specs: readonly ParamSpec[], reads: KeyReads): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const [name, keys] of lackingKeys(stepParams, specs)) {
+    const read = reads.readsAll ? keys : keys.filter((k) => reads.strings.has(`params.${name}.${k}`))
+    if (read.length > 0) out.set(name, read)
+  }
+  return out
+}
 
 /** Expands one valid ref step against a valid definition; `layers` substitute the step's param values. */
 export function expandStep(
@@ -124,5 +141,5 @@ export function expandStep(
   if ('errors' in resolution) return { errors: [...paramErrors, ...resolution.errors] }
   if (paramErrors.length > 0) return { errors: paramErrors }
   applyToDerived(derived, resolution.replacements, budget)
-  return { step: merge(step, derived), lostSecurity: lostSecurityFields(step, derived) }
+  return { step: merge(step, derived), lostSecurity: lostSecurityFields(step, derived), unfilled: unfilledKeys(step.params, specs, reads) }
 }

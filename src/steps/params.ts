@@ -244,10 +244,12 @@ function goMapOfLists(m: ReadonlyMap<string, readonly string[]>): string {
 
 /**
  * What is wrong with the params a step passes, all at once, in Tekton's
- * order and words (extra params, then missing required ones, then object
- * values lacking keys the StepAction's properties declare), each followed by
- * what Tekton leaves out: which params the StepAction takes, and what to
+ * order and words (extra params, then missing required ones), each followed
+ * by what Tekton leaves out: which params the StepAction takes, and what to
  * pass. `suggest` names the declared params nearest to an unknown one.
+ * An object value lacking keys the properties declare is not among them:
+ * Tekton checks that of a TaskRun's params, never of a step's, and runs
+ * the step (see lackingKeys).
  */
 export function checkProvidedParams(
   stepParams: readonly Param[] | undefined,
@@ -279,8 +281,20 @@ export function checkProvidedParams(
       `non-existent params in Step: [${missing.join(' ')}]; the StepAction requires ${listed(missing)}: pass ${missing.length === 1 ? 'it' : 'them'} in params`,
     )
   }
-  // Tekton's MissingKeysObjectParamNames: the keys the properties declare, from the value given or the default.
+  return errors
+}
+
+/**
+ * The keys an object param's properties declare that neither the value the
+ * step passes nor the StepAction's default holds, by param. Tekton runs such
+ * a step (it checks missing keys of a TaskRun's params, not of a step's): a
+ * reference to such a key stays as written.
+ */
+export function lackingKeys(stepParams: readonly Param[] | undefined, specs: readonly ParamSpec[]): Map<string, string[]> {
   const lacking = new Map<string, string[]>()
+  if (!specs.some((spec) => spec.type === 'object' && spec.properties !== undefined)) return lacking
+  const provided = new Map<string, unknown>()
+  for (const p of stepParams ?? []) provided.set(p.name, p.value)
   for (const spec of specs) {
     if (spec.type !== 'object' || spec.properties === undefined) continue
     const value = provided.get(spec.name)
@@ -294,11 +308,13 @@ export function checkProvidedParams(
     }
     if (needs !== undefined) lacking.set(spec.name, needs)
   }
-  if (lacking.size > 0) {
-    const plain = [...lacking].map(([name, keys]) => `${name} needs ${listed(keys)}`).join('; ')
-    errors.push(`missing keys for these params which are required in ParamSpec's properties ${goMapOfLists(lacking)}; ${plain}`)
-  }
-  return errors
+  return lacking
+}
+
+/** Tekton's words for missing keys (MissingKeysObjectParamNames), then each param's in plain words. */
+export function missingKeysMessage(lacking: ReadonlyMap<string, readonly string[]>): string {
+  const plain = [...lacking].map(([name, keys]) => `${name} needs ${listed(keys)}`).join('; ')
+  return `missing keys for these params which are required in ParamSpec's properties ${goMapOfLists(lacking)}; ${plain}`
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

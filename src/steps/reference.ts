@@ -10,7 +10,7 @@ import type { ParamSpec, Step } from '../types/tekton.ts'
 import type { Replacements } from '../variables/replacements.ts'
 import { expandStep } from './expand.ts'
 import { nearestNames } from '../problems/nearest.ts'
-import { checkProvidedParams } from './params.ts'
+import { checkProvidedParams, missingKeysMessage } from './params.ts'
 import type { ProvenanceEntry } from './expansion.ts'
 import { quoteValue } from '../problems/truncate.ts'
 
@@ -84,11 +84,20 @@ export function expandReference(
   const context = contextOf(name, d, namespace)
   const result = expandStep(step, d, scope.layers, scope.taskParams ?? [], scope.runtimeParams ?? [], scope.budget)
   if ('errors' in result) return { problems: result.errors.map((message) => problem(`${path}.params`, message, context)) }
+  // Nothing fills a Pod's step later: a key no value gives, read by the definition, would reach the container as written.
+  if (result.unfilled.size > 0 && policy.always === true) return { problems: [problem(`${path}.params`, missingKeysMessage(result.unfilled), context)] }
   // The definition's securityContext wins, as in Tekton; the step's own settings it drops are said out loud.
   const warnings =
     result.lostSecurity.length === 0
       ? []
       : [`${path}: StepAction ${context.definition} replaces the securityContext of step ${quoteValue(name)}; lost: ${result.lostSecurity.join(', ')}`]
+  // Tekton runs such a step, leaving the reference as written: said, not refused.
+  for (const [param, keys] of result.unfilled) {
+    const refs = keys.map((k) => `$(params.${param}.${k})`).join(', ')
+    warnings.push(
+      `${path}: step ${quoteValue(name)} gives param ${quoteValue(param)} no key ${keys.map((k) => quoteValue(k)).join(', ')}, which StepAction ${context.definition} declares and reads, and its default has none: ${refs} stays as written, as Tekton leaves it`,
+    )
+  }
   return {
     step: result.step,
     definition: d,

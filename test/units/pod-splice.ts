@@ -543,3 +543,21 @@ t.test('fields of the Pod that stepsplice does not own pass through', async (t) 
   t.equal(out.metadata?.annotations?.keep, 'me')
   t.equal(out.metadata?.name, 'named')
 })
+
+t.test('an object value lacking a key the definition reads is refused in a Pod: nothing would fill it in', async (t) => {
+  const caller = stepAction('caller', {
+    image: 'alpine:3.20',
+    params: [{ name: 'endpoint', type: 'object', properties: { url: {}, token: {} } }],
+    args: ['$(params.endpoint.url)'],
+  })
+  const withCaller = catalogWith(caller)
+  const e = await splice(podWith([{ name: 'call', ref: { name: 'caller' }, params: [{ name: 'endpoint', value: { token: 't' } }] }]), withCaller)
+  t.equal(e.changed, false)
+  t.same(lines(e), [
+    `metadata.annotations["stepsplice.dev/steps"][0].params: missing keys for these params which are required in ParamSpec's properties map[endpoint:[url]]; endpoint needs url (step "call", StepAction default/caller)`,
+  ])
+  // token is lacking too, but nothing reads it: the Pod is spliced.
+  const fine = await splice(podWith([{ name: 'call', ref: { name: 'caller' }, params: [{ name: 'endpoint', value: { url: 'u' } }] }]), withCaller)
+  t.same(lines(fine), [])
+  t.same(containerNamed(fine.object, 'step-call').args, ['u'])
+})
