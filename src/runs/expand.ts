@@ -10,7 +10,7 @@ import { inStepOrder, type Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
 import { checkMetadata } from '../steps/metadata.ts'
 import { checkReference, type Deferred, deferredWarnings, expandReference, type UnresolvedPolicy } from '../steps/reference.ts'
-import { deferBeforeExpansion, deferForDefinition } from './pipeline-deferral.ts'
+import { deferBeforeExpansion, deferForDefinition, deferForRuntimeObject } from './pipeline-deferral.ts'
 import { checkStepShape } from '../steps/shape.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
@@ -73,7 +73,8 @@ function deferBeforeSplice(site: TaskSite, steps: readonly StepSite[], namespace
   if (fromParams !== undefined) return fromParams
   for (const s of steps) {
     const resolved = resolutions.get(stepReferenceKey(s, namespace))
-    const reason = resolved !== undefined && 'definition' in resolved ? deferForDefinition(resolved.definition.spec, site) : undefined
+    const spec = resolved !== undefined && 'definition' in resolved ? resolved.definition.spec : undefined
+    const reason = spec === undefined ? undefined : (deferForDefinition(spec, site) ?? deferForRuntimeObject(s.step, spec, site))
     if (reason !== undefined) return `step ${quoteValue(typeof s.step.name === 'string' ? s.step.name : '')}: ${reason}`
   }
   return undefined

@@ -12,8 +12,11 @@
 // when it reaches the webhook. Exact or hands-off: never an approximation.
 
 import { isJsonObject as isObject } from '../json/values.ts'
+import { deferredTarget, runtimeObjectKeys } from '../steps/params.ts'
 import type { Step, StepActionSpec } from '../types/tekton.ts'
-import { scanPlainReferences, scanReferences, trimArrayIndex } from '../variables/scan.ts'
+import { parseParamValue } from '../variables/param-value.ts'
+import { applyLayers } from '../variables/replacements.ts'
+import { isWholeReference, scanPlainReferences, scanReferences, trimArrayIndex } from '../variables/scan.ts'
 import { paramsOf } from './pipeline-params.ts'
 import type { TaskSite } from './sites.ts'
 
@@ -127,4 +130,44 @@ function replacedByPipelinePass(text: string, site: TaskSite, own: ReadonlySet<s
     if (table.strings.has(key) || table.objects.has(key) || table.arrays.has(`params.${trimArrayIndex(ref.name)}`)) return name
   }
   return undefined
+}
+
+/**
+ * Why a step that gives one of the definition's object params a task param
+ * known only at run time (a task result reaching the task) cannot be spliced
+ * before its TaskRun: the definition reads a key of that param the task
+ * param neither declares nor defaults. Tekton merges the run-time object
+ * over the StepAction's default key by key, so whether such a key comes from
+ * the result, from the default, or from neither is known only then.
+ */
+export function deferForRuntimeObject(step: Step, spec: StepActionSpec, site: TaskSite): string | undefined {
+  if (site.runtimeParams.length === 0) return undefined
+  const layers = [site.propagated, site.task]
+  for (const p of paramsOf(step.params)) {
+    const own = spec.params?.find((s) => s.name === p.name)
+    // Only a whole reference can be a run-time value (steps/params.ts#deferredTarget): one table value, never text built up.
+    if (own?.type !== 'object' || typeof p.value !== 'string' || !isWholeReference(p.value)) continue
+    const target = deferredTarget(applyLayers(parseParamValue(p.value), layers), own, site.declared, site.runtimeParams)
+    if (target === undefined) continue
+    const sure = runtimeObjectKeys(site.declared, target)
+    const unsure = keysRead(spec, own.name).find((k) => !sure.has(k))
+    if (unsure !== undefined) {
+      // Short: a warning is cut at 256 characters, and the pipeline task's path and the reason for waiting come first.
+      return `object param ${JSON.stringify(own.name)} gets $(params.${target}) only at run time, and the definition reads key ${JSON.stringify(unsure)}, which task param ${JSON.stringify(target)} does not declare`
+    }
+  }
+  return undefined
+}
+
+/** The keys of object param `name` that the definition's fields read as `$(params.name.key)`, in order, once each. */
+function keysRead(spec: StepActionSpec, name: string): string[] {
+  const keys = new Set<string>()
+  const prefix = `${name}.`
+  for (const [field, value] of Object.entries(spec)) {
+    if (field === 'params') continue
+    for (const text of stringsOf(value)) {
+      for (const ref of scanReferences(text, 'params')) if (ref.form === 'dot' && ref.name.startsWith(prefix)) keys.add(ref.name.slice(prefix.length))
+    }
+  }
+  return [...keys]
 }

@@ -474,7 +474,7 @@ const wholeParamReference = /^\$\(params\.([_a-zA-Z][_a-zA-Z0-9.-]*)(?:\[\*\])?\
  * `x`, which Tekton fills when the TaskRun runs. A task param declared with
  * another type is not deferred, so Tekton's type checks still apply.
  */
-function deferredTarget(value: ParamValue, spec: ParamSpec, taskParams: readonly ParamSpec[], runtimeParams: readonly string[]): string | undefined {
+export function deferredTarget(value: ParamValue, spec: ParamSpec, taskParams: readonly ParamSpec[], runtimeParams: readonly string[]): string | undefined {
   if (value.type !== 'string' || (spec.type !== 'array' && spec.type !== 'object')) return undefined
   const target = wholeParamReference.exec(value.string)?.[1]
   // Only a param known to be decided at run time: any other reference left is one Tekton will not fill either.
@@ -495,7 +495,18 @@ export function substitutedTexts(step: Step): string[] {
   return texts.filter((t): t is string => typeof t === 'string')
 }
 
-function addDeferredReferences(r: Replacements, derived: Step, d: Deferred, taskParams: readonly ParamSpec[]): void {
+/**
+ * The keys a run-time value of object task param `target` is sure to hold:
+ * those its properties declare (Tekton requires them) and those of its
+ * default (merged under the value key by key).
+ */
+export function runtimeObjectKeys(taskParams: readonly ParamSpec[], target: string): Set<string> {
+  const declared = taskParams.find((p) => p.name === target)
+  const declaredDefault = parseParamValue(declared?.default)
+  return new Set([...Object.keys(declared?.properties ?? {}), ...(declaredDefault.type === 'object' ? Object.keys(declaredDefault.object) : [])])
+}
+
+function addDeferredReferences(r: Replacements, derived: Step, d: Deferred): void {
   const { spec, target } = d
   forgetParams(r, [spec.name])
   if (spec.type === 'array') {
@@ -515,17 +526,11 @@ function addDeferredReferences(r: Replacements, derived: Step, d: Deferred, task
     return
   }
   // Objects: Tekton merges the run-time value over the StepAction default key
-  // by key. Keys the task declares are sure to be in the value (Tekton
-  // requires them); for the others the StepAction default is the better guess.
-  const declared = taskParams.find((p) => p.name === target)
-  const declaredDefault = parseParamValue(declared?.default)
-  const sure = new Set([...Object.keys(declared?.properties ?? {}), ...(declaredDefault.type === 'object' ? Object.keys(declaredDefault.object) : [])])
-  const fallback = parseParamValue(spec.default)
-  const defaults = fallback.type === 'object' ? fallback.object : {}
-  for (const key of Object.keys(spec.properties ?? {})) {
-    const byDefault = sure.has(key) || !Object.hasOwn(defaults, key) ? undefined : defaults[key]
-    r.strings.set(`params.${spec.name}.${key}`, byDefault ?? `$(params.${target}.${key})`)
-  }
+  // by key, so each key the definition reads must be one the value is sure to
+  // hold (runtimeObjectKeys): where it reads another, whether the value or the
+  // default gives it is known only at run time, and the pipeline task is left
+  // for its TaskRun before expansion (runs/pipeline-deferral.ts).
+  for (const key of Object.keys(spec.properties ?? {})) r.strings.set(`params.${spec.name}.${key}`, `$(params.${target}.${key})`)
 }
 
 /**
@@ -626,7 +631,7 @@ export function resolveStepActionParams(
     if (p.fromDefault === true) continue
     addParamValue(r, p.name, p.value, budget, compiledParams.byName.get(p.name)?.keys, true, reads)
   }
-  for (const d of deferred) addDeferredReferences(r, derived, d, taskParams)
+  for (const d of deferred) addDeferredReferences(r, derived, d)
   const fromResults = stepResultReplacements(derived, provided, compiledParams)
   if (typeof fromResults === 'string') return { errors: [fromResults] }
   for (const [k, v] of fromResults) r.strings.set(k, v)

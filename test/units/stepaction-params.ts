@@ -340,5 +340,7 @@ t.test('a deferred object param’s member named __proto__ is left for Tekton li
   const resolved = resolveStepActionParams({}, [{ name: 'o', value: '$(params.x)' }], specs, [], [{ name: 'x', type: 'object' }], ['x'])
   if (!('replacements' in resolved)) throw new Error(JSON.stringify(resolved))
   t.equal(resolved.replacements.strings.get('params.o.__proto__'), '$(params.x.__proto__)', 'the run-time value’s member, not the prototype')
-  t.equal(resolved.replacements.strings.get('params.o.k'), 'd', 'a member the task does not declare: the StepAction default')
+  // Which of the value and the default gives k is known only at run time: a pipeline task whose definition reads
+  // it is left for its TaskRun before expansion (runs/pipeline-deferral.ts), so here it is a reference too.
+  t.equal(resolved.replacements.strings.get('params.o.k'), '$(params.x.k)', 'a member the task does not declare: a reference, not a guess')
 })
