@@ -142,32 +142,52 @@ function replacedByPipelinePass(text: string, site: TaskSite, own: ReadonlySet<s
  */
 export function deferForRuntimeObject(step: Step, spec: StepActionSpec, site: TaskSite): string | undefined {
   if (site.runtimeParams.length === 0) return undefined
+  // Only a whole reference can be a run-time value (steps/params.ts#deferredTarget): one table value, never text built up.
+  const given = paramsOf(step.params).filter((p) => typeof p.value === 'string' && isWholeReference(p.value))
+  if (given.length === 0) return undefined
+  const objects = new Map((spec.params ?? []).filter((s) => s.type === 'object').map((s) => [s.name, s]))
   const layers = [site.propagated, site.task]
-  for (const p of paramsOf(step.params)) {
-    const own = spec.params?.find((s) => s.name === p.name)
-    // Only a whole reference can be a run-time value (steps/params.ts#deferredTarget): one table value, never text built up.
-    if (own?.type !== 'object' || typeof p.value !== 'string' || !isWholeReference(p.value)) continue
-    const target = deferredTarget(applyLayers(parseParamValue(p.value), layers), own, site.declared, site.runtimeParams)
-    if (target === undefined) continue
-    const sure = runtimeObjectKeys(site.declared, target)
-    const unsure = keysRead(spec, own.name).find((k) => !sure.has(k))
-    if (unsure !== undefined) {
-      // Short: a warning is cut at 256 characters, and the pipeline task's path and the reason for waiting come first.
-      return `object param ${JSON.stringify(own.name)} gets $(params.${target}) only at run time, and the definition reads key ${JSON.stringify(unsure)}, which task param ${JSON.stringify(target)} does not declare`
+  // The definition's object params given a run-time value, and the task param each is given.
+  const targets = new Map<string, string>()
+  for (const p of given) {
+    const own = objects.get(p.name)
+    const target = own === undefined ? undefined : deferredTarget(applyLayers(parseParamValue(p.value), layers), own, site.declared, site.runtimeParams)
+    if (target !== undefined) targets.set(p.name, target)
+  }
+  if (targets.size === 0) return undefined
+  const sure = new Map<string, Set<string>>()
+  for (const { param, key } of keysRead(spec, targets)) {
+    const target = targets.get(param) as string
+    let keys = sure.get(target)
+    if (keys === undefined) {
+      keys = runtimeObjectKeys(site.declared, target)
+      sure.set(target, keys)
+    }
+    // Short: a warning is cut at 256 characters, and the pipeline task's path and the reason for waiting come first.
+    if (!keys.has(key)) {
+      return `object param ${JSON.stringify(param)} gets $(params.${target}) only at run time, and the definition reads key ${JSON.stringify(key)}, which task param ${JSON.stringify(target)} does not declare`
     }
   }
   return undefined
 }
 
-/** The keys of object param `name` that the definition's fields read as `$(params.name.key)`, in order, once each. */
-function keysRead(spec: StepActionSpec, name: string): string[] {
-  const keys = new Set<string>()
-  const prefix = `${name}.`
+/**
+ * Every `$(params.name.key)` the definition's fields read of a param in
+ * `names`, in order. A name may hold dots itself, so each dot of a
+ * reference is tried as the end of the name: linear in the text.
+ */
+function keysRead(spec: StepActionSpec, names: ReadonlyMap<string, unknown>): { param: string; key: string }[] {
+  const out: { param: string; key: string }[] = []
   for (const [field, value] of Object.entries(spec)) {
     if (field === 'params') continue
     for (const text of stringsOf(value)) {
-      for (const ref of scanReferences(text, 'params')) if (ref.form === 'dot' && ref.name.startsWith(prefix)) keys.add(ref.name.slice(prefix.length))
+      for (const ref of scanReferences(text, 'params')) {
+        if (ref.form !== 'dot') continue
+        for (let dot = ref.name.indexOf('.'); dot > 0; dot = ref.name.indexOf('.', dot + 1)) {
+          if (names.has(ref.name.slice(0, dot))) out.push({ param: ref.name.slice(0, dot), key: ref.name.slice(dot + 1) })
+        }
+      }
     }
   }
-  return [...keys]
+  return out
 }
