@@ -19,6 +19,7 @@ import type { Step } from '../types/tekton.ts'
 import { parseStepsAnnotation, placementAnnotation, stepsAnnotation, workspaceAnnotation } from './annotation.ts'
 import { prepareContainer, prepareName, resultsVolume, scriptPath, scriptsRoot, scriptsVolume } from './prepare.ts'
 import { checkReserved, reservedPrefix } from './reserved.ts'
+import { asServerDefaulted } from './server-defaults.ts'
 import { checkPodSpec } from './shape.ts'
 import { findPodTemplate, type PodTemplateSite } from './sites.ts'
 import { resultsRoot, rewriteVariables, type VariableContext, type VariableError } from './variables.ts'
@@ -186,7 +187,8 @@ function mismatch(present: readonly Container[], ours: readonly Container[]): st
     return `it holds [${names(present)}] where its steps give [${names(ours)}]`
   }
   for (const [i, c] of present.entries()) {
-    const want = ours[i] as Container
+    // The API server's own defaults, written in after a later webhook changed the Pod, are no difference.
+    const want = asServerDefaulted(ours[i] as Container, c)
     if (canonicalJson(c) !== canonicalJson(want)) return `${String(c.name)} differs in ${differences(c, want)}`
   }
   return undefined

@@ -458,6 +458,43 @@ t.test('idempotent: a spliced Pod spliced again is left alone', async (t) => {
   t.same(again.expanded, [])
 })
 
+t.test("idempotent after the API server's defaults: a later webhook's change calls stepsplice again", async (t) => {
+  // After any webhook's patch the API server applies its defaults again; a sidecar injector after stepsplice makes it
+  // call stepsplice again (reinvocationPolicy IfNeeded) with its containers defaulted, and a sidecar added.
+  const steps = [
+    { name: 'w', ref: { name: 'writer' }, params: [{ name: 'value', value: 'x' }] },
+    { name: 'hi', ref: { name: 'echo' } },
+  ]
+  const once = await spliced(podWith(steps))
+  const defaulted = structuredClone(once)
+  const spec = specOf(defaulted)
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+    c.terminationMessagePath = '/dev/termination-log'
+    c.terminationMessagePolicy = 'File'
+    c.imagePullPolicy = String(c.image).endsWith(':latest') || !String(c.image).includes(':') ? 'Always' : 'IfNotPresent'
+    c.resources ??= {}
+  }
+  const again = await splice(defaulted, catalog)
+  t.same(lines(again), [])
+  t.equal(again.changed, false, 'no patch')
+  // With the sidecar the later webhook added: not refused; the sidecar gets the workspace, as the Pod's own containers do.
+  const withSidecar = structuredClone(defaulted)
+  specOf(withSidecar).containers?.push({ name: 'istio-proxy', image: 'istio/proxyv2:1.24.0' })
+  const sidecar = await splice(withSidecar, catalog)
+  t.same(lines(sidecar), [])
+  t.ok(containerNamed(sidecar.object, 'istio-proxy').volumeMounts?.some((m) => m.name === workspaceMount.name && m.mountPath === workspaceMount.mountPath))
+
+  // Only the API server's values: a pull policy it would not give is a change to stepsplice's container.
+  const never = structuredClone(defaulted)
+  const step = specOf(never).initContainers?.find((c) => c.name === 'step-hi')
+  if (step !== undefined) step.imagePullPolicy = 'Never'
+  t.match(lines(await splice(never, catalog)), [/already spliced from other step definitions \(step-hi differs in imagePullPolicy\)/])
+  const limited = structuredClone(defaulted)
+  const prepare = specOf(limited).initContainers?.find((c) => c.name === 'stepsplice-prepare')
+  if (prepare !== undefined) prepare.resources = { limits: { cpu: '1m' } }
+  t.match(lines(await splice(limited, catalog)), [/stepsplice-prepare differs in resources/])
+})
+
 t.test('a Pod spliced from other definitions is refused, not spliced twice', async (t) => {
   const once = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }]))
   const edited = structuredClone(once)
