@@ -776,6 +776,16 @@ t.test('httpRequest: params and digests as Tekton reads them', async (t) => {
   const url = 'https://files.example.com/a.yaml'
   const hex = 'ab'.repeat(32)
   t.same(httpRequest(params({ url })), { url })
+  // The URL as it is fetched: what the cache, the provenance and a sources policy see, however it was spelled.
+  for (const spelled of [
+    'https://files.example.com/myorg/../a.yaml',
+    'https://files.example.com/myorg/%2e%2e/a.yaml',
+    'https://FILES.Example.COM/a.yaml',
+    'https://files.example.com:443/a.yaml',
+    'https://files.example.com/./a.yaml',
+  ]) {
+    t.same(httpRequest(params({ url: spelled })), { url }, spelled)
+  }
   t.same(httpRequest(params({})), { error: 'missing required http resolver params: url' })
   t.same(httpRequest(params({ url: 'ftp://files.example.com/a.yaml' })), {
     error: 'http resolver: url ftp://files.example.com/a.yaml is not a valid http(s) url',

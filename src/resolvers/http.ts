@@ -53,10 +53,14 @@ export function httpRequest(params: Map<string, string>): Request {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return { error: `http resolver: url ${url} is not a valid http(s) url` }
   if (secret !== undefined)
     return { unresolved: `http: param "http-password-secret" names a Secret; stepsplice never reads Secrets a request names`, resolver: 'http' }
+  // The URL as fetched: the WHATWG form, dot segments (`..`, `%2e%2e`) resolved, the host in lower case, a default
+  // port dropped. It is what the cache, the provenance and the sources policies see, so a spelling that fetches the
+  // same document is the same source, and `myorg/../evil/x.yaml` is recorded and judged as `evil/x.yaml`.
+  const fetched = parsed.href
   const digestText = params.get('digest')
-  if (digestText === undefined) return { url }
+  if (digestText === undefined) return { url: fetched }
   const digest = parseDigest(digestText)
-  return 'error' in digest ? digest : { url, digest }
+  return 'error' in digest ? digest : { url: fetched, digest }
 }
 
 function parseDigest(text: string): Digest | { error: string } {
