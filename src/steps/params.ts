@@ -286,7 +286,7 @@ export function checkProvidedParams(
 
 /**
  * The keys an object param's properties declare that neither the value the
- * step passes nor the StepAction's default holds, by param. Tekton runs such
+ * step passes (if it passes one) nor the StepAction's default holds, by param. Tekton runs such
  * a step (it checks missing keys of a TaskRun's params, not of a step's): a
  * reference to such a key stays as written.
  */
@@ -297,7 +297,8 @@ export function lackingKeys(stepParams: readonly Param[] | undefined, specs: rea
   for (const p of stepParams ?? []) provided.set(p.name, p.value)
   for (const spec of specs) {
     if (spec.type !== 'object' || spec.properties === undefined) continue
-    const value = provided.get(spec.name)
+    // Not passed, the default alone gives the keys (without one the param is required, which is another error).
+    const value = provided.has(spec.name) ? provided.get(spec.name) : spec.default !== undefined ? {} : undefined
     if (!isPlainObject(value)) continue
     const fallback = isPlainObject(spec.default) ? spec.default : undefined
     let needs: string[] | undefined

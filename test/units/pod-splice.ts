@@ -593,6 +593,16 @@ t.test('an object value lacking a key the definition reads is refused in a Pod: 
   t.same(lines(e), [
     `metadata.annotations["stepsplice.dev/steps"][0].params: missing keys for these params which are required in ParamSpec's properties map[endpoint:[url]]; endpoint needs url (step "call", StepAction default/caller)`,
   ])
+  // Not passed at all, a default lacking the key read: the same, not "declares no such param or key".
+  const defaulted = stepAction('caller', {
+    image: 'alpine:3.20',
+    params: [{ name: 'endpoint', type: 'object', properties: { url: {}, token: {} }, default: { token: 'd' } }],
+    args: ['$(params.endpoint.url)'],
+  })
+  const unpassed = await splice(podWith([{ name: 'call', ref: { name: 'caller' } }]), catalogWith(defaulted))
+  t.same(lines(unpassed), [
+    `metadata.annotations["stepsplice.dev/steps"][0].params: missing keys for these params which are required in ParamSpec's properties map[endpoint:[url]]; endpoint needs url (step "call", StepAction default/caller)`,
+  ])
   // token is lacking too, but nothing reads it: the Pod is spliced.
   const fine = await splice(podWith([{ name: 'call', ref: { name: 'caller' }, params: [{ name: 'endpoint', value: { url: 'u' } }] }]), withCaller)
   t.same(lines(fine), [])

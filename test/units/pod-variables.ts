@@ -186,11 +186,12 @@ t.test('an object param key with no value is refused, not left for nobody to fil
   const e = await splice(podWith([{ name: 'o', ref: { name: 'endpoint' } }]), catalogWith(endpoint))
   t.equal(e.changed, false)
   t.equal(e.problems.length, 1)
+  // The key is declared: what is missing is its value, said as the key the param needs.
   t.match(e.problems[0], {
-    path: 'metadata.annotations["stepsplice.dev/steps"][0]',
+    path: 'metadata.annotations["stepsplice.dev/steps"][0].params',
     step: 'o',
     definition: 'default/endpoint',
-    message: /^\$\(params\.endpoint\.url\) /,
+    message: /^missing keys for these params which are required in ParamSpec's properties map\[endpoint:\[url\]\]; endpoint needs url$/,
   })
   const given = await splice(
     podWith([{ name: 'o', ref: { name: 'endpoint' }, params: [{ name: 'endpoint', value: { url: 'https://x' } }] }]),
