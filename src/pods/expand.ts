@@ -135,7 +135,10 @@ function writtenAt(step: Step, path: string, variable: string): string {
   return i < 0 ? path : `${path}.params[${i}].value`
 }
 
-const mountsPath = (c: Container, path: string): boolean => (c.volumeMounts ?? []).some((m) => m.mountPath === path)
+/** A mount path as the kubelet reads it: `/workspace/` and `/workspace//` are `/workspace`. */
+const pathOf = (p: unknown): string => (typeof p === 'string' ? p.replace(/\/+$/, '') || '/' : '')
+
+const mountsPath = (c: Container, path: string): boolean => (c.volumeMounts ?? []).some((m) => pathOf(m.mountPath) === pathOf(path))
 
 function addMount(c: Container, mount: VolumeMount): Container {
   // By path only: one volume may be mounted at several paths, but a path holds one mount.
@@ -347,7 +350,7 @@ export function expandPod(
   // When a Pod container already mounts the workspace path, its volume is the workspace: the
   // steps mount it too, so what they leave there reaches that container (an emptyDir would not).
   const existingWorkspace =
-    workspace === undefined ? undefined : (spec.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => m.mountPath === workspace)
+    workspace === undefined ? undefined : (spec.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => pathOf(m.mountPath) === pathOf(workspace))
   // Adopting a volume of stepsplice's own as the workspace would mount it writable into every step.
   if (existingWorkspace?.name.startsWith(reservedPrefix) && existingWorkspace.name !== workspaceVolume) {
     return unchanged([

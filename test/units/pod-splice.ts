@@ -270,6 +270,17 @@ t.test('a container that already mounts the workspace path: its volume becomes t
   t.same(volumesOf(out), [{ name: 'data', emptyDir: { medium: 'Memory' } }], 'no stepsplice-workspace emptyDir')
 })
 
+t.test('a workspace mount written with a trailing slash is the same path', async (t) => {
+  const spec = {
+    containers: [{ name: 'main', image: 'busybox:1.37', volumeMounts: [{ name: 'data', mountPath: '/workspace/' }] }],
+    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'pvc' } }],
+  }
+  const out = await spliced(podWith([{ name: 'hi', ref: { name: 'echo' } }], { spec }))
+  t.same(containerNamed(out, 'main').volumeMounts, [{ name: 'data', mountPath: '/workspace/' }], 'not given a second mount over its own')
+  t.same(containerNamed(out, 'step-hi').volumeMounts, [{ name: 'data', mountPath: '/workspace' }], 'the PVC is the workspace')
+  t.same(volumesOf(out), [{ name: 'data', persistentVolumeClaim: { claimName: 'pvc' } }], 'no emptyDir hiding it')
+})
+
 t.test('an existing workspace mount with a subPath is followed, read-only is not', async (t) => {
   const spec = {
     containers: [{ name: 'main', image: 'busybox:1.37', volumeMounts: [{ name: 'data', mountPath: '/workspace', subPath: 'ws', readOnly: true }] }],
