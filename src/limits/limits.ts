@@ -43,6 +43,19 @@ export const limits = {
    * API server would store.
    */
   substitutedBytes: 8 * MiB,
+  /**
+   * One step's script as a Pod's prepare container carries it, base64 in an
+   * environment variable (`NAME=value`): Linux refuses to start a process
+   * with one environment string over 128 KiB (MAX_ARG_STRLEN), so a Pod with
+   * a larger one would never start. About 96 KiB of script.
+   */
+  scriptEnvBytes: 128 * KiB,
+  /**
+   * All of a Pod's step scripts together in that container: arguments and
+   * environment share 2 MiB (ARG_MAX with the usual 8 MiB stack), and the
+   * kubelet adds variables of its own (a namespace's services, one set each).
+   */
+  scriptsEnvBytes: 1 * MiB,
   /** Problems listed in one denial; the rest are counted. */
   problems: 100,
   /** Characters of one problem's line in a denial or in render's errors (it quotes what the caller wrote). */

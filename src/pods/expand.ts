@@ -17,7 +17,7 @@ import { expandReference } from '../steps/reference.ts'
 import type { Container, KubeObject, PodSpec, Volume, VolumeMount } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
 import { parseStepsAnnotation, placementAnnotation, stepsAnnotation, workspaceAnnotation } from './annotation.ts'
-import { prepareContainer, prepareName, resultsVolume, scriptPath, scriptsRoot, scriptsVolume } from './prepare.ts'
+import { prepareContainer, prepareName, resultsVolume, scriptEnvBytes, scriptPath, scriptsRoot, scriptsVolume } from './prepare.ts'
 import { checkReserved, reservedPrefix } from './reserved.ts'
 import { asServerDefaulted } from './server-defaults.ts'
 import { checkPodSpec } from './shape.ts'
@@ -276,6 +276,8 @@ export function expandPod(
   if (!claimsSpliced) for (const { step } of plan.refSteps) clashWith(`step-${step.name ?? ''}`, `step ${quoteValue(step.name ?? '')}`)
 
   const built: Built[] = []
+  /** What the steps' scripts take of the prepare container's environment together. */
+  let scriptsBytes = 0
   const earlier = new Map<string, Set<string>>()
   // Earlier steps that could not be built: what results they have is unknown, so references to them are not judged.
   const unknown = new Set<string>()
@@ -331,6 +333,19 @@ export function expandPod(
       said.add(key)
       problems.push(problem(at, e.message, context))
     }
+    if (rewritten.script !== undefined) {
+      const envBytes = scriptEnvBytes(name, rewritten.script)
+      scriptsBytes += envBytes
+      if (envBytes > limits.scriptEnvBytes) {
+        problems.push(
+          problem(
+            path,
+            `the step's script takes ${envBytes} bytes of the prepare container's environment (base64), more than the ${limits.scriptEnvBytes} Linux allows one variable: the Pod could never start (limit scriptEnvBytes)`,
+            context,
+          ),
+        )
+      }
+    }
     earlier.set(name, results)
     built.push({
       name,
@@ -341,6 +356,14 @@ export function expandPod(
       // copied into every Pod it creates, and that Pod must compare equal below.
       entry: { ...expanded.entry, path: path.slice(prefix.length), written: step as unknown as Record<string, unknown> },
     })
+  }
+  if (scriptsBytes > limits.scriptsEnvBytes) {
+    problems.push(
+      problem(
+        `${prefix}metadata.annotations["${stepsAnnotation}"]`,
+        `the steps' scripts take ${scriptsBytes} bytes of the prepare container's environment (base64), more than ${limits.scriptsEnvBytes}: with what the kubelet adds, the Pod might never start (limit scriptsEnvBytes)`,
+      ),
+    )
   }
   if (problems.length > 0) return unchanged([...problems, ...clashes])
 

@@ -44,6 +44,12 @@ function envName(step: string): string {
   return `STEPSPLICE_SCRIPT_${step.toUpperCase().replaceAll('-', '_')}`
 }
 
+/** What a step's script takes of the prepare container's environment: `NAME=base64` and its terminating NUL, in bytes. */
+export function scriptEnvBytes(step: string, script: string): number {
+  const bytes = Buffer.byteLength(scriptFile(script))
+  return Buffer.byteLength(envName(step)) + 1 + 4 * Math.ceil(bytes / 3) + 1
+}
+
 export interface PrepareWork {
   scripts: { step: string; script: string }[]
   resultSteps: string[]

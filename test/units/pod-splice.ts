@@ -619,3 +619,20 @@ t.test('an object value lacking a key the definition reads is refused in a Pod: 
   t.same(lines(fine), [])
   t.same(containerNamed(fine.object, 'step-call').args, ['u'])
 })
+
+t.test("a script too large for the prepare container's environment is refused: the Pod could never start", async (t) => {
+  const scripted = (name: string, bytes: number) => stepAction(name, { image: 'alpine:3.20', script: `echo ${'x'.repeat(bytes)}` })
+  // 100,000 bytes are 133,360 as base64 with the name: past the 131,072 Linux takes for one variable.
+  const big = await splice(podWith([{ name: 'big', ref: { name: 'big' } }]), catalogWith(scripted('big', 100_000)))
+  t.equal(big.changed, false)
+  t.match(lines(big), [
+    /^metadata\.annotations\["stepsplice\.dev\/steps"\]\[0\]: the step's script takes 1333\d\d bytes .*\(limit scriptEnvBytes\) \(step "big", StepAction default\/big/,
+  ])
+  // Each within the limit, twelve of them together past 1 MiB.
+  const steps = Array.from({ length: 12 }, (_, i) => ({ name: `s${i}`, ref: { name: 'large' } }))
+  const many = await splice(podWith(steps), catalogWith(scripted('large', 90_000)))
+  t.equal(many.changed, false)
+  t.match(lines(many), [/^metadata\.annotations\["stepsplice\.dev\/steps"\]: the steps' scripts take \d+ bytes .*\(limit scriptsEnvBytes\)$/])
+  // Within both: spliced.
+  t.same(lines(await splice(podWith(steps.slice(0, 2)), catalogWith(scripted('large', 90_000)))), [])
+})
