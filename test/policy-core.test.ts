@@ -261,6 +261,23 @@ t.test('TaskRun: stepTemplate, pod template, Docker Hub names and variables', as
     ['image $(params.image) is not allowed by images.allow [docker.io/library/alpine:*]'],
     'the short name is allowed in full',
   )
+  // One registry, one spelling: a host in another case, the default port, Docker Hub's other names.
+  for (const image of ['EVIL.IO/x/y:1', 'evil.io:443/x/y:1', 'Evil.io:443/x/y@sha256:' + 'a'.repeat(64)]) {
+    const spelled: KubeObject = { ...object, spec: { taskSpec: { steps: [{ name: 'a', image }] } } }
+    t.match(
+      run([policy({ images: { deny: ['evil.io/**'] } })], spelled).map((v) => v.rule),
+      ['images.deny'],
+      `${image} is evil.io's`,
+    )
+  }
+  for (const image of ['registry-1.docker.io/library/alpine:3', 'index.docker.io/library/alpine:3', 'Docker.IO/library/alpine:3']) {
+    const spelled: KubeObject = { ...object, spec: { taskSpec: { steps: [{ name: 'a', image }] } } }
+    t.match(
+      run([policy({ images: { deny: ['docker.io/library/alpine:*'] } })], spelled).map((v) => v.rule),
+      ['images.deny'],
+      `${image} is Docker Hub's alpine`,
+    )
+  }
   const pinned = run([policy({ images: { requireDigest: true } })], object)
   t.strictSame(
     pinned.map((v) => v.message),

@@ -204,11 +204,20 @@ function firstMatch(patterns: readonly string[], texts: readonly string[]): stri
 
 const listed = (patterns: readonly string[]): string => `[${patterns.join(', ')}]`
 
-/** An image in full, as a registry reads it (`alpine:3` → `docker.io/library/alpine:3`), or undefined when it does not parse. */
+/** Docker Hub's other names, as clients and pull-through configurations write them. */
+const dockerHubNames = new Set(['index.docker.io', 'registry-1.docker.io'])
+
+/**
+ * An image in full, as a registry reads it (`alpine:3` → `docker.io/library/alpine:3`), or undefined when it does not
+ * parse. One registry is one spelling: its host in lower case (host names are), without the default port 443, and
+ * Docker Hub by one name; so `EVIL.IO/x`, `evil.io:443/x` and `registry-1.docker.io/library/alpine` meet the patterns
+ * written for `evil.io/x` and `docker.io/library/alpine`.
+ */
 function fullImage(image: string): string | undefined {
   const ref = parseImageReference(image)
   if ('error' in ref) return undefined
-  const registry = ref.registry === 'index.docker.io' ? 'docker.io' : ref.registry
+  const host = ref.registry.toLowerCase().replace(/:443$/, '')
+  const registry = dockerHubNames.has(host) ? 'docker.io' : host
   const tag = ref.tag === undefined ? '' : `:${ref.tag}`
   return `${registry}/${ref.repository}${tag}${ref.digest === undefined ? '' : `@${ref.digest}`}`
 }
