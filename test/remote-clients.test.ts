@@ -715,6 +715,20 @@ t.test('gitRequest: params as Tekton reads them', async (t) => {
   const url = 'https://git.example.com/org/catalog.git'
   const none = {}
   t.same(gitRequest(params({ url, revision: 'main', pathInRepo: 'a.yaml' }), none), { url, revision: 'main', path: 'a.yaml' })
+  // An http(s) URL as it is fetched, however it was spelled: what the provenance and a sources policy see.
+  const { origin, pathname } = new URL(url)
+  const [first = '', ...rest] = pathname.slice(1).split('/')
+  for (const spelled of [
+    `${origin}/${first}/x/../${rest.join('/')}`,
+    `${origin.replace('git.example.com', 'GIT.Example.COM')}/${first}/%2e/${rest.join('/')}`,
+  ]) {
+    t.same(gitRequest(params({ url: spelled, revision: 'main', pathInRepo: 'a.yaml' }), none), { url, revision: 'main', path: 'a.yaml' }, spelled)
+  }
+  t.same(gitRequest(params({ url: 'git@github.com:Org/Repo.git', revision: 'main', pathInRepo: 'a.yaml' }), none), {
+    url: 'git@github.com:Org/Repo.git',
+    revision: 'main',
+    path: 'a.yaml',
+  })
   t.same(gitRequest(params({ url, revision: 'main' }), none), { error: 'missing required git resolver params: pathInRepo' })
   t.same(gitRequest(params({ url, repo: 'catalog', revision: 'main', pathInRepo: 'a.yaml' }), none), {
     error: "git resolver: cannot specify both 'url' and 'repo'",

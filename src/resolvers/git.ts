@@ -74,7 +74,24 @@ export function gitRequest(params: Map<string, string>, defaults: { defaultRevis
     .split('/')
     .filter((segment) => segment !== '' && segment !== '.')
     .join('/')
-  return { url: target, revision, path }
+  return { url: fetchedUrl(target), revision, path }
+}
+
+/**
+ * An http(s) repository URL as it is fetched: the WHATWG form, dot segments
+ * (`..`, `%2e%2e`) resolved, the host in lower case, a default port dropped,
+ * as the clone's HTTP client resolves them. The cache, the provenance and the
+ * sources policies see that, so `org/../other/repo` is judged as the
+ * repository it clones. Other forms (`git@host:repo`, ssh, git) are kept as
+ * written.
+ */
+function fetchedUrl(url: string): string {
+  if (!/^https?:\/\//i.test(url)) return url
+  try {
+    return new URL(url).href
+  } catch {
+    return url
+  }
 }
 
 export class GitResolver {
