@@ -146,6 +146,33 @@ function addMount(c: Container, mount: VolumeMount): Container {
   return { ...c, volumeMounts: [...(c.volumeMounts ?? []), mount] }
 }
 
+/** The mount of a Pod container at the workspace path, whose volume is then the workspace; undefined when none. */
+function adoptedWorkspace(spec: PodSpec, workspace: string | undefined): VolumeMount | undefined {
+  if (workspace === undefined) return undefined
+  return (spec.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => pathOf(m.mountPath) === pathOf(workspace))
+}
+
+/**
+ * The reserved-name and volume problems of a Pod some of whose steps could
+ * not be built, so that they come with the steps' own in one round. What
+ * the missing steps would decide (whether results or scripts are needed, and
+ * so which of stepsplice's volumes are added) is taken at its most
+ * permissive: a problem found here is one the whole Pod has too.
+ */
+function reservedBeforeBuild(spec: PodSpec, prefix: string, workspace: string | undefined, clashes: readonly Problem[]): Problem[] {
+  const adopted = adoptedWorkspace(spec, workspace)
+  const workspaceName = workspace === undefined ? undefined : (adopted?.name ?? workspaceVolume)
+  const ownVolumes: Volume[] = [resultsVolume, scriptsVolume, ...(workspaceName === workspaceVolume ? [workspaceVolume] : [])].map((name) => ({
+    name,
+    emptyDir: {},
+  }))
+  const allowedMount = (_c: Container, m: { name: string; mountPath: string }): boolean =>
+    (m.name === workspaceName && pathOf(m.mountPath) === pathOf(workspace)) || (m.name === resultsVolume && m.mountPath === resultsRoot)
+  const reported = new Set(clashes.map((c) => c.path))
+  const reserved = checkReserved(spec, prefix, { ours: new Set(), volumes: new Set(ownVolumes.map((v) => v.name)), allowedMounts: allowedMount })
+  return [...reserved.filter((p) => !reported.has(p.path)), ...planVolumes(spec, ownVolumes, prefix).problems]
+}
+
 /** Resolves the user's and our volumes: reuse an identical one, refuse a different one under our name. */
 function planVolumes(spec: PodSpec, wanted: Volume[], at: string): { volumes: Volume[]; problems: Problem[] } {
   const volumes = [...(spec.volumes ?? [])]
@@ -365,15 +392,17 @@ export function expandPod(
       ),
     )
   }
-  if (problems.length > 0) return unchanged([...problems, ...clashes])
+  if (problems.length > 0) {
+    if (!claimsSpliced) problems.push(...reservedBeforeBuild(spec, prefix, workspace, clashes))
+    return unchanged([...problems, ...clashes])
+  }
 
   // Paths name the annotation's steps, not container indexes, so a second pass compares equal.
   const entries = built.map((b) => b.entry)
 
   // When a Pod container already mounts the workspace path, its volume is the workspace: the
   // steps mount it too, so what they leave there reaches that container (an emptyDir would not).
-  const existingWorkspace =
-    workspace === undefined ? undefined : (spec.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => pathOf(m.mountPath) === pathOf(workspace))
+  const existingWorkspace = adoptedWorkspace(spec, workspace)
   // Adopting a volume of stepsplice's own as the workspace would mount it writable into every step.
   if (existingWorkspace?.name.startsWith(reservedPrefix) && existingWorkspace.name !== workspaceVolume) {
     return unchanged([

@@ -636,3 +636,41 @@ t.test("a script too large for the prepare container's environment is refused: t
   // Within both: spliced.
   t.same(lines(await splice(podWith(steps.slice(0, 2)), catalogWith(scripted('large', 90_000)))), [])
 })
+
+t.test("a step that cannot be built and the Pod's own misuse of reserved names: all in one round", async (t) => {
+  const spec = {
+    containers: [{ name: 'main', image: 'busybox:1.37', volumeMounts: [{ name: 'stepsplice-x', mountPath: '/x' }] }],
+    volumes: [
+      { name: 'stepsplice-workspace', hostPath: { path: '/var' } },
+      { name: 'stepsplice-x', emptyDir: {} },
+    ],
+  }
+  const e = await splice(podWith([{ name: 'c', ref: { name: 'git-clon' } }], { spec }), catalog)
+  t.equal(e.changed, false)
+  const found = lines(e)
+  t.equal(found.length, 4, found.join('\n'))
+  t.ok(
+    found.some((l) => /stepsplice\.dev\/steps"\]\[0\]\.ref: .*git-clon/.test(l)),
+    'the step',
+  )
+  t.ok(
+    found.some((l) => l.startsWith('spec.containers[0].volumeMounts[0].name: mounts volume "stepsplice-x"')),
+    'the reserved mount',
+  )
+  t.ok(
+    found.some((l) => l.startsWith('spec.volumes[1].name: volume "stepsplice-x"')),
+    'the reserved volume',
+  )
+  t.ok(
+    found.some((l) => l.startsWith('spec.volumes[0]: volume "stepsplice-workspace" already exists with a different source')),
+    'our workspace, taken',
+  )
+  // The steps' own volumes, as the Pod writes them identically, are no problem when a step fails.
+  const tidy = await splice(
+    podWith([{ name: 'c', ref: { name: 'git-clon' } }], {
+      spec: { containers: [{ name: 'main', image: 'busybox:1.37' }], volumes: [{ name: 'stepsplice-results', emptyDir: {} }] },
+    }),
+    catalog,
+  )
+  t.equal(lines(tidy).length, 1, 'only the step')
+})
