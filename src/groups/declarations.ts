@@ -44,7 +44,14 @@ function paramType(p: ParamSpec): string {
   return 'string'
 }
 
-const listed = (names: readonly string[]): string => (names.length === 0 ? 'none' : names.map((n) => quoteValue(n, 60)).join(', '))
+/** Names shown in one message; past them, a count. A message per bad binding, each listing a thousand names, grew with their product. */
+const listedNames = 10
+
+const listed = (names: readonly string[]): string => {
+  if (names.length === 0) return 'none'
+  const shown = names.slice(0, listedNames).map((n) => quoteValue(n, 60))
+  return names.length > listedNames ? `${shown.join(', ')} and ${names.length - listedNames} more` : shown.join(', ')
+}
 
 /** Who declared what, for messages: `the group` or the used Task's id. */
 type Owner = string
@@ -115,24 +122,46 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
     out.renames.set(task.index, renames)
     const taskParams = named<ParamSpec>(task.spec.params)
     const taskWorkspaces = named<WorkspaceDeclaration>(task.spec.workspaces)
-    const groupParams = named<ParamSpec>(group.params).map((p) => p.name)
+    const groupParamList = named<ParamSpec>(group.params)
     const groupWorkspaces = named<WorkspaceDeclaration>(group.workspaces)
+    // By name, the first of a name as find() took it: each binding is one lookup, not a walk of every param.
+    const byName = <T extends { name: string }>(list: readonly T[]): Map<string, T> => {
+      const m = new Map<string, T>()
+      for (const x of list) if (!m.has(x.name)) m.set(x.name, x)
+      return m
+    }
+    const taskParamsByName = byName(taskParams)
+    const groupParamsByName = byName(groupParamList)
+    const taskWorkspacesByName = byName(taskWorkspaces)
+    const groupWorkspacesByName = byName(groupWorkspaces)
+    // Each list's text is made once, when a first message needs it.
+    const once = (make: () => string): (() => string) => {
+      let text: string | undefined
+      return () => {
+        text ??= make()
+        return text
+      }
+    }
+    const taskParamNames = once(() => listed(taskParams.map((p) => p.name)))
+    const groupParamNames = once(() => listed(groupParamList.map((p) => p.name)))
+    const taskWorkspaceNames = once(() => listed(taskWorkspaces.map((w) => w.name)))
+    const groupWorkspaceNames = once(() => listed(groupWorkspaces.map((w) => w.name)))
 
     for (const [j, b] of asList<unknown>(step.uses?.parambindings).entries()) {
       const where = `${at}.parambindings[${j}]`
       const binding = isJsonObject(b) ? b : {}
       const name = str(binding.name)
       const param = str(binding.param)
-      if (name === undefined || !taskParams.some((p) => p.name === name))
-        out.problems.push(
-          problem(`${where}.name`, `${task.id} declares no param ${quoteValue(name ?? '')}; its params are ${listed(taskParams.map((p) => p.name))}`),
-        )
-      else if (param === undefined || !groupParams.includes(param))
-        out.problems.push(problem(`${where}.param`, `the group declares no param ${quoteValue(param ?? '')}; its params are ${listed(groupParams)}`))
+      const fromSpec = name === undefined ? undefined : taskParamsByName.get(name)
+      const toSpec = param === undefined ? undefined : groupParamsByName.get(param)
+      if (name === undefined || fromSpec === undefined)
+        out.problems.push(problem(`${where}.name`, `${task.id} declares no param ${quoteValue(name ?? '')}; its params are ${taskParamNames()}`))
+      else if (param === undefined || toSpec === undefined)
+        out.problems.push(problem(`${where}.param`, `the group declares no param ${quoteValue(param ?? '')}; its params are ${groupParamNames()}`))
       else {
         // `$(params.x[*])` of an array bound to a string (or the reverse) is a reference Tekton refuses.
-        const from = paramType(taskParams.find((p) => p.name === name) as ParamSpec)
-        const to = paramType(named<ParamSpec>(group.params).find((p) => p.name === param) as ParamSpec)
+        const from = paramType(fromSpec)
+        const to = paramType(toSpec)
         if (from !== to)
           out.problems.push(
             problem(
@@ -152,21 +181,13 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
         target = str(binding.param)
         out.warnings.push(`${where}: "param" is a deprecated spelling of "workspace" in a workspace binding (TEP-0142's example); write workspace: ${target}`)
       }
-      const declared = taskWorkspaces.find((w) => w.name === name)
-      const groupWorkspace = groupWorkspaces.find((w) => w.name === target)
+      const declared = name === undefined ? undefined : taskWorkspacesByName.get(name)
+      const groupWorkspace = target === undefined ? undefined : groupWorkspacesByName.get(target)
       if (name === undefined || declared === undefined)
-        out.problems.push(
-          problem(
-            `${where}.name`,
-            `${task.id} declares no workspace ${quoteValue(name ?? '')}; its workspaces are ${listed(taskWorkspaces.map((w) => w.name))}`,
-          ),
-        )
+        out.problems.push(problem(`${where}.name`, `${task.id} declares no workspace ${quoteValue(name ?? '')}; its workspaces are ${taskWorkspaceNames()}`))
       else if (target === undefined || groupWorkspace === undefined)
         out.problems.push(
-          problem(
-            `${where}.workspace`,
-            `the group declares no workspace ${quoteValue(target ?? '')}; its workspaces are ${listed(groupWorkspaces.map((w) => w.name))}`,
-          ),
+          problem(`${where}.workspace`, `the group declares no workspace ${quoteValue(target ?? '')}; its workspaces are ${groupWorkspaceNames()}`),
         )
       else if (declared.mountPath !== undefined && groupWorkspace.mountPath !== declared.mountPath)
         out.problems.push(

@@ -98,6 +98,30 @@ t.test('a binding to a param or workspace that is not declared names the valid o
   ])
 })
 
+t.test('a group of many params: a bad binding lists ten of them and counts the rest, however many bindings are bad', async (t) => {
+  // One message per bad binding, each listing every param, grew with their product (12,000 bindings to a group of
+  // 1,000 params: 14 s and 1.7 GB).
+  const params = Array.from({ length: 30 }, (_, i) => ({ name: `p${i}` }))
+  const bindings = Array.from({ length: 3 }, () => ({ name: 'url', param: 'nope' }))
+  const many: TaskGroupSpec = {
+    ...group,
+    params,
+    steps: [
+      { name: 'hello', image: 'busybox' },
+      { name: 'fetch', uses: { taskRef: { name: 'git-clone' }, parambindings: bindings } },
+    ],
+  }
+  const d = mergeDeclarations(many, [gitClone])
+  const shown = params
+    .slice(0, 10)
+    .map((p) => `"${p.name}"`)
+    .join(', ')
+  t.strictSame(
+    d.problems.map(formatProblem),
+    [0, 1, 2].map((j) => `spec.steps[1].uses.parambindings[${j}].param: the group declares no param "nope"; its params are ${shown} and 20 more`),
+  )
+})
+
 t.test('a bound workspace the used Task mounts at a path needs the group’s to declare that path', async (t) => {
   const noPath: TaskGroupSpec = { ...group, workspaces: [{ name: 'shared' }, { name: 'docker' }] }
   const d = mergeDeclarations(noPath, [gitClone, kaniko])
