@@ -68,6 +68,12 @@ export function mergeTaskGroup(group: TaskGroupSpec, used: readonly UsedTask[]):
     for (const field of ['steps', 'stepTemplate', 'sidecars', 'volumes', 'results'] as const) {
       if (spec[field] !== undefined) (spec as Record<string, unknown>)[field] = renameIn(spec[field], r.params, r.workspaces, stepNames)
     }
+    // A workspace's mountPath is where Tekton substitutes params too (ApplyParameters): the Task's names become the group's.
+    if (Array.isArray(spec.workspaces)) {
+      spec.workspaces = spec.workspaces.map((w) =>
+        isJsonObject(w) && typeof w.mountPath === 'string' ? { ...w, mountPath: renameIn(w.mountPath, r.params, r.workspaces, stepNames) } : w,
+      )
+    }
     // A step's or sidecar's own workspaces name the Task's workspaces (isolated workspaces): bound ones are the group's now.
     for (const field of ['steps', 'sidecars'] as const) {
       if (Array.isArray(spec[field]) && r.workspaces.size > 0)

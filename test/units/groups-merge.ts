@@ -165,6 +165,20 @@ t.test("a used Task's references to its own steps, and its steps' own workspaces
   t.same(merged.spec?.sidecars, [{ name: 'side', image: 'c', workspaces: [{ name: 'secret' }] }])
 })
 
+t.test("a used Task's workspace mountPath speaks the group's param names, as Tekton substitutes it", async (t) => {
+  const used = one({
+    params: [{ name: 'sub', default: 'cache' }],
+    workspaces: [{ name: 'cache', mountPath: '/caches/$(params.sub)' }],
+    steps: [{ name: 's', image: 'busybox', script: 'ls $(workspaces.cache.path)' }],
+  })
+  const merged = mergeTaskGroup(
+    { params: [{ name: 'dir' }], steps: [{ name: 'u', uses: { taskRef: { name: 'one' }, parambindings: [{ name: 'sub', param: 'dir' }] } }] },
+    [used],
+  )
+  t.same(messagesOf(merged.problems), [])
+  t.same(merged.spec?.workspaces, [{ name: 'cache', mountPath: '/caches/$(params.dir)' }], 'not $(params.sub), which the merged Task no longer declares')
+})
+
 t.test('names the merge cannot give, fields a uses step cannot hold, a Task that itself uses Tasks, bindings of another type', async (t) => {
   const clash = mergeTaskGroup(
     {
