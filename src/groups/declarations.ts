@@ -147,6 +147,8 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
     const taskWorkspaceNames = once(() => listed(taskWorkspaces.map((w) => w.name)))
     const groupWorkspaceNames = once(() => listed(groupWorkspaces.map((w) => w.name)))
 
+    // A Task param bound twice: the last would silently win, and the group param the first named would be bound to nothing.
+    const paramBound = new Map<string, number>()
     for (const [j, b] of asList<unknown>(step.uses?.parambindings).entries()) {
       const where = `${at}.parambindings[${j}]`
       const binding = isJsonObject(b) ? b : {}
@@ -154,7 +156,11 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
       const param = str(binding.param)
       const fromSpec = name === undefined ? undefined : taskParamsByName.get(name)
       const toSpec = param === undefined ? undefined : groupParamsByName.get(param)
-      if (name === undefined || fromSpec === undefined)
+      const before = name === undefined ? undefined : paramBound.get(name)
+      if (name !== undefined && before === undefined) paramBound.set(name, j)
+      if (before !== undefined)
+        out.problems.push(problem(`${where}.name`, `${task.id}'s param ${quoteValue(name ?? '')} is bound already, by parambindings[${before}]`))
+      else if (name === undefined || fromSpec === undefined)
         out.problems.push(problem(`${where}.name`, `${task.id} declares no param ${quoteValue(name ?? '')}; its params are ${taskParamNames()}`))
       else if (param === undefined || toSpec === undefined)
         out.problems.push(problem(`${where}.param`, `the group declares no param ${quoteValue(param ?? '')}; its params are ${groupParamNames()}`))
@@ -172,6 +178,7 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
         else renames.params.set(name, param)
       }
     }
+    const workspaceBound = new Map<string, number>()
     for (const [j, b] of asList<unknown>(step.uses?.workspacebindings).entries()) {
       const where = `${at}.workspacebindings[${j}]`
       const binding = isJsonObject(b) ? b : {}
@@ -183,7 +190,11 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
       }
       const declared = name === undefined ? undefined : taskWorkspacesByName.get(name)
       const groupWorkspace = target === undefined ? undefined : groupWorkspacesByName.get(target)
-      if (name === undefined || declared === undefined)
+      const before = name === undefined ? undefined : workspaceBound.get(name)
+      if (name !== undefined && before === undefined) workspaceBound.set(name, j)
+      if (before !== undefined)
+        out.problems.push(problem(`${where}.name`, `${task.id}'s workspace ${quoteValue(name ?? '')} is bound already, by workspacebindings[${before}]`))
+      else if (name === undefined || declared === undefined)
         out.problems.push(problem(`${where}.name`, `${task.id} declares no workspace ${quoteValue(name ?? '')}; its workspaces are ${taskWorkspaceNames()}`))
       else if (target === undefined || groupWorkspace === undefined)
         out.problems.push(

@@ -13,7 +13,7 @@ import { withStepTemplate } from '../steps/template.ts'
 import type { JsonObject } from '../types/k8s.ts'
 import type { Step, TaskSpec } from '../types/tekton.ts'
 import { mergeDeclarations } from './declarations.ts'
-import { dnsLabel, shapeProblems } from './validate.ts'
+import { declarationProblems, dnsLabel, shapeProblems } from './validate.ts'
 import { renameIn } from './rename.ts'
 import type { GroupStep, TaskGroupSpec, UsedTask } from './types.ts'
 
@@ -57,7 +57,7 @@ function renameWorkspaceUses(container: unknown, renames: ReadonlyMap<string, st
 /** `group` merged with `used` (one per `uses` step, by its index). */
 export function mergeTaskGroup(group: TaskGroupSpec, used: readonly UsedTask[]): MergedGroup {
   const steps = asList<GroupStep>(group.steps)
-  const problems = shapeProblems(steps)
+  const problems = [...declarationProblems(group as Record<string, unknown>), ...shapeProblems(steps)]
   const first = mergeDeclarations(group, used)
   // Renamed before anything is taken from them: a sidecar or volume of a used Task speaks the group's names too, and
   // its steps' references to each other (step results, exit codes) the names the merge gives them.

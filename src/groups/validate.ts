@@ -77,6 +77,17 @@ export function validateTaskGroup(object: unknown): Problem[] {
         out.push(problem(at, "a workspace binding is {name: <the used Task's workspace>, workspace: <the group's workspace>}"))
     }
   }
+  return [...out, ...declarationProblems(spec), ...shapeProblems(steps)]
+}
+
+/**
+ * A group's own declarations without a name or declared twice: Tekton
+ * refuses both (a param or workspace appearing more than once, a sidecar
+ * whose container would be named `sidecar-`), and a merge that kept the
+ * first of a name would drop what the user wrote.
+ */
+export function declarationProblems(spec: Record<string, unknown>): Problem[] {
+  const out: Problem[] = []
   for (const field of ['params', 'workspaces', 'results', 'sidecars', 'volumes'] as const) {
     const seen = new Set<string>()
     for (const [i, d] of asList<unknown>(spec[field]).entries()) {
@@ -86,5 +97,5 @@ export function validateTaskGroup(object: unknown): Problem[] {
       else seen.add(name)
     }
   }
-  return [...out, ...shapeProblems(steps)]
+  return out
 }

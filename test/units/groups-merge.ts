@@ -179,6 +179,37 @@ t.test("a used Task's workspace mountPath speaks the group's param names, as Tek
   t.same(merged.spec?.workspaces, [{ name: 'cache', mountPath: '/caches/$(params.dir)' }], 'not $(params.sub), which the merged Task no longer declares')
 })
 
+t.test("a group's own declarations twice or without a name, and a Task's workspace bound twice, are refused, not dropped", async (t) => {
+  const used = one({ workspaces: [{ name: 'creds' }], steps: [{ name: 's', image: 'busybox' }] })
+  const merged = mergeTaskGroup(
+    {
+      params: [{ name: 'gx', default: 'one' }, { name: 'gx', default: 'two' }, { description: 'nameless' } as never],
+      workspaces: [{ name: 'gw' }, { name: 'gw', readOnly: true }],
+      sidecars: [{ image: 'redis' }],
+      steps: [
+        {
+          name: 'u',
+          uses: {
+            taskRef: { name: 'one' },
+            workspacebindings: [
+              { name: 'creds', workspace: 'gw' },
+              { name: 'creds', workspace: 'gw' },
+            ],
+          },
+        },
+      ],
+    },
+    [used],
+  )
+  t.strictSame(messagesOf(merged.problems), [
+    'spec.params[1].name: "gx" is declared twice',
+    'spec.params[2].name: missing',
+    'spec.workspaces[1].name: "gw" is declared twice',
+    'spec.sidecars[0].name: missing',
+    `spec.steps[0].uses.workspacebindings[1].name: Task default/one's workspace "creds" is bound already, by workspacebindings[0]`,
+  ])
+})
+
 t.test('names the merge cannot give, fields a uses step cannot hold, a Task that itself uses Tasks, bindings of another type', async (t) => {
   const clash = mergeTaskGroup(
     {
