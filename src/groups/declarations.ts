@@ -238,5 +238,22 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
     }
     addOthers(task.spec, task.id, at)
   }
+  // Tekton refuses a Task whose workspaces share a mountPath: two used Tasks that each mount theirs at /root/.docker
+  // would be merged, and Tekton's refusal would name neither.
+  const mountedAt = new Map<string, string>()
+  for (const w of out.workspaces) {
+    if (typeof w.mountPath !== 'string' || w.mountPath === '') continue
+    const other = mountedAt.get(w.mountPath)
+    if (other === undefined) mountedAt.set(w.mountPath, w.name)
+    else {
+      const owner = (name: string): string => workspaceOwner.get(name)?.owner ?? 'the group'
+      out.problems.push(
+        problem(
+          'spec.workspaces',
+          `workspace ${quoteValue(other)} of ${owner(other)} and workspace ${quoteValue(w.name)} of ${owner(w.name)} are both mounted at ${quoteValue(w.mountPath)}: a Task's workspaces need distinct mountPaths; bind one to the other`,
+        ),
+      )
+    }
+  }
   return out
 }

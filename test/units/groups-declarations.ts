@@ -95,6 +95,8 @@ t.test('a binding to a param or workspace that is not declared names the valid o
     'spec.steps[1].uses.parambindings[0].param: the group declares no param "nope"; its params are "repo-url", "image"',
     'spec.steps[2].uses.parambindings[0].name: Task default/kaniko declares no param "url"; its params are "IMAGE", "revision"',
     'spec.steps[2].uses.workspacebindings[0].name: Task default/kaniko declares no workspace "src"; its workspaces are "source", "dockerconfig"',
+    // Unbound, kaniko's dockerconfig is a workspace of its own, at the path of the group's docker.
+    `spec.workspaces: workspace "docker" of the group and workspace "dockerconfig" of Task default/kaniko are both mounted at "/kaniko/.docker": a Task's workspaces need distinct mountPaths; bind one to the other`,
   ])
 })
 

@@ -210,6 +210,31 @@ t.test("a group's own declarations twice or without a name, and a Task's workspa
   ])
 })
 
+t.test('two used Tasks whose workspaces are mounted at one path: refused naming both, not left for Tekton to refuse', async (t) => {
+  const ma: UsedTask = {
+    index: 0,
+    id: 'Task default/ma',
+    spec: { workspaces: [{ name: 'creds', mountPath: '/root/.docker' }], steps: [{ name: 's', image: 'a' }] },
+  }
+  const mb: UsedTask = {
+    index: 1,
+    id: 'Task default/mb',
+    spec: { workspaces: [{ name: 'dockercfg', mountPath: '/root/.docker' }], steps: [{ name: 's', image: 'b' }] },
+  }
+  const merged = mergeTaskGroup(
+    {
+      steps: [
+        { name: 'a', uses: { taskRef: { name: 'ma' } } },
+        { name: 'b', uses: { taskRef: { name: 'mb' } } },
+      ],
+    },
+    [ma, mb],
+  )
+  t.strictSame(messagesOf(merged.problems), [
+    `spec.workspaces: workspace "creds" of Task default/ma and workspace "dockercfg" of Task default/mb are both mounted at "/root/.docker": a Task's workspaces need distinct mountPaths; bind one to the other`,
+  ])
+})
+
 t.test('names the merge cannot give, fields a uses step cannot hold, a Task that itself uses Tasks, bindings of another type', async (t) => {
   const clash = mergeTaskGroup(
     {
