@@ -207,7 +207,17 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
             `${task.id} mounts workspace ${quoteValue(name)} at ${quoteValue(declared.mountPath)}, where its steps expect it: the group's workspace ${quoteValue(target)} must declare mountPath: ${declared.mountPath}`,
           ),
         )
-      else renames.workspaces.set(name, target)
+      else {
+        renames.workspaces.set(name, target)
+        // The group's declaration is the one the merged Task keeps. A used Task's readOnly it does not keep would let
+        // that Task's steps write where they were meant only to read: said, not silently given up. (An optional one
+        // the group requires is only stricter.)
+        if (declared.readOnly === true && groupWorkspace.readOnly !== true) {
+          out.warnings.push(
+            `${where}: ${task.id} declares workspace ${quoteValue(name)} readOnly; the group's ${quoteValue(target)} is not, so its steps mount it writable`,
+          )
+        }
+      }
     }
 
     for (const p of taskParams) {

@@ -210,6 +210,21 @@ t.test("a group's own declarations twice or without a name, and a Task's workspa
   ])
 })
 
+t.test("a read-only workspace bound to the group's writable one is said in a warning", async (t) => {
+  const wro = one({ workspaces: [{ name: 'creds', readOnly: true }], steps: [{ name: 's', image: 'busybox' }] })
+  const merged = mergeTaskGroup(
+    {
+      workspaces: [{ name: 'shared' }],
+      steps: [{ name: 'u', uses: { taskRef: { name: 'one' }, workspacebindings: [{ name: 'creds', workspace: 'shared' }] } }],
+    },
+    [wro],
+  )
+  t.same(messagesOf(merged.problems), [])
+  t.strictSame(merged.warnings, [
+    `spec.steps[0].uses.workspacebindings[0]: Task default/one declares workspace "creds" readOnly; the group's "shared" is not, so its steps mount it writable`,
+  ])
+})
+
 t.test('two used Tasks whose workspaces are mounted at one path: refused naming both, not left for Tekton to refuse', async (t) => {
   const ma: UsedTask = {
     index: 0,
