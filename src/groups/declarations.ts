@@ -230,10 +230,25 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
               `param ${quoteValue(p.name)} is ${paramType(first.spec)} in ${first.owner} and ${paramType(p)} in ${task.id}; bind one of them to another group param`,
             ),
           )
-        else if (canonicalJson(first.spec.default ?? null) !== canonicalJson(p.default ?? null))
-          out.warnings.push(
-            `${at}: param ${quoteValue(p.name)} is shared by ${first.owner} and ${task.id}, whose defaults differ; the first declaration's default is used`,
+        // The merged Task keeps the first declaration: an object's keys the second reads would be undeclared there
+        // (Tekton refuses such a reference), and its enum would judge values the second Task accepts.
+        else if (canonicalJson(Object.keys(first.spec.properties ?? {}).sort()) !== canonicalJson(Object.keys(p.properties ?? {}).sort()))
+          out.problems.push(
+            problem(
+              at,
+              `param ${quoteValue(p.name)} is shared by ${first.owner} and ${task.id}, whose properties differ; bind one of them to another group param`,
+            ),
           )
+        else {
+          if (canonicalJson(first.spec.default ?? null) !== canonicalJson(p.default ?? null))
+            out.warnings.push(
+              `${at}: param ${quoteValue(p.name)} is shared by ${first.owner} and ${task.id}, whose defaults differ; the first declaration's default is used`,
+            )
+          if (canonicalJson(first.spec.enum ?? null) !== canonicalJson(p.enum ?? null))
+            out.warnings.push(
+              `${at}: param ${quoteValue(p.name)} is shared by ${first.owner} and ${task.id}, whose enums differ; the first declaration's enum is used`,
+            )
+        }
       })
     }
     for (const w of taskWorkspaces) {

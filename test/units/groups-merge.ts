@@ -225,6 +225,33 @@ t.test("a read-only workspace bound to the group's writable one is said in a war
   ])
 })
 
+t.test('a param two used Tasks share: properties that differ are refused, enums that differ said', async (t) => {
+  const task = (index: number, name: string, params: unknown[]): UsedTask => ({
+    index,
+    id: `Task default/${name}`,
+    spec: { params: params as never, steps: [{ name: 's', image: 'busybox' }] },
+  })
+  const steps = [
+    { name: 'a', uses: { taskRef: { name: 'e1' } } },
+    { name: 'b', uses: { taskRef: { name: 'e2' } } },
+  ]
+  const enums = mergeTaskGroup({ steps }, [
+    task(0, 'e1', [{ name: 'mode', enum: ['fast', 'slow'] }]),
+    task(1, 'e2', [{ name: 'mode', enum: ['debug', 'release'] }]),
+  ])
+  t.same(messagesOf(enums.problems), [])
+  t.strictSame(enums.warnings, [
+    `spec.steps[1].uses: param "mode" is shared by Task default/e1 and Task default/e2, whose enums differ; the first declaration's enum is used`,
+  ])
+  const objects = mergeTaskGroup({ steps }, [
+    task(0, 'e1', [{ name: 'cfg', type: 'object', properties: { a: {} } }]),
+    task(1, 'e2', [{ name: 'cfg', type: 'object', properties: { b: {} } }]),
+  ])
+  t.strictSame(messagesOf(objects.problems), [
+    `spec.steps[1].uses: param "cfg" is shared by Task default/e1 and Task default/e2, whose properties differ; bind one of them to another group param`,
+  ])
+})
+
 t.test('two used Tasks whose workspaces are mounted at one path: refused naming both, not left for Tekton to refuse', async (t) => {
   const ma: UsedTask = {
     index: 0,
