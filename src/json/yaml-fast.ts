@@ -124,11 +124,14 @@ export class FastYaml {
  * package refuses one before a block list), a line of more than 1024
  * characters (an implicit key longer than YAML allows), a `---` after
  * indentation, a `...` with content after it, a line that starts with a
- * tab, a `%` directive.
+ * tab, a `%` where a plain scalar would start (a directive at a line's start;
+ * after indentation or an indicator, the yaml package refuses it while js-yaml
+ * read `  %a` as an empty document).
  */
 function textOnlyExactReads(text: string): boolean {
   if (/\r(?!\n)/.test(text) || text.includes('\uFEFF')) return true
-  if (/^(?:[ \t]+---|\.\.\.[ \t]*[^\s#]|\t|%)/m.test(text)) return true
+  if (/^(?:[ \t]+---|\.\.\.[ \t]*[^\s#]|\t)/m.test(text)) return true
+  if (/(?:^|[-:,[{?])[ \t]*%/m.test(text)) return true
   for (let start = 0, end = text.indexOf('\n'); start < text.length; start = end + 1, end = text.indexOf('\n', start)) {
     if ((end < 0 ? text.length : end) - start > 1024) return true
     if (end < 0) break
