@@ -14,6 +14,7 @@ import { quoteValue } from '../problems/truncate.ts'
 import type { JsonObject } from '../types/k8s.ts'
 import type { ParamSpec } from '../types/tekton.ts'
 import type { GroupStep, TaskGroupSpec, UsedTask, WorkspaceDeclaration } from './types.ts'
+import { declarationProblems } from './validate.ts'
 
 export interface Renames {
   params: Map<string, string>
@@ -120,6 +121,9 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
     const at = `spec.steps[${task.index}].uses`
     const renames: Renames = { params: new Map(), workspaces: new Map() }
     out.renames.set(task.index, renames)
+    // What the merge below takes by name, it would otherwise drop when nameless or keep the first of: a sidecar without
+    // a name, which Tekton cannot name a container for, would vanish from the Task it belongs to.
+    for (const p of declarationProblems(task.spec as Record<string, unknown>)) out.problems.push(problem(at, `${task.id}'s ${p.path}: ${p.message}`))
     const taskParams = named<ParamSpec>(task.spec.params)
     const taskWorkspaces = named<WorkspaceDeclaration>(task.spec.workspaces)
     const groupParamList = named<ParamSpec>(group.params)

@@ -225,6 +225,12 @@ t.test("a read-only workspace bound to the group's writable one is said in a war
   ])
 })
 
+t.test("a used Task's sidecar without a name is refused, not dropped from the merge", async (t) => {
+  const dind = one({ sidecars: [{ image: 'docker:dind' }], steps: [{ name: 's', image: 'docker' }] })
+  const merged = mergeTaskGroup({ steps: [{ name: 'u', uses: { taskRef: { name: 'one' } } }] }, [dind])
+  t.strictSame(messagesOf(merged.problems), ["spec.steps[0].uses: Task default/one's spec.sidecars[0].name: missing"])
+})
+
 t.test('a param two used Tasks share: properties that differ are refused, enums that differ said', async (t) => {
   const task = (index: number, name: string, params: unknown[]): UsedTask => ({
     index,
