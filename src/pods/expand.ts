@@ -488,14 +488,15 @@ export function expandPod(
     if (workspaceMount !== undefined && !mountsPath(out, workspaceMount.mountPath)) out = addMount(out, workspaceMount)
     if (needResults) out = addMount(out, { name: resultsVolume, mountPath: resultsRoot, readOnly: true })
     const ctx: VariableContext = { declaredResults: new Set(), earlier }
-    const fix = (s: string): string => {
+    // Named at the field the user wrote it in: the container's own command, args or env value.
+    const fix = (s: string, field: string): string => {
       const r = rewriteVariables(s, ctx)
-      for (const e of r.errors) problems.push(problem(`${prefix}spec.containers[${i}]`, e.message))
+      for (const e of r.errors) problems.push(problem(`${prefix}spec.containers[${i}].${field}`, e.message))
       return r.text
     }
-    if (out.command) out = { ...out, command: out.command.map(fix) }
-    if (out.args) out = { ...out, args: out.args.map(fix) }
-    if (out.env) out = { ...out, env: out.env.map((e) => (typeof e.value === 'string' ? { ...e, value: fix(e.value) } : e)) }
+    if (out.command) out = { ...out, command: out.command.map((s, j) => fix(s, `command[${j}]`)) }
+    if (out.args) out = { ...out, args: out.args.map((s, j) => fix(s, `args[${j}]`)) }
+    if (out.env) out = { ...out, env: out.env.map((e, j) => (typeof e.value === 'string' ? { ...e, value: fix(e.value, `env[${j}].value`) } : e)) }
     return out
   })
   if (problems.length > 0) return unchanged(problems, warnings)

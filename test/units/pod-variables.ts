@@ -246,9 +246,9 @@ t.test("the Pod's own containers: a step's result value or an undeclared result 
   const e = await splice(podWith(steps, { spec }), catalog)
   t.equal(e.changed, false, 'refused: left literal, these would run with the text instead of a path')
   t.same(lines(e), [
-    "spec.containers[1]: $(steps.w.results.out) needs Tekton's entrypoint to read the value; read the file at $(steps.w.results.out.path) instead",
-    'spec.containers[1]: $(steps.w.results.typo.path): step "w" declares no result "typo"',
-    'spec.containers[1]: $(steps.hi.results.x.path): step "hi" declares no result "x"',
+    "spec.containers[1].command[1]: $(steps.w.results.out) needs Tekton's entrypoint to read the value; read the file at $(steps.w.results.out.path) instead",
+    'spec.containers[1].args[0]: $(steps.w.results.typo.path): step "w" declares no result "typo"',
+    'spec.containers[1].env[0].value: $(steps.hi.results.x.path): step "hi" declares no result "x"',
   ])
 })
 
