@@ -54,6 +54,30 @@ const listed = (names: readonly string[]): string => {
   return names.length > listedNames ? `${shown.join(', ')} and ${names.length - listedNames} more` : shown.join(', ')
 }
 
+/** By name, the first of each name (as a search of the list finds it): a binding is one lookup, not a walk. */
+function firstByName<T extends { name: string }>(list: readonly T[]): Map<string, T> {
+  const m = new Map<string, T>()
+  for (const x of list) if (!m.has(x.name)) m.set(x.name, x)
+  return m
+}
+
+/** `make`'s text, made when first asked for: a list is written into a message only when one needs it, and once. */
+function lazy(make: () => string): () => string {
+  let text: string | undefined
+  return () => {
+    text ??= make()
+    return text
+  }
+}
+
+/** Which earlier binding (by index) already bound `name`; records this one, `j`, when none did. */
+function boundBefore(seen: Map<string, number>, name: string | undefined, j: number): number | undefined {
+  if (name === undefined) return undefined
+  const before = seen.get(name)
+  if (before === undefined) seen.set(name, j)
+  return before
+}
+
 /** Who declared what, for messages: `the group` or the used Task's id. */
 type Owner = string
 
@@ -116,6 +140,14 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
   }
   addOthers(group, 'the group', 'spec')
 
+  // The group's own params and workspaces, for every used Task's bindings: looked up by name, listed once.
+  const groupParamList = named<ParamSpec>(group.params)
+  const groupWorkspaces = named<WorkspaceDeclaration>(group.workspaces)
+  const groupParamsByName = firstByName(groupParamList)
+  const groupWorkspacesByName = firstByName(groupWorkspaces)
+  const groupParamNames = lazy(() => listed(groupParamList.map((p) => p.name)))
+  const groupWorkspaceNames = lazy(() => listed(groupWorkspaces.map((w) => w.name)))
+
   for (const task of used) {
     const step = steps[task.index] ?? {}
     const at = `spec.steps[${task.index}].uses`
@@ -126,30 +158,10 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
     for (const p of declarationProblems(task.spec as Record<string, unknown>)) out.problems.push(problem(at, `${task.id}'s ${p.path}: ${p.message}`))
     const taskParams = named<ParamSpec>(task.spec.params)
     const taskWorkspaces = named<WorkspaceDeclaration>(task.spec.workspaces)
-    const groupParamList = named<ParamSpec>(group.params)
-    const groupWorkspaces = named<WorkspaceDeclaration>(group.workspaces)
-    // By name, the first of a name as find() took it: each binding is one lookup, not a walk of every param.
-    const byName = <T extends { name: string }>(list: readonly T[]): Map<string, T> => {
-      const m = new Map<string, T>()
-      for (const x of list) if (!m.has(x.name)) m.set(x.name, x)
-      return m
-    }
-    const taskParamsByName = byName(taskParams)
-    const groupParamsByName = byName(groupParamList)
-    const taskWorkspacesByName = byName(taskWorkspaces)
-    const groupWorkspacesByName = byName(groupWorkspaces)
-    // Each list's text is made once, when a first message needs it.
-    const once = (make: () => string): (() => string) => {
-      let text: string | undefined
-      return () => {
-        text ??= make()
-        return text
-      }
-    }
-    const taskParamNames = once(() => listed(taskParams.map((p) => p.name)))
-    const groupParamNames = once(() => listed(groupParamList.map((p) => p.name)))
-    const taskWorkspaceNames = once(() => listed(taskWorkspaces.map((w) => w.name)))
-    const groupWorkspaceNames = once(() => listed(groupWorkspaces.map((w) => w.name)))
+    const taskParamsByName = firstByName(taskParams)
+    const taskWorkspacesByName = firstByName(taskWorkspaces)
+    const taskParamNames = lazy(() => listed(taskParams.map((p) => p.name)))
+    const taskWorkspaceNames = lazy(() => listed(taskWorkspaces.map((w) => w.name)))
 
     // A Task param bound twice: the last would silently win, and the group param the first named would be bound to nothing.
     const paramBound = new Map<string, number>()
@@ -160,8 +172,7 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
       const param = str(binding.param)
       const fromSpec = name === undefined ? undefined : taskParamsByName.get(name)
       const toSpec = param === undefined ? undefined : groupParamsByName.get(param)
-      const before = name === undefined ? undefined : paramBound.get(name)
-      if (name !== undefined && before === undefined) paramBound.set(name, j)
+      const before = boundBefore(paramBound, name, j)
       if (before !== undefined)
         out.problems.push(problem(`${where}.name`, `${task.id}'s param ${quoteValue(name ?? '')} is bound already, by parambindings[${before}]`))
       else if (name === undefined || fromSpec === undefined)
@@ -194,8 +205,7 @@ export function mergeDeclarations(group: TaskGroupSpec, used: readonly UsedTask[
       }
       const declared = name === undefined ? undefined : taskWorkspacesByName.get(name)
       const groupWorkspace = target === undefined ? undefined : groupWorkspacesByName.get(target)
-      const before = name === undefined ? undefined : workspaceBound.get(name)
-      if (name !== undefined && before === undefined) workspaceBound.set(name, j)
+      const before = boundBefore(workspaceBound, name, j)
       if (before !== undefined)
         out.problems.push(problem(`${where}.name`, `${task.id}'s workspace ${quoteValue(name ?? '')} is bound already, by workspacebindings[${before}]`))
       else if (name === undefined || declared === undefined)

@@ -17,6 +17,11 @@ export class LimitExceeded extends Error {
   }
 }
 
+/** What passing `total` characters of substitution throws: the one wording of limit substitutedBytes. */
+export function overSubstitution(total: number): LimitExceeded {
+  return new LimitExceeded('substitutedBytes', `substitution would produce more than ${total} characters (limit substitutedBytes)`)
+}
+
 export class Budget {
   /** For callers that expand trusted input (tests, benchmarks): counts nothing. */
   static readonly unlimited = new Budget(Number.POSITIVE_INFINITY)
@@ -37,8 +42,6 @@ export class Budget {
   spend(chars: number): void {
     if (this.#total === Number.POSITIVE_INFINITY) return
     this.#left -= chars
-    if (this.#left < 0) {
-      throw new LimitExceeded('substitutedBytes', `substitution would produce more than ${this.#total} characters (limit substitutedBytes)`)
-    }
+    if (this.#left < 0) throw overSubstitution(this.#total)
   }
 }

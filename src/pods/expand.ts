@@ -146,6 +146,11 @@ function addMount(c: Container, mount: VolumeMount): Container {
   return { ...c, volumeMounts: [...(c.volumeMounts ?? []), mount] }
 }
 
+/** What stepsplice itself mounts into the Pod's own containers (the workspace, the results); any other use of its volumes there is refused. */
+function stepspliceMounts(workspace: { name: string; mountPath: string } | undefined): (c: Container, m: { name: string; mountPath: string }) => boolean {
+  return (_c, m) => (m.name === workspace?.name && m.mountPath === workspace.mountPath) || (m.name === resultsVolume && m.mountPath === resultsRoot)
+}
+
 /** The mount of a Pod container at the workspace path, whose volume is then the workspace; undefined when none. */
 function adoptedWorkspace(spec: PodSpec, workspace: string | undefined): VolumeMount | undefined {
   if (workspace === undefined) return undefined
@@ -166,8 +171,7 @@ function reservedBeforeBuild(spec: PodSpec, prefix: string, workspace: string | 
     name,
     emptyDir: {},
   }))
-  const allowedMount = (_c: Container, m: { name: string; mountPath: string }): boolean =>
-    (m.name === workspaceName && pathOf(m.mountPath) === pathOf(workspace)) || (m.name === resultsVolume && m.mountPath === resultsRoot)
+  const allowedMount = stepspliceMounts(workspaceName === undefined || workspace === undefined ? undefined : { name: workspaceName, mountPath: workspace })
   const reported = new Set(clashes.map((c) => c.path))
   const reserved = checkReserved(spec, prefix, { ours: new Set(), volumes: new Set(ownVolumes.map((v) => v.name)), allowedMounts: allowedMount })
   return [...reserved.filter((p) => !reported.has(p.path)), ...planVolumes(spec, ownVolumes, prefix).problems]
@@ -454,9 +458,7 @@ export function expandPod(
   }
 
   const oursNames = new Set(ours.map((c) => String(c.name)))
-  // What stepsplice itself mounts into the Pod's own containers; any other use of its volumes there is refused.
-  const allowedMount = (_c: Container, m: { name: string; mountPath: string }): boolean =>
-    (m.name === workspaceMount?.name && m.mountPath === workspaceMount.mountPath) || (m.name === resultsVolume && m.mountPath === resultsRoot)
+  const allowedMount = stepspliceMounts(workspaceMount)
   if (claimsSpliced) {
     // Every init container under one of our names, wherever a later webhook moved it, must be exactly ours.
     const present = (spec.initContainers ?? []).filter((c) => oursNames.has(String(c.name)) || c.name === prepareName)

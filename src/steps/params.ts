@@ -9,7 +9,7 @@
 // The result is a replacement table for the StepAction-derived fields, or the
 // messages that explain why there is none.
 
-import { Budget, LimitExceeded } from '../limits/budget.ts'
+import { Budget, LimitExceeded, overSubstitution } from '../limits/budget.ts'
 import { limits } from '../limits/limits.ts'
 import type { Param, ParamSpec, Step } from '../types/tekton.ts'
 import { type ParamValue, parseParamValue, stringPart } from '../variables/param-value.ts'
@@ -592,8 +592,7 @@ export function resolveStepActionParams(
   const givenValue = valueLookup(provided)
   const compiledParams = compileParams(specs)
   // Whatever the budget, even an unlimited one: the table it would need was never built.
-  if (compiledParams.overLimit === true)
-    throw new LimitExceeded('substitutedBytes', `substitution would produce more than ${limits.substitutedBytes} characters (limit substitutedBytes)`)
+  if (compiledParams.overLimit === true) throw overSubstitution(limits.substitutedBytes)
   budget.spend(compiledParams.defaultsCost)
   const r = overlayOf(compiledParams.defaults)
   const processed: NamedValue[] = []
