@@ -6,11 +6,15 @@
 // taskset, nothing is pinned and the figures say so.
 //
 // 1. Throughput: for each payload, rounds alternate bare and stepsplice at a
-//    fixed number of connections; the ratio of their mean req/s is printed,
+//    fixed number of connections; the ratio of their mean req/s is printed
+//    with each server's p50/p99 at that load (autocannon's, median round),
 //    and beside it each server's CPU time per request (its process's, from
 //    /proc: every thread, GC included) and how much of its core it used: a
 //    server that used less than all of it was held back by the load
-//    generator, not by its own work, and its req/s understates it.
+//    generator, not by its own work, and its req/s understates it. A third
+//    server rotates with them: the bare route answering with stepsplice's
+//    own answer to the payload (recorded first), so the figures also say
+//    what sending an answer that large costs before any work computes it.
 // 2. Latency at half load: both are driven at a fixed rate, half of
 //    stepsplice's measured maximum, by an open-loop generator that times
 //    each request from when it was due (bench/open-loop.ts); the median
@@ -161,73 +165,110 @@ try {
     if (up) break
     await new Promise((r) => setTimeout(r, 100))
   }
+  const answers: Record<string, string> = {}
   for (const p of payloads) {
     const answer = await post(free, ca, p.body)
-    const response = (JSON.parse(answer.text) as { response?: { allowed?: boolean; patch?: string } }).response
-    if (answer.status !== 200 || response?.allowed !== true || (response.patch !== undefined) !== p.patched)
+    const response = (JSON.parse(answer.text) as { response?: { uid?: string; allowed?: boolean; patch?: string } }).response
+    if (answer.status !== 200 || response?.allowed !== true || (response.patch !== undefined) !== p.patched || response.uid === undefined)
       throw new Error(`benchmark input "${p.label}" is not answered as intended: ${answer.text.slice(0, 500)}`)
+    answers[response.uid] = answer.text
   }
+  // The bare route again, answering each payload with stepsplice's own answer to it, byte for byte: what sending
+  // that answer costs any server, before computing it.
+  await writeFile(join(dir, 'answers.json'), JSON.stringify(answers))
+  const [sizedCmd, ...sizedArgs] = onServerCore([node, join(root, 'bench/bare-server.ts'), '0', cert, key, '0', join(dir, 'answers.json')])
+  const sized = spawn(sizedCmd as string, sizedArgs, { stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(sized)
+  const sizedPort = await waitForPort(sized, /listening (\d+)/)
 
   console.log(
     `\nstepsplice near the limit: Node ${process.version}, ${cores} CPUs, ${pinned ? 'servers on core 0, load on core 1' : 'NOT pinned (figures are noisier)'}, ${connections} connections`,
   )
   console.log('\n1. throughput (mean of rounds, req/s), and CPU time per request (µs, all rounds together)')
-  console.log('payload                          bare   stepsplice   ratio   target   CPU µs/req bare, stepsplice   core used')
+  console.log('   "same answer": the bare route answering with stepsplice\'s own answer to the payload, byte for byte')
+  console.log(
+    'payload                          bare  same answer  stepsplice   ratio   target   to same answer   CPU µs/req bare, same answer, stepsplice   core used',
+  )
   const pids = new Map([
     [barePort, bare.pid],
+    [sizedPort, sized.pid],
     [free, stepsplice.pid],
     [workingPort, working.pid],
   ])
   /**
-   * Mean req/s of each port over alternating rounds (a noisy moment weighs on both alike), warmed up first, and
-   * each server's CPU µs per request over the measured rounds (NaN without /proc).
+   * Mean req/s of each port over rounds that rotate which goes first (a noisy moment weighs on all alike), warmed
+   * up first, and each server's CPU µs per request over the measured rounds (NaN without /proc).
    */
   const alternating = async (
     body: string,
-    ports: [number, number],
+    ports: number[],
     name: (port: number) => string,
-  ): Promise<{ rate: [number, number]; cpu: [number, number] }> => {
-    const rates: [number[], number[]] = [[], []]
-    const cpu: [number, number] = [0, 0]
-    const requests: [number, number] = [0, 0]
+  ): Promise<{ rate: number[]; cpu: number[]; p50: number[]; p99: number[] }> => {
+    const rates: number[][] = ports.map(() => [])
+    const p50s: number[][] = ports.map(() => [])
+    const p99s: number[][] = ports.map(() => [])
+    const cpu = ports.map(() => 0)
+    const requests = ports.map(() => 0)
     for (let r = 0; r < rounds; r++) {
-      const order = r % 2 === 0 ? [0, 1] : [1, 0]
-      for (const i of order as (0 | 1)[]) {
-        const port = ports[i]
+      const order = ports.map((_, i) => (i + r) % ports.length)
+      for (const i of order) {
+        const port = ports[i] as number
         if (r === 0) await load(port, body, { duration: 1 })
         const before = await cpuMs(pids.get(port))
         const res = await load(port, body, { duration: seconds })
         const after = await cpuMs(pids.get(port))
         if (res.non2xx > 0 || res.errors > 0)
           throw new Error(`${name(port)}: ${res.non2xx} non-2xx ${JSON.stringify(res.statusCodeStats)}, ${res.errors} errors`)
-        rates[i].push(res.requests.average)
-        cpu[i] += before === undefined || after === undefined ? Number.NaN : after - before
-        requests[i] += res.requests.total
+        rates[i]?.push(res.requests.average)
+        p50s[i]?.push(res.latency.p50)
+        p99s[i]?.push(res.latency.p99)
+        cpu[i] = (cpu[i] ?? 0) + (before === undefined || after === undefined ? Number.NaN : after - before)
+        requests[i] = (requests[i] ?? 0) + res.requests.total
       }
     }
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
-    return { rate: [mean(rates[0]), mean(rates[1])], cpu: [(cpu[0] * 1000) / requests[0], (cpu[1] * 1000) / requests[1]] }
+    // Latency under full load is the median round's: one stalled round says more about the host than the server.
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
+    return {
+      rate: rates.map(mean),
+      cpu: cpu.map((c, i) => (c * 1000) / (requests[i] ?? 1)),
+      p50: p50s.map(median),
+      p99: p99s.map(median),
+    }
   }
+  const serverName = (port: number): string =>
+    port === barePort ? 'bare' : port === sizedPort ? 'bare, same answer' : port === free ? 'stepsplice' : 'bare + work'
   const maxRate = new Map<string, number>()
+  const atFullLoad: { label: string; p50: number[]; p99: number[] }[] = []
   for (const p of payloads) {
     const {
-      rate: [b, s],
-      cpu: [cb, cs],
-    } = await alternating(p.body, [barePort, free], (port) => `${p.label} (${port === barePort ? 'bare' : 'stepsplice'})`)
+      rate: [b = 0, a = 0, s = 0],
+      cpu: [cb = 0, ca = 0, cs = 0],
+      p50,
+      p99,
+    } = await alternating(p.body, [barePort, sizedPort, free], (port) => `${p.label} (${serverName(port)})`)
+    atFullLoad.push({ label: p.label, p50, p99 })
     maxRate.set(p.label, s)
     const target = p.label.includes('pass-through') ? '>= 0.9x' : '>= 0.6x'
     console.log(
-      `${p.label.padEnd(30)} ${b.toFixed(0).padStart(6)} ${s.toFixed(0).padStart(12)} ${(s / b).toFixed(2).padStart(6)}x   ${target}` +
-        `${cb.toFixed(1).padStart(16)} ${cs.toFixed(1).padStart(12)}   ${((cb * b) / 1e6).toFixed(2)}, ${((cs * s) / 1e6).toFixed(2)}`,
+      `${p.label.padEnd(30)} ${b.toFixed(0).padStart(6)} ${a.toFixed(0).padStart(12)} ${s.toFixed(0).padStart(11)} ${(s / b).toFixed(2).padStart(6)}x   ${target} ${(s / a).toFixed(2).padStart(12)}x` +
+        `${cb.toFixed(1).padStart(16)} ${ca.toFixed(1).padStart(12)} ${cs.toFixed(1).padStart(12)}   ${((cb * b) / 1e6).toFixed(2)}, ${((ca * a) / 1e6).toFixed(2)}, ${((cs * s) / 1e6).toFixed(2)}`,
     )
+  }
+
+  console.log('\nlatency at full load, the same rounds (ms, p50/p99 as autocannon measures it, median round)')
+  console.log('payload                              bare    same answer     stepsplice')
+  for (const { label, p50, p99 } of atFullLoad) {
+    const cell = (i: number): string => `${p50[i] ?? Number.NaN}/${p99[i] ?? Number.NaN}`.padStart(14)
+    console.log(`${label.padEnd(30)} ${cell(0)} ${cell(1)} ${cell(2)}`)
   }
 
   // What a handler's CPU costs here, against 1 / (1/bare + 100 µs), what it would cost if each request's CPU simply
   // added up: caches, the scheduler and the load generator on the other core can make it cost more.
   {
     const {
-      rate: [b, w],
-    } = await alternating(payloads[1]?.body ?? '', [barePort, workingPort], (port) => (port === barePort ? 'bare' : 'bare + work'))
+      rate: [b = 0, w = 0],
+    } = await alternating(payloads[1]?.body ?? '', [barePort, workingPort], serverName)
     const additive = 1 / (1 / b + calibrationUs / 1e6)
     console.log(
       `calibration: the bare route + ${calibrationUs} µs of CPU per request: ${w.toFixed(0)} req/s, ${(w / b).toFixed(2)}x the bare route (${(additive / b).toFixed(2)}x if CPU time simply added up)`,
