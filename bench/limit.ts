@@ -6,7 +6,8 @@
 // taskset, nothing is pinned and the figures say so.
 //
 // 1. Throughput: for each payload, rounds alternate bare and stepsplice at a
-//    fixed number of connections; the ratio of their mean req/s is printed
+//    fixed number of connections, after a warm-up long enough for V8 to
+//    have optimized the admission (warmupSeconds); the ratio of their mean req/s is printed
 //    with each server's p50/p99 at that load (autocannon's, median round),
 //    and beside it each server's CPU time per request (its process's, from
 //    /proc: every thread, GC included) and how much of its core it used: a
@@ -41,6 +42,15 @@ import { payloads, stepActions } from './payloads.ts'
 const quick = process.env.BENCH_QUICK === '1'
 const seconds = quick ? 1 : 4
 const rounds = quick ? 1 : 3
+/**
+ * Load each server takes for each payload before its first measured round. A
+ * long-running webhook is measured, not one still optimizing: after 3 s of
+ * TaskRuns (~5,000 requests here) V8 was still compiling and deoptimizing
+ * the admission's code, and its helper threads spent 60-110 us a request;
+ * past ~15,000 requests, 15-25 us. The bare route settles at once; it is
+ * warmed as long, for the same treatment.
+ */
+const warmupSeconds = quick ? 1 : 12
 const connections = 16
 const root = fileURLToPath(new URL('../', import.meta.url))
 const node = process.execPath
@@ -203,6 +213,7 @@ try {
     body: string,
     ports: number[],
     name: (port: number) => string,
+    warmup = warmupSeconds,
   ): Promise<{ rate: number[]; cpu: number[]; p50: number[]; p99: number[] }> => {
     const rates: number[][] = ports.map(() => [])
     const p50s: number[][] = ports.map(() => [])
@@ -213,7 +224,7 @@ try {
       const order = ports.map((_, i) => (i + r) % ports.length)
       for (const i of order) {
         const port = ports[i] as number
-        if (r === 0) await load(port, body, { duration: 1 })
+        if (r === 0) await load(port, body, { duration: warmup })
         const before = await cpuMs(pids.get(port))
         const res = await load(port, body, { duration: seconds })
         const after = await cpuMs(pids.get(port))
@@ -268,7 +279,7 @@ try {
   {
     const {
       rate: [b = 0, w = 0],
-    } = await alternating(payloads[1]?.body ?? '', [barePort, workingPort], serverName)
+    } = await alternating(payloads[1]?.body ?? '', [barePort, workingPort], serverName, 1)
     const additive = 1 / (1 / b + calibrationUs / 1e6)
     console.log(
       `calibration: the bare route + ${calibrationUs} µs of CPU per request: ${w.toFixed(0)} req/s, ${(w / b).toFixed(2)}x the bare route (${(additive / b).toFixed(2)}x if CPU time simply added up)`,
