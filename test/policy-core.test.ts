@@ -160,6 +160,42 @@ t.test('globs: * within a segment, ** across, the rest literal', async (t) => {
   t.equal(compileGlob(evil)(`${'a'.repeat(300)}/b`), false, '* does not cross /')
 })
 
+t.test('sources.deny judges every spelling of a source: either case, a git repository with or without .git and trailing slashes', async (t) => {
+  const commit = 'c'.repeat(40)
+  const sources = [
+    `git+https://github.com/evil/tools@${commit}#s.yaml`,
+    `git+https://github.com/evil/tools.git@${commit}#s.yaml`,
+    `git+https://github.com/evil/tools/@${commit}#s.yaml`,
+    `git+https://github.com/evil/tools.git//@${commit}#s.yaml`,
+    `git+https://github.com/EVIL/Tools.GIT@${commit}#s.yaml`,
+    `git+https://github.com/evil/toolsmith@${commit}#s.yaml`,
+    `git+https://github.com/evil/tools.github@${commit}#s.yaml`,
+  ]
+  const object = taskRun(sources.map((_, i) => ({ name: `s${i}`, image: 'r.io/x:1' })))
+  const expanded = sources.map((source, i) => entry(`spec.taskSpec.steps[${i}]`, `s${i}`, source, 'git', `sha1:${commit}`))
+  const denied = (deny: string[]): string[] => run([policy({ sources: { deny } })], object, expanded).map((v) => `${v.step} ${v.rule}`)
+  const sameRepository = ['s0 sources.deny', 's1 sources.deny', 's2 sources.deny', 's3 sources.deny', 's4 sources.deny']
+  t.strictSame(denied(['git+https://github.com/evil/tools@**']), sameRepository, 'written without .git')
+  t.strictSame(denied(['git+https://github.com/evil/tools.git@**']), sameRepository, 'written with .git')
+  t.strictSame(denied(['git+https://github.com/Evil/**']), [...sameRepository, 's5 sources.deny', 's6 sources.deny'], 'in another case')
+  t.match(
+    run([policy({ sources: { deny: ['git+https://github.com/evil/tools@**'] } })], object, expanded)[4],
+    { message: `source git+https://github.com/EVIL/Tools.GIT@${commit}#s.yaml is denied by sources.deny pattern git+https://github.com/evil/tools@**` },
+    'the message names the source as recorded and the pattern as written',
+  )
+
+  // Other sources: any case.
+  const http = [entry('spec.taskSpec.steps[0]', 's0', 'https://raw.example.com/EVIL/step.yaml', 'http', `sha256:${digest}`)]
+  t.strictSame(
+    run([policy({ sources: { deny: ['https://raw.example.com/evil/**'] } })], taskRun([{ name: 's0', image: 'r.io/x:1' }]), http).map((v) => v.rule),
+    ['sources.deny'],
+  )
+
+  // An allow list lets in only what it names, as recorded.
+  const allowed = (allow: string[]): string[] => run([policy({ sources: { allow } })], object, expanded).map((v) => `${v.step}`)
+  t.strictSame(allowed(['git+https://github.com/evil/tools@**']), ['s1', 's2', 's3', 's4', 's5', 's6'])
+})
+
 t.test('TaskRun: every rule, in Enforce and in Audit', async (t) => {
   const spec: StepPolicySpec = {
     sources: { allow: ['cluster:platform/*', 'git+https://github.com/acme/**'], deny: ['cluster:platform/legacy-*'], requireDigest: true },

@@ -202,6 +202,44 @@ function firstMatch(patterns: readonly string[], texts: readonly string[]): stri
   return undefined
 }
 
+const caseless = new WeakMap<readonly string[], ((text: string) => boolean)[]>()
+
+/** firstMatch with patterns and texts compared in lower case; the pattern is returned as written. */
+function firstMatchCaseless(patterns: readonly string[], texts: readonly string[]): string | undefined {
+  let matchers = caseless.get(patterns)
+  if (matchers === undefined) {
+    matchers = patterns.map((p) => compileGlob(p.toLowerCase()))
+    caseless.set(patterns, matchers)
+  }
+  const lower = texts.map((t) => t.toLowerCase())
+  for (const [i, m] of matchers.entries()) if (lower.some(m)) return patterns[i]
+  return undefined
+}
+
+/** A git source as recorded: the repository URL, then the commit and the path. */
+const gitSource = /^git\+(.*?)(@(?:[0-9a-f]{40}|[0-9a-f]{64})#.*)$/is
+
+/**
+ * The spellings of one source a deny pattern is matched against. A deny list
+ * is about what must not run, so every spelling that reaches the same
+ * definition counts: letters in either case (GitHub and most hosts read an
+ * owner and a repository in any case), and for git the repository URL with
+ * and without `.git` and trailing slashes, which git hosts clone alike. An
+ * allow list is matched as the source is recorded, so it never lets in more
+ * than it names.
+ */
+function denialSpellings(entry: Entry, source: string): string[] {
+  if (entry.source !== 'git') return [source]
+  const m = gitSource.exec(source)
+  if (m === null) return [source]
+  const base = (m[1] as string)
+    .replace(/\/+$/, '')
+    .replace(/\.git$/i, '')
+    .replace(/\/+$/, '')
+  const rest = m[2] as string
+  return [source, `git+${base}${rest}`, `git+${base}.git${rest}`]
+}
+
 const listed = (patterns: readonly string[]): string => `[${patterns.join(', ')}]`
 
 /** Docker Hub's other names, as clients and pull-through configurations write them. */
@@ -268,7 +306,7 @@ function checkSubject(spec: StepPolicySpec, s: Subject, report: (rule: string, m
   if (source !== undefined && s.entry !== undefined) {
     const rule = spec.sources ?? {}
     const deny = rule.deny ?? []
-    const denied = deny.length > 0 ? firstMatch(deny, [source]) : undefined
+    const denied = deny.length > 0 ? firstMatchCaseless(deny, denialSpellings(s.entry, source)) : undefined
     if (denied !== undefined) report('sources.deny', `source ${source} is denied by sources.deny pattern ${denied}`)
     else if (rule.allow !== undefined && rule.allow.length > 0 && firstMatch(rule.allow, [source]) === undefined)
       report('sources.allow', `source ${source} is not allowed by sources.allow ${listed(rule.allow)}`)
