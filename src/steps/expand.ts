@@ -9,7 +9,7 @@ import type { EnvVar, KeySelector, VolumeMount } from '../types/k8s.ts'
 import type { ParamSpec, Step, StepActionSpec } from '../types/tekton.ts'
 import { applyList, applyString, KeyReads, type Replacements } from '../variables/replacements.ts'
 import { nearestNames } from '../problems/nearest.ts'
-import { checkProvidedParams, lackingKeys, resolveStepActionParams, substitutedTexts } from './params.ts'
+import { checkProvidedParams, lackingKeys, type ParamError, resolveStepActionParams, substitutedTexts } from './params.ts'
 import { nonEmpty } from './shape.ts'
 
 /** The step a StepAction describes, before params are applied (Tekton's ToStep). */
@@ -111,7 +111,7 @@ export type StepExpansion =
       /** Keys of object params that nothing gives a value and the definition's fields read: each stays `$(params.x.key)`. */
       unfilled: Map<string, string[]>
     }
-  | { errors: string[] }
+  | { errors: ParamError[] }
 
 /** Of the keys a step's object values lack, those the definition's fields read: the rest change nothing. */
 function unfilledKeys(stepParams: Step['params'], specs: readonly ParamSpec[], reads: KeyReads): Map<string, string[]> {
@@ -138,8 +138,9 @@ export function expandStep(
   const derived = derivedStep(definition.spec)
   const reads = readsOf(definition.spec, derived)
   const resolution = resolveStepActionParams(derived, step.params, specs, layers, taskParams, runtimeParams, budget, reads)
-  if ('errors' in resolution) return { errors: [...paramErrors, ...resolution.errors] }
-  if (paramErrors.length > 0) return { errors: paramErrors }
+  const listErrors = paramErrors.map((message): ParamError => ({ message }))
+  if ('errors' in resolution) return { errors: [...listErrors, ...resolution.errors] }
+  if (listErrors.length > 0) return { errors: listErrors }
   applyToDerived(derived, resolution.replacements, budget)
   return { step: merge(step, derived), lostSecurity: lostSecurityFields(step, derived), unfilled: unfilledKeys(step.params, specs, reads) }
 }

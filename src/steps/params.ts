@@ -414,14 +414,18 @@ function indexedUsages(step: Step, name: string, ref: StepResultRef): Map<string
   return out
 }
 
-/** Step 5: a param whose value is `$(steps.s.results.r…)` is rewritten to that result reference. */
-function stepResultReplacements(step: Step, provided: readonly NamedValue[], params: CompiledParams): Map<string, string> | string {
+/**
+ * Step 5: a param whose value is `$(steps.s.results.r…)` is rewritten to that
+ * result reference. `provided` is in the order of the step's params.
+ */
+function stepResultReplacements(step: Step, provided: readonly NamedValue[], params: CompiledParams): Map<string, string> | ParamError {
   const out = new Map<string, string>()
-  for (const p of provided) {
+  for (const [i, p] of provided.entries()) {
     const text = stringPart(p.value)
     if (!text.startsWith('$(steps.')) continue
     const ref = parseStepResultReference(text.replace(/^\$\(/, '').replace(/\)$/, ''))
-    if (ref === undefined) return `invalid step result reference ${quoteValue(text)} in param ${quoteValue(p.name)}: ${stepExpressionHelp}`
+    if (ref === undefined)
+      return { message: `invalid step result reference ${quoteValue(text)} in param ${quoteValue(p.name)}: ${stepExpressionHelp}`, param: i }
     const spec = params.byName.get(p.name)?.spec
     if (spec === undefined) continue
     if (spec.type === 'object') {
@@ -549,7 +553,13 @@ function valueLookup(provided: readonly NamedValue[]): (name: string) => ParamVa
   }
 }
 
-export type ParamResolution = { replacements: Replacements } | { errors: string[] }
+/** What is wrong with a step's params; `param`, when it is about one value: its index in the step's params. */
+export interface ParamError {
+  message: string
+  param?: number
+}
+
+export type ParamResolution = { replacements: Replacements } | { errors: ParamError[] }
 
 function rawOf(value: ParamValue): string | string[] | Record<string, string> {
   return value.type === 'array' ? value.array : value.type === 'object' ? value.object : value.string
@@ -624,7 +634,7 @@ export function resolveStepActionParams(
     for (const p of alone.resolved) processed.push(p)
   } else if (pending.size > 0) {
     const chainErrors = resolveReferencingDefaults(compiledParams, processed, pending, budget)
-    if (chainErrors.length > 0) return { errors: chainErrors }
+    if (chainErrors.length > 0) return { errors: chainErrors.map((message) => ({ message })) }
   }
   // Written straight over the defaults, objects merged key by key: what tabling these values and merging the table did.
   for (const p of processed) {
@@ -633,9 +643,9 @@ export function resolveStepActionParams(
   }
   for (const d of deferred) addDeferredReferences(r, derived, d)
   const fromResults = stepResultReplacements(derived, provided, compiledParams)
-  if (typeof fromResults === 'string') return { errors: [fromResults] }
+  if (!(fromResults instanceof Map)) return { errors: [fromResults] }
   for (const [k, v] of fromResults) r.strings.set(k, v)
   const mismatches = typeMismatches(r)
-  if (mismatches.length > 0) return { errors: mismatches }
+  if (mismatches.length > 0) return { errors: mismatches.map((message) => ({ message })) }
   return { replacements: r }
 }

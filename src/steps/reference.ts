@@ -83,7 +83,8 @@ export function expandReference(
   const name = typeof step.name === 'string' ? step.name : ''
   const context = contextOf(name, d, namespace)
   const result = expandStep(step, d, scope.layers, scope.taskParams ?? [], scope.runtimeParams ?? [], scope.budget)
-  if ('errors' in result) return { problems: result.errors.map((message) => problem(`${path}.params`, message, context)) }
+  if ('errors' in result)
+    return { problems: result.errors.map((e) => problem(e.param === undefined ? `${path}.params` : `${path}.params[${e.param}].value`, e.message, context)) }
   // Nothing fills a Pod's step later: a key no value gives, read by the definition, would reach the container as written.
   if (result.unfilled.size > 0 && policy.always === true) return { problems: [problem(`${path}.params`, missingKeysMessage(result.unfilled), context)] }
   // The definition's securityContext wins, as in Tekton; the step's own settings it drops are said out loud.

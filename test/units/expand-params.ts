@@ -567,11 +567,31 @@ t.test('step-result references in step params', async (t) => {
     const problems = await problemsOf(sa, { name: 'step1', params: [{ name: 'param1', value: '$(steps.invalid.step)' }] })
     t.equal(problems.length, 1)
     t.match(problems[0], {
-      path: 'spec.taskSpec.steps[0].params',
+      path: 'spec.taskSpec.steps[0].params[0].value',
       step: 'step1',
       definition: 'default/probe',
       message:
         /must be one of the form 1\)\. "steps\.<stepName>\.results\.<resultName>"; 2\)\. "steps\.<stepName>\.results\.<objectResultName>\.<individualAttribute>"/,
+    })
+    // Named at the value it is in: the second of the step's params here.
+    const second = probe(
+      [
+        { name: 'a', type: 'string' },
+        { name: 'b', type: 'string' },
+      ],
+      ['$(params.a)', '$(params.b)'],
+    )
+    const at = await problemsOf(second, {
+      name: 'step1',
+      params: [
+        { name: 'a', value: '$(steps.fine.results.out)' },
+        { name: 'b', value: '$(steps.build.outputs.x)' },
+      ],
+    })
+    t.equal(at.length, 1)
+    t.match(at[0], {
+      path: 'spec.taskSpec.steps[0].params[1].value',
+      message: /^invalid step result reference "\$\(steps\.build\.outputs\.x\)" in param "b": must be one of the form/,
     })
   })
 })
