@@ -25,10 +25,15 @@ export function problem(path: string, message: string, extra: Omit<Problem, 'pat
   return { path, message, ...extra }
 }
 
+/** A step as messages name it: `step "build"`, or for a step without a name (Tekton's `unnamed-<i>`) its path says which. */
+export function stepLabel(name: string): string {
+  return name === '' ? 'the unnamed step' : `step ${quoteValue(name, 100)}`
+}
+
 /** One line per problem, the same text in `render`'s stderr and an admission denial. */
 export function formatProblem(p: Problem): string {
   const context: string[] = []
-  if (p.step !== undefined) context.push(`step ${quoteValue(p.step, 100)}`)
+  if (p.step !== undefined) context.push(stepLabel(p.step))
   if (p.definition !== undefined) context.push(`StepAction ${p.definition}${p.file === undefined ? '' : ` from ${p.file}`}`)
   const where = p.path === '' ? '' : `${p.path}: `
   return `${where}${p.message}${context.length > 0 ? ` (${context.join(', ')})` : ''}`

@@ -5,7 +5,7 @@
 import { type Definition, definitionId } from '../definitions/definition.ts'
 import type { Resolution } from '../definitions/reference.ts'
 import type { Budget } from '../limits/budget.ts'
-import { formatProblem, problem, type Problem } from '../problems/problem.ts'
+import { formatProblem, problem, type Problem, stepLabel } from '../problems/problem.ts'
 import type { ParamSpec, Step } from '../types/tekton.ts'
 import type { Replacements } from '../variables/replacements.ts'
 import { expandStep } from './expand.ts'
@@ -91,12 +91,12 @@ export function expandReference(
   const warnings =
     result.lostSecurity.length === 0
       ? []
-      : [`${path}: StepAction ${context.definition} replaces the securityContext of step ${quoteValue(name)}; lost: ${result.lostSecurity.join(', ')}`]
+      : [`${path}: StepAction ${context.definition} replaces the securityContext of ${stepLabel(name)}; lost: ${result.lostSecurity.join(', ')}`]
   // Tekton runs such a step, leaving the reference as written: said, not refused.
   for (const [param, keys] of result.unfilled) {
     const refs = keys.map((k) => `$(params.${param}.${k})`).join(', ')
     warnings.push(
-      `${path}: step ${quoteValue(name)} gives param ${quoteValue(param)} no key ${keys.map((k) => quoteValue(k)).join(', ')}, which StepAction ${context.definition} declares and reads, and its default has none: ${refs} stays as written, as Tekton leaves it`,
+      `${path}: ${stepLabel(name)} gives param ${quoteValue(param)} no key ${keys.map((k) => quoteValue(k)).join(', ')}, which StepAction ${context.definition} declares and reads, and its default has none: ${refs} stays as written, as Tekton leaves it`,
     )
   }
   return {

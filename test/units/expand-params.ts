@@ -6,6 +6,7 @@
 
 import t, { type Test } from 'tap'
 import { applyList, applyString, ParamKeys, replacementsFromParams } from '../../src/variables/replacements.ts'
+import { formatProblem, type Problem } from '../../src/problems/problem.ts'
 import { expand, stepAction, stepOf, taskRun } from '../helpers/catalog.ts'
 
 const probe = (params: unknown[], args: string[], extra: Record<string, unknown> = {}) =>
@@ -597,6 +598,21 @@ t.test('step-result references in step params', async (t) => {
 })
 
 t.test('errors', async (t) => {
+  t.test('an unnamed step is named as such, its path saying which', async (t) => {
+    const sa = probe([{ name: 'needed' }], ['$(params.needed)'], { securityContext: { runAsUser: 1000 } })
+    const problems = await problemsOf(sa, { params: [{ name: 'x', value: '1' }] })
+    t.equal(problems[0]?.step, '', 'the problem value keeps the name as written')
+    t.match(
+      formatProblem(problems[0] as Problem),
+      /^spec\.taskSpec\.steps\[0\]\.params: extra params passed by Step to StepAction: \[x\].* \(the unnamed step, StepAction default\/probe\)$/,
+    )
+    const e = await expand(
+      taskRun({ steps: [{ ref: { name: 'probe' }, params: [{ name: 'needed', value: 'v' }], securityContext: { runAsNonRoot: true } }] }),
+      sa,
+    )
+    t.strictSame(e.problems, [])
+    t.match(e.warnings, [/^spec\.taskSpec\.steps\[0\]: StepAction default\/probe replaces the securityContext of the unnamed step; lost: runAsNonRoot$/])
+  })
   t.test('extra params are reported first, then missing ones (Tekton: params extra, params missing)', async (t) => {
     const sa = probe([{ name: 'needed' }], ['$(params.needed)'])
     const problems = await problemsOf(sa, {
