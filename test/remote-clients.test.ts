@@ -172,6 +172,23 @@ t.test('httpGet against the file server', async (t) => {
     t.equal(tooMany.message, `more than 3 redirects from ${files.url}/hop0`)
     t.equal(files.hits('/target.txt'), before, 'the end of a chain too long is never asked for')
 
+    // As Go's client, which Tekton's resolvers use: nine redirects followed by default, the tenth refused.
+    for (let i = 0; i < 10; i++) files.put(`/go${i}`, '', { redirectTo: i === 9 ? '/target.txt' : `/go${i + 1}` })
+    const nine = await httpGet(`${files.url}/go1`, transport, get)
+    t.equal(nine.body.toString(), 'the target', 'nine redirects followed by default')
+    const ten = await failureOf(() => httpGet(`${files.url}/go0`, transport, get))
+    t.equal(ten.message, `more than 9 redirects from ${files.url}/go0`, 'the tenth refused, as Go stops after 10 redirects')
+    // Only the redirects Go follows: another 3xx with a Location is the answer itself.
+    for (const status of [300, 304, 305, 306]) {
+      files.put(`/status${status}`, '', { redirectTo: '/target.txt', status })
+      const res = await httpGet(`${files.url}/status${status}`, transport, get)
+      t.equal(res.status, status, `${status} is not followed`)
+    }
+    for (const status of [302, 303, 307, 308]) {
+      files.put(`/status${status}`, '', { redirectTo: '/target.txt', status })
+      t.equal((await httpGet(`${files.url}/status${status}`, transport, get)).status, 200, `${status} is followed`)
+    }
+
     files.put('/to-plain', '', { redirectTo: `${files.url.replace('https:', 'http:')}/target.txt` })
     const downgrade = await failureOf(() => httpGet(`${files.url}/to-plain`, transport, get))
     t.equal(downgrade.kind, 'refused', 'a redirect from https to http is refused')

@@ -29,17 +29,27 @@ export interface GetResponse {
   url: string
 }
 
+/**
+ * The redirects Go's http.Client follows for a GET, which Tekton's resolvers
+ * fetch with: any other 3xx (300, 304, 305, 306) is the answer, a failure
+ * for whoever wanted a 200.
+ */
+const redirects = new Set([301, 302, 303, 307, 308])
+
+/** Go's http.Client stops at its tenth redirect ("stopped after 10 redirects"): nine are followed. */
+const goMaxRedirects = 9
+
 /** GETs `url`. Any status is an answer; only the transport failing, a timeout, a refusal or a long body throw. */
 export async function httpGet(url: string, transport: Transport, options: GetOptions): Promise<GetResponse> {
   const deadline = Date.now() + options.timeoutMs
   let target = transport.check(url)
   const origin = target.host
-  const maxRedirects = options.maxRedirects ?? 10
+  const maxRedirects = options.maxRedirects ?? goMaxRedirects
   for (let hop = 0; ; hop++) {
     const headers = { ...(target.host === origin ? (options.headers ?? {}) : withoutAuthorization(options.headers ?? {})) }
     const response = await getOnce(target, transport, { ...options, headers }, deadline)
     const location = response.headers.location
-    if (response.status < 300 || response.status >= 400 || location === undefined || response.status === 304) return response
+    if (!redirects.has(response.status) || location === undefined) return response
     if (hop >= maxRedirects) throw new FetchFailure('protocol', `more than ${maxRedirects} redirects from ${url}`)
     target = transport.check(new URL(location, target).toString())
   }
