@@ -67,19 +67,37 @@ function collect(documents: unknown[], value: unknown): void {
   else documents.push(value)
 }
 
+/** Each document's value as written: an empty one null, a list one list. */
+function asWritten(documents: unknown[], value: unknown): void {
+  documents.push(value ?? null)
+}
+
 export function parseDocuments(text: string, source: string): ParseResult {
+  return parse(text, source, collect)
+}
+
+/**
+ * Every document of `text` as it stands, for a reader that must see what
+ * Tekton's decoder sees: empty documents (null) and a list at the top are
+ * kept, where parseDocuments skips the one and spreads the other.
+ */
+export function parseDocumentsAsWritten(text: string, source: string): ParseResult {
+  return parse(text, source, asWritten)
+}
+
+function parse(text: string, source: string, add: (documents: unknown[], value: unknown) => void): ParseResult {
   const documents: unknown[] = []
   fast ??= new FastYaml()
   const read = fast.documents(text)
   if (read !== undefined) {
-    for (const value of read) collect(documents, value)
+    for (const value of read) add(documents, value)
     return { documents, errors: [] }
   }
-  return exactDocuments(text, source)
+  return exactDocuments(text, source, add)
 }
 
 /** The yaml package's reading, which words every error; see yaml-fast.ts for when it is the one used. */
-export function exactDocuments(text: string, source: string): ParseResult {
+export function exactDocuments(text: string, source: string, add: (documents: unknown[], value: unknown) => void = collect): ParseResult {
   const documents: unknown[] = []
   const errors: string[] = []
   const at = positions(text)
@@ -93,7 +111,7 @@ export function exactDocuments(text: string, source: string): ParseResult {
     }
     const built = documentValue(doc)
     if ('failure' in built) errors.push(`${source}: ${built.failure} at ${at(built.offset)}`)
-    else collect(documents, built.value)
+    else add(documents, built.value)
   }
   return { documents, errors }
 }

@@ -11,7 +11,7 @@ import { type Definition, type DefinitionSource, toDefinition } from '../definit
 import type { ResolvedTask, Resolution, TaskResolution } from '../definitions/reference.ts'
 import { taskKindOf, toResolvedTask } from '../definitions/task.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import { parseDocuments } from '../json/documents.ts'
+import { parseDocumentsAsWritten } from '../json/documents.ts'
 import { detachedJson, isJsonObject } from '../json/values.ts'
 import { quoteValue } from '../problems/truncate.ts'
 import type { StepAction } from '../types/tekton.ts'
@@ -22,13 +22,20 @@ export type Read = { definition: Definition } | { task: ResolvedTask } | { error
 
 export function readDocument(bytes: Buffer, source: DefinitionSource, what: string): Read {
   const text = bytes.toString('utf8')
-  const parsed = parseDocuments(text, what)
+  const parsed = parseDocumentsAsWritten(text, what)
   if (parsed.errors.length > 0) return { error: `${what} is not YAML or JSON: ${parsed.errors[0] ?? ''}` }
+  // A stream's trailing `---` ends in an empty document, which Tekton's decoder never reaches.
+  const documents = parsed.documents
+  while (documents.length > 1 && documents.at(-1) === null) documents.pop()
+  // Tekton decodes the first document: an empty one is no object ("Object 'Kind' is missing"), and a list
+  // ("cannot unmarshal array") is not several resources to it, as it is to a catalog file.
+  if (documents[0] === null || documents[0] === undefined) return { error: `${what} is empty or begins with an empty document` }
+  if (Array.isArray(documents[0])) return { error: `${what} is a list, not one resource` }
   // Which of several documents Tekton's decoder takes is its business: exact or hands-off.
-  if (parsed.documents.length > 1) return { unresolved: `${what} holds ${parsed.documents.length} documents, not one` }
+  if (documents.length > 1) return { unresolved: `${what} holds ${documents.length} documents, not one` }
   // Cached for as long as the source is: nothing of it may keep the fetched text alive.
-  const doc = detachedJson(parsed.documents[0])
-  if (!isJsonObject(doc)) return { error: `${what} is empty or not an object` }
+  const doc = detachedJson(documents[0])
+  if (!isJsonObject(doc)) return { error: `${what} is not an object` }
   if (taskKindOf(doc) === 'Task') {
     const task = toResolvedTask(doc as KubeObject, source.kind, source.location) as ResolvedTask
     if (source.sourceDigest !== undefined) task.sourceDigest = source.sourceDigest
