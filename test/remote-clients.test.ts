@@ -6,6 +6,7 @@
 // checks the same parts end to end through the webhook; when it fails and
 // this passes, the fault is in how they are put together.
 
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises'
@@ -727,6 +728,31 @@ t.test('SharedFetches and Limiter', async (t) => {
 })
 
 // ---- resolver params ----
+
+t.test('GitClient: a pinned commit is fetched at depth 1, never with its history', async (t) => {
+  // In a partial clone, asking git whether it holds a commit it lacks fetches it there and then, with all its history.
+  const shas = await git.createRepo(
+    'long',
+    Array.from({ length: 30 }, (_, i) => ({ files: { 'step.yaml': `v: ${i}\n` } })),
+  )
+  const tip = shas.at(-1) as string
+  const cache = await tempDir(t, 'stepsplice-git-long-')
+  const client = gitClient(cache)
+  const url = git.repoUrl('long')
+  t.equal(text((await client.fetchFiles(url, tip, ['step.yaml'])).files.get('step.yaml')), 'v: 29\n')
+  const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' }
+  const held = (commit: string): string =>
+    execFileSync('git', ['-C', repoDir(cache, url), 'rev-list', '--count', commit], { env })
+      .toString()
+      .trim()
+  t.equal(held(tip), '1', 'one commit held, as --depth=1 fetches it')
+  const posts = git.uploadPackPosts('long')
+  const again = await client.fetchFiles(url, tip, ['step.yaml'])
+  t.equal(again.commit, tip)
+  t.equal(git.uploadPackPosts('long'), posts, 'a commit this client fetched is read without the network')
+  t.equal(text((await client.fetchFiles(url, shas[4] as string, ['step.yaml'])).files.get('step.yaml')), 'v: 4\n', 'an older pin')
+  t.equal(held(shas[4] as string), '1', 'which is fetched at depth 1 too')
+})
 
 t.test('gitRequest: params as Tekton reads them', async (t) => {
   const url = 'https://git.example.com/org/catalog.git'

@@ -59,6 +59,9 @@ interface Run {
   stderr: string
 }
 
+/** Commits remembered per repository (GitClient's #commits). */
+const maxCommitsKnown = 10_000
+
 /** A full commit id (SHA-1 or SHA-256): it names one commit forever. */
 export function isFullCommit(revision: string): boolean {
   return /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(revision)
@@ -71,6 +74,13 @@ export class GitClient {
   #caFile: Promise<string | undefined> | undefined
   /** Disk each repository took after its last fetch, least recently used first. */
   readonly #disk = new Map<string, number>()
+  /**
+   * The commits this process fetched into each repository. Asking git
+   * whether it holds a commit is no answer in a partial clone: a missing one
+   * is fetched from the promisor remote at once, with all of its history
+   * (no --depth), before any shallow fetch could run.
+   */
+  readonly #commits = new Map<string, Set<string>>()
   #swept: Promise<void> | undefined
 
   constructor(options: GitOptions) {
@@ -112,6 +122,7 @@ export class GitClient {
       // A failed or killed command may leave locks or half a fetch: start clean next time.
       await rm(dir, { recursive: true, force: true })
       this.#disk.delete(dir)
+      this.#commits.delete(dir)
       throw err
     }
   }
@@ -133,13 +144,15 @@ export class GitClient {
 
   /** The commit `revision` names now; a full commit id already fetched needs no network. */
   async #commitFor(dir: string, revision: string, signal?: AbortSignal): Promise<string> {
-    if (isFullCommit(revision)) {
-      const known = await this.#git(dir, ['cat-file', '-t', revision], signal, true)
-      if (known !== undefined && known.stdout.toString().trim() === 'commit') return revision
-    }
+    const fetched = this.#commits.get(dir)
+    if (isFullCommit(revision) && fetched?.has(revision) === true) return revision
     await this.#git(dir, ['fetch', '--quiet', '--depth=1', '--filter=blob:none', '--no-tags', '--no-recurse-submodules', 'origin', '--', revision], signal)
     const parsed = await this.#git(dir, ['rev-parse', '--verify', '--end-of-options', 'FETCH_HEAD^{commit}'], signal)
-    return parsed.stdout.toString().trim()
+    const commit = parsed.stdout.toString().trim()
+    // Bounded: past it, a commit is fetched again (shallowly, its objects mostly there) rather than remembered.
+    if (fetched === undefined || fetched.size >= maxCommitsKnown) this.#commits.set(dir, new Set([commit]))
+    else fetched.add(commit)
+    return commit
   }
 
   async #read(dir: string, commit: string, paths: readonly string[], signal?: AbortSignal): Promise<Map<string, GitFile>> {
@@ -245,6 +258,7 @@ export class GitClient {
     const bytes = await diskUsage(dir)
     this.#disk.delete(dir)
     if (bytes > this.#options.maxRepoBytes) {
+      this.#commits.delete(dir)
       await rm(dir, { recursive: true, force: true })
       return
     }
@@ -256,6 +270,7 @@ export class GitClient {
       // One in use is left to its own fetch; it is measured again when that ends.
       if (other === dir || this.#queues.has(other)) continue
       this.#disk.delete(other)
+      this.#commits.delete(other)
       total -= b
       await rm(other, { recursive: true, force: true })
     }
