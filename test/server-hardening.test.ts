@@ -9,6 +9,8 @@ import tls from 'node:tls'
 import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { buildApp } from '../src/server/app.ts'
+import { createMetrics } from '../src/server/metrics.ts'
 import { startServer } from '../src/server/serve.ts'
 import {
   captureLogs,
@@ -341,4 +343,36 @@ t.test('a uid longer than any the API server sends is refused: the answer would 
   t.equal(res.status, 400)
   t.ok(res.text.length < 1024, `a small answer: ${res.text.length} bytes`)
   t.match(res.text, /request\.uid is 1048578 characters; a uid is at most 256/)
+})
+
+t.test("only a core Pod is answered on the server's thread: a TaskRun whose text looks like a Pod's goes to a worker", async (t) => {
+  // The server's thread answers a Pod that mentions stepsplice nowhere without the worker's round trip, picking it
+  // out by its text. An unknown field can make any object's text look so; it is decoded, found not to be a Pod, and
+  // handed to the pool, where the deadline can stop it, before anything is resolved or expanded.
+  const certs = await mintCerts(t)
+  const asked: string[] = []
+  const pool = {
+    run: async (_endpoint: string, body: string) => {
+      asked.push((JSON.parse(body) as { request: { kind: { kind: string } } }).request.kind.kind)
+      return { overloaded: true as const }
+    },
+  }
+  const app = buildApp(
+    { catalog: await loadExampleCatalog(), metrics: createMetrics(() => 0), logger: captureLogs().logger, ready: () => true, pool: pool as never },
+    { tls: { cert: await readFile(certs.certFile), key: await readFile(certs.keyFile) }, deadlineMs: 2000, onTimeout: 'deny' },
+  )
+  t.teardown(() => app.close())
+  const post = (review: unknown) =>
+    app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(review) })
+  const taskRun = (example.request as { object: Record<string, unknown> }).object
+  const disguised = { ...taskRun, spec: { ...(taskRun.spec as object), x: { kind: { kind: 'Pod' } } } }
+  const fromPool = await post({ ...example, request: { ...(example.request as object), object: disguised } })
+  t.same(asked, ['TaskRun'], 'the TaskRun went to the pool')
+  t.equal(fromPool.statusCode, 503, "and got the pool's answer (here: overloaded)")
+
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'alpine' }] } }
+  const passed = await post(reviewOf(pod))
+  t.equal(passed.statusCode, 200)
+  t.match(JSON.parse(passed.body), { response: { allowed: true } })
+  t.same(asked, ['TaskRun'], "a Pod that asks for nothing is answered on the server's thread")
 })

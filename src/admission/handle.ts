@@ -49,11 +49,19 @@ export interface Handled {
   notJson?: boolean
   /** A failure of ours, for the error log; the caller got a readable denial. */
   failure?: { message: string; stack?: string }
+  /** With `podsOnly`: the request is no core Pod, and nothing was done with it. */
+  declined?: true
 }
 
 export interface HandleOptions extends MutateOptions {
   /** Called as soon as the request is decoded, before any work: a deadline that passes later can still be answered. */
   onDecoded?: (fields: AdmissionFields) => void
+  /**
+   * Only a core Pod is to be answered here (the server's thread takes Pods
+   * that look as if they pass through, by their text): anything else is
+   * declined once decoded, before any work, for a worker to answer.
+   */
+  podsOnly?: true
 }
 
 // Strings only: String() of a caller's object can throw (`{"toString": 1}`), and a name that is not a string names nothing.
@@ -124,6 +132,9 @@ export async function handleAdmission(endpoint: Endpoint, body: string, catalog:
   const decoded = decodeBody(body)
   if ('error' in decoded) return badRequest(decoded.error, decoded.notJson)
   const req = decoded.request
+  if (options.podsOnly === true && !(req.kind.kind === 'Pod' && req.kind.group === '')) {
+    return { status: 0, body: '', outcome: 'declined', allowed: false, expandedSteps: 0, declined: true }
+  }
   const fields = fieldsOf(endpoint, req)
   options.onDecoded?.(fields)
   try {

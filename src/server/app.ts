@@ -175,8 +175,13 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
       const body = typeof request.body === 'string' ? request.body : ''
       let handled: Handled | undefined
       let overloaded = false
-      if (deps.pool === undefined || passesThrough(endpoint, body)) handled = await handleAdmission(endpoint, body, deps.catalog, inThread())
-      else {
+      if (deps.pool === undefined) handled = await handleAdmission(endpoint, body, deps.catalog, inThread())
+      else if (passesThrough(endpoint, body)) {
+        // The text only looks like a Pod's: what the request really is is known once decoded, and anything else goes to a worker.
+        handled = await handleAdmission(endpoint, body, deps.catalog, { ...inThread(), podsOnly: true })
+        if (handled.declined === true) handled = undefined
+      }
+      if (deps.pool !== undefined && handled === undefined) {
         const answer = await deps.pool.run(endpoint, body, options.deadlineMs)
         overloaded = 'overloaded' in answer
         handled = answerOf(answer)
