@@ -9,11 +9,13 @@ import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
 import { promisify } from 'node:util'
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
 import type { Definition } from '../src/definitions/definition.ts'
 import { ClusterCatalog, type ResourceState, type ResourceStatus } from '../src/resolution/cluster.ts'
-import { defaultRewatchPause, nextRewatchPause } from '../src/resolution/cluster-informer.ts'
+import { connectedOrStopped, defaultRewatchPause, nextRewatchPause } from '../src/resolution/cluster-informer.ts'
 import type { KubeObject } from '../src/types/k8s.ts'
 import { spliceObject } from '../src/pipeline/splice.ts'
 import { defaultUser, type KubeApi, startKubeApi, tektonResources } from './helpers/kube-api.ts'
@@ -209,6 +211,36 @@ t.test('a watch the API server closes is opened again at once, then after a paus
   t.equal(listsOf(kube).length, 1, 'and nothing listed again')
   t.ok(catalog.ready && inState(catalog, 'stepactions', 'synced'), 'still ready and synced: a close is no failure')
   t.equal(await imageOf(catalog, 'while-watching'), 'alpine:3', 'still serving')
+})
+
+t.test('a session holds nothing of the watches it opened before: each reopen is collected', async (t) => {
+  // A session lives as long as the server and reopens its watch every time the API server ends one (every 30 s on a
+  // quiet resource). Waiting for a watch to connect or the session to stop was a race with a promise of the session's
+  // whole life, which kept every race's result, the watch's AbortController, until shutdown.
+  v8.setFlagsFromString('--expose-gc')
+  const gc = vm.runInNewContext('gc') as () => void
+  const session = new AbortController()
+  let collected = 0
+  const registry = new FinalizationRegistry(() => void collected++)
+  const opened = 2000
+  let wrong = 0
+  for (let i = 0; i < opened; i++) {
+    const request = new AbortController()
+    registry.register(request, null)
+    if ((await connectedOrStopped(Promise.resolve(request), session.signal)) !== request) wrong++
+  }
+  t.equal(wrong, 0, 'each answered with its own watch')
+  for (let i = 0; i < 10 && collected < opened; i++) {
+    gc()
+    await sleep(20)
+  }
+  t.ok(collected >= opened - 1, `${collected} of ${opened} watches' controllers collected while the session lives`)
+  // And what it answers: undefined once stopped, whether before or while connecting; a failure to connect is thrown.
+  const pending = connectedOrStopped(new Promise<AbortController>(() => {}), session.signal)
+  session.abort()
+  t.equal(await pending, undefined, 'stopped while connecting')
+  t.equal(await connectedOrStopped(Promise.resolve(new AbortController()), session.signal), undefined, 'stopped before')
+  await t.rejects(connectedOrStopped(Promise.reject(new Error('no credentials')), new AbortController().signal), /no credentials/)
 })
 
 t.test('a watch that sends nothing for the idle timeout is opened again at once, where it was, without a list', async (t) => {

@@ -137,8 +137,6 @@ export class InformerSession {
   readonly #watch: Watch
   readonly #http = new IsomorphicFetchHttpLibrary()
   readonly #abort = new AbortController()
-  /** Settles (undefined) when stop() is called: what a watch still connecting is raced against. */
-  readonly #whenStopped = new Promise<undefined>((resolve) => this.#abort.signal.addEventListener('abort', () => resolve(undefined), { once: true }))
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #inFlight = new Set<Promise<unknown>>()
   /** Where a watch resumes; '' lists first. Kept across start() after a failure. */
@@ -234,7 +232,7 @@ export class InformerSession {
     const connecting = this.#watch.watch(this.#path, { resourceVersion, allowWatchBookmarks: true }, (phase, object) => this.#event(phase, object), done)
     let request: AbortController | undefined
     try {
-      request = await Promise.race([connecting, this.#whenStopped])
+      request = await connectedOrStopped(connecting, this.#abort.signal)
     } catch (err) {
       // Thrown before the request was made (credentials could not be loaded): an error like any other.
       done(err)
@@ -359,4 +357,30 @@ export class InformerSession {
       this.#timers.add(timer)
     })
   }
+}
+
+/**
+ * The connected watch, or undefined when `stopped` aborts first. Not a race
+ * with a promise of the session's whole life: each race leaves a reaction
+ * on it that holds that race's result, and a session reopens its watch
+ * every time the API server ends one (every 30 s on a quiet resource), so
+ * each kept about 5 KB until shutdown. The listener here goes when the
+ * watch connects.
+ */
+export function connectedOrStopped(connecting: Promise<AbortController>, stopped: AbortSignal): Promise<AbortController | undefined> {
+  if (stopped.aborted) return Promise.resolve(undefined)
+  return new Promise((resolve, reject) => {
+    const onStop = (): void => resolve(undefined)
+    stopped.addEventListener('abort', onStop, { once: true })
+    connecting.then(
+      (request) => {
+        stopped.removeEventListener('abort', onStop)
+        resolve(request)
+      },
+      (err: unknown) => {
+        stopped.removeEventListener('abort', onStop)
+        reject(err)
+      },
+    )
+  })
 }
