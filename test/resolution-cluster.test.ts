@@ -213,6 +213,40 @@ t.test('a watch the API server closes is opened again at once, then after a paus
   t.equal(await imageOf(catalog, 'while-watching'), 'alpine:3', 'still serving')
 })
 
+t.test('a list page the API server never answers fails within the idle timeout, is said, and is asked again', async (t) => {
+  // An API server, a proxy or a half-open connection that takes a request and never answers: without a time of its
+  // own the list waited on undici's 300 s, with no retry planned and the resource shown as syncing.
+  const certs = await mintCerts(t)
+  const lists: string[] = []
+  const silent = createServer({ cert: await readFile(certs.certFile), key: await readFile(certs.keyFile) }, (req) => {
+    lists.push(req.url ?? '')
+  })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    silent.closeAllConnections()
+    silent.close()
+  })
+  const kubeConfig = new KubeConfig()
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'c', server: `https://127.0.0.1:${(silent.address() as { port: number }).port}`, caData: certs.ca.toString('base64') }],
+    users: [{ name: 'u', token: 't' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  })
+  const statuses: ResourceStatus[] = []
+  const catalog = new ClusterCatalog({ kubeConfig, backoff: { initialMs: 20, maxMs: 50 }, idleTimeoutMs: 300, onStatus: (s) => statuses.push(s) })
+  catalog.start()
+  t.teardown(() => catalog.stop())
+  await until('a failing status', () => statuses.some((s) => s.state === 'failing'))
+  t.match(
+    statuses.find((s) => s.state === 'failing'),
+    { resource: /^(stepactions|tasks|taskgroups)\./, lastError: /no list page within 300 ms/ },
+    'the status says why',
+  )
+  await until('the list asked again', () => lists.filter((u) => u.includes('/stepactions')).length >= 2)
+  t.equal(catalog.ready, false, 'not ready: nothing was listed')
+})
+
 t.test('a session holds nothing of the watches it opened before: each reopen is collected', async (t) => {
   // A session lives as long as the server and reopens its watch every time the API server ends one (every 30 s on a
   // quiet resource). Waiting for a watch to connect or the session to stop was a race with a promise of the session's

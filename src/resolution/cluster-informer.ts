@@ -98,6 +98,9 @@ const minIdleTimeoutMs = 100
 /** The longest a Node timer can wait. */
 const maxIdleTimeoutMs = 2 ** 31 - 1
 
+/** A list page's time when no idle timeout is given: the client's own for a silent watch. */
+const defaultPageTimeoutMs = 30_000
+
 /**
  * Refuses an idle timeout that would make the session spin (0, or anything
  * below 100 ms: a server that never answers would be asked again at once,
@@ -137,6 +140,8 @@ export class InformerSession {
   readonly #watch: Watch
   readonly #http = new IsomorphicFetchHttpLibrary()
   readonly #abort = new AbortController()
+  /** How long one list page may take: the watch's idle timeout, 30 s by default. */
+  readonly #pageTimeoutMs: number
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #inFlight = new Set<Promise<unknown>>()
   /** Where a watch resumes; '' lists first. Kept across start() after a failure. */
@@ -168,6 +173,7 @@ export class InformerSession {
     // The client ends a watch that sends nothing for this long (30 s by default: a connection dropped without a
     // word is found that soon); the session opens the next one at once (#next).
     if (options.idleTimeoutMs !== undefined) setIdleTimeout(this.#watch, options.idleTimeoutMs)
+    this.#pageTimeoutMs = options.idleTimeoutMs ?? defaultPageTimeoutMs
   }
 
   /**
@@ -330,7 +336,20 @@ export class InformerSession {
     if (continueToken !== undefined) context.setQueryParam('continue', continueToken)
     context.setHeaderParam('Accept', 'application/json, */*;q=0.8')
     context.setHeaderParam('User-Agent', this.#userAgent)
-    context.setSignal(this.#abort.signal)
+    // Bounded like a watch's silence: an API server, a proxy or a half-open connection that never answers would
+    // otherwise hold the list (undici waits 300 s for headers, a trickling body longer), with no retry planned
+    // and nothing in the status, while a re-list after 410 keeps serving what it had as synced.
+    const timeout = AbortSignal.timeout(this.#pageTimeoutMs)
+    context.setSignal(AbortSignal.any([this.#abort.signal, timeout]))
+    try {
+      return await this.#page(context)
+    } catch (err) {
+      if (timeout.aborted && !this.#stopped) throw new Error(`no list page within ${this.#pageTimeoutMs} ms`)
+      throw err
+    }
+  }
+
+  async #page(context: RequestContext): Promise<unknown> {
     await this.#kubeConfig.applySecurityAuthentication(context)
     const response = await this.#http.send(context).toPromise()
     const status = response.httpStatusCode
