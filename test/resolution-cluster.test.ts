@@ -216,22 +216,9 @@ t.test('a watch the API server closes is opened again at once, then after a paus
 t.test('a list page the API server never answers fails within the idle timeout, is said, and is asked again', async (t) => {
   // An API server, a proxy or a half-open connection that takes a request and never answers: without a time of its
   // own the list waited on undici's 300 s, with no retry planned and the resource shown as syncing.
-  const certs = await mintCerts(t)
   const lists: string[] = []
-  const silent = createServer({ cert: await readFile(certs.certFile), key: await readFile(certs.keyFile) }, (req) => {
+  const kubeConfig = await answeringServer(t, (req) => {
     lists.push(req.url ?? '')
-  })
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    silent.closeAllConnections()
-    silent.close()
-  })
-  const kubeConfig = new KubeConfig()
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: 'c', server: `https://127.0.0.1:${(silent.address() as { port: number }).port}`, caData: certs.ca.toString('base64') }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
   })
   const statuses: ResourceStatus[] = []
   const catalog = new ClusterCatalog({ kubeConfig, backoff: { initialMs: 20, maxMs: 50 }, idleTimeoutMs: 300, onStatus: (s) => statuses.push(s) })
