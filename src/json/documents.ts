@@ -85,6 +85,21 @@ export function parseDocumentsAsWritten(text: string, source: string): ParseResu
   return parse(text, source, asWritten)
 }
 
+/** The fast reading alone, as written (parseDocumentsAsWritten): undefined where only the exact one can read the text. */
+export function fastDocumentsAsWritten(text: string): unknown[] | undefined {
+  fast ??= new FastYaml()
+  const read = fast.documents(text)
+  if (read === undefined) return undefined
+  const documents: unknown[] = []
+  for (const value of read) asWritten(documents, value)
+  return documents
+}
+
+/** The exact reading alone, as written (parseDocumentsAsWritten). */
+export function exactDocumentsAsWritten(text: string, source: string): ParseResult {
+  return exactDocuments(text, source, asWritten)
+}
+
 function parse(text: string, source: string, add: (documents: unknown[], value: unknown) => void): ParseResult {
   const documents: unknown[] = []
   fast ??= new FastYaml()

@@ -10,7 +10,7 @@ import type { BoundedCache } from '../remote/cache.ts'
 import { parseImageReference } from '../remote/image-reference.ts'
 import type { OciClient, PulledEntry } from '../remote/oci.ts'
 import type { SharedFetches } from '../remote/shared.ts'
-import { type Read, readDocument, stepActionAnswer, taskAnswer } from './document.ts'
+import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
 import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
 
@@ -75,7 +75,7 @@ export class BundlesResolver {
     } catch (err) {
       return notFetched('bundles', err)
     }
-    const resolution = this.#read(bundle, kind, name, pulled)
+    const resolution = await this.#read(bundle, kind, name, pulled)
     if (!('unresolved' in resolution)) {
       const bytes = 'data' in pulled ? 4 * pulled.data.length + 512 : 512
       this.#options.cache.set(key, resolution, bytes, pinned ? undefined : this.#options.ttlMs)
@@ -83,10 +83,10 @@ export class BundlesResolver {
     return resolution
   }
 
-  #read(bundle: string, kind: string, name: string, pulled: PulledEntry): Read {
+  async #read(bundle: string, kind: string, name: string, pulled: PulledEntry): Promise<Read> {
     if ('invalid' in pulled) return { error: `bundles resolver: invalid tekton bundle ${bundle}, error: ${pulled.invalid}` }
     if (!pulled.found) return { error: `bundles resolver: could not find object in image with kind: ${kind} and name: ${name} (${bundle})` }
     const location = `oci://${pulled.repository}@${pulled.manifestDigest}#${kind.toLowerCase()}/${name}`
-    return readDocument(pulled.data, { kind: 'bundles', location, sourceDigest: pulled.manifestDigest }, `bundle ${bundle} ${kind}/${name}`)
+    return readFetched(pulled.data, { kind: 'bundles', location, sourceDigest: pulled.manifestDigest }, `bundle ${bundle} ${kind}/${name}`)
   }
 }

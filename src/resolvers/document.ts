@@ -11,18 +11,80 @@ import { type Definition, type DefinitionSource, toDefinition } from '../definit
 import type { ResolvedTask, Resolution, TaskResolution } from '../definitions/reference.ts'
 import { taskKindOf, toResolvedTask } from '../definitions/task.ts'
 import type { KubeObject } from '../types/k8s.ts'
-import { parseDocumentsAsWritten } from '../json/documents.ts'
+import { Worker } from 'node:worker_threads'
+import { exactDocumentsAsWritten, fastDocumentsAsWritten, type ParseResult, parseDocumentsAsWritten } from '../json/documents.ts'
+import { parseJson } from '../json/parse-json.ts'
 import { detachedJson, isJsonObject } from '../json/values.ts'
-import { quoteValue } from '../problems/truncate.ts'
+import { quoteValue, truncateText } from '../problems/truncate.ts'
 import type { StepAction } from '../types/tekton.ts'
 
 const stepActionVersions = new Set(['tekton.dev/v1alpha1', 'tekton.dev/v1beta1'])
 
 export type Read = { definition: Definition } | { task: ResolvedTask } | { error: string } | { unresolved: string; resolver?: string }
 
+/** Read on the calling thread, whatever the text: for what is not fetched from anyone (tests). The resolvers use readFetched. */
 export function readDocument(bytes: Buffer, source: DefinitionSource, what: string): Read {
+  return fromParsed(parseDocumentsAsWritten(bytes.toString('utf8'), what), source, what)
+}
+
+/**
+ * A fetched file, read on the server's thread only where that is cheap: by
+ * the fast reading (yaml-fast.ts), which takes the common document, or by the
+ * exact one when the text is small. The exact reading of a large text it
+ * cannot read fast is done on a thread of its own, one at a time, within
+ * exactReadMs: the yaml package words every error, and a 1 MiB file of a
+ * million bad lines took it 22 s, during which the server's thread, which
+ * answers every request at its deadline, would have answered nothing.
+ */
+export async function readFetched(bytes: Buffer, source: DefinitionSource, what: string): Promise<Read> {
   const text = bytes.toString('utf8')
-  const parsed = parseDocumentsAsWritten(text, what)
+  const fast = fastDocumentsAsWritten(text)
+  if (fast !== undefined) return fromParsed({ documents: fast, errors: [] }, source, what)
+  if (text.length <= exactOnThreadChars) return fromParsed(exactDocumentsAsWritten(text, what), source, what)
+  const parsed = await exactOffThread(text, what)
+  return 'unresolved' in parsed ? parsed : fromParsed(parsed, source, what)
+}
+
+/** Text the exact reading may take on the server's thread: its worst, an error on every line, is some milliseconds. */
+const exactOnThreadChars = 4 * 1024
+
+/** How long the exact reading of one fetched file may take on its thread; past it, the file is left for Tekton. */
+export const exactReadMs = 2000
+
+// Sources as .ts (the repository, the image's sources); the package ships .js.
+const exactReadWorker = new URL(`./exact-read-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
+
+/** One exact reading at a time: however many files need it, at most one thread spends a CPU on them. */
+let exactQueue: Promise<unknown> = Promise.resolve()
+
+function exactOffThread(text: string, what: string): Promise<ParseResult | { unresolved: string }> {
+  const run = exactQueue.then(
+    () =>
+      new Promise<ParseResult | { unresolved: string }>((resolve) => {
+        const worker = new Worker(exactReadWorker, {
+          workerData: { text, source: what },
+          resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16 },
+        })
+        const timer = setTimeout(() => {
+          void worker.terminate()
+          resolve({ unresolved: `${what}: reading it as YAML took longer than ${exactReadMs} ms; left for Tekton` })
+        }, exactReadMs)
+        worker.once('message', (answer: { json: string; errors: string[] }) => {
+          clearTimeout(timer)
+          void worker.terminate()
+          resolve({ documents: parseJson(answer.json) as unknown[], errors: answer.errors })
+        })
+        worker.once('error', (err) => {
+          clearTimeout(timer)
+          resolve({ unresolved: `${what}: could not be read as YAML (${truncateText(err.message)}); left for Tekton` })
+        })
+      }),
+  )
+  exactQueue = run.catch(() => undefined)
+  return run
+}
+
+function fromParsed(parsed: ParseResult, source: DefinitionSource, what: string): Read {
   if (parsed.errors.length > 0) return { error: `${what} is not YAML or JSON: ${parsed.errors[0] ?? ''}` }
   // A stream's trailing `---` ends in an empty document, which Tekton's decoder never reaches.
   const documents = parsed.documents

@@ -15,7 +15,7 @@ import type { BoundedCache } from '../remote/cache.ts'
 import { FetchFailure } from '../remote/failure.ts'
 import { type GitClient, type GitFile, type GitFiles, isFullCommit } from '../remote/git.ts'
 import type { SharedFetches } from '../remote/shared.ts'
-import { type Read, readDocument, stepActionAnswer, taskAnswer } from './document.ts'
+import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
 import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
 
@@ -151,20 +151,20 @@ export class GitResolver {
     if (!isFullCommit(revision)) this.#options.revisions.set(batchKey, fetched.commit, fetched.commit.length, this.#options.ttlMs)
     let mine: Read | undefined
     for (const [p, file] of fetched.files) {
-      const resolution = this.#read(url, fetched.commit, p, file)
+      const resolution = await this.#read(url, fetched.commit, p, file)
       if (!('unresolved' in resolution)) this.#options.files.set(fileKey(url, fetched.commit, p), resolution, costOf(file))
       if (p === path) mine = resolution
     }
     return mine ?? notFetched('git', new FetchFailure('protocol', `git: ${path} was not read`))
   }
 
-  #read(url: string, commit: string, path: string, file: GitFile): Read {
+  async #read(url: string, commit: string, path: string, file: GitFile): Promise<Read> {
     const where = `${url}@${commit.slice(0, 12)}:${path}`
     if ('missing' in file) return { error: `git resolver: error opening file ${JSON.stringify(path)}: file does not exist (at ${where})` }
     if ('notFile' in file) return { error: `git resolver: error opening file ${JSON.stringify(path)}: it is ${file.notFile} (at ${where})` }
     if ('symlink' in file) return { unresolved: `git: ${path} is behind a symbolic link, which stepsplice does not follow`, resolver: 'git' }
     if ('tooLarge' in file) return { unresolved: `git: ${path} is ${file.tooLarge} bytes, more than stepsplice reads`, resolver: 'git' }
-    return readDocument(
+    return readFetched(
       file.content,
       { kind: 'git', location: `git+${url}@${commit}#${path}`, sourceDigest: `${commit.length === 64 ? 'sha256' : 'sha1'}:${commit}` },
       `git ${where}`,

@@ -14,7 +14,7 @@ import { FetchFailure } from '../remote/failure.ts'
 import { httpGet } from '../remote/http-get.ts'
 import type { SharedFetches } from '../remote/shared.ts'
 import type { Transport } from '../remote/transport.ts'
-import { type Read, readDocument, stepActionAnswer, taskAnswer } from './document.ts'
+import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
 import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
 
@@ -114,7 +114,7 @@ export class HttpResolver {
       }
       return notFetched('http', err)
     }
-    const resolution = this.#read(url, body, digest)
+    const resolution = await this.#read(url, body, digest)
     // What a digest names never changes; a mismatch may be fixed at the source, so it is kept only for the TTL.
     const immutable = digest !== undefined && ('definition' in resolution || 'task' in resolution)
     if (!('unresolved' in resolution)) this.#options.cache.set(key, resolution, 4 * body.length + 512, immutable ? undefined : this.#options.ttlMs)
@@ -128,7 +128,7 @@ export class HttpResolver {
     return response.body
   }
 
-  #read(url: string, body: Buffer, digest: Digest | undefined): Read {
+  async #read(url: string, body: Buffer, digest: Digest | undefined): Promise<Read> {
     if (digest !== undefined) {
       const actual = createHash(digest.algorithm).update(body).digest()
       if (!timingSafeEqual(actual, Buffer.from(digest.hex, 'hex'))) {
@@ -136,6 +136,6 @@ export class HttpResolver {
       }
     }
     const sha256 = createHash('sha256').update(body).digest('hex')
-    return readDocument(body, { kind: 'http', location: url, sourceDigest: `sha256:${sha256}` }, `http ${url}`)
+    return readFetched(body, { kind: 'http', location: url, sourceDigest: `sha256:${sha256}` }, `http ${url}`)
   }
 }
