@@ -66,6 +66,30 @@ t.test('a request still queued at its deadline is answered without having been r
   t.match(await spinning, { timedOut: true })
 })
 
+t.test("a large request still queued at its deadline is answered with its envelope's fields, its object never parsed", async (t) => {
+  // The server's thread does not parse a body over 16 KiB; without its uid the answer would be a 503, not the
+  // AdmissionReview --on-timeout says, and the API server would apply failurePolicy.
+  const p = pool(t)
+  await p.started()
+  const spinning = p.run('mutate', 'spin', 1000)
+  const body = JSON.stringify({
+    kind: 'AdmissionReview',
+    apiVersion: 'admission.k8s.io/v1',
+    request: {
+      uid: 'big-1',
+      kind: { group: 'tekton.dev', version: 'v1', kind: 'TaskRun' },
+      resource: { group: 'tekton.dev', version: 'v1', resource: 'taskruns' },
+      name: 'tr',
+      namespace: 'team',
+      operation: 'CREATE',
+      object: { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'tr' }, spec: { x: 'y'.repeat(100_000) } },
+    },
+  })
+  const queued = await p.run('mutate', body, 100)
+  t.match(queued, { timedOut: true, resolving: false, fields: { uid: 'big-1', kind: 'TaskRun', name: 'tr', namespace: 'team' } })
+  t.match(await spinning, { timedOut: true })
+})
+
 t.test('more waiting requests than the queue takes are answered as overloaded', async (t) => {
   t.equal(sendAheadFor(1), 16, 'one worker is sent up to 16 at once')
   t.equal(sendAheadFor(2), 2, 'several, 2 each')

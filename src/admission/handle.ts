@@ -10,6 +10,7 @@ import type { Catalog } from '../resolution/catalog.ts'
 import type { PolicyReport } from '../policy/types.ts'
 import type { AdmissionRequest, AdmissionResponse, AdmissionReview } from '../types/admission.ts'
 import { decodeReview } from './decode.ts'
+import { envelopeOf } from './envelope.ts'
 import { type MutateOptions, mutate, resourceOf, timeoutResponse } from './mutate.ts'
 import { validateStepActionRequest } from './validate.ts'
 
@@ -112,6 +113,21 @@ function badRequest(reason: string, notJson: boolean): Handled {
 /** The fields of the request in `body`, for an answer at the deadline; undefined when it is not an AdmissionReview. */
 export function decodeFields(endpoint: Endpoint, body: string): AdmissionFields | undefined {
   const decoded = decodeBody(body)
+  return 'request' in decoded ? fieldsOf(endpoint, decoded.request) : undefined
+}
+
+/** How far into a body envelopeFields reads: the API server's envelope before the objects is well within it. */
+const envelopeChars = 64 * 1024
+
+/**
+ * decodeFields for a body the server's thread must not parse (too large):
+ * the envelope alone, read from the text up to the objects (envelope.ts);
+ * undefined when it is not there.
+ */
+export function envelopeFields(endpoint: Endpoint, body: string): AdmissionFields | undefined {
+  const review = envelopeOf(body, envelopeChars)
+  if (review === undefined) return undefined
+  const decoded = decodeReview(review)
   return 'request' in decoded ? fieldsOf(endpoint, decoded.request) : undefined
 }
 

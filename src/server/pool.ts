@@ -20,7 +20,7 @@
 // and its cancellation is what this file does in a few lines.
 
 import { Worker } from 'node:worker_threads'
-import { type AdmissionFields, decodeFields, type Endpoint, type Handled } from '../admission/handle.ts'
+import { type AdmissionFields, decodeFields, type Endpoint, envelopeFields, type Handled } from '../admission/handle.ts'
 import type { PolicySource } from '../policy/types.ts'
 import { waitFor } from './label-wait.ts'
 import type { Catalog } from '../resolution/catalog.ts'
@@ -53,12 +53,14 @@ interface Task {
 
 /**
  * The request's fields, for answering it without its worker: a large body's
- * arrive from the worker (`decoded`), a small one's are read here, only now
+ * arrive from the worker (`decoded`), or, if it never started, are read here
+ * from the envelope alone; a small one's are read here, only now
  * (worker-protocol.ts, decodedByServerBytes).
  */
 function withFields(task: Task): { fields?: AdmissionFields } {
-  if (task.fields === undefined && task.body.length <= decodedByServerBytes) {
-    const fields = decodeFields(task.endpoint, task.body)
+  if (task.fields === undefined) {
+    // A large body is not parsed here: its envelope is read from its first bytes, its objects stepped over.
+    const fields = task.body.length <= decodedByServerBytes ? decodeFields(task.endpoint, task.body) : envelopeFields(task.endpoint, task.body)
     if (fields !== undefined) task.fields = fields
   }
   return task.fields === undefined ? {} : { fields: task.fields }

@@ -28,7 +28,9 @@ export interface WorkerSettings {
  * answer without the worker (its deadline passed, the worker stopped), so a
  * worker does not send its fields ahead: one message fewer per request. A
  * larger body's fields arrive as `decoded` as soon as the worker has them, so
- * the server's thread never parses a large body. 16 KiB holds most TaskRuns
+ * the server's thread never parses a large body; one that no worker started
+ * is answered from its envelope, read from its first 64 KiB with its objects
+ * stepped over (admission/envelope.ts). 16 KiB holds most TaskRuns
  * and Pods; a burst of queued requests timing out together costs the
  * server's thread at most this much parsing each.
  */
