@@ -2,7 +2,8 @@
 // thing waits on the first one's fetch, and every fetch takes a slot of the
 // limiter, so how many run at once does not depend on what requests ask. A
 // request stops waiting at its deadline; a fetch waiting for a slot then
-// leaves the line, and one under way finishes for the requests after it.
+// leaves the line, and one under way finishes for the requests after it,
+// which join it rather than start another.
 
 import { Flight, type WaitOptions } from './flight.ts'
 import type { Limiter } from './limiter.ts'
@@ -12,6 +13,8 @@ const background = new AbortController().signal
 
 export class SharedFetches<V> {
   readonly #running = new Map<string, Flight<V>>()
+  /** Whether each flight's work has started. */
+  readonly #progress = new WeakMap<Flight<V>, { underWay: boolean }>()
   readonly #limiter: Limiter
 
   constructor(limiter: Limiter) {
@@ -21,17 +24,23 @@ export class SharedFetches<V> {
   /** Waits for the fetch of `key`, starting `work` when none runs. */
   wait(key: string, work: (signal: AbortSignal) => Promise<V>, options: WaitOptions): Promise<V> {
     let flight = this.#running.get(key)
-    // One nobody waited for any more is abandoned: a new request starts afresh rather than inherit its fate.
-    if (flight === undefined || flight.settled || flight.signal.aborted) {
+    // One that nobody waited for any more is joined if its work has started, which runs on for whoever comes: a new
+    // fetch of the same thing would take a second slot (a review's eight requests for one hanging URL took eight, and
+    // starved every other fetch). One that left the line before its work started is gone: start afresh.
+    if (flight === undefined || flight.settled || (flight.signal.aborted && this.#progress.get(flight)?.underWay !== true)) {
+      const progress = { underWay: false }
       const started: Flight<V> = new Flight<V>((signal) =>
         this.#limiter
-          // Waiting for a slot ends when nobody waits; a fetch under way runs on (bounded by its own timeout), so the
-          // next request finds it cached: a remote slower than one deadline still resolves, once.
-          .run(() => work(background), signal)
+          // Waiting for a slot ends when nobody waits; a fetch under way runs on (bounded by its own timeout).
+          .run(() => {
+            progress.underWay = true
+            return work(background)
+          }, signal)
           .finally(() => {
             if (this.#running.get(key) === started) this.#running.delete(key)
           }),
       )
+      this.#progress.set(started, progress)
       flight = started
       this.#running.set(key, flight)
     }
