@@ -25,7 +25,7 @@ import { gitRequest } from '../src/resolvers/git.ts'
 import { HttpResolver, httpMaxBytes, httpRequest } from '../src/resolvers/http.ts'
 import { startGitServer } from './helpers/git-server.ts'
 import { startFileServer } from './helpers/https-files.ts'
-import { mintCerts, tempDir } from './helpers/server.ts'
+import { mintCerts, tempDir, until } from './helpers/server.ts'
 
 const certs = await mintCerts(t)
 const extraCa = readFileSync(certs.caFile, 'utf8')
@@ -916,10 +916,11 @@ t.test('HttpResolver against the file server', async (t) => {
   const files = await startFileServer(t, { certs })
   let clock = Date.now()
   const ttlMs = 200
+  const fetches = new SharedFetches<Buffer>(new Limiter(4))
   const resolver = new HttpResolver({
     transport,
     cache: new BoundedCache<Resolution>({ maxBytes: 4 * 1024 * 1024, maxEntries: 100, now: () => clock }),
-    fetches: new SharedFetches<Buffer>(new Limiter(4)),
+    fetches,
     ttlMs,
     timeoutMs: 5000,
   })
@@ -948,6 +949,16 @@ t.test('HttpResolver against the file server', async (t) => {
     clock += ttlMs
     t.equal(definitionOf(await resolver.resolve(ref('/echo.yaml')))?.spec.image, 'registry.example/echo:2', 'after it: fetched again')
     t.equal(files.hits('/echo.yaml'), 2)
+  })
+
+  t.test('a remote slower than the deadline: the step is left for Tekton, and the next request gets what the fetch brought', async (t) => {
+    files.put('/slow.yaml', stepAction('slow', 'img/slow:1'), { delayMs: 600 })
+    const first = await resolver.resolve(ref('/slow.yaml'), { deadline: Date.now() + 300 })
+    t.match(first, { unresolved: /did not answer in time/ }, 'left for Tekton at the deadline')
+    await until('the fetch ended', () => fetches.size === 0)
+    const next = await resolver.resolve(ref('/slow.yaml'))
+    t.equal(definitionOf(next)?.name, 'slow', 'resolved from what the fetch brought after its waiter had gone')
+    t.equal(files.hits('/slow.yaml'), 1, 'not fetched again')
   })
 
   t.test('two resolutions at once share one fetch', async (t) => {

@@ -39,6 +39,14 @@ export class BoundedCache<V> {
     return entry.value
   }
 
+  /** The value under `key`, taken out of the cache: for what is to be used once. */
+  take(key: string): V | undefined {
+    const value = this.get(key)
+    const entry = this.#entries.get(key)
+    if (entry !== undefined) this.#remove(key, entry)
+    return value
+  }
+
   /** Keeps `value` for `ttlMs` (undefined: until evicted). A value larger than the whole cache is not kept. */
   set(key: string, value: V, bytes: number, ttlMs?: number): void {
     const old = this.#entries.get(key)

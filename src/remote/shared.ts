@@ -22,7 +22,11 @@ export class SharedFetches<V> {
   }
 
   /** Waits for the fetch of `key`, starting `work` when none runs. */
-  wait(key: string, work: (signal: AbortSignal) => Promise<V>, options: WaitOptions): Promise<V> {
+  /**
+   * `work` is given a signal that never aborts (what has started runs on, within its own timeout) and one that aborts
+   * once nobody waits for its answer any more, for work that wants to keep what it brings for later.
+   */
+  wait(key: string, work: (signal: AbortSignal, abandoned: AbortSignal) => Promise<V>, options: WaitOptions): Promise<V> {
     let flight = this.#running.get(key)
     // One that nobody waited for any more is joined if its work has started, which runs on for whoever comes: a new
     // fetch of the same thing would take a second slot (a review's eight requests for one hanging URL took eight, and
@@ -34,7 +38,7 @@ export class SharedFetches<V> {
           // Waiting for a slot ends when nobody waits; a fetch under way runs on (bounded by its own timeout).
           .run(() => {
             progress.underWay = true
-            return work(background)
+            return work(background, signal)
           }, signal)
           .finally(() => {
             if (this.#running.get(key) === started) this.#running.delete(key)

@@ -9,7 +9,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Resolution, StepReference, TaskResolution } from '../definitions/reference.ts'
-import type { BoundedCache } from '../remote/cache.ts'
+import { BoundedCache } from '../remote/cache.ts'
 import { FetchFailure } from '../remote/failure.ts'
 import { httpGet } from '../remote/http-get.ts'
 import type { SharedFetches } from '../remote/shared.ts'
@@ -76,12 +76,22 @@ function parseDigest(text: string): Digest | { error: string } {
   return { algorithm, hex: hex.toLowerCase() }
 }
 
+/**
+ * Bodies a fetch brought after every request waiting for it had given up
+ * (their deadline, a remote slower than it): kept for the next request for
+ * the URL, which reads them as it would have, once. Small: they wait only
+ * for that request.
+ */
+const unclaimedBytes = 8 * 1024 * 1024
+
 export class HttpResolver {
   readonly name = 'http'
   readonly #options: HttpResolverOptions
+  readonly #unclaimed: BoundedCache<Buffer>
 
   constructor(options: HttpResolverOptions) {
     this.#options = options
+    this.#unclaimed = new BoundedCache<Buffer>({ maxBytes: unclaimedBytes, maxEntries: 64 })
   }
 
   async resolve(ref: StepReference, options: AskOptions = {}): Promise<Resolution> {
@@ -107,7 +117,21 @@ export class HttpResolver {
     if (cached !== undefined) return cached
     let body: Buffer
     try {
-      body = await fetchShared(this.#options.fetches, url, (signal) => this.#fetch(url, signal), options, `http ${new URL(url).host}`)
+      const unclaimed = this.#unclaimed.take(url)
+      body =
+        unclaimed ??
+        (await fetchShared(
+          this.#options.fetches,
+          url,
+          async (signal, abandoned) => {
+            const fetched = await this.#fetch(url, signal)
+            // Whoever waits takes it; if nobody does any more, the next request for the URL will.
+            if (abandoned.aborted) this.#unclaimed.set(url, fetched, fetched.length, this.#options.ttlMs)
+            return fetched
+          },
+          options,
+          `http ${new URL(url).host}`,
+        ))
     } catch (err) {
       if (err instanceof FetchFailure && err.kind === 'too-large') {
         return { error: `http resolver: ${url}: response body exceeds maximum allowed size of ${httpMaxBytes} bytes` }

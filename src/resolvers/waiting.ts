@@ -40,7 +40,7 @@ function failureText(kind: FailureKind, message: string): string {
 export function fetchShared<T>(
   fetches: SharedFetches<T>,
   key: string,
-  run: (signal: AbortSignal) => Promise<T>,
+  run: (signal: AbortSignal, abandoned: AbortSignal) => Promise<T>,
   options: AskOptions,
   what: string,
 ): Promise<T> {
