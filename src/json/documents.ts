@@ -87,12 +87,7 @@ export function parseDocumentsAsWritten(text: string, source: string): ParseResu
 
 /** The fast reading alone, as written (parseDocumentsAsWritten): undefined where only the exact one can read the text. */
 export function fastDocumentsAsWritten(text: string): unknown[] | undefined {
-  fast ??= new FastYaml()
-  const read = fast.documents(text)
-  if (read === undefined) return undefined
-  const documents: unknown[] = []
-  for (const value of read) asWritten(documents, value)
-  return documents
+  return fastDocuments(text, asWritten)
 }
 
 /** The exact reading alone, as written (parseDocumentsAsWritten). */
@@ -101,14 +96,18 @@ export function exactDocumentsAsWritten(text: string, source: string): ParseResu
 }
 
 function parse(text: string, source: string, add: (documents: unknown[], value: unknown) => void): ParseResult {
-  const documents: unknown[] = []
+  const documents = fastDocuments(text, add)
+  return documents === undefined ? exactDocuments(text, source, add) : { documents, errors: [] }
+}
+
+/** The fast reading (yaml-fast.ts), or undefined where it gives up. */
+function fastDocuments(text: string, add: (documents: unknown[], value: unknown) => void): unknown[] | undefined {
   fast ??= new FastYaml()
   const read = fast.documents(text)
-  if (read !== undefined) {
-    for (const value of read) add(documents, value)
-    return { documents, errors: [] }
-  }
-  return exactDocuments(text, source, add)
+  if (read === undefined) return undefined
+  const documents: unknown[] = []
+  for (const value of read) add(documents, value)
+  return documents
 }
 
 /** The yaml package's reading, which words every error; see yaml-fast.ts for when it is the one used. */

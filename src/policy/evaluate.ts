@@ -190,29 +190,18 @@ export function canonicalSource(entry: Entry): string {
 }
 
 const compiled = new WeakMap<readonly string[], ((text: string) => boolean)[]>()
+const compiledCaseless = new WeakMap<readonly string[], ((text: string) => boolean)[]>()
 
-/** The first pattern of `patterns` that matches one of `texts`, or undefined. */
-function firstMatch(patterns: readonly string[], texts: readonly string[]): string | undefined {
-  let matchers = compiled.get(patterns)
+/** The first pattern of `patterns` that matches one of `texts` (with `caseless`, both in lower case), as written; or undefined. */
+function firstMatch(patterns: readonly string[], texts: readonly string[], caseless = false): string | undefined {
+  const cache = caseless ? compiledCaseless : compiled
+  let matchers = cache.get(patterns)
   if (matchers === undefined) {
-    matchers = patterns.map(compileGlob)
-    compiled.set(patterns, matchers)
+    matchers = patterns.map((p) => compileGlob(caseless ? p.toLowerCase() : p))
+    cache.set(patterns, matchers)
   }
-  for (const [i, m] of matchers.entries()) if (texts.some(m)) return patterns[i]
-  return undefined
-}
-
-const caseless = new WeakMap<readonly string[], ((text: string) => boolean)[]>()
-
-/** firstMatch with patterns and texts compared in lower case; the pattern is returned as written. */
-function firstMatchCaseless(patterns: readonly string[], texts: readonly string[]): string | undefined {
-  let matchers = caseless.get(patterns)
-  if (matchers === undefined) {
-    matchers = patterns.map((p) => compileGlob(p.toLowerCase()))
-    caseless.set(patterns, matchers)
-  }
-  const lower = texts.map((t) => t.toLowerCase())
-  for (const [i, m] of matchers.entries()) if (lower.some(m)) return patterns[i]
+  const subjects = caseless ? texts.map((t) => t.toLowerCase()) : texts
+  for (const [i, m] of matchers.entries()) if (subjects.some(m)) return patterns[i]
   return undefined
 }
 
@@ -306,7 +295,7 @@ function checkSubject(spec: StepPolicySpec, s: Subject, report: (rule: string, m
   if (source !== undefined && s.entry !== undefined) {
     const rule = spec.sources ?? {}
     const deny = rule.deny ?? []
-    const denied = deny.length > 0 ? firstMatchCaseless(deny, denialSpellings(s.entry, source)) : undefined
+    const denied = deny.length > 0 ? firstMatch(deny, denialSpellings(s.entry, source), true) : undefined
     if (denied !== undefined) report('sources.deny', `source ${source} is denied by sources.deny pattern ${denied}`)
     else if (rule.allow !== undefined && rule.allow.length > 0 && firstMatch(rule.allow, [source]) === undefined)
       report('sources.allow', `source ${source} is not allowed by sources.allow ${listed(rule.allow)}`)

@@ -41,10 +41,10 @@ export class BoundedCache<V> {
 
   /** The value under `key`, taken out of the cache: for what is to be used once. */
   take(key: string): V | undefined {
-    const value = this.get(key)
     const entry = this.#entries.get(key)
-    if (entry !== undefined) this.#remove(key, entry)
-    return value
+    if (entry === undefined) return undefined
+    this.#remove(key, entry)
+    return entry.expires !== undefined && entry.expires <= this.#now() ? undefined : entry.value
   }
 
   /** Keeps `value` for `ttlMs` (undefined: until evicted). A value larger than the whole cache is not kept. */

@@ -12,43 +12,41 @@ import type { Limiter } from './limiter.ts'
 const background = new AbortController().signal
 
 export class SharedFetches<V> {
-  readonly #running = new Map<string, Flight<V>>()
-  /** Whether each flight's work has started. */
-  readonly #progress = new WeakMap<Flight<V>, { underWay: boolean }>()
+  /** Each fetch, and whether its work has started (it may still wait for a slot). */
+  readonly #running = new Map<string, { flight: Flight<V>; underWay: boolean }>()
   readonly #limiter: Limiter
 
   constructor(limiter: Limiter) {
     this.#limiter = limiter
   }
 
-  /** Waits for the fetch of `key`, starting `work` when none runs. */
   /**
-   * `work` is given a signal that never aborts (what has started runs on, within its own timeout) and one that aborts
-   * once nobody waits for its answer any more, for work that wants to keep what it brings for later.
+   * Waits for the fetch of `key`, starting `work` when none runs. `work` is given a signal that never aborts (what has
+   * started runs on, within its own timeout) and one that aborts once nobody waits for its answer any more, for work
+   * that wants to keep what it brings for later.
    */
   wait(key: string, work: (signal: AbortSignal, abandoned: AbortSignal) => Promise<V>, options: WaitOptions): Promise<V> {
-    let flight = this.#running.get(key)
+    let running = this.#running.get(key)
     // One that nobody waited for any more is joined if its work has started, which runs on for whoever comes: a new
     // fetch of the same thing would take a second slot (a review's eight requests for one hanging URL took eight, and
     // starved every other fetch). One that left the line before its work started is gone: start afresh.
-    if (flight === undefined || flight.settled || (flight.signal.aborted && this.#progress.get(flight)?.underWay !== true)) {
-      const progress = { underWay: false }
-      const started: Flight<V> = new Flight<V>((signal) =>
+    if (running === undefined || running.flight.settled || (running.flight.signal.aborted && !running.underWay)) {
+      const entry = { underWay: false } as { flight: Flight<V>; underWay: boolean }
+      entry.flight = new Flight<V>((signal) =>
         this.#limiter
           // Waiting for a slot ends when nobody waits; a fetch under way runs on (bounded by its own timeout).
           .run(() => {
-            progress.underWay = true
+            entry.underWay = true
             return work(background, signal)
           }, signal)
           .finally(() => {
-            if (this.#running.get(key) === started) this.#running.delete(key)
+            if (this.#running.get(key) === entry) this.#running.delete(key)
           }),
       )
-      this.#progress.set(started, progress)
-      flight = started
-      this.#running.set(key, flight)
+      running = entry
+      this.#running.set(key, entry)
     }
-    return flight.wait(options)
+    return running.flight.wait(options)
   }
 
   /** Fetches running or waiting for a slot. */

@@ -1,5 +1,5 @@
 // The exact YAML reading of one fetched file, on a thread of its own
-// (document.ts#readDocumentOffThread). It answers with the documents as JSON
+// (document.ts#readFetched). It answers with the documents as JSON
 // text, which keeps integers past 2^53 exact (raw numbers write their digits),
 // and the errors.
 
