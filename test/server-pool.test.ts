@@ -57,6 +57,21 @@ t.test('a request sent ahead to a busy worker gets its answer from the next one 
   t.match(await waiting, { handled: { body: '{"answered":"after"}' } })
 })
 
+t.test('what a replaced worker held and had not started goes at once to a worker that is free, not to its successor', async (t) => {
+  const p = pool(t, 2)
+  await p.started()
+  t.equal(sendAheadFor(2), 2, 'each of two workers is sent one request ahead')
+  // The first worker spins; the second answers (and says who it is) and is then idle. The third request is sent
+  // ahead to the first worker, behind the spinning one, since the second was busy when it came.
+  const spinning = p.run('mutate', 'spin', 300)
+  const second = p.run('mutate', 'whoami:50', 10_000)
+  const third = p.run('mutate', 'whoami', 10_000)
+  const free = await second
+  t.match(await spinning, { timedOut: true })
+  const threadOf = (a: Awaited<typeof second>): number | undefined => ('handled' in a ? (JSON.parse(a.handled.body) as { thread: number }).thread : undefined)
+  t.equal(threadOf(await third), threadOf(free), 'the free worker took it, without waiting for the spinning one to be replaced')
+})
+
 t.test('a request still queued at its deadline is answered without having been read', async (t) => {
   const p = pool(t)
   await p.started()

@@ -380,11 +380,13 @@ export class AdmissionPool {
     const [task, ...waiting] = slot.tasks
     slot.tasks = []
     if (task !== undefined && this.#tasks.has(task.id)) this.#settle(task, { failed: 'the admission worker stopped', ...withFields(task) })
-    // What it had not started goes to the front of the queue, for the next worker.
+    // What it had not started goes to the front of the queue: to a worker that is free now, or else to the first
+    // that frees up (its successor takes a moment to start, and may not be the first).
     this.#queue.unshift(...waiting.filter((t) => this.#tasks.has(t.id)))
     if (this.#closed) return
     const i = this.#slots.indexOf(slot)
     if (i >= 0) this.#slots[i] = this.#spawn()
+    this.#dispatch()
   }
 
   #settle(task: Task, answer: PoolAnswer): void {
