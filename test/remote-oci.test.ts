@@ -13,17 +13,23 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import t from 'tap'
+import type { Resolution, StepReference } from '../src/definitions/reference.ts'
+import { BoundedCache } from '../src/remote/cache.ts'
 import { uncompressLayer } from '../src/remote/decompress.ts'
 import { parseImageReference } from '../src/remote/image-reference.ts'
-import { OciClient, type OciClientOptions, type OciLimits } from '../src/remote/oci.ts'
+import { OciClient, type OciClientOptions, type OciLimits, type PulledEntry } from '../src/remote/oci.ts'
 import { parseChallenges } from '../src/remote/oci-auth.ts'
 import { complianceError, type LayerDescriptor, parseImageManifest } from '../src/remote/oci-manifest.ts'
+import { Limiter } from '../src/remote/limiter.ts'
+import { SharedFetches } from '../src/remote/shared.ts'
 import { readFirstTarEntry } from '../src/remote/tar.ts'
 import { Transport } from '../src/remote/transport.ts'
+import type { Read } from '../src/resolvers/document.ts'
+import { BundlesResolver } from '../src/resolvers/bundles.ts'
 import { type Handler, serveLoopback } from './helpers/loopback.ts'
 import { type BundleObject, pushBundle, tarOf } from './helpers/oci-bundle.ts'
 import { mediaTypes, sha256, startFixtureRegistry, startRegistry } from './helpers/oci-registry.ts'
-import { type Certs, mintCerts, tempDir } from './helpers/server.ts'
+import { type Certs, mintCerts, tempDir, until } from './helpers/server.ts'
 
 const run = promisify(execFile)
 const hex64 = 'a'.repeat(64)
@@ -403,6 +409,38 @@ t.test('pulls an entry from a bundle by tag and by digest (docker-registry when 
   t.match(await client.pullEntry(plural.reference, 'stepactions', 'echo'), {
     invalid: 'the layer 0 the annotation dev.tekton.image.kind must be lowercased and singular, found stepactions',
   })
+})
+
+t.test('a registry slower than the deadline: the step is left for Tekton, and the next request gets what the pull brought', async (t) => {
+  const certs = await mintCerts(t)
+  const registry = await startFixtureRegistry(t, { certs })
+  const pushed = await pushBundle(registry, 'bundles/slow', 'v1', objects)
+  const fetches = new SharedFetches<PulledEntry>(new Limiter(4))
+  const resolver = new BundlesResolver({
+    client: clientFor({ certs }),
+    cache: new BoundedCache<Read>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
+    fetches,
+    ttlMs: 60_000,
+  })
+  const ref: StepReference = {
+    namespace: 'team-a',
+    resolver: 'bundles',
+    params: [
+      { name: 'bundle', value: pushed.reference },
+      { name: 'name', value: 'echo' },
+      { name: 'kind', value: 'stepaction' },
+    ],
+  }
+  const nameOf = (r: Resolution): string | undefined => ('definition' in r ? r.definition.name : undefined)
+  // Each of the pull's requests (manifest, blob) waits this long: the pull outlives the first request's deadline.
+  registry.setDelay(300)
+  const first = await resolver.resolve(ref, { deadline: Date.now() + 200 })
+  t.match(first, { unresolved: /did not answer in time/ }, 'left for Tekton at the deadline')
+  await until('the pull ended', () => fetches.size === 0)
+  registry.setDelay(0)
+  const pulls = registry.count('blob', 'bundles/slow')
+  t.equal(nameOf(await resolver.resolve(ref)), 'echo', 'resolved from what the pull brought after its waiter had gone')
+  t.equal(registry.count('blob', 'bundles/slow'), pulls, 'not pulled again')
 })
 
 t.test('bearer tokens: fetched on a challenge, kept per repository until they expire, never sent to blob storage on another host', async (t) => {

@@ -6,7 +6,7 @@
 // for the TTL, and the digest it named is recorded.
 
 import type { Resolution, StepReference, TaskResolution } from '../definitions/reference.ts'
-import type { BoundedCache } from '../remote/cache.ts'
+import { BoundedCache } from '../remote/cache.ts'
 import { parseImageReference } from '../remote/image-reference.ts'
 import type { OciClient, PulledEntry } from '../remote/oci.ts'
 import type { SharedFetches } from '../remote/shared.ts'
@@ -39,9 +39,21 @@ export function bundlesRequest(params: Map<string, string>): Request {
   return { bundle, name, kind, pinned: parsed.digest !== undefined }
 }
 
+/**
+ * What a pull brought after every request waiting for it had given up (a
+ * registry slower than their deadline): kept for the next request for the
+ * same entry, which reads it as it would have, once (as the http resolver
+ * keeps its bodies). Small: they wait only for that request.
+ */
+const unclaimedBytes = 8 * 1024 * 1024
+
+/** What an entry weighs while it waits: its bytes, and room for what is said about them. */
+const pulledBytes = (entry: PulledEntry): number => ('data' in entry ? entry.data.length : 0) + 512
+
 export class BundlesResolver {
   readonly name = 'bundles'
   readonly #options: BundlesResolverOptions
+  readonly #unclaimed = new BoundedCache<PulledEntry>({ maxBytes: unclaimedBytes, maxEntries: 64 })
 
   constructor(options: BundlesResolverOptions) {
     this.#options = options
@@ -65,13 +77,20 @@ export class BundlesResolver {
     if (cached !== undefined) return cached
     let pulled: PulledEntry
     try {
-      pulled = await fetchShared(
-        this.#options.fetches,
-        key,
-        (signal) => this.#options.client.pullEntry(bundle, kind, name, signal),
-        options,
-        `bundles ${bundle.split('/')[0] ?? bundle}`,
-      )
+      pulled =
+        this.#unclaimed.take(key) ??
+        (await fetchShared(
+          this.#options.fetches,
+          key,
+          async (signal, abandoned) => {
+            const entry = await this.#options.client.pullEntry(bundle, kind, name, signal)
+            // Whoever waits takes it; if nobody does any more, the next request for the entry will.
+            if (abandoned.aborted) this.#unclaimed.set(key, entry, pulledBytes(entry), this.#options.ttlMs)
+            return entry
+          },
+          options,
+          `bundles ${bundle.split('/')[0] ?? bundle}`,
+        ))
     } catch (err) {
       return notFetched('bundles', err)
     }
