@@ -2,12 +2,13 @@
 // certificate picked up for new connections without dropping open ones.
 
 import { X509Certificate } from 'node:crypto'
-import { copyFile, mkdir, readFile, rename, rm, symlink } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import https from 'node:https'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import t from 'tap'
-import { type Certs, httpsRequest, mintCerts, replaceServingPair, sleep, startTestServer, tempDir, type TestServer } from './helpers/server.ts'
+import { type KeyPair, watchCertificates, watchFiles } from '../src/server/certificates.ts'
+import { type Certs, httpsRequest, mintCerts, replaceServingPair, sleep, startTestServer, tempDir, type TestServer, until } from './helpers/server.ts'
 
 interface Handshake {
   protocol?: string | null
@@ -185,4 +186,65 @@ t.test('a Secret volume update (kubelet swaps the ..data symlink) is picked up',
 
   const seen = await waitForCertificate(port, [a.ca, b.ca], b.fingerprint256)
   t.equal(seen.fingerprint256, b.fingerprint256, 'B after the symlink swap')
+})
+
+t.test('a pair that changed before the files were watched is still picked up: the watch starts from what is served', async (t) => {
+  const a = await mintCerts(t)
+  const b = await mintCerts(t)
+  const dir = await tempDir(t, 'stepsplice-watched-')
+  // The server read A; by the time it watches, the files hold B (a rotation during start), with no event to come.
+  await replaceServingPair(b, dir)
+  const served: KeyPair = { cert: await readFile(a.certFile), key: await readFile(a.keyFile) }
+  const reloaded: KeyPair[] = []
+  const watch = watchCertificates({
+    certFile: join(dir, 'tls.crt'),
+    keyFile: join(dir, 'tls.key'),
+    served,
+    debounceMs: 10,
+    onReload: (pair) => reloaded.push(pair),
+    onError: (err) => t.fail(err.message),
+  })
+  t.teardown(() => watch.close())
+  await until('B is reloaded', () => reloaded.length > 0)
+  t.equal(new X509Certificate(reloaded[0]?.cert ?? '').fingerprint256, b.fingerprint256, 'B, read once the watch began')
+  await sleep(100)
+  t.equal(reloaded.length, 1, 'once')
+})
+
+t.test('reads that finish out of order: the latest one started wins', async (t) => {
+  const dir = await tempDir(t, 'stepsplice-watched-')
+  const file = join(dir, 'value')
+  // Whole files, as a Secret volume swaps them: a read never sees one half written.
+  const put = async (text: string): Promise<void> => {
+    await writeFile(`${file}.tmp`, text)
+    await rename(`${file}.tmp`, file)
+  }
+  await put('A')
+  // The first read after an event is slow (a stalled disk); the second, for a later event, is not.
+  const slowFirst: { release?: () => void } = {}
+  let reads = 0
+  const reloaded: string[] = []
+  const watch = watchFiles<string>({
+    files: [file],
+    served: 'A',
+    debounceMs: 10,
+    async read() {
+      reads++
+      const text = await readFile(file, 'utf8')
+      if (reads === 2) await new Promise<void>((resolve) => (slowFirst.release = resolve))
+      return text
+    },
+    same: (x, y) => x === y,
+    onReload: (value) => reloaded.push(value),
+    onError: (err) => t.fail(err.message),
+  })
+  t.teardown(() => watch.close())
+  await until('the look at start is done', () => reads === 1)
+  await put('B')
+  await until('the read of B is under way', () => slowFirst.release !== undefined)
+  await put('C')
+  await until('C is reloaded', () => reloaded.includes('C'))
+  slowFirst.release?.()
+  await sleep(50)
+  t.same(reloaded, ['C'], 'B, read before C but finished after it, is not applied over C')
 })

@@ -43,8 +43,10 @@ export interface CertificateWatch {
   close(): void
 }
 
-interface FileWatch<T> {
+export interface FileWatch<T> {
   files: string[]
+  /** What is served now: the read the server started with, not a read of its own (the files may have changed since). */
+  served: T
   read(): Promise<T>
   same(a: T, b: T): boolean
   onReload(value: T): void
@@ -53,17 +55,22 @@ interface FileWatch<T> {
 }
 
 /** Reads `files` again whenever their directories change, and reports what parsed and differs. */
-function watchFiles<T>(w: FileWatch<T>): CertificateWatch {
+export function watchFiles<T>(w: FileWatch<T>): CertificateWatch {
   let timer: NodeJS.Timeout | undefined
-  let last: T | undefined
+  let last = w.served
+  // Reads may finish out of order (a slow disk): only the latest one started says what the files hold now.
+  let started = 0
   const reload = (): void => {
+    const mine = ++started
     w.read().then(
       (value) => {
-        if (last !== undefined && w.same(last, value)) return
+        if (mine !== started || w.same(last, value)) return
         last = value
         w.onReload(value)
       },
-      (err: Error) => w.onError(err),
+      (err: Error) => {
+        if (mine === started) w.onError(err)
+      },
     )
   }
   const schedule = (): void => {
@@ -71,11 +78,8 @@ function watchFiles<T>(w: FileWatch<T>): CertificateWatch {
     timer = setTimeout(reload, w.debounceMs)
   }
   const watchers: FSWatcher[] = [...new Set(w.files.map((f) => dirname(f)))].map((dir) => watch(dir, schedule))
-  // Remember what is served now, so an event that changes nothing reloads nothing.
-  w.read().then(
-    (value) => (last ??= value),
-    () => undefined,
-  )
+  // A change between the server's read and the watchers' start has no event of its own: look once now.
+  schedule()
   return {
     close() {
       clearTimeout(timer)
@@ -87,6 +91,8 @@ function watchFiles<T>(w: FileWatch<T>): CertificateWatch {
 export interface WatchOptions {
   certFile: string
   keyFile: string
+  /** The pair the server serves now. */
+  served: KeyPair
   onReload(pair: KeyPair): void
   onError(err: Error): void
   /** Waits for a burst of file events to settle before reading. */
@@ -97,6 +103,7 @@ export function watchCertificates(options: WatchOptions): CertificateWatch {
   const { certFile, keyFile } = options
   return watchFiles({
     files: [certFile, keyFile],
+    served: options.served,
     read: () => readKeyPair(certFile, keyFile),
     same: (a, b) => a.cert.equals(b.cert) && a.key.equals(b.key),
     onReload: options.onReload,
@@ -107,6 +114,8 @@ export function watchCertificates(options: WatchOptions): CertificateWatch {
 
 export interface ClientCaWatchOptions {
   file: string
+  /** The CA bundle the server trusts now. */
+  served: Buffer
   onReload(ca: Buffer): void
   onError(err: Error): void
   debounceMs?: number
@@ -115,6 +124,7 @@ export interface ClientCaWatchOptions {
 export function watchClientCa(options: ClientCaWatchOptions): CertificateWatch {
   return watchFiles({
     files: [options.file],
+    served: options.served,
     read: () => readClientCa(options.file),
     same: (a, b) => a.equals(b),
     onReload: options.onReload,

@@ -136,6 +136,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     watchCertificates({
       certFile: config.certFile,
       keyFile: config.keyFile,
+      served: tls,
       debounceMs: config.certDebounceMs ?? 200,
       onReload(next) {
         pair = next
@@ -147,11 +148,12 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       },
     }),
   ]
-  if (config.clientCaFile !== undefined) {
+  if (config.clientCaFile !== undefined && clientCa !== undefined) {
     const clientCaFile = config.clientCaFile
     watches.push(
       watchClientCa({
         file: clientCaFile,
+        served: clientCa,
         debounceMs: config.certDebounceMs ?? 200,
         onReload(next) {
           clientCa = next
