@@ -9,10 +9,17 @@ import { Worker } from 'node:worker_threads'
 import t from 'tap'
 import type { Catalog } from '../src/resolution/catalog.ts'
 import { MemoryCatalog } from '../src/resolution/memory.ts'
-import { AdmissionPool, sendAheadFor } from '../src/server/pool.ts'
+import { AdmissionPool, type PoolAnswer, sendAheadFor } from '../src/server/pool.ts'
 import { monotonicMs } from '../src/server/worker-protocol.ts'
 
 const workerUrl = new URL('./fixtures/spinning-worker.ts', import.meta.url)
+
+const spin = (ms: number): void => {
+  for (const until = Date.now() + ms; Date.now() < until; );
+}
+
+/** Which worker thread answered a request of the fixture's "whoami". */
+const threadOf = (a: PoolAnswer): number | undefined => ('handled' in a ? (JSON.parse(a.handled.body) as { thread: number }).thread : undefined)
 
 function pool(t: { teardown(fn: () => unknown): void }, size = 1, maxQueue?: number): AdmissionPool {
   const p = new AdmissionPool({
@@ -70,6 +77,20 @@ t.test('what a replaced worker held and had not started goes at once to a worker
   t.match(await spinning, { timedOut: true })
   const threadOf = (a: Awaited<typeof second>): number | undefined => ('handled' in a ? (JSON.parse(a.handled.body) as { thread: number }).thread : undefined)
   t.equal(threadOf(await third), threadOf(free), 'the free worker took it, without waiting for the spinning one to be replaced')
+})
+
+t.test('an answer the worker sent before the deadline, read late because this thread was held up, is taken', async (t) => {
+  const p = pool(t)
+  await p.started()
+  // The first request is done after 50 ms, its deadline at 400 (room for a loaded host); the second waits behind
+  // it in the same worker.
+  const first = p.run('mutate', 'whoami:50', 400)
+  const second = p.run('mutate', 'whoami:200', 10_000)
+  // This thread is held up from 20 ms to 620 ms (a long callback): the worker's answer waits unread past the deadline.
+  setTimeout(() => setImmediate(() => spin(600)), 20)
+  const [a, b] = await Promise.all([first, second])
+  t.match(a, { handled: { status: 200 } }, 'its own answer, not the deadline’s')
+  t.equal(threadOf(b), threadOf(a), 'and the worker was not stopped: the request behind it ran there')
 })
 
 t.test('a request still queued at its deadline is answered without having been read', async (t) => {

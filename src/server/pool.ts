@@ -185,7 +185,10 @@ export class AdmissionPool {
         lookups: new Map(),
         deadline: Date.now() + deadlineMs,
         expires: monotonicMs() + deadlineMs,
-        timer: setTimeout(() => this.#expire(task), deadlineMs),
+        // Timers run first in a turn of the event loop, before what workers posted is read: a worker's answer
+        // that came while this thread was held up (a long callback) is read before the immediate runs, and is
+        // taken, rather than the worker stopped for a request it had finished.
+        timer: setTimeout(() => setImmediate(() => this.#expire(task)), deadlineMs),
       }
       this.#tasks.set(id, task)
       this.#queue.push(task)
@@ -350,6 +353,7 @@ export class AdmissionPool {
    * the one way to stop synchronous work, and 'exit' starts its successor.
    */
   #expire(task: Task): void {
+    if (!this.#tasks.has(task.id)) return
     const pending = [...task.lookups.keys()]
     const queued = this.#queue.indexOf(task)
     if (queued >= 0) this.#queue.splice(queued, 1)
