@@ -332,7 +332,19 @@ const cases: Case[] = [
   { name: 'a TaskRun whose taskRef is a string', review: reviewOf(taskRun({ taskRef: 'build-task' })), reaches: [] },
   { name: 'a TaskRun whose taskRef kind is a number', review: reviewOf(taskRun({ taskRef: { name: 'g', kind: 3 } })), reaches: [] },
   { name: 'a TaskRun whose taskRef name is a number', review: reviewOf(taskRun({ taskRef: { name: 7 } })), reaches: [] },
-  { name: 'a TaskRun whose taskRef apiVersion is null', review: reviewOf(taskRun({ taskRef: { name: 'build-task', apiVersion: null } })), reaches: [] },
+  // Go reads null and "" as a field left out: a Task by name, which Tekton runs.
+  {
+    name: 'a TaskRun whose taskRef apiVersion is null',
+    review: reviewOf(taskRun({ taskRef: { name: 'build-task', apiVersion: null } })),
+    reaches: ['taskrefs.stepsplice.dev'],
+  },
+  {
+    name: 'a TaskRun whose taskRef resolver and kind are empty',
+    review: reviewOf(taskRun({ taskRef: { name: 'build-task', resolver: '', kind: '' } })),
+    reaches: ['taskrefs.stepsplice.dev'],
+  },
+  // params without a resolver: Tekton refuses the TaskRun, so it is not written out for it.
+  { name: 'a TaskRun whose taskRef by name has params', review: reviewOf(taskRun({ taskRef: { name: 'build-task', params: [] } })), reaches: [] },
   {
     name: 'a PipelineRun whose tasks are a map',
     review: reviewOf(pipelineRun({ pipelineSpec: { tasks: { a: { taskSpec: { steps: [refStep] } } } } })),
@@ -424,7 +436,8 @@ t.test('the TaskRun taskRef condition agrees with the code on arbitrary taskRefs
     fc.string({ maxLength: 4 }),
   )
   const value = fc.oneof(text, fc.constant(null), fc.integer(), fc.constant({}), fc.constant(['x']))
-  const taskRef = fc.record({ name: value, kind: value, apiVersion: value, resolver: value, params: fc.constant([]) }, { requiredKeys: [] })
+  const params = fc.constantFrom([], null, [{ name: 'url', value: 'x' }])
+  const taskRef = fc.record({ name: value, kind: value, apiVersion: value, resolver: value, params }, { requiredKeys: [] })
   const spec = fc.record({ taskRef: fc.oneof(taskRef, value), taskSpec: fc.constantFrom({ steps: [inlineStep] }, null) }, { requiredKeys: [] })
   fc.assert(
     fc.property(spec, (s) => {

@@ -158,7 +158,8 @@ export class ClusterCatalog implements Catalog {
   /** Tasks and TaskGroups by name (a resolver is another catalog's business). */
   async resolveTask(ref: TaskReference): Promise<TaskResolution> {
     const group = ref.kind === 'TaskGroup'
-    const task = ref.resolver === undefined ? (group ? this.#taskGroups : this.#tasks).get(ref.namespace, ref.name) : undefined
+    const byName = ref.resolver === undefined || ref.resolver === ''
+    const task = byName ? (group ? this.#taskGroups : this.#tasks).get(ref.namespace, ref.name) : undefined
     if (task === undefined) return taskNotFound(ref)
     return task.error === undefined ? { task } : { error: `${taskId(task)}: ${task.error}` }
   }

@@ -16,17 +16,22 @@ const taskLabel = 'tekton.dev/task'
 
 /**
  * The Task a tekton.dev/v1 TaskRun names, when it is one stepsplice can write
- * out exactly: a Task by name (no resolver, not a ClusterTask or a custom
- * task) and no taskSpec beside it. v1beta1 TaskRuns are left alone: a v1
+ * out exactly: a Task by name (no resolver, no params, not a ClusterTask or
+ * a custom task) and no taskSpec beside it. v1beta1 TaskRuns are left alone: a v1
  * Task's spec written into one would not mean the same.
  */
+const unset = (v: unknown): boolean => v === undefined || v === null || v === ''
+
 export function inlinableTaskRef(obj: KubeObject): string | undefined {
   if (obj.apiVersion !== 'tekton.dev/v1' || obj.kind !== 'TaskRun' || !isJsonObject(obj.spec)) return undefined
   const ref = obj.spec.taskRef as TaskRef | undefined
   if (!isJsonObject(ref) || obj.spec.taskSpec !== undefined) return undefined
   if (typeof ref.name !== 'string' || ref.name === '') return undefined
-  if (ref.resolver !== undefined || (ref.kind !== undefined && ref.kind !== 'Task')) return undefined
-  if (ref.apiVersion !== undefined && !String(ref.apiVersion).startsWith('tekton.dev/')) return undefined
+  // Go reads a null or an empty string as a field left out: resolver "" is a Task by name, kind "" a Task.
+  if (!unset(ref.resolver) || (!unset(ref.kind) && ref.kind !== 'Task')) return undefined
+  // params, even empty, without a resolver is a TaskRun Tekton refuses (validateRef): not written out, so it still does.
+  if (ref.params !== undefined && ref.params !== null) return undefined
+  if (!unset(ref.apiVersion) && !String(ref.apiVersion).startsWith('tekton.dev/')) return undefined
   return ref.name
 }
 
