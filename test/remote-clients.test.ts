@@ -399,6 +399,18 @@ t.test('GitClient: failures', async (t) => {
   t.equal(unknownBranch.status, 404)
   t.match(unknownBranch.message, /^git fetch: .*no-such-branch/)
 
+  // A revision the remote lacks costs the repository nothing: what earlier fetches brought stays for the others.
+  const [kept = ''] = await git.createRepo('kept', [{ files: { 'a.txt': 'A\n' } }])
+  const keptUrl = git.repoUrl('kept')
+  t.equal(text((await client.fetchFiles(keptUrl, kept, ['a.txt'])).files.get('a.txt')), 'A\n')
+  const posts = git.uploadPackPosts('kept')
+  t.equal((await failureOf(() => client.fetchFiles(keptUrl, 'no-such-branch', ['a.txt']))).status, 404, 'a revision it does not have')
+  t.equal(await exists(repoDir(cacheDir, keptUrl)), true, 'the repository stays')
+  const postsAfter = git.uploadPackPosts('kept')
+  t.equal(text((await client.fetchFiles(keptUrl, kept, ['a.txt'])).files.get('a.txt')), 'A\n')
+  t.equal(git.uploadPackPosts('kept'), postsAfter, 'and the commit it held is read without asking the server again')
+  t.ok(postsAfter > posts, 'the failed fetch did ask the server')
+
   const plain = git.repoUrl('files').replace('https:', 'http:')
   const refused = await failureOf(() => client.fetchFiles(plain, 'main', ['task/a.yaml']))
   t.equal(refused.kind, 'refused', 'http:// without allowPlainHttp')

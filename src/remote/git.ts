@@ -112,6 +112,8 @@ export class GitClient {
     if (signal?.aborted) throw new FetchFailure('aborted', `stopped waiting for ${hostOf(url)}`)
     this.#swept ??= this.#sweep()
     await this.#swept
+    // Whether the repository holds what earlier fetches brought, which a failure of this one should not cost them.
+    const holding = this.#commits.has(dir)
     try {
       await this.#prepare(dir, url, signal)
       const commit = await this.#commitFor(dir, revision, signal)
@@ -119,10 +121,11 @@ export class GitClient {
       await this.#bound(dir)
       return { commit, files }
     } catch (err) {
-      // A failed or killed command may leave locks or half a fetch: start clean next time.
-      await rm(dir, { recursive: true, force: true })
-      this.#disk.delete(dir)
-      this.#commits.delete(dir)
+      if (!holding || mayHaveDamaged(err)) {
+        await rm(dir, { recursive: true, force: true })
+        this.#disk.delete(dir)
+        this.#commits.delete(dir)
+      }
       throw err
     }
   }
@@ -392,6 +395,22 @@ function hostOf(url: string): string {
   } catch {
     return url
   }
+}
+
+/**
+ * Whether a failed fetch may have left the repository unusable, so it must
+ * start clean: a command killed midway (its timeout) can leave lock files and
+ * half a fetch, and git says so when a lock or an object is in the way. What
+ * the remote refused (a revision it lacks, credentials) or could not be
+ * reached for leaves the repository as it was: wiping it then would make each
+ * request for a revision that does not exist cost every other request for the
+ * repository a fetch from nothing.
+ */
+function mayHaveDamaged(err: unknown): boolean {
+  if (!(err instanceof FetchFailure)) return true
+  if (err.kind === 'status' || err.kind === 'refused') return false
+  if (err.kind === 'unreachable') return /\.lock|corrupt|bad object|index-pack|unable to (?:create|write)|missing (?:blob|tree|commit)/i.test(err.message)
+  return true
 }
 
 /** git's own words, shortened, sorted into what the remote did. */
