@@ -40,9 +40,14 @@ interface Started {
   statuses: ResourceStatus[]
 }
 
-function startCatalog(t: TapTest, kube: KubeApi, token?: string): Started {
+function startCatalog(t: TapTest, kube: KubeApi, token?: string, absentGraceMs?: number): Started {
   const statuses: ResourceStatus[] = []
-  const catalog = new ClusterCatalog({ kubeConfig: kube.kubeConfig(token), backoff: { initialMs: 20, maxMs: 200 }, onStatus: (s) => statuses.push(s) })
+  const catalog = new ClusterCatalog({
+    kubeConfig: kube.kubeConfig(token),
+    backoff: { initialMs: 20, maxMs: 200 },
+    onStatus: (s) => statuses.push(s),
+    ...(absentGraceMs === undefined ? {} : { absentGraceMs }),
+  })
   t.teardown(() => catalog.stop())
   catalog.start()
   return { catalog, statuses }
@@ -416,7 +421,7 @@ t.test('an outage: the last known definitions keep serving, failing, until the A
 
 t.test('a CRD not installed is absent, and synced once it is; deleting it empties the catalog', async (t) => {
   const kube = await startKubeApi(t, { certs, resources: [tasks] })
-  const { catalog, statuses } = startCatalog(t, kube)
+  const { catalog, statuses } = startCatalog(t, kube, undefined, 600)
   await until('absent', () => inState(catalog, 'stepactions', 'absent'))
   const absent = stateOf(catalog, 'stepactions')
   t.match(absent, { resource: 'stepactions.tekton.dev/v1beta1', objects: 0 })
@@ -448,8 +453,28 @@ t.test('a CRD not installed is absent, and synced once it is; deleting it emptie
   kube.dropWatches()
   kube.uninstall(stepActions)
   await until('absent', () => inState(catalog, 'stepactions', 'absent'))
-  t.equal(catalog.size, 0, 'nothing kept of a resource that is not installed')
-  t.match(await catalog.resolve({ namespace: 'default', name: 'git-clone' }), { missing: true })
+  t.match(stateOf(catalog, 'stepactions')?.lastError, /serving the 1 objects last listed until it has been missing for 1 s/, 'kept for the grace')
+  t.equal(await imageOf(catalog, 'git-clone'), 'alpine:3', 'still served: a 404 may be a moment’s')
+  await until('past the grace', async () => catalog.size === 0)
+  t.match(await catalog.resolve({ namespace: 'default', name: 'git-clone' }), { missing: true }, 'then nothing kept of a resource that is not installed')
+  t.notMatch(stateOf(catalog, 'stepactions')?.lastError, /serving/)
+})
+
+t.test('a 404 for a moment (a CRD being replaced) costs nothing listed: StepActions, Tasks and what is resolved stay', async (t) => {
+  const kube = await startKubeApi(t, { certs, resources: [stepActions, tasks] })
+  kube.create(stepAction('git-clone'))
+  const { catalog, statuses } = startCatalog(t, kube)
+  await until('synced', () => inState(catalog, 'stepactions', 'synced') && inState(catalog, 'tasks', 'synced'))
+  await until('watching', () => kube.openWatches() >= 2)
+  // The watches end, and each restart's list meets a 404, at both StepAction versions: every version answers 404 once.
+  kube.fail({ group: 'tekton.dev', resource: 'stepactions', verbs: ['watch', 'list'], code: 404, times: 2 })
+  kube.dropWatches()
+  await until('absent for a moment', () => statuses.some((s) => s.resource.startsWith('stepactions.') && s.state === 'absent'))
+  t.equal(await imageOf(catalog, 'git-clone'), 'alpine:3', 'still resolved while the resource answers 404')
+  await until('synced again', () => inState(catalog, 'stepactions', 'synced'))
+  t.equal(await imageOf(catalog, 'git-clone'), 'alpine:3')
+  const absent = statuses.find((s) => s.resource.startsWith('stepactions.') && s.state === 'absent')
+  t.match(absent, { objects: 1, lastError: /serving the 1 objects last listed until it has been missing for 60 s/ }, 'the status says what is served')
 })
 
 t.test('a cluster serving StepActions only at v1alpha1; each restart takes the best version served', async (t) => {

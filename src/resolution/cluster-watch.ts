@@ -56,7 +56,18 @@ export interface ResourceWatchOptions {
   userAgent?: string | undefined
   /** How long a watch may send nothing before the client ends it and the next opens; the client's 30 s when unset. */
   idleTimeoutMs?: number | undefined
+  /** How long what was listed is still served while every version answers 404 (absentGraceMs below, when unset). */
+  absentGraceMs?: number | undefined
 }
+
+/**
+ * A resource not served (404 at every version) may be so for a moment: its
+ * CustomResourceDefinition being replaced, an API server starting, a proxy
+ * in between. client-go's informers keep their store through any failure;
+ * here what was listed is served for this long after the first 404 in a row,
+ * and then dropped, since without its CRD no such object exists.
+ */
+export const absentGraceMs = 60_000
 
 /** The pause before restart number `failures`: doubling from initialMs up to maxMs, then between half and all of it, so replicas spread out. */
 function backoffDelay(failures: number, { initialMs, maxMs }: Backoff): number {
@@ -81,6 +92,8 @@ export class ResourceWatch {
   #reported: string | undefined
   /** Listed once, or found not installed: what is held is known. */
   #known = false
+  /** When the 404s at every version began, while they go on. */
+  #absentSince: number | undefined
   #failures = 0
   #timer: NodeJS.Timeout | undefined
   #attempt: Promise<void> | undefined
@@ -237,6 +250,7 @@ export class ResourceWatch {
 
   #synced(session: InformerSession): void {
     this.#failures = 0
+    this.#absentSince = undefined
     this.#version = session.version
     this.#set('synced', undefined)
   }
@@ -248,12 +262,22 @@ export class ResourceWatch {
 
   #absent(): void {
     const { group, plural, versions, installHint } = this.#resource
-    // Without its CRD no such object exists (deleting a CRD deletes its objects): a watch that was down then missed the deletions.
-    this.#sink.retainOnly(new Set())
+    const now = Date.now()
+    this.#absentSince ??= now
+    const grace = this.#options.absentGraceMs ?? absentGraceMs
+    const kept = this.#sink.size
+    const keeping = kept > 0 && now - this.#absentSince < grace
+    // Without its CRD no such object exists (deleting a CRD deletes its objects): a watch that was down then missed the
+    // deletions. Past the grace, what was listed goes.
+    if (!keeping) this.#sink.retainOnly(new Set())
     this.#known = true
     this.#version = versions[0] as string
     const where = versions.map((v) => `${group}/${v}`).join(' or ')
-    this.#set('absent', `${plural}.${group} is not installed (404 at ${where}): its CustomResourceDefinition is missing, ${installHint} Retrying until it is`)
+    const serving = keeping ? `; serving the ${kept} objects last listed until it has been missing for ${Math.round(grace / 1000)} s` : ''
+    this.#set(
+      'absent',
+      `${plural}.${group} is not installed (404 at ${where}): its CustomResourceDefinition is missing, ${installHint} Retrying until it is${serving}`,
+    )
     this.#schedule()
   }
 

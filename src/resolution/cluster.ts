@@ -34,6 +34,8 @@ export interface ClusterCatalogOptions {
   userAgent?: string
   /** How long a watch may send nothing before it is ended and opened again; the Kubernetes client's 30 s when unset. */
   idleTimeoutMs?: number
+  /** How long what was listed is still served while a resource answers 404 at every version (cluster-watch.ts). 60 s when unset. */
+  absentGraceMs?: number
 }
 
 const defaultBackoff: Backoff = { initialMs: 1000, maxMs: 60_000 }
@@ -92,6 +94,7 @@ export class ClusterCatalog implements Catalog {
       rewatch: options.rewatch,
       userAgent: options.userAgent,
       idleTimeoutMs: options.idleTimeoutMs,
+      absentGraceMs: options.absentGraceMs,
     }
     this.#watches = new WatchSet([
       new ResourceWatch(options.kubeConfig, stepActions, this.#stepActions, watchOptions),

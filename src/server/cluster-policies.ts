@@ -45,6 +45,8 @@ export interface ClusterPoliciesOptions {
   backoff?: Backoff
   /** The User-Agent of list requests; `stepsplice` when unset. */
   userAgent?: string
+  /** How long the policies listed are still in force while their resource answers 404 (cluster-watch.ts). 60 s when unset. */
+  absentGraceMs?: number
 }
 
 /** Only what a policy is: the server's bookkeeping (managedFields, uid, …) is not validated or held. */
@@ -103,7 +105,7 @@ export class ClusterPolicies implements PolicyFeed {
     }
     // Keys carry the kind: a StepPolicy and a ClusterStepPolicy may share a name.
     const store = (kind: string): ObjectStore<Held> => new ObjectStore(readPolicy, (key, object, held) => changed(`${kind} ${key}`, object, held))
-    const watchOptions = { backoff: options.backoff ?? { initialMs: 1000, maxMs: 60_000 }, onStatus: options.onStatus, userAgent: options.userAgent }
+    const watchOptions = { backoff: options.backoff ?? { initialMs: 1000, maxMs: 60_000 }, onStatus: options.onStatus, userAgent: options.userAgent, absentGraceMs: options.absentGraceMs }
     this.watches = new WatchSet([
       new ResourceWatch(options.kubeConfig, stepPolicies, store('StepPolicy'), watchOptions),
       new ResourceWatch(options.kubeConfig, clusterStepPolicies, store('ClusterStepPolicy'), watchOptions),
