@@ -105,7 +105,12 @@ export class ClusterPolicies implements PolicyFeed {
     }
     // Keys carry the kind: a StepPolicy and a ClusterStepPolicy may share a name.
     const store = (kind: string): ObjectStore<Held> => new ObjectStore(readPolicy, (key, object, held) => changed(`${kind} ${key}`, object, held))
-    const watchOptions = { backoff: options.backoff ?? { initialMs: 1000, maxMs: 60_000 }, onStatus: options.onStatus, userAgent: options.userAgent, absentGraceMs: options.absentGraceMs }
+    const watchOptions = {
+      backoff: options.backoff ?? { initialMs: 1000, maxMs: 60_000 },
+      onStatus: options.onStatus,
+      userAgent: options.userAgent,
+      absentGraceMs: options.absentGraceMs,
+    }
     this.watches = new WatchSet([
       new ResourceWatch(options.kubeConfig, stepPolicies, store('StepPolicy'), watchOptions),
       new ResourceWatch(options.kubeConfig, clusterStepPolicies, store('ClusterStepPolicy'), watchOptions),
