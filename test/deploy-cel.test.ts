@@ -171,6 +171,13 @@ const pod = (annotations?: Record<string, string>): KubeObject => ({
   metadata: { name: 'p', namespace: 'default', ...(annotations ? { annotations } : {}) },
   spec: { containers: [{ name: 'c', image: 'busybox' }] },
 })
+/** A Pod with an init container: what an UPDATE may change of it are the images. */
+const podWith = (annotations: Record<string, string>, image = 'busybox', initImage = 'git:1'): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'p', namespace: 'default', annotations },
+  spec: { initContainers: [{ name: 'i', image: initImage }], containers: [{ name: 'c', image }] },
+})
 const refStep = { name: 'build', ref: { name: 'go-build' }, params: [{ name: 'packages', value: './...' }] }
 const inlineStep = { name: 'plain', image: 'busybox', script: 'true' }
 const stepAction = (apiVersion = 'tekton.dev/v1beta1'): KubeObject => ({
@@ -299,6 +306,30 @@ const cases: Case[] = [
   },
   { name: `a Pod asking for steps in ${ownNamespace}`, review: reviewOf(pod({ [stepsAnnotation]: '[]' }), { namespace: ownNamespace }), reaches: [] },
   { name: 'a TaskRun with a step ref, updated', review: reviewOf(taskRun({ taskSpec: { steps: [refStep] } }), { operation: 'UPDATE' }), reaches: [] },
+  // A Pod's UPDATE reaches the webhook when it changes an image: step policies judge it (a server without policies admits it).
+  {
+    name: 'a Pod asking for steps, updated to change an image (Pod UPDATE)',
+    review: withOld(reviewOf(podWith({ [stepsAnnotation]: '[]' }, 'busybox:2'), { operation: 'UPDATE' }), podWith({ [stepsAnnotation]: '[]' })),
+    reaches: ['pods.stepsplice.dev'],
+  },
+  {
+    name: 'a Pod asking for steps, updated to change an init container’s image (Pod UPDATE)',
+    review: withOld(
+      reviewOf(podWith({ [stepsAnnotation]: '[]' }, 'busybox', 'git:2'), { operation: 'UPDATE' }),
+      podWith({ [stepsAnnotation]: '[]' }, 'busybox', 'git:1'),
+    ),
+    reaches: ['pods.stepsplice.dev'],
+  },
+  {
+    name: 'a Pod asking for steps, updated without changing an image',
+    review: withOld(reviewOf(podWith({ [stepsAnnotation]: '[]', note: 'x' }), { operation: 'UPDATE' }), podWith({ [stepsAnnotation]: '[]' })),
+    reaches: [],
+  },
+  {
+    name: 'a Pod that does not ask for steps, updated to change an image',
+    review: withOld(reviewOf(podWith({}, 'busybox:2'), { operation: 'UPDATE' }), podWith({})),
+    reaches: [],
+  },
   {
     name: 'a TaskRun updated to change its provenance annotation',
     review: withOld(
@@ -424,7 +455,8 @@ t.test('whatever the server changes or refuses reaches it', async (t) => {
     const reply = await server.review(path, { ...c.review, request: { ...(c.review.request as object), ...sent } })
     const acts = !reply.body.response.allowed || reply.body.response.patch !== undefined
     if (acts) t.not(c.reaches.length, 0, `${c.name}: the server ${reply.body.response.allowed ? 'patches' : 'denies'} it, so it must reach the server`)
-    else if (path === '/mutate' && c.reaches.length > 0 && !c.name.includes('taskRef')) t.fail(`${c.name}: reaches the webhook, which leaves it unchanged`)
+    else if (path === '/mutate' && c.reaches.length > 0 && !c.name.includes('taskRef') && !c.name.includes('Pod UPDATE'))
+      t.fail(`${c.name}: reaches the webhook, which leaves it unchanged`)
   }
 })
 
@@ -448,6 +480,32 @@ t.test('the TaskRun taskRef condition agrees with the code on arbitrary taskRefs
     { numRuns: 1000 },
   )
   t.pass('2000 taskRefs agree')
+})
+
+t.test("a Pod's UPDATE reaches the webhook exactly when it changes an image, whatever its containers hold", async (t) => {
+  const podHook = webhooks.find((w) => w.name === 'pods.stepsplice.dev')
+  if (podHook === undefined) return t.fail('no pods webhook')
+  // Absent (not required below), a string, or not a string.
+  const image = fc.oneof(fc.constantFrom('a', 'b', ''), fc.constant(3))
+  const container = fc.oneof(fc.record({ name: fc.constantFrom('x', 'y'), image }, { requiredKeys: ['name'] }), fc.constant('nope'))
+  const list = fc.option(fc.array(container, { maxLength: 3 }), { nil: undefined })
+  const podOf = (containers: unknown, initContainers: unknown): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'default', annotations: { [stepsAnnotation]: '[]' } },
+    spec: { ...(containers === undefined ? {} : { containers }), ...(initContainers === undefined ? {} : { initContainers }) },
+  })
+  // What the condition stands for: the images of each list, in order, an entry without a string image as ''.
+  const imagesOf = (l: unknown): unknown[] => (Array.isArray(l) ? l.map((c) => (typeof c === 'object' && c !== null && 'image' in c ? c.image : '')) : [])
+  const differ = (a: unknown, b: unknown): boolean => JSON.stringify(imagesOf(a)) !== JSON.stringify(imagesOf(b))
+  fc.assert(
+    fc.property(list, list, list, list, (c, i, oldC, oldI) => {
+      const review = withOld(reviewOf(podOf(c, i), { operation: 'UPDATE' }), podOf(oldC, oldI))
+      return decide(podHook, review.request as Request).call === (differ(c, oldC) || differ(i, oldI))
+    }),
+    { numRuns: 500 },
+  )
+  t.pass('500 updates agree')
 })
 
 t.test('the Pod condition agrees with the annotation on arbitrary annotations', async (t) => {

@@ -330,11 +330,17 @@ t.test('every webhook calls this Service on 443, answers before its timeout and 
   for (const w of webhooksOf(mutating)) {
     t.equal(w.reinvocationPolicy, 'IfNeeded', `${w.name}: admission is idempotent, so a second call is harmless`)
     t.ok((w.matchConditions ?? []).length > 0, `${w.name} has matchConditions`)
+    // A Pod's UPDATE is judged by the images it changes (its condition sends no other), never expanded.
     t.same(
       w.rules.map((r) => r.operations),
-      [['CREATE']],
+      w.name === 'pods.stepsplice.dev' ? [['CREATE', 'UPDATE']] : [['CREATE']],
       `${w.name} expands at CREATE only`,
     )
+    if (w.name === 'pods.stepsplice.dev')
+      t.ok(
+        w.matchConditions?.some((c) => c.name === 'creates-or-changes-an-image'),
+        'UPDATE: only a change of images',
+      )
   }
 })
 

@@ -216,10 +216,13 @@ t.test('policies.allRuns and allPods send every run and Pod: the kustomize compo
   t.strictSame(mutating.map((w) => w.name).sort(), ['pods.stepsplice.dev', 'steps.stepsplice.dev'], 'taskRef TaskRuns reach the steps webhook now')
   t.equal(mutating.find((w) => w.name === 'steps.stepsplice.dev')?.matchConditions, undefined, 'every run')
   t.strictSame(
-    mutating.find((w) => w.name === 'pods.stepsplice.dev')?.matchConditions,
-    [{ name: 'not-tekton-controller', expression: "request.userInfo.username != 'system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'" }],
-    'every Pod but those Tekton creates for TaskRuns',
+    mutating.find((w) => w.name === 'pods.stepsplice.dev')?.matchConditions?.map((c) => c.name),
+    ['not-tekton-controller', 'creates-or-changes-an-image'],
+    'every Pod but those Tekton creates for TaskRuns, and at UPDATE only a change of images',
   )
+  t.match(mutating.find((w) => w.name === 'pods.stepsplice.dev')?.matchConditions?.[0], {
+    expression: "request.userInfo.username != 'system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'",
+  })
   t.ok(argsOf(helm).includes('--tekton-controller=system:serviceaccount:tekton-pipelines:tekton-pipelines-controller'), 'the server trusts the same user')
   // The chart's secret mode adds the CA to each webhook; the base has none: compare the rest.
   const withoutCa = (objects: Manifest[]): Manifest[] =>

@@ -178,6 +178,49 @@ t.test('an update may not change a run’s provenance annotation (/validate)', a
   t.equal((await server.review('/validate', update(stored, stored))).body.response.allowed, true, 'an update that leaves it alone is admitted')
 })
 
+t.test('a Pod’s UPDATE is judged by the images it changes, and never patched', async (t) => {
+  const pod = (app: string, sidecar = 'registry.example.com/proxy:1'): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web', namespace: 'team-a' },
+    spec: {
+      initContainers: [{ name: 'init', image: 'registry.example.com/init:1' }],
+      containers: [
+        { name: 'app', image: app, securityContext: { privileged: true } },
+        { name: 'proxy', image: sidecar },
+      ],
+    },
+  })
+  const update = (object: KubeObject, old: KubeObject) => {
+    const review = reviewOf(object, { operation: 'UPDATE' })
+    return { ...review, request: { ...(review.request as object), oldObject: old } }
+  }
+  // `kubectl set image`: the app's image moves to a registry the policy does not allow.
+  const stored = pod('registry.example.com/app:1')
+  const denied = (await server.review('/mutate', update(pod('docker.io/library/nginx:1'), stored))).body.response
+  t.equal(denied.allowed, false)
+  t.match(
+    denied.status?.message,
+    /^Pod team-a\/web: spec\.containers\[0\]: policy StepPolicy team-a\/registry-only: images\.allow: image docker\.io\/library\/nginx:1 is not allowed/,
+  )
+  t.notMatch(denied.status?.message, /privileged|proxy|init/, 'only the image it changes, only its images rules')
+  t.notOk(denied.patch)
+
+  // An image the policy allows; the Audit policy (digests) says what it would refuse, of the changed image only.
+  const allowed = (await server.review('/mutate', update(pod('registry.example.com/app:2'), stored))).body.response
+  t.equal(allowed.allowed, true)
+  t.notOk(allowed.patch, 'never patched: a Pod’s containers cannot change but for their images')
+  t.match(allowed.warnings, [/ClusterStepPolicy pinned-images \(Audit\): spec\.containers\[0\]: images\.requireDigest: image registry\.example\.com\/app:2/])
+  t.equal(allowed.warnings?.length, 1)
+
+  // What it ran before the policy came is not judged again when something else changes (a label, say).
+  const before = pod('docker.io/library/nginx:1')
+  const relabelled = { ...before, metadata: { ...before.metadata, labels: { tier: 'web' } } }
+  const same = (await server.review('/mutate', update(relabelled, before))).body.response
+  t.equal(same.allowed, true)
+  t.notOk(same.warnings)
+})
+
 t.test('a TaskRun the Tekton controller creates for a PipelineRun is judged with the provenance stepsplice recorded for it', async (t) => {
   // team-a's StepPolicy denies inline steps. The PipelineRun's task is spliced at its admission; Tekton then
   // creates the TaskRun with the task spec (pipeline params filled in) and the PipelineRun's annotations.

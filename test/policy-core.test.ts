@@ -298,7 +298,7 @@ t.test('TaskRun: stepTemplate, pod template, Docker Hub names and variables', as
     'the short name is allowed in full',
   )
   // One registry, one spelling: a host in another case, the default port, Docker Hub's other names.
-  for (const image of ['EVIL.IO/x/y:1', 'evil.io:443/x/y:1', 'Evil.io:443/x/y@sha256:' + 'a'.repeat(64)]) {
+  for (const image of ['EVIL.IO/x/y:1', 'evil.io:443/x/y:1', `Evil.io:443/x/y@sha256:${'a'.repeat(64)}`]) {
     const spelled: KubeObject = { ...object, spec: { taskSpec: { steps: [{ name: 'a', image }] } } }
     t.match(
       run([policy({ images: { deny: ['evil.io/**'] } })], spelled).map((v) => v.rule),

@@ -4,9 +4,10 @@
 import type { LoadedPolicy, PolicyReport } from '../policy/types.ts'
 import type { Catalog } from '../resolution/catalog.ts'
 import { describeObject } from '../problems/describe.ts'
+import { isJsonObject } from '../json/values.ts'
 import { limits } from '../limits/limits.ts'
 import { boundWarnings, problemLines } from '../limits/report.ts'
-import { leftAsSent, namespaceOf, type SpliceDeps, spliceObject } from '../pipeline/splice.ts'
+import { judgeImageUpdate, leftAsSent, namespaceOf, type SpliceDeps, spliceObject } from '../pipeline/splice.ts'
 import type { AdmissionRequest, AdmissionResponse } from '../types/admission.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { withDeadline } from './deadline.ts'
@@ -106,31 +107,32 @@ export async function mutate(request: AdmissionRequest, catalog: Catalog, option
   })
   const handled = mutableKinds.has(`${request.kind.group}/${request.kind.kind}`)
   const object = request.object
-  if (!handled || !mutableOperation(request) || !object) return pass('skipped')
+  // A Pod's UPDATE may change its images: judged by the policies in force, never spliced.
+  const old = request.oldObject
+  const imageUpdate = handled && request.kind.kind === 'Pod' && request.operation === 'UPDATE' && isJsonObject(old) && (options.policies?.length ?? 0) > 0
+  if (!handled || !(mutableOperation(request) || imageUpdate) || !object) return pass('skipped')
   // Most Pods ask for nothing: answered without the pipeline's deadline timer and stages, as it would answer them.
   if (leftAsSent(object, options)) return pass('unchanged')
 
   const namespace = namespaceOf(object, request.namespace || 'default')
   const deadline = Date.now() + options.deadlineMs
+  const deps: SpliceDeps = {
+    catalog,
+    ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}),
+    ...(options.inlineTaskRefs === undefined ? {} : { inlineTaskRefs: options.inlineTaskRefs }),
+    ...(options.requireResolution === undefined ? {} : { requireResolution: new Set(options.requireResolution) }),
+    ...(options.policies === undefined ? {} : { policies: options.policies }),
+    ...(options.namespaceLabels === undefined ? {} : { namespaceLabels: options.namespaceLabels }),
+  }
   const result = await withDeadline(options.deadlineMs, (signal) =>
-    spliceObject(
-      object,
-      namespace,
-      {
-        catalog,
-        ...(options.prepareImage ? { prepareImage: options.prepareImage } : {}),
-        ...(options.inlineTaskRefs === undefined ? {} : { inlineTaskRefs: options.inlineTaskRefs }),
-        ...(options.requireResolution === undefined ? {} : { requireResolution: new Set(options.requireResolution) }),
-        ...(options.policies === undefined ? {} : { policies: options.policies }),
-        ...(options.namespaceLabels === undefined ? {} : { namespaceLabels: options.namespaceLabels }),
-      },
-      {
-        signal,
-        deadline,
-        ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}),
-        ...(createdByTekton(request, object, options) ? { createdByTekton: true } : {}),
-      },
-    ),
+    imageUpdate && isJsonObject(old)
+      ? judgeImageUpdate(object, old as KubeObject, namespace, deps, { signal, deadline })
+      : spliceObject(object, namespace, deps, {
+          signal,
+          deadline,
+          ...(request.operation === 'UPDATE' && request.oldObject ? { oldObject: request.oldObject } : {}),
+          ...(createdByTekton(request, object, options) ? { createdByTekton: true } : {}),
+        }),
   )
   const label = describeObject(object, namespace)
   if ('timedOut' in result) return { response: timeoutResponse(request.uid, label, options, 'resolved'), outcome: 'timeout', resource, expandedSteps: 0 }

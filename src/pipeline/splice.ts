@@ -25,7 +25,7 @@ import { expandGroups, groupAsTask, type GroupsOutcome } from './groups.ts'
 import { taskKindOf } from '../definitions/task.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import { isJsonObject } from '../json/values.ts'
-import { evaluatePolicies, needsNamespaceLabels, policiesFor, verdict } from '../policy/evaluate.ts'
+import { evaluateImageChanges, evaluatePolicies, needsNamespaceLabels, policiesFor, verdict } from '../policy/evaluate.ts'
 import { injectRequiredSteps } from '../policy/required.ts'
 import type { LoadedPolicy, PolicyReport } from '../policy/types.ts'
 import { verifyProvenance, type VerifiedProvenance } from './provenance.ts'
@@ -208,6 +208,26 @@ export async function spliceObject(sent: KubeObject, namespace: string, deps: Sp
   const problems = [...injection.problems, ...judged.problems]
   if (problems.length > 0) return { ...unchanged(sent, problems, [...expansion.warnings, ...judged.warnings]), policyReport }
   return { ...expansion, warnings: [...expansion.warnings, ...judged.warnings], policyReport }
+}
+
+/**
+ * A Pod's UPDATE, judged: nothing is spliced (the API server refuses any
+ * change to a Pod's containers but their images), and only the images it
+ * changes are held to the images rules of the policies that govern it.
+ */
+export async function judgeImageUpdate(sent: KubeObject, old: KubeObject, namespace: string, deps: SpliceDeps, options: ResolveOptions = {}): Promise<Spliced> {
+  const governing = await policiesOf(sent, namespace, deps, options)
+  const undecided = undecidedOutcome(governing, namespace)
+  if (undecided.problems.length > 0) return unchanged(sent, undecided.problems, undecided.warnings)
+  const policies = governing.policies
+  if (policies.length === 0) return unchanged(sent, [], undecided.warnings)
+  const violations = evaluateImageChanges(policies, sent, old)
+  const policyReport: PolicyReport = {
+    evaluated: policies.map((p) => p.id),
+    violations: violations.map((v) => ({ policy: v.policy, rule: v.rule, mode: v.mode })),
+  }
+  const judged = verdict(violations)
+  return { ...unchanged(sent, judged.problems, [...undecided.warnings, ...judged.warnings]), policyReport }
 }
 
 /** A step's path after required steps were added before the existing ones of its task spec. */

@@ -363,12 +363,34 @@ function checkSubject(spec: StepPolicySpec, s: Subject, report: (rule: string, m
  */
 export function evaluatePolicies(policies: readonly LoadedPolicy[], input: PolicyInput): Violation[] {
   if (policies.length === 0) return []
-  const subjects = subjectsOf(input.object, input.expanded)
+  return judge(policies, subjectsOf(input.object, input.expanded), (spec) => spec)
+}
+
+/** Which container a subject of a Pod is, whatever its place: `containers/app`. */
+const containerKey = (s: Subject): string => `${s.path.replace(/\[\d+\]$/, '')}/${s.container ?? ''}`
+
+/**
+ * What `policies` find wrong with the images a Pod's UPDATE changes. Once a
+ * Pod exists only its containers' images may change (the API server refuses
+ * any other change to them), so the images rules are all an UPDATE can
+ * break; a container whose image is as it was is not judged again, so a
+ * policy that came after the Pod does not refuse updates of what it runs.
+ */
+export function evaluateImageChanges(policies: readonly LoadedPolicy[], object: KubeObject, oldObject: KubeObject): Violation[] {
+  if (policies.length === 0) return []
+  const before = new Map(subjectsOf(oldObject, []).map((s) => [containerKey(s), s.image]))
+  const changed = subjectsOf(object, []).filter((s) => s.image !== before.get(containerKey(s)))
+  return judge(policies, changed, (spec) => (spec.images === undefined ? {} : { images: spec.images }))
+}
+
+/** Every subject against every policy (the part of its spec `rules` keeps); Enforce first, at most maxViolations. */
+function judge(policies: readonly LoadedPolicy[], subjects: readonly Subject[], rules: (spec: StepPolicySpec) => StepPolicySpec): Violation[] {
   const found: Violation[] = []
   for (const p of policies) {
+    const spec = rules(p.spec)
     for (const s of subjects) {
       const source = s.entry === undefined ? undefined : canonicalSource(s.entry)
-      checkSubject(p.spec, s, (rule, message) => {
+      checkSubject(spec, s, (rule, message) => {
         found.push({
           policy: p.id,
           mode: p.mode,
