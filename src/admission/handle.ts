@@ -50,19 +50,11 @@ export interface Handled {
   notJson?: boolean
   /** A failure of ours, for the error log; the caller got a readable denial. */
   failure?: { message: string; stack?: string }
-  /** With `podsOnly`: the request is no core Pod, and nothing was done with it. */
-  declined?: true
 }
 
 export interface HandleOptions extends MutateOptions {
   /** Called as soon as the request is decoded, before any work: a deadline that passes later can still be answered. */
   onDecoded?: (fields: AdmissionFields) => void
-  /**
-   * Only a core Pod is to be answered here (the server's thread takes Pods
-   * that look as if they pass through, by their text): anything else is
-   * declined once decoded, before any work, for a worker to answer.
-   */
-  podsOnly?: true
 }
 
 // Strings only: String() of a caller's object can throw (`{"toString": 1}`), and a name that is not a string names nothing.
@@ -147,10 +139,23 @@ function decodeBody(body: string): { request: AdmissionRequest } | { error: stri
 export async function handleAdmission(endpoint: Endpoint, body: string, catalog: Catalog, options: HandleOptions): Promise<Handled> {
   const decoded = decodeBody(body)
   if ('error' in decoded) return badRequest(decoded.error, decoded.notJson)
+  return answer(endpoint, decoded.request, catalog, options)
+}
+
+/**
+ * handleAdmission for a core Pod only (the server's thread takes Pods that
+ * look as if they pass through, by their text): undefined for anything else,
+ * once decoded and before any work, for a worker to answer.
+ */
+export async function handlePodAdmission(endpoint: Endpoint, body: string, catalog: Catalog, options: HandleOptions): Promise<Handled | undefined> {
+  const decoded = decodeBody(body)
+  if ('error' in decoded) return badRequest(decoded.error, decoded.notJson)
   const req = decoded.request
-  if (options.podsOnly === true && !(req.kind.kind === 'Pod' && req.kind.group === '')) {
-    return { status: 0, body: '', outcome: 'declined', allowed: false, expandedSteps: 0, declined: true }
-  }
+  if (!(req.kind.kind === 'Pod' && req.kind.group === '')) return undefined
+  return answer(endpoint, req, catalog, options)
+}
+
+async function answer(endpoint: Endpoint, req: AdmissionRequest, catalog: Catalog, options: HandleOptions): Promise<Handled> {
   const fields = fieldsOf(endpoint, req)
   options.onDecoded?.(fields)
   try {

@@ -3,7 +3,7 @@
 
 import Fastify, { type FastifyError, LogController } from 'fastify'
 import type { Logger } from 'pino'
-import { deadlineAnswer, type Endpoint, failureAnswer, type Handled, handleAdmission } from '../admission/handle.ts'
+import { deadlineAnswer, type Endpoint, failureAnswer, type Handled, handleAdmission, handlePodAdmission } from '../admission/handle.ts'
 import type { MutateOptions } from '../admission/mutate.ts'
 import { truncateText } from '../problems/truncate.ts'
 import type { PolicySource } from '../policy/types.ts'
@@ -178,8 +178,7 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
       if (deps.pool === undefined) handled = await handleAdmission(endpoint, body, deps.catalog, inThread())
       else if (passesThrough(endpoint, body)) {
         // The text only looks like a Pod's: what the request really is is known once decoded, and anything else goes to a worker.
-        handled = await handleAdmission(endpoint, body, deps.catalog, { ...inThread(), podsOnly: true })
-        if (handled.declined === true) handled = undefined
+        handled = await handlePodAdmission(endpoint, body, deps.catalog, inThread())
       }
       if (deps.pool !== undefined && handled === undefined) {
         const answer = await deps.pool.run(endpoint, body, options.deadlineMs)
