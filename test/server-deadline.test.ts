@@ -10,11 +10,11 @@ import { loadExampleCatalog, reviewOf, root, sample, SlowCatalog, startTestServe
 const example = JSON.parse(await readFile(join(root, 'examples/admission/taskrun-review.json'), 'utf8')) as { request: { uid: string } }
 const deadlineExceeded = 'stepsplice_admission_deadline_exceeded_total'
 /**
- * Long enough for a warmed worker to reach the catalog on a loaded CI host (tap runs files side by side on two
- * cores): at 500 ms one run's deadline passed before the worker asked anything, and the answer was worded as a
- * timeout of expansion. The catalog never answers, so the tests wait this long and no longer.
+ * Long enough for a warmed worker to reach the catalog on a loaded host (make test runs files side by side on two
+ * cores): at 500 ms, and once at 2 s, a run's deadline passed before the worker asked anything, and the answer was
+ * worded as a timeout of expansion. The catalog never answers, so the tests wait this long and no longer.
  */
-const timedDeadlineMs = 2000
+const timedDeadlineMs = 5000
 
 /**
  * The worker's first request compiles the admission code: a TaskRun with no ref (no lookup) is that one, so a
