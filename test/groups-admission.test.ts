@@ -349,6 +349,7 @@ t.test('a used Task the directory lacks: left for Tekton in a PipelineRun (the c
     ]),
   ])
   const lc = new LayeredCatalog([{ catalog: c, origin: 'dir' }])
+  const lc2 = new LayeredCatalog([{ catalog: await catalogWith([group('wrong-too', [uses('a', { name: 'in-cluster-only' }), uses('b', {})])]), origin: 'dir' }])
   const pr = await spliceObject(pipelineRun([{ name: 'p', taskRef: groupRef('needs-cluster') }]), 'default', { catalog: lc }, {})
   t.same(pr.problems, [])
   t.match(pr.warnings, [
@@ -356,6 +357,27 @@ t.test('a used Task the directory lacks: left for Tekton in a PipelineRun (the c
   ])
   const broken = await spliceObject(pipelineRun([{ name: 'p', taskRef: groupRef('broken') }]), 'default', { catalog: lc }, {})
   t.same(broken.problems, [], 'a used Task a directory lacks leaves the whole group for Tekton in a PipelineRun')
+  // A use the author got wrong is a definite error whatever the others hold: not hidden behind the one the directory lacks.
+  const wrongToo = await spliceObject(
+    pipelineRun([{ name: 'p', taskSpec: { steps: [uses('a', { name: 'in-cluster-only' }), uses('b', {})] } }]),
+    'default',
+    { catalog: lc },
+    {},
+  )
+  t.match(
+    messages(wrongToo),
+    [/^spec\.pipelineSpec\.tasks\[0\]\.taskSpec\.steps\[1\]\.uses\.taskRef: .*name/, /steps\[0\]\.uses\.taskRef: .*"in-cluster-only" not found/],
+    'denied for the use without a name, and (an inline group Tekton cannot run) for the Task not found',
+  )
+  t.equal(wrongToo.problems.length, 2, 'nothing is merged without the Task not known')
+  const wrongInGroup = await spliceObject(pipelineRun([{ name: 'p', taskRef: groupRef('wrong-too') }]), 'default', { catalog: lc2 }, {})
+  t.match(
+    messages(wrongInGroup),
+    [/^spec\.pipelineSpec\.tasks\[0\]\.taskRef: .*steps\[1\]\.uses\.taskRef: .*name/],
+    'a TaskGroup Tekton could run: denied for the use without a name',
+  )
+  t.equal(wrongInGroup.problems.length, 1)
+  t.same(wrongInGroup.warnings, [], 'and not said to be left to Tekton')
   const c2 = await spliceObject(
     taskRun({
       taskSpec: {

@@ -56,6 +56,8 @@ interface Left {
   leave: string
   at?: string
   warnings: string[]
+  /** Definite errors of other uses, found beside what is left: they deny whatever the rest holds. */
+  problems?: Problem[]
 }
 
 /** One request's walk: lookups counted over all levels against limits.usedTasks, each group merged once. */
@@ -141,6 +143,9 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
   )
   const used: UsedTask[] = []
   const origins = new Map<number, Origin[]>()
+  // What stepsplice cannot do here (the first such use) leaves the group for Tekton, but only once every use was
+  // looked at: a use the author got wrong is a definite error whatever the others hold, and denies.
+  let left: Left | undefined
   for (const answer of answers) {
     const at = `spec.steps[${answer.i}].uses.taskRef`
     const stepName = steps[answer.i]?.name
@@ -151,10 +156,16 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
     }
     const { found } = answer
     if (found === undefined) continue
-    if ('unresolved' in found) return { leave: found.unresolved, at, warnings }
+    if ('unresolved' in found) {
+      left ??= { leave: found.unresolved, at, warnings }
+      continue
+    }
     if ('error' in found) {
       // A catalog that does not see the cluster's Tasks (a directory) lacking one says nothing of the cluster.
-      if ('missing' in found && found.missing === true && walk.catalog.authoritative !== true) return { leave: found.error, at, warnings }
+      if ('missing' in found && found.missing === true && walk.catalog.authoritative !== true) {
+        left ??= { leave: found.error, at, warnings }
+        continue
+      }
       problems.push(problem(at, found.error, step))
       continue
     }
@@ -173,11 +184,18 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
       problems.push(problem(at, `TaskGroups use each other in a cycle: ${[...chain, id].join(' → ')}`, step))
       continue
     }
-    if (chain.length + 1 > limits.groupNesting)
-      return { leave: `${[...chain, id].join(' → ')}: TaskGroups nest deeper than ${limits.groupNesting} (limit groupNesting)`, warnings }
+    if (chain.length + 1 > limits.groupNesting) {
+      left ??= { leave: `${[...chain, id].join(' → ')}: TaskGroups nest deeper than ${limits.groupNesting} (limit groupNesting)`, warnings }
+      continue
+    }
     const inner = await mergeOnce(task, [...chain, id], walk)
     // Said from here: which step of this group uses the group that could not be merged, and where in that one.
-    if ('leave' in inner) return { leave: `${id}: ${inner.at === undefined ? '' : `${inner.at}: `}${inner.leave}`, at, warnings: inner.warnings }
+    if ('leave' in inner) {
+      warnings.push(...inner.warnings)
+      problems.push(...(inner.problems ?? []).map((p) => within([id], at, p)))
+      left ??= { leave: `${id}: ${inner.at === undefined ? '' : `${inner.at}: `}${inner.leave}`, at, warnings }
+      continue
+    }
     warnings.push(...inner.warnings)
     if ('problems' in inner) {
       problems.push(...inner.problems.map((p) => within([id], at, p)))
@@ -186,6 +204,8 @@ async function mergeGroup(group: TaskGroupSpec, chain: readonly string[], own: O
     used.push({ index: answer.i, id, spec: inner.spec })
     origins.set(answer.i, inner.origins)
   }
+  // Not merged without a use that is not known: it would report what that use would have brought as missing.
+  if (left !== undefined) return problems.length > 0 ? { ...left, problems } : left
   // What the Tasks found give is merged too, so every problem of the group is reported at once.
   const merged = mergeTaskGroup(group, used)
   warnings.push(...merged.warnings)
@@ -285,6 +305,10 @@ export async function expandGroups(obj: KubeObject, namespace: string, catalog: 
     const merged = 'task' in group ? await mergeOnce(group.task, chain, walk) : await mergeGroup(group.inline, [], undefined, walk)
     outcome.warnings.push(...merged.warnings.map((w) => `${site.path}: ${w}`))
     if ('leave' in merged) {
+      // The author's own errors beside it deny; with them, a group Tekton could run is not said to be left to it.
+      const definite = merged.problems ?? []
+      outcome.problems.push(...definite.map((p) => within(chain, site.ref === undefined ? taskSpecPath(site) : `${site.path}.taskRef`, p)))
+      if (definite.length > 0 && site.leaveUnresolved) continue
       if (merged.at === undefined) leave(merged.leave)
       else if (site.ref === undefined) leave(merged.leave, undefined, `${taskSpecPath(site)}.${merged.at.replace(/^spec\./, '')}`)
       else leave(`${chain.join(' → ')}: ${merged.at}: ${merged.leave}`)
@@ -362,7 +386,12 @@ export async function groupAsTask(obj: KubeObject, namespace: string, catalog: C
   const metadata = obj.metadata ?? {}
   const id = taskId({ kind: 'TaskGroup', namespace: metadata.namespace ?? namespace, name: metadata.name ?? '' })
   const merged = await mergeGroup(obj.spec as TaskGroupSpec, [id], undefined, walk)
-  if ('leave' in merged) return { ...outcome, problems: [problem('spec', `${merged.leave}: the Task cannot be written exactly`)], warnings: merged.warnings }
+  if ('leave' in merged)
+    return {
+      ...outcome,
+      problems: [...(merged.problems ?? []), problem('spec', `${merged.leave}: the Task cannot be written exactly`)],
+      warnings: merged.warnings,
+    }
   if ('problems' in merged) return { ...outcome, problems: merged.problems, warnings: merged.warnings }
   // What a new object keeps of the group's: its name, namespace, labels and annotations (not the server's bookkeeping,
   // nor kubectl's copy of the TaskGroup as applied).
