@@ -362,6 +362,19 @@ t.test('GitClient: what is not a readable file', async (t) => {
   t.equal(got.files.size, paths.length)
 })
 
+t.test('GitClient: the files one fetch reads are bounded all together, in the order asked', async (t) => {
+  const cacheDir = await tempDir(t, 'stepsplice-git-cache-')
+  // task/a.yaml and task/b.yaml are 5 bytes each, dir/inner.txt 6: the first two fit in 12, the third does not.
+  const client = gitClient(cacheDir, { maxFileBytes: 1000, maxReadBytes: 12 })
+  const got = await client.fetchFiles(git.repoUrl('files'), c1, ['task/b.yaml', 'task/a.yaml', 'big.txt', 'nope.yaml'])
+  t.equal(text(got.files.get('task/b.yaml')), 'b: 1\n')
+  t.ok('content' in (got.files.get('task/a.yaml') ?? {}), 'within the bound')
+  t.same(got.files.get('big.txt'), { tooLarge: 5000 }, 'past maxFileBytes: not counted against the bound')
+  const third = await client.fetchFiles(git.repoUrl('files'), c1, ['task/a.yaml', 'task/b.yaml', 'dir/inner.txt'])
+  t.ok('content' in (third.files.get('task/b.yaml') ?? {}))
+  t.same(third.files.get('dir/inner.txt'), { notRead: 12 }, 'past the bound: not read, and says so')
+})
+
 t.test('GitClient: a commit already fetched is not fetched again; a branch is asked again', async (t) => {
   const [commit = ''] = await git.createRepo('once', [{ files: { 'a.txt': 'A\n', 'b.txt': 'B\n' } }])
   const url = git.repoUrl('once')

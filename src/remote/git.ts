@@ -31,6 +31,8 @@ export interface GitOptions {
   maxDiskBytes: number
   /** A file read from a repository. */
   maxFileBytes: number
+  /** The files one fetch reads together (default 16 × maxFileBytes): a request naming many large files cannot hold more. */
+  maxReadBytes?: number
   /** The git executable (default `git`, found on PATH). */
   git?: string
 }
@@ -47,6 +49,8 @@ export type GitFile =
   /** The path or a directory on its way is a symbolic link. */
   | { symlink: true }
   | { tooLarge: number }
+  /** Not read: the files before it in the same fetch came to `maxReadBytes` (the number). */
+  | { notRead: number }
 
 export interface GitFiles {
   /** The commit the revision names, in full. */
@@ -194,11 +198,24 @@ export class GitClient {
         `${oids.join('\n')}\n`,
       )
       const sizes = await this.#sizes(dir, oids, signal)
-      const wanted = oids.filter((oid) => (sizes.get(oid) ?? Number.POSITIVE_INFINITY) <= this.#options.maxFileBytes)
+      // What is read is held whole until the request is answered: bounded all together, in the order asked.
+      const budget = this.#options.maxReadBytes ?? 16 * this.#options.maxFileBytes
+      let read = 0
+      const wanted: string[] = []
+      const over = new Set<string>()
+      for (const oid of oids) {
+        const size = sizes.get(oid) ?? Number.POSITIVE_INFINITY
+        if (size > this.#options.maxFileBytes) continue
+        if (read + size > budget) over.add(oid)
+        else {
+          read += size
+          wanted.push(oid)
+        }
+      }
       const contents = wanted.length === 0 ? new Map<string, Buffer>() : await this.#contents(dir, wanted, signal)
       for (const [path, oid] of blobs) {
         const content = contents.get(oid)
-        files.set(path, content === undefined ? { tooLarge: sizes.get(oid) ?? 0 } : { content })
+        files.set(path, content !== undefined ? { content } : over.has(oid) ? { notRead: budget } : { tooLarge: sizes.get(oid) ?? 0 })
       }
     }
     return files

@@ -164,6 +164,11 @@ export class GitResolver {
     if ('notFile' in file) return { error: `git resolver: error opening file ${JSON.stringify(path)}: it is ${file.notFile} (at ${where})` }
     if ('symlink' in file) return { unresolved: `git: ${path} is behind a symbolic link, which stepsplice does not follow`, resolver: 'git' }
     if ('tooLarge' in file) return { unresolved: `git: ${path} is ${file.tooLarge} bytes, more than stepsplice reads`, resolver: 'git' }
+    if ('notRead' in file)
+      return {
+        unresolved: `git: ${path} was not read: the files read with it from ${url} came to ${file.notRead} bytes, what stepsplice reads at once`,
+        resolver: 'git',
+      }
     return readFetched(
       file.content,
       { kind: 'git', location: `git+${url}@${commit}#${path}`, sourceDigest: `${commit.length === 64 ? 'sha256' : 'sha1'}:${commit}` },
