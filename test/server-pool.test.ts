@@ -205,7 +205,7 @@ t.test('what a worker sends after it was told to stop does not change what it he
 })
 
 t.test('the admission worker sets aside, unread, a request that reaches it past its deadline', async (t) => {
-  const worker = new Worker(new URL('../src/server/worker.ts', import.meta.url))
+  const worker = new Worker(new URL('../src/server/worker.ts', import.meta.url), { workerData: { deadlineMs: 1000, onTimeout: 'deny' } })
   t.teardown(() => worker.terminate())
   t.same((await once(worker, 'message'))[0], { type: 'ready' })
   const run = (id: number, inMs: number) =>
@@ -214,7 +214,6 @@ t.test('the admission worker sets aside, unread, a request that reaches it past 
       id,
       endpoint: 'mutate',
       body: 'not even JSON',
-      settings: { deadlineMs: 1000, onTimeout: 'deny' },
       deadline: Date.now() + inMs,
       expires: monotonicMs() + inMs,
     })
@@ -226,7 +225,6 @@ t.test('the admission worker sets aside, unread, a request that reaches it past 
     id: 3,
     endpoint: 'mutate',
     body: 'not even JSON',
-    settings: { deadlineMs: 1000, onTimeout: 'deny' },
     deadline: 0,
     expires: monotonicMs() + 60_000,
   })

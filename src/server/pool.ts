@@ -39,7 +39,6 @@ interface Task {
   id: number
   endpoint: Endpoint
   body: string
-  settings: WorkerSettings
   finish: (answer: PoolAnswer) => void
   timer: NodeJS.Timeout
   /** When it must be answered (epoch ms): catalogs that fetch give up before it. */
@@ -180,7 +179,6 @@ export class AdmissionPool {
         id,
         endpoint,
         body,
-        settings: this.#options.settings,
         finish,
         lookups: new Map(),
         deadline: Date.now() + deadlineMs,
@@ -205,7 +203,11 @@ export class AdmissionPool {
   #spawn(): Slot {
     // V8 sizes a thread's young generation by the machine's memory (over 100 MB on a large node), and an admission's
     // garbage is small and short-lived: a fixed, small one keeps each worker's memory to what it holds.
-    const worker = new Worker(this.#options.workerUrl ?? defaultWorker, { resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb } })
+    // The settings are the pool's for its life: given once, as the worker's data, not cloned into every request.
+    const worker = new Worker(this.#options.workerUrl ?? defaultWorker, {
+      resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb },
+      workerData: this.#options.settings,
+    })
     const slot: Slot = { worker, online: false, tasks: [], policies: -1 }
     worker.on('message', (message: FromWorker) => {
       if (message.type !== 'ready') return this.#receive(slot, message)
@@ -247,7 +249,6 @@ export class AdmissionPool {
       id: task.id,
       endpoint: task.endpoint,
       body: task.body,
-      settings: task.settings,
       deadline: task.deadline,
       expires: task.expires,
       ...(generation === undefined ? {} : { catalog: generation }),

@@ -59,7 +59,6 @@ export type ToWorker =
       id: number
       endpoint: Endpoint
       body: string
-      settings: WorkerSettings
       /** When it must be answered, epoch ms: what catalogs that fetch give up before. */
       deadline: number
       /** The same moment on monotonicMs(): past it, the worker sets the request aside unread. */

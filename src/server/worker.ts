@@ -4,18 +4,20 @@
 // a cache (the answers by name of the catalog's current generation, and the
 // policies), so the pool can stop it at any moment and start a fresh one.
 
-import { parentPort } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import { type AdmissionFields, type Handled, handleAdmission } from '../admission/handle.ts'
 import { parseJson } from '../json/parse-json.ts'
 import { referenceKey, type Resolution, type StepReference, type TaskReference, type TaskResolution } from '../definitions/reference.ts'
 import type { LoadedPolicy } from '../policy/types.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
-import { decodedByServerBytes, type FromWorker, monotonicMs, type ToWorker } from './worker-protocol.ts'
+import { decodedByServerBytes, type FromWorker, monotonicMs, type ToWorker, type WorkerSettings } from './worker-protocol.ts'
 
 const port = parentPort
 if (port === null) throw new Error('server/worker.ts runs as a worker thread')
 
 const post = (message: FromWorker): void => port.postMessage(message)
+/** The pool's settings, the same for every request (server/pool.ts gives them at the start). */
+const settings = workerData as WorkerSettings
 const waiting = new Map<number, (answer: unknown) => void>()
 let nextRid = 0
 /** The policies the pool sent last: kept across requests, so their compiled patterns are too (policy/evaluate.ts). */
@@ -131,7 +133,7 @@ async function next(): Promise<void> {
 }
 
 async function run(message: Extract<ToWorker, { type: 'run' }>): Promise<Handled> {
-  const { id, endpoint, body, settings } = message
+  const { id, endpoint, body } = message
   if (message.catalog !== knownGeneration) {
     known.clear()
     knownGeneration = message.catalog
