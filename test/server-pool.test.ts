@@ -93,6 +93,20 @@ t.test('an answer the worker sent before the deadline, read late because this th
   t.equal(threadOf(b), threadOf(a), 'and the worker was not stopped: the request behind it ran there')
 })
 
+t.test('a request still queued at its deadline is not handed to a worker the same turn frees, and no worker is stopped for it', async (t) => {
+  const p = pool(t)
+  await p.started()
+  const before = threadOf(await p.run('mutate', 'whoami', 10_000))
+  // The worker holds 16 (the first busy for 50 ms); the 17th waits in the pool's queue, its deadline 100 ms away.
+  const held = [p.run('mutate', 'busy:50', 10_000), ...Array.from({ length: sendAheadFor(1) - 1 }, () => p.run('mutate', 'now', 10_000))]
+  const queued = p.run('mutate', 'busy:5', 100)
+  // This thread is held up past that deadline: the timer and the worker's answers come in the same turn.
+  setTimeout(() => setImmediate(() => spin(400)), 20)
+  t.match(await queued, { timedOut: true }, 'answered at its deadline')
+  await Promise.all(held)
+  t.equal(threadOf(await p.run('mutate', 'whoami', 10_000)), before, 'by the same worker: none was stopped')
+})
+
 t.test('a request still queued at its deadline is answered without having been read', async (t) => {
   const p = pool(t)
   await p.started()

@@ -183,10 +183,7 @@ export class AdmissionPool {
         lookups: new Map(),
         deadline: Date.now() + deadlineMs,
         expires: monotonicMs() + deadlineMs,
-        // Timers run first in a turn of the event loop, before what workers posted is read: a worker's answer
-        // that came while this thread was held up (a long callback) is read before the immediate runs, and is
-        // taken, rather than the worker stopped for a request it had finished.
-        timer: setTimeout(() => setImmediate(() => this.#expire(task)), deadlineMs),
+        timer: setTimeout(() => this.#due(task), deadlineMs),
       }
       this.#tasks.set(id, task)
       this.#queue.push(task)
@@ -348,6 +345,20 @@ export class AdmissionPool {
   }
 
   /**
+   * The deadline's timer. Timers run first in a turn of the event loop,
+   * before what workers posted is read: for a request on a worker, whose
+   * answer may have come while this thread was held up (a long callback),
+   * the deadline acts once the turn's messages are read, so that answer is
+   * taken rather than the worker stopped for a request it had finished. One
+   * still queued acts now: left there, the turn's answers would free a
+   * worker and hand it the expired request, and that worker be stopped.
+   */
+  #due(task: Task): void {
+    if (task.slot === undefined) this.#expire(task)
+    else setImmediate(() => this.#expire(task))
+  }
+
+  /**
    * The deadline passed: answer now. A worker waiting on the catalog is idle:
    * its lookups are answered with an error so it finishes, and it stays
    * assigned until it says so. A worker still computing is terminated: that is
@@ -387,7 +398,9 @@ export class AdmissionPool {
     if (task !== undefined && this.#tasks.has(task.id)) this.#settle(task, { failed: 'the admission worker stopped', ...withFields(task) })
     // What it had not started goes to the front of the queue: to a worker that is free now, or else to the first
     // that frees up (its successor takes a moment to start, and may not be the first).
-    this.#queue.unshift(...waiting.filter((t) => this.#tasks.has(t.id)))
+    const requeued = waiting.filter((t) => this.#tasks.has(t.id))
+    for (const t of requeued) t.slot = undefined
+    this.#queue.unshift(...requeued)
     if (this.#closed) return
     const i = this.#slots.indexOf(slot)
     if (i >= 0) this.#slots[i] = this.#spawn()
