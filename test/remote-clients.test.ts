@@ -424,6 +424,14 @@ t.test('GitClient: failures', async (t) => {
   t.equal(git.uploadPackPosts('kept'), postsAfter, 'and the commit it held is read without asking the server again')
   t.ok(postsAfter > posts, 'the failed fetch did ask the server')
 
+  // A lock a killed git left behind: git refuses to go on, so the repository is wiped and the next fetch starts clean.
+  const keptDir = repoDir(cacheDir, keptUrl)
+  await writeFile(join(keptDir, 'shallow.lock'), '')
+  const locked = await failureOf(() => client.fetchFiles(keptUrl, 'main', ['a.txt']))
+  t.equal(locked.kind, 'unreachable', `a lock in the way: ${locked.message}`)
+  t.equal(await exists(keptDir), false, 'the repository is wiped')
+  t.equal(text((await client.fetchFiles(keptUrl, 'main', ['a.txt'])).files.get('a.txt')), 'A\n', 'and fetched afresh')
+
   const plain = git.repoUrl('files').replace('https:', 'http:')
   const refused = await failureOf(() => client.fetchFiles(plain, 'main', ['task/a.yaml']))
   t.equal(refused.kind, 'refused', 'http:// without allowPlainHttp')

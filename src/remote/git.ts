@@ -381,6 +381,8 @@ export class GitClient {
       )
       child.on('close', (code) => {
         if (code === 0) finish(undefined, { stdout: Buffer.concat(out), stderr: err })
+        // Killed by a signal from outside (the OOM killer): it may have left locks and half a fetch, as a timeout would.
+        else if (code === null) finish(new GitFailure('unreachable', `git ${args[0] === '-c' ? args[2] : args[0]} was killed by a signal`, true))
         else finish(gitFailure(args, err))
       })
       child.stdin.on('error', () => undefined)
@@ -426,8 +428,21 @@ function hostOf(url: string): string {
 function mayHaveDamaged(err: unknown): boolean {
   if (!(err instanceof FetchFailure)) return true
   if (err.kind === 'status' || err.kind === 'refused') return false
-  if (err.kind === 'unreachable') return /\.lock|corrupt|bad object|index-pack|unable to (?:create|write)|missing (?:blob|tree|commit)/i.test(err.message)
+  if (err.kind === 'unreachable') return err instanceof GitFailure && err.damaged
   return true
+}
+
+/** What git says when something of the repository's own is in the way: a lock left behind, an object broken. */
+const localDamage = /\.lock\b|corrupt|bad object|index-pack failed|unable to (?:create|write)|missing (?:blob|tree|commit)|may have crashed/i
+
+/** A failed git command, with whether its whole stderr (not only the lines kept for the message) told of local damage. */
+class GitFailure extends FetchFailure {
+  readonly damaged: boolean
+
+  constructor(kind: FetchFailure['kind'], message: string, damaged: boolean, status?: number) {
+    super(kind, message, status)
+    this.damaged = damaged
+  }
 }
 
 /** git's own words, shortened, sorted into what the remote did. */
@@ -445,7 +460,7 @@ function gitFailure(args: readonly string[], stderr: string): FetchFailure {
     return new FetchFailure('status', `${what}: the repository needs credentials`, 401)
   if (/repository '.*' not found|returned error: 404|HTTP 404/i.test(stderr)) return new FetchFailure('status', `${what}: repository not found`, 404)
   if (/transport '.*' not allowed|unsupported protocol/i.test(stderr)) return new FetchFailure('refused', `${what}: ${text}`)
-  return new FetchFailure('unreachable', `${what}: ${text}`)
+  return new GitFailure('unreachable', `${what}: ${text}`, localDamage.test(stderr))
 }
 
 async function diskUsage(dir: string): Promise<number> {
