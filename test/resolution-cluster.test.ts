@@ -458,6 +458,8 @@ t.test('a CRD not installed is absent, and synced once it is; deleting it emptie
   await until('past the grace', async () => catalog.size === 0)
   t.match(await catalog.resolve({ namespace: 'default', name: 'git-clone' }), { missing: true }, 'then nothing kept of a resource that is not installed')
   t.notMatch(stateOf(catalog, 'stepactions')?.lastError, /serving/)
+  t.match(statuses.at(-1), { state: 'absent', objects: 0 }, 'and the drop is reported, in the same state')
+  t.notMatch(statuses.at(-1)?.lastError, /serving/)
 })
 
 t.test('a 404 for a moment (a CRD being replaced) costs nothing listed: StepActions, Tasks and what is resolved stay', async (t) => {

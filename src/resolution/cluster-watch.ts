@@ -274,34 +274,41 @@ export class ResourceWatch {
     this.#version = versions[0] as string
     const where = versions.map((v) => `${group}/${v}`).join(' or ')
     const serving = keeping ? `; serving the ${kept} objects last listed until it has been missing for ${Math.round(grace / 1000)} s` : ''
-    this.#set(
+    const reported = this.#set(
       'absent',
       `${plural}.${group} is not installed (404 at ${where}): its CustomResourceDefinition is missing, ${installHint} Retrying until it is${serving}`,
     )
-    this.#schedule()
+    // Dropping what was served is news even in the same state: the objects count, the metric and the log say so.
+    if (kept > 0 && !keeping && !reported) this.#emit()
+    // Kept: looked at again by the end of the grace at the latest, so nothing is served past it for a back-off's length.
+    this.#schedule(keeping ? Math.max(0, this.#absentSince + grace - now) : undefined)
   }
 
-  #schedule(): void {
+  /** A restart after the back-off's pause, or after `atMostMs` when that is sooner. */
+  #schedule(atMostMs?: number): void {
     if (this.#stopped) return
     this.#failures++
     clearTimeout(this.#timer)
+    const pause = backoffDelay(this.#failures, this.#options.backoff)
     this.#timer = setTimeout(
       () => {
         this.#timer = undefined
         this.#run()
       },
-      backoffDelay(this.#failures, this.#options.backoff),
+      atMostMs === undefined ? pause : Math.min(pause, atMostMs),
     )
     // A pending retry alone does not keep the process alive; stop() clears it anyway.
     this.#timer.unref()
   }
 
-  #set(state: ResourceState, lastError: string | undefined): void {
+  /** Whether the change was reported. */
+  #set(state: ResourceState, lastError: string | undefined): boolean {
     // A failure whose message changes from one retry to the next is still one failing state: reported once.
     const changed = state !== this.#state || this.#version !== this.#reported
     this.#state = state
     this.#lastError = lastError
     if (changed) this.#emit()
+    return changed
   }
 
   #emit(): void {
