@@ -326,6 +326,11 @@ const cases: Case[] = [
     reaches: [],
   },
   {
+    name: 'a Pod updated to drop its steps annotation and change an image (Pod UPDATE)',
+    review: withOld(reviewOf(podWith({}, 'busybox', 'git:2'), { operation: 'UPDATE' }), podWith({ [stepsAnnotation]: '[]' })),
+    reaches: ['pods.stepsplice.dev'],
+  },
+  {
     name: 'a Pod that does not ask for steps, updated to change an image',
     review: withOld(reviewOf(podWith({}, 'busybox:2'), { operation: 'UPDATE' }), podWith({})),
     reaches: [],

@@ -221,6 +221,66 @@ t.test('a Pod’s UPDATE is judged by the images it changes, and never patched',
   t.notOk(same.warnings)
 })
 
+t.test('a Pod’s UPDATE may not change the image of a step stepsplice spliced, under a policy of sources or required steps', async (t) => {
+  const own = await mkdtemp(join(tmpdir(), 'stepsplice-policy-'))
+  t.teardown(() => rm(own, { recursive: true, force: true }))
+  await writeFile(
+    join(own, 'sources.yaml'),
+    `apiVersion: stepsplice.dev/v1alpha1
+kind: StepPolicy
+metadata: {name: catalog-only, namespace: team-c}
+spec:
+  sources:
+    allow: ["directory:**"]
+`,
+  )
+  const loaded = await loadPolicyFlags([own])
+  const guarded = await startTestServer(t, loaded === undefined ? {} : { policies: loaded })
+  const steps = JSON.stringify([{ name: 'build', ref: { name: 'go-build' }, params: [{ name: 'packages', value: './...' }] }])
+  const created = await guarded.review(
+    '/mutate',
+    reviewOf({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'team-c', annotations: { 'stepsplice.dev/steps': steps } },
+      spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1' }] },
+    }),
+  )
+  t.equal(created.body.response.allowed, true, created.body.response.status?.message ?? '')
+  const stored = applyEncodedPatch(
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'team-c', annotations: { 'stepsplice.dev/steps': steps } },
+      spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1' }] },
+    },
+    created.body.response.patch ?? '',
+  ) as KubeObject
+  const spec = stored.spec as { initContainers: { name: string; image: string }[]; containers: { name: string; image: string }[] }
+  t.ok(
+    spec.initContainers.some((c) => c.name === 'step-build'),
+    'step-build spliced',
+  )
+  const update = (object: KubeObject) => {
+    const review = reviewOf(object, { operation: 'UPDATE' })
+    return { ...review, request: { ...(review.request as object), oldObject: stored } }
+  }
+  const swapped = structuredClone(stored)
+  const swappedSpec = swapped.spec as typeof spec
+  for (const c of swappedSpec.initContainers) if (c.name === 'step-build') c.image = 'evil.example.com/miner:1'
+  // The annotation dropped in the same update changes nothing: the Pod as stored says what was spliced.
+  delete (swapped.metadata as { annotations?: unknown }).annotations
+  const denied = (await guarded.review('/mutate', update(swapped))).body.response
+  t.equal(denied.allowed, false)
+  t.match(
+    denied.status?.message,
+    /policy StepPolicy team-c\/catalog-only: sources: the image of step-build, which stepsplice spliced for step "build", cannot change/,
+  )
+  const appOnly = structuredClone(stored)
+  for (const c of (appOnly.spec as typeof spec).containers) c.image = 'registry.example.com/app:2'
+  t.equal((await guarded.review('/mutate', update(appOnly))).body.response.allowed, true, 'the Pod’s own container may change image')
+})
+
 t.test('a TaskRun the Tekton controller creates for a PipelineRun is judged with the provenance stepsplice recorded for it', async (t) => {
   // team-a's StepPolicy denies inline steps. The PipelineRun's task is spliced at its admission; Tekton then
   // creates the TaskRun with the task spec (pipeline params filled in) and the PipelineRun's annotations.

@@ -10,8 +10,9 @@
 import { checkContainers, producedInitContainers, producedSteps } from '../checks/containers.ts'
 import { Budget, LimitExceeded } from '../limits/budget.ts'
 import { checkSizeAndDepth } from '../limits/measure.ts'
-import { stepsAnnotation } from '../pods/annotation.ts'
+import { parseStepsAnnotation, stepsAnnotation } from '../pods/annotation.ts'
 import { defaultPrepareImage, expandPod, planPod } from '../pods/expand.ts'
+import { prepareName } from '../pods/prepare.ts'
 import { formatProblem, type Problem, problem } from '../problems/problem.ts'
 import type { Catalog, ResolveOptions } from '../resolution/catalog.ts'
 import type { TaskResolution } from '../definitions/reference.ts'
@@ -211,6 +212,21 @@ export async function spliceObject(sent: KubeObject, namespace: string, deps: Sp
 }
 
 /**
+ * The containers stepsplice spliced into a stored Pod, by name: `step-<name>`
+ * for each step of its steps annotation (the step's name), and the prepare
+ * container (''). Read from the Pod as stored, not as updated: an update may
+ * change the annotation too.
+ */
+function splicedContainers(stored: KubeObject): Map<string, string> {
+  const out = new Map<string, string>([[prepareName, '']])
+  const text = stored.metadata?.annotations?.[stepsAnnotation]
+  if (typeof text !== 'string') return out
+  const parsed = parseStepsAnnotation(text)
+  for (const step of parsed.steps ?? []) if (typeof step.name === 'string') out.set(`step-${step.name}`, step.name)
+  return out
+}
+
+/**
  * A Pod's UPDATE, judged: nothing is spliced (the API server refuses any
  * change to a Pod's containers but their images), and only the images it
  * changes are held to the images rules of the policies that govern it.
@@ -221,7 +237,7 @@ export async function judgeImageUpdate(sent: KubeObject, old: KubeObject, namesp
   if (undecided.problems.length > 0) return unchanged(sent, undecided.problems, undecided.warnings)
   const policies = governing.policies
   if (policies.length === 0) return unchanged(sent, [], undecided.warnings)
-  const violations = evaluateImageChanges(policies, sent, old)
+  const violations = evaluateImageChanges(policies, sent, old, splicedContainers(old))
   const policyReport: PolicyReport = {
     evaluated: policies.map((p) => p.id),
     violations: violations.map((v) => ({ policy: v.policy, rule: v.rule, mode: v.mode })),

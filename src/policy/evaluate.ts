@@ -376,11 +376,36 @@ const containerKey = (s: Subject): string => `${s.path.replace(/\[\d+\]$/, '')}/
  * break; a container whose image is as it was is not judged again, so a
  * policy that came after the Pod does not refuse updates of what it runs.
  */
-export function evaluateImageChanges(policies: readonly LoadedPolicy[], object: KubeObject, oldObject: KubeObject): Violation[] {
+export function evaluateImageChanges(
+  policies: readonly LoadedPolicy[],
+  object: KubeObject,
+  oldObject: KubeObject,
+  spliced: ReadonlyMap<string, string>,
+): Violation[] {
   if (policies.length === 0) return []
   const before = new Map(subjectsOf(oldObject, []).map((s) => [containerKey(s), s.image]))
   const changed = subjectsOf(object, []).filter((s) => s.image !== before.get(containerKey(s)))
-  return judge(policies, changed, (spec) => (spec.images === undefined ? {} : { images: spec.images }))
+  const found = judge(policies, changed, (spec) => (spec.images === undefined ? {} : { images: spec.images }))
+  // A container stepsplice spliced runs what its definition gives: under a policy that says which steps run or where
+  // they come from, its image changed is no longer that step.
+  for (const p of policies) {
+    const rule = p.spec.requiredSteps !== undefined ? 'requiredSteps' : p.spec.sources !== undefined ? 'sources' : undefined
+    if (rule === undefined) continue
+    for (const s of changed) {
+      const from = s.path.includes('initContainers') ? spliced.get(s.container ?? '') : undefined
+      if (from === undefined) continue
+      found.push({
+        policy: p.id,
+        mode: p.mode,
+        rule,
+        path: s.path,
+        container: s.container ?? '',
+        ...(from === '' ? {} : { step: from }),
+        message: `the image of ${s.container}, which stepsplice spliced${from === '' ? '' : ` for step ${JSON.stringify(from)}`}, cannot change: it runs what its definition gives (${before.get(containerKey(s)) ?? 'none'} before, ${s.image ?? 'none'} now)`,
+      })
+    }
+  }
+  return ordered(found)
 }
 
 /** Every subject against every policy (the part of its spec `rules` keeps); Enforce first, at most maxViolations. */
@@ -404,10 +429,15 @@ function judge(policies: readonly LoadedPolicy[], subjects: readonly Subject[], 
       })
     }
   }
-  const ordered = [...found.filter((v) => v.mode === 'Enforce'), ...found.filter((v) => v.mode !== 'Enforce')]
-  if (ordered.length <= maxViolations) return ordered
-  const kept = ordered.slice(0, maxViolations - 1)
-  const rest = ordered.slice(maxViolations - 1)
+  return ordered(found)
+}
+
+/** Enforce violations first; past maxViolations, the rest counted in a last one. */
+function ordered(found: readonly Violation[]): Violation[] {
+  const all = [...found.filter((v) => v.mode === 'Enforce'), ...found.filter((v) => v.mode !== 'Enforce')]
+  if (all.length <= maxViolations) return all
+  const kept = all.slice(0, maxViolations - 1)
+  const rest = all.slice(maxViolations - 1)
   const ids = [...new Set(rest.map((v) => v.policy))]
   const mode: PolicyMode = rest.some((v) => v.mode === 'Enforce') ? 'Enforce' : 'Audit'
   kept.push({
