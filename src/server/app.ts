@@ -118,9 +118,10 @@ export function buildApp(deps: ServerDeps, options: ServerOptions) {
   app.addHook('preClose', async () => {
     draining = true
   })
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // A callback, not an async function: every response passes here, and a promise each was work for nothing.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (draining) reply.header('connection', 'close')
-    return payload
+    done(null, payload)
   })
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
