@@ -14,6 +14,7 @@ import { monotonicMs } from '../src/server/worker-protocol.ts'
 
 const workerUrl = new URL('./fixtures/spinning-worker.ts', import.meta.url)
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const spin = (ms: number): void => {
   for (const until = Date.now() + ms; Date.now() < until; );
 }
@@ -105,6 +106,25 @@ t.test('a request still queued at its deadline is not handed to a worker the sam
   t.match(await queued, { timedOut: true }, 'answered at its deadline')
   await Promise.all(held)
   t.equal(threadOf(await p.run('mutate', 'whoami', 10_000)), before, 'by the same worker: none was stopped')
+})
+
+t.test('a request moved to another worker in the turn its deadline came does not get that worker stopped', async (t) => {
+  const p = pool(t, 2)
+  await p.started()
+  // The first worker spins (deadline 100 ms); the second answers at 50 ms, who it is, and is idle then. The third
+  // waits behind the spinning one, its deadline at 150 ms.
+  const spinning = p.run('mutate', 'spin', 100)
+  const second = p.run('mutate', 'whoami:50', 10_000)
+  const third = p.run('mutate', 'whoami', 150)
+  // Held up from the first's deadline (its worker told to stop just before) past the third's: that worker's exit and
+  // the third's deadline come in one turn, and the exit sends the third to the idle second worker.
+  setTimeout(() => setImmediate(() => spin(250)), 100)
+  const survivor = threadOf(await second)
+  t.match(await spinning, { timedOut: true })
+  t.match(await third, { timedOut: true })
+  await sleep(50)
+  const both = await Promise.all([p.run('mutate', 'whoami:100', 10_000), p.run('mutate', 'whoami:100', 10_000)])
+  t.ok(both.map(threadOf).includes(survivor), 'the second worker still answers: it was not stopped')
 })
 
 t.test('a request still queued at its deadline is answered without having been read', async (t) => {

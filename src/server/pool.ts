@@ -354,8 +354,11 @@ export class AdmissionPool {
    * worker and hand it the expired request, and that worker be stopped.
    */
   #due(task: Task): void {
-    if (task.slot === undefined) this.#expire(task)
-    else setImmediate(() => this.#expire(task))
+    const slot = task.slot
+    if (slot === undefined) this.#expire(task)
+    // Moved to another worker in that turn (its own stopped, it was sent on): that one has not started it, and sets
+    // it aside past its deadline; stopped only if it computes on (the watchdog of a stale head).
+    else setImmediate(() => this.#expire(task, task.slot === slot))
   }
 
   /**
@@ -364,7 +367,7 @@ export class AdmissionPool {
    * assigned until it says so. A worker still computing is terminated: that is
    * the one way to stop synchronous work, and 'exit' starts its successor.
    */
-  #expire(task: Task): void {
+  #expire(task: Task, mayStop = true): void {
     if (!this.#tasks.has(task.id)) return
     const pending = [...task.lookups.keys()]
     const queued = this.#queue.indexOf(task)
@@ -374,7 +377,8 @@ export class AdmissionPool {
     // Still waiting in the worker: it skips what is past its deadline when it gets there.
     if (slot === undefined || slot.tasks[0] !== task) return
     if (pending.length === 0) {
-      this.#stop(slot)
+      if (mayStop) this.#stop(slot)
+      else this.#headChanged(slot)
       return
     }
     for (const rid of pending) answerLate(slot, task.id, rid)
