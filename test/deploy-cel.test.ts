@@ -331,6 +331,19 @@ const cases: Case[] = [
     reaches: ['pods.stepsplice.dev'],
   },
   {
+    name: 'a Pod whose annotation an earlier update dropped, updated to change a spliced step’s image (Pod UPDATE)',
+    review: withOld(
+      reviewOf(
+        { ...podWith({}), spec: { initContainers: [{ name: 'step-build', image: 'evil:1' }], containers: [{ name: 'c', image: 'busybox' }] } },
+        {
+          operation: 'UPDATE',
+        },
+      ),
+      { ...podWith({}), spec: { initContainers: [{ name: 'step-build', image: 'go:1' }], containers: [{ name: 'c', image: 'busybox' }] } },
+    ),
+    reaches: ['pods.stepsplice.dev'],
+  },
+  {
     name: 'a Pod that does not ask for steps, updated to change an image',
     review: withOld(reviewOf(podWith({}, 'busybox:2'), { operation: 'UPDATE' }), podWith({})),
     reaches: [],

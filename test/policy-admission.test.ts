@@ -276,6 +276,18 @@ spec:
     denied.status?.message,
     /policy StepPolicy team-c\/catalog-only: sources: the image of step-build, which stepsplice spliced for step "build", cannot change/,
   )
+  // Two updates: the first drops the annotation (no image changes, so the webhook is not even called), the second
+  // swaps the image. The stored Pod's step containers, which cannot be renamed, are the record.
+  const unannotated = structuredClone(stored)
+  delete (unannotated.metadata as { annotations?: unknown }).annotations
+  const swappedLater = structuredClone(unannotated)
+  for (const c of (swappedLater.spec as typeof spec).initContainers) if (c.name === 'step-build') c.image = 'evil.example.com/miner:1'
+  const later = swappedLater
+  const reviewLater = reviewOf(later, { operation: 'UPDATE' })
+  const deniedLater = (await guarded.review('/mutate', { ...reviewLater, request: { ...(reviewLater.request as object), oldObject: unannotated } })).body
+    .response
+  t.equal(deniedLater.allowed, false, 'denied after the annotation was dropped by an earlier update')
+  t.match(deniedLater.status?.message, /sources: the image of step-build, which stepsplice spliced for step "build", cannot change/)
   const appOnly = structuredClone(stored)
   for (const c of (appOnly.spec as typeof spec).containers) c.image = 'registry.example.com/app:2'
   t.equal((await guarded.review('/mutate', update(appOnly))).body.response.allowed, true, 'the Pod’s own container may change image')

@@ -10,7 +10,7 @@
 import { checkContainers, producedInitContainers, producedSteps } from '../checks/containers.ts'
 import { Budget, LimitExceeded } from '../limits/budget.ts'
 import { checkSizeAndDepth } from '../limits/measure.ts'
-import { parseStepsAnnotation, stepsAnnotation } from '../pods/annotation.ts'
+import { stepsAnnotation } from '../pods/annotation.ts'
 import { defaultPrepareImage, expandPod, planPod } from '../pods/expand.ts'
 import { prepareName } from '../pods/prepare.ts'
 import { formatProblem, type Problem, problem } from '../problems/problem.ts'
@@ -212,19 +212,27 @@ export async function spliceObject(sent: KubeObject, namespace: string, deps: Sp
 }
 
 /**
- * The containers stepsplice spliced into a stored Pod, by name: `step-<name>`
- * for each step of its steps annotation (the step's name), and the prepare
- * container (''). Read from the Pod as stored, not as updated: an update may
- * change the annotation too.
+ * The containers stepsplice spliced into a stored Pod, by name, with the
+ * step each runs ('' for the prepare container): every init container named
+ * `step-<name>` or the prepare container's name. A Pod's containers cannot
+ * change names once it exists, but its annotations can: an earlier update
+ * may have dropped or rewritten the steps annotation, so the stored init
+ * containers are the record. (A Pod's own init container named `step-…`
+ * counts too: it cannot be told apart.)
  */
 function splicedContainers(stored: KubeObject): Map<string, string> {
-  const out = new Map<string, string>([[prepareName, '']])
-  const text = stored.metadata?.annotations?.[stepsAnnotation]
-  if (typeof text !== 'string') return out
-  const parsed = parseStepsAnnotation(text)
-  for (const step of parsed.steps ?? []) if (typeof step.name === 'string') out.set(`step-${step.name}`, step.name)
+  const out = new Map<string, string>()
+  const spec = isJsonObject(stored.spec) ? stored.spec : {}
+  for (const c of Array.isArray(spec.initContainers) ? spec.initContainers : []) {
+    const name = isJsonObject(c) && typeof c.name === 'string' ? c.name : undefined
+    if (name === prepareName) out.set(name, '')
+    else if (name?.startsWith(stepContainerPrefix)) out.set(name, name.slice(stepContainerPrefix.length))
+  }
   return out
 }
+
+/** What a spliced step's init container is named before the step's name (pods/expand.ts). */
+const stepContainerPrefix = 'step-'
 
 /**
  * A Pod's UPDATE, judged: nothing is spliced (the API server refuses any
