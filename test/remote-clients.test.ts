@@ -15,13 +15,14 @@ import t from 'tap'
 import type { Resolution, StepReference } from '../src/definitions/reference.ts'
 import { BoundedCache } from '../src/remote/cache.ts'
 import { FetchFailure } from '../src/remote/failure.ts'
-import { GitClient, type GitFile, type GitOptions } from '../src/remote/git.ts'
+import { GitClient, type GitFile, type GitFiles, type GitOptions } from '../src/remote/git.ts'
 import { httpGet } from '../src/remote/http-get.ts'
 import { Limiter } from '../src/remote/limiter.ts'
 import { SharedFetches } from '../src/remote/shared.ts'
 import { Transport } from '../src/remote/transport.ts'
 import { bundlesRequest } from '../src/resolvers/bundles.ts'
-import { gitRequest } from '../src/resolvers/git.ts'
+import type { Read } from '../src/resolvers/document.ts'
+import { GitResolver, gitRequest } from '../src/resolvers/git.ts'
 import { HttpResolver, httpMaxBytes, httpRequest } from '../src/resolvers/http.ts'
 import { startGitServer } from './helpers/git-server.ts'
 import { startFileServer } from './helpers/https-files.ts'
@@ -312,6 +313,9 @@ async function diskUsage(dir: string): Promise<number> {
   return total
 }
 
+const stepActionText = (name: string): string =>
+  `apiVersion: tekton.dev/v1beta1\nkind: StepAction\nmetadata:\n  name: ${name}\nspec:\n  image: alpine\n  script: echo ${name}\n`
+
 const text = (file: GitFile | undefined): string | undefined => (file !== undefined && 'content' in file ? file.content.toString() : undefined)
 
 // One client for the reads of the 'files' repository: its cache is what lets later tests cost little.
@@ -373,6 +377,33 @@ t.test('GitClient: the files one fetch reads are bounded all together, in the or
   const third = await client.fetchFiles(git.repoUrl('files'), c1, ['task/a.yaml', 'task/b.yaml', 'dir/inner.txt'])
   t.ok('content' in (third.files.get('task/b.yaml') ?? {}))
   t.same(third.files.get('dir/inner.txt'), { notRead: 12 }, 'past the bound: not read, and says so')
+})
+
+t.test('GitResolver: a file crowded out of a fetch gathered with other requests is read alone', async (t) => {
+  const cacheDir = await tempDir(t, 'stepsplice-git-cache-')
+  const [commit = ''] = await git.createRepo('crowded', [
+    { files: { 'big-1.yaml': `# ${'x'.repeat(700)}\n`, 'big-2.yaml': `# ${'y'.repeat(700)}\n`, 'small.yaml': stepActionText('small') } },
+  ])
+  const resolver = new GitResolver({
+    // What one fetch reads: both big files, and nothing past them.
+    client: gitClient(cacheDir, { maxFileBytes: 1000, maxReadBytes: 1500 }),
+    files: new BoundedCache<Read>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
+    revisions: new BoundedCache<string>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
+    fetches: new SharedFetches<GitFiles>(new Limiter(4)),
+    ttlMs: 60_000,
+  })
+  const ref = (path: string): StepReference => ({
+    namespace: 'team-a',
+    resolver: 'git',
+    params: [
+      { name: 'url', value: git.repoUrl('crowded') },
+      { name: 'revision', value: commit },
+      { name: 'pathInRepo', value: path },
+    ],
+  })
+  // Asked in one turn: gathered into one fetch, the big files first.
+  const [, , small] = await Promise.all([resolver.resolve(ref('big-1.yaml')), resolver.resolve(ref('big-2.yaml')), resolver.resolve(ref('small.yaml'))])
+  t.match(small, { definition: { name: 'small' } }, 'what the others asked for does not decide its answer')
 })
 
 t.test('GitClient: a commit already fetched is not fetched again; a branch is asked again', async (t) => {

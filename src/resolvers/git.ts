@@ -155,6 +155,28 @@ export class GitResolver {
       if (!('unresolved' in resolution)) this.#options.files.set(fileKey(url, fetched.commit, p), resolution, costOf(file))
       if (p === path) mine = resolution
     }
+    // Gathered with other requests' files, which took what one fetch reads: this one's is read alone (its blob is on
+    // disk by now), so what another request asks for never decides this one's answer.
+    const own = fetched.files.get(path)
+    if (own !== undefined && 'notRead' in own && batch.size > 1) {
+      const commit = fetched.commit
+      try {
+        const alone = await fetchShared(
+          this.#options.fetches,
+          `${url}\0${commit}\0${path}`,
+          (signal) => this.#options.client.fetchFiles(url, commit, [path], signal),
+          options,
+          `git ${hostOf(url)}`,
+        )
+        const file = alone.files.get(path)
+        if (file !== undefined) {
+          mine = await this.#read(url, commit, path, file)
+          if (!('unresolved' in mine)) this.#options.files.set(fileKey(url, commit, path), mine, costOf(file))
+        }
+      } catch (err) {
+        return notFetched('git', err)
+      }
+    }
     return mine ?? notFetched('git', new FetchFailure('protocol', `git: ${path} was not read`))
   }
 
