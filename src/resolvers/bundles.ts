@@ -6,13 +6,13 @@
 // for the TTL, and the digest it named is recorded.
 
 import type { Resolution, StepReference, TaskResolution } from '../definitions/reference.ts'
-import { BoundedCache } from '../remote/cache.ts'
+import type { BoundedCache } from '../remote/cache.ts'
 import { parseImageReference } from '../remote/image-reference.ts'
 import type { OciClient, PulledEntry } from '../remote/oci.ts'
 import type { SharedFetches } from '../remote/shared.ts'
 import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
-import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
+import { type AskOptions, fetchKeepingUnclaimed, notFetched, unclaimedCache } from './waiting.ts'
 
 export interface BundlesResolverOptions {
   client: OciClient
@@ -39,21 +39,13 @@ export function bundlesRequest(params: Map<string, string>): Request {
   return { bundle, name, kind, pinned: parsed.digest !== undefined }
 }
 
-/**
- * What a pull brought after every request waiting for it had given up (a
- * registry slower than their deadline): kept for the next request for the
- * same entry, which reads it as it would have, once (as the http resolver
- * keeps its bodies). Small: they wait only for that request.
- */
-const unclaimedBytes = 8 * 1024 * 1024
-
 /** What an entry weighs while it waits: its bytes, and room for what is said about them. */
 const pulledBytes = (entry: PulledEntry): number => ('data' in entry ? entry.data.length : 0) + 512
 
 export class BundlesResolver {
   readonly name = 'bundles'
   readonly #options: BundlesResolverOptions
-  readonly #unclaimed = new BoundedCache<PulledEntry>({ maxBytes: unclaimedBytes, maxEntries: 64 })
+  readonly #unclaimed = unclaimedCache<PulledEntry>()
 
   constructor(options: BundlesResolverOptions) {
     this.#options = options
@@ -77,20 +69,15 @@ export class BundlesResolver {
     if (cached !== undefined) return cached
     let pulled: PulledEntry
     try {
-      pulled =
-        this.#unclaimed.take(key) ??
-        (await fetchShared(
-          this.#options.fetches,
-          key,
-          async (signal, abandoned) => {
-            const entry = await this.#options.client.pullEntry(bundle, kind, name, signal)
-            // Whoever waits takes it; if nobody does any more, the next request for the entry will.
-            if (abandoned.aborted) this.#unclaimed.set(key, entry, pulledBytes(entry), this.#options.ttlMs)
-            return entry
-          },
-          options,
-          `bundles ${bundle.split('/')[0] ?? bundle}`,
-        ))
+      pulled = await fetchKeepingUnclaimed(
+        this.#options.fetches,
+        this.#unclaimed,
+        key,
+        (signal) => this.#options.client.pullEntry(bundle, kind, name, signal),
+        { bytes: pulledBytes, ttlMs: this.#options.ttlMs },
+        options,
+        `bundles ${bundle.split('/')[0] ?? bundle}`,
+      )
     } catch (err) {
       return notFetched('bundles', err)
     }

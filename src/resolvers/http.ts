@@ -9,14 +9,14 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Resolution, StepReference, TaskResolution } from '../definitions/reference.ts'
-import { BoundedCache } from '../remote/cache.ts'
+import type { BoundedCache } from '../remote/cache.ts'
 import { FetchFailure } from '../remote/failure.ts'
 import { httpGet } from '../remote/http-get.ts'
 import type { SharedFetches } from '../remote/shared.ts'
 import type { Transport } from '../remote/transport.ts'
 import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
-import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
+import { type AskOptions, fetchKeepingUnclaimed, notFetched, unclaimedCache } from './waiting.ts'
 
 /** Tekton's maxResponseBodySize. */
 export const httpMaxBytes = 1024 * 1024
@@ -76,22 +76,13 @@ function parseDigest(text: string): Digest | { error: string } {
   return { algorithm, hex: hex.toLowerCase() }
 }
 
-/**
- * Bodies a fetch brought after every request waiting for it had given up
- * (their deadline, a remote slower than it): kept for the next request for
- * the URL, which reads them as it would have, once. Small: they wait only
- * for that request.
- */
-const unclaimedBytes = 8 * 1024 * 1024
-
 export class HttpResolver {
   readonly name = 'http'
   readonly #options: HttpResolverOptions
-  readonly #unclaimed: BoundedCache<Buffer>
+  readonly #unclaimed = unclaimedCache<Buffer>()
 
   constructor(options: HttpResolverOptions) {
     this.#options = options
-    this.#unclaimed = new BoundedCache<Buffer>({ maxBytes: unclaimedBytes, maxEntries: 64 })
   }
 
   async resolve(ref: StepReference, options: AskOptions = {}): Promise<Resolution> {
@@ -117,21 +108,15 @@ export class HttpResolver {
     if (cached !== undefined) return cached
     let body: Buffer
     try {
-      const unclaimed = this.#unclaimed.take(url)
-      body =
-        unclaimed ??
-        (await fetchShared(
-          this.#options.fetches,
-          url,
-          async (signal, abandoned) => {
-            const fetched = await this.#fetch(url, signal)
-            // Whoever waits takes it; if nobody does any more, the next request for the URL will.
-            if (abandoned.aborted) this.#unclaimed.set(url, fetched, fetched.length, this.#options.ttlMs)
-            return fetched
-          },
-          options,
-          `http ${new URL(url).host}`,
-        ))
+      body = await fetchKeepingUnclaimed(
+        this.#options.fetches,
+        this.#unclaimed,
+        url,
+        (signal) => this.#fetch(url, signal),
+        { bytes: (b) => b.length, ttlMs: this.#options.ttlMs },
+        options,
+        `http ${new URL(url).host}`,
+      )
     } catch (err) {
       if (err instanceof FetchFailure && err.kind === 'too-large') {
         return { error: `http resolver: ${url}: response body exceeds maximum allowed size of ${httpMaxBytes} bytes` }

@@ -2,6 +2,7 @@
 // means. A request gives up a little before its deadline, so it can still be
 // answered with the step left for Tekton rather than time out as a whole.
 
+import { BoundedCache } from '../remote/cache.ts'
 import { asFailure, type FailureKind } from '../remote/failure.ts'
 import type { SharedFetches } from '../remote/shared.ts'
 
@@ -50,4 +51,40 @@ export function fetchShared<T>(
     ...(until === undefined ? {} : { until }),
     what,
   })
+}
+
+/**
+ * What fetches brought after every request waiting for them had given up (a
+ * remote slower than their deadline), kept for the next request for the same
+ * key, which reads it as it would have, once. Small: each waits only for
+ * that request.
+ */
+export function unclaimedCache<T>(): BoundedCache<T> {
+  return new BoundedCache<T>({ maxBytes: 8 * 1024 * 1024, maxEntries: 64 })
+}
+
+/** fetchShared, through `unclaimed`: taken from it when a fetch nobody waited for left it there, put there when that happens. */
+export async function fetchKeepingUnclaimed<T>(
+  fetches: SharedFetches<T>,
+  unclaimed: BoundedCache<T>,
+  key: string,
+  run: (signal: AbortSignal) => Promise<T>,
+  keep: { bytes: (value: T) => number; ttlMs: number },
+  options: AskOptions,
+  what: string,
+): Promise<T> {
+  const left = unclaimed.take(key)
+  if (left !== undefined) return left
+  return fetchShared(
+    fetches,
+    key,
+    async (signal, abandoned) => {
+      const value = await run(signal)
+      // Whoever waits takes it; if nobody does any more, the next request for the key will.
+      if (abandoned.aborted) unclaimed.set(key, value, keep.bytes(value), keep.ttlMs)
+      return value
+    },
+    options,
+    what,
+  )
 }
