@@ -113,12 +113,16 @@ t.test('a request moved to another worker in the turn its deadline came does not
   await p.started()
   // The first worker spins (deadline 100 ms); the second answers at 50 ms, who it is, and is idle then. The third
   // waits behind the spinning one, its deadline at 150 ms.
-  const spinning = p.run('mutate', 'spin', 100)
+  // This thread is held up from the first's deadline, right after its worker is told to stop (the answer is settled
+  // just before), past the third's: that worker's exit and the third's deadline come in one turn, and the exit sends
+  // the third to the idle second worker. Started from the answer, not from a timer of its own, the hold-up cannot
+  // come a turn late and let the exit be read first (a loaded host did that once).
+  const spinning = p.run('mutate', 'spin', 100).then((answer) => {
+    spin(250)
+    return answer
+  })
   const second = p.run('mutate', 'whoami:50', 10_000)
   const third = p.run('mutate', 'whoami', 150)
-  // Held up from the first's deadline (its worker told to stop just before) past the third's: that worker's exit and
-  // the third's deadline come in one turn, and the exit sends the third to the idle second worker.
-  setTimeout(() => setImmediate(() => spin(250)), 100)
   const survivor = threadOf(await second)
   t.match(await spinning, { timedOut: true })
   t.match(await third, { timedOut: true })
