@@ -2,19 +2,75 @@
 // http-backend) on loopback, the resolvers built from the flags `serve`
 // parses, and the real webhook (worker threads) answering real
 // AdmissionReviews over verified TLS. Pinned and moving revisions, the
-// shape real catalogs use, fetches shared across requests, and a remote
-// that does not answer before the deadline.
+// shape real catalogs use, fetches shared across requests, files past what
+// one file or one fetch may read, and a remote that does not answer before
+// the deadline.
 
+import { readFileSync } from 'node:fs'
 import t from 'tap'
+import { BoundedCache } from '../src/remote/cache.ts'
+import { GitClient, type GitFiles, gitBounds } from '../src/remote/git.ts'
+import { Limiter } from '../src/remote/limiter.ts'
+import { SharedFetches } from '../src/remote/shared.ts'
+import { Transport } from '../src/remote/transport.ts'
+import { LayeredCatalog } from '../src/resolution/layered.ts'
+import { MemoryCatalog } from '../src/resolution/memory.ts'
+import type { Read } from '../src/resolvers/document.ts'
+import { GitResolver } from '../src/resolvers/git.ts'
 import { startGitServer } from './helpers/git-server.ts'
 import { admit, catalogRepo, gitRef, param, provenance, remoteWebhook, stepActionYaml, stepsOf, taskRunOf } from './helpers/remote-webhook.ts'
-import { mintCerts, sleep } from './helpers/server.ts'
+import { mintCerts, sleep, startTestServer, tempDir } from './helpers/server.ts'
 
 const certs = await mintCerts(t)
 const git = await startGitServer(t, { certs })
 const { names, pinned } = await catalogRepo(git)
 // A webhook with no flags of its own, for tests that need no empty cache: each start costs a worker thread.
 const plain = await remoteWebhook(t, certs)
+
+// What one file and one fetch may read, as `serve` bounds them (1 MiB, 16 MiB), scaled down so that files of a few
+// hundred bytes reach them: one file 2000 bytes, the files one fetch reads 1500. `serve` takes no flag for them, so the
+// webhook is given a git resolver built with them, as remoteResolvers builds it.
+const bounds = { maxFileBytes: 2000, maxReadBytes: 1500 }
+const bounded = await startTestServer(t, {
+  certs,
+  workers: 1,
+  catalog: new LayeredCatalog([{ catalog: MemoryCatalog.of('examples', []), origin: 'examples' }], {
+    resolvers: [
+      new GitResolver({
+        client: new GitClient({
+          transport: new Transport({ extraCa: readFileSync(certs.caFile, 'utf8') }),
+          cacheDir: await tempDir(t, 'stepsplice-remote-cache-'),
+          timeoutMs: 10_000,
+          ...gitBounds,
+          ...bounds,
+        }),
+        files: new BoundedCache<Read>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
+        revisions: new BoundedCache<string>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
+        fetches: new SharedFetches<GitFiles>(new Limiter(8)),
+        ttlMs: 60_000,
+      }),
+    ],
+  }),
+})
+
+/** A StepAction file of exactly `bytes` bytes: its YAML, then a comment. */
+function stepActionOfSize(name: string, bytes: number): string {
+  const yaml = stepActionYaml(name, `img/${name}:1`)
+  return `${yaml}#${'x'.repeat(bytes - Buffer.byteLength(yaml) - 2)}\n`
+}
+
+const [sized = ''] = await git.createRepo('sized', [
+  {
+    files: {
+      // Together 1400 bytes: what one fetch reads, with no room for small.yaml after them.
+      'big-1.yaml': stepActionOfSize('big-1', 700),
+      'big-2.yaml': stepActionOfSize('big-2', 700),
+      'small.yaml': stepActionYaml('small', 'img/small:1'),
+      'huge.yaml': stepActionOfSize('huge', 2500),
+      'heavy.yaml': stepActionOfSize('heavy', 1800),
+    },
+  },
+])
 
 t.test('git, pinned to a commit: spliced, its source recorded, fetched once however many steps and requests', async (t) => {
   const server = plain
@@ -126,4 +182,36 @@ t.test('a remote that does not answer in time: the step is left for Tekton befor
   t.notOk(denied.allowed, '--require-resolution git')
   t.match(denied.message, /not fetched in time.*; git references must resolve at admission \(--require-resolution\)/)
   git.setHang(false)
+})
+
+t.test('git: a file crowded out of what one fetch reads is read alone and spliced; a file too large is left for Tekton, saying so', async (t) => {
+  // The steps' files are gathered into one fetch, in the order asked: the two big ones take what it reads, the huge one
+  // is past what any fetch reads and counts for nothing, and small.yaml is left out. Its step must not be left for
+  // Tekton for what the other steps asked for.
+  const steps = ['big-1', 'big-2', 'huge', 'small'].map((n) => ({ name: n, ref: gitRef(git, 'sized', sized, `${n}.yaml`) }))
+  const answer = await admit(bounded, taskRunOf('sized', steps))
+  t.ok(answer.allowed, answer.message)
+  t.same(answer.warnings, ['spec.taskSpec.steps[2].ref (step "huge"): left for Tekton to resolve: git: huge.yaml is 2500 bytes, more than stepsplice reads'])
+  const spliced = stepsOf(answer.object)
+  t.same(
+    spliced.map((s) => s.image),
+    ['img/big-1:1', 'img/big-2:1', undefined, 'img/small:1'],
+    'the crowded-out file spliced beside the two that took the fetch',
+  )
+  t.same(spliced[2]?.ref, steps[2]?.ref, 'the huge one keeps its ref, for Tekton')
+  t.match(provenance(answer.object), [
+    { step: 'big-1' },
+    { step: 'big-2' },
+    { step: 'small', definition: `git+${git.repoUrl('sized')}@${sized}#small.yaml`, sourceDigest: `sha1:${sized}` },
+  ])
+})
+
+t.test('git: a file that alone is past what one fetch reads is left for Tekton, saying so', async (t) => {
+  // Within what one file may be, past what one fetch reads: read alone, it still does not fit.
+  const answer = await admit(bounded, taskRunOf('heavy', [{ name: 'heavy', ref: gitRef(git, 'sized', sized, 'heavy.yaml') }]))
+  t.ok(answer.allowed, answer.message)
+  t.equal(answer.object, undefined, 'nothing spliced')
+  t.same(answer.warnings, [
+    `spec.taskSpec.steps[0].ref (step "heavy"): left for Tekton to resolve: git: heavy.yaml was not read: the files read with it from ${git.repoUrl('sized')} came to 1500 bytes, what stepsplice reads at once`,
+  ])
 })

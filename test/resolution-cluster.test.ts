@@ -40,11 +40,11 @@ interface Started {
   statuses: ResourceStatus[]
 }
 
-function startCatalog(t: TapTest, kube: KubeApi, token?: string, absentGraceMs?: number): Started {
+function startCatalog(t: TapTest, kube: KubeApi, token?: string, absentGraceMs?: number, backoff = { initialMs: 20, maxMs: 200 }): Started {
   const statuses: ResourceStatus[] = []
   const catalog = new ClusterCatalog({
     kubeConfig: kube.kubeConfig(token),
-    backoff: { initialMs: 20, maxMs: 200 },
+    backoff,
     onStatus: (s) => statuses.push(s),
     ...(absentGraceMs === undefined ? {} : { absentGraceMs }),
   })
@@ -460,6 +460,26 @@ t.test('a CRD not installed is absent, and synced once it is; deleting it emptie
   t.notMatch(stateOf(catalog, 'stepactions')?.lastError, /serving/)
   t.match(statuses.at(-1), { state: 'absent', objects: 0 }, 'and the drop is reported, in the same state')
   t.notMatch(statuses.at(-1)?.lastError, /serving/)
+})
+
+t.test('the 404 grace ends on time: the retry after a 404 comes by its end, however long the back-off', async (t) => {
+  // StepActions served at v1beta1 alone, and every watch of them answered 404 (a CRD going away between the list and its
+  // watch): each start attempt lists the object, then meets a 404 at both versions, so the grace starts with no
+  // back-off before it, and a retry before the CRD is gone only lists the object again.
+  const kube = await startKubeApi(t, { certs, resources: [{ ...stepActions, versions: ['v1beta1'] }, tasks] })
+  kube.create(stepAction('git-clone'))
+  kube.fail({ group: 'tekton.dev', resource: 'stepactions', verbs: ['watch'], code: 404 })
+  // A back-off of 10 to 20 s: a retry it alone timed would drop the object long after the wait below gives up.
+  const { catalog, statuses } = startCatalog(t, kube, undefined, 1000, { initialMs: 20_000, maxMs: 20_000 })
+  await until('absent, the object kept', () => inState(catalog, 'stepactions', 'absent'))
+  t.equal(catalog.size, 1, 'kept for the grace')
+  t.match(stateOf(catalog, 'stepactions')?.lastError, /serving the 1 objects last listed until it has been missing for 1 s/)
+
+  kube.uninstall(stepActions)
+  // The grace is 1 s; 5 s leaves a loaded machine room, and is still half the shortest back-off.
+  await until('dropped at the grace’s end, not a back-off later', () => catalog.size === 0, 5000)
+  t.match(await catalog.resolve({ namespace: 'default', name: 'git-clone' }), { missing: true })
+  t.match(statuses.at(-1), { resource: 'stepactions.tekton.dev/v1beta1', state: 'absent', objects: 0 }, 'the drop is reported')
 })
 
 t.test('a 404 for a moment (a CRD being replaced) costs nothing listed: StepActions, Tasks and what is resolved stay', async (t) => {
