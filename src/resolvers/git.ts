@@ -17,6 +17,7 @@ import { type GitClient, type GitFile, type GitFiles, isFullCommit } from '../re
 import type { SharedFetches } from '../remote/shared.ts'
 import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
+import { requestsAsWritten } from './url-form.ts'
 import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
 
 export interface GitResolverOptions {
@@ -74,24 +75,31 @@ export function gitRequest(params: Map<string, string>, defaults: { defaultRevis
     .split('/')
     .filter((segment) => segment !== '' && segment !== '.')
     .join('/')
-  return { url: fetchedUrl(target), revision, path }
+  const fetched = fetchedUrl(target)
+  if (typeof fetched !== 'string')
+    return leave(
+      `git: url ${JSON.stringify(target)} is not written as it is requested (${fetched.form}); Tekton clones it as written, so it is left for Tekton`,
+    )
+  return { url: fetched, revision, path }
 }
 
 /**
- * An http(s) repository URL as it is fetched: the WHATWG form, dot segments
- * (`..`, `%2e%2e`) resolved, the host in lower case, a default port dropped,
- * as the clone's HTTP client resolves them. The cache, the provenance and the
- * sources policies see that, so `org/../other/repo` is judged as the
- * repository it clones. Other forms (`git@host:repo`, ssh, git) are kept as
- * written.
+ * An http(s) repository URL as it is fetched: the WHATWG form, the host in
+ * lower case, a default port dropped. The cache, the provenance and the
+ * sources policies see that. A URL whose path is not written as it is
+ * requested (dot segments, escapes) is not fetched: Tekton's clone asks for
+ * it as written, which a host may answer with another repository
+ * (url-form.ts). Other forms (`git@host:repo`, ssh, git) are kept as written.
  */
-function fetchedUrl(url: string): string {
+function fetchedUrl(url: string): string | { form: string } {
   if (!/^https?:\/\//i.test(url)) return url
+  let parsed: URL
   try {
-    return new URL(url).href
+    parsed = new URL(url)
   } catch {
     return url
   }
+  return requestsAsWritten(url, parsed) ? parsed.href : { form: parsed.href }
 }
 
 export class GitResolver {

@@ -16,6 +16,7 @@ import type { SharedFetches } from '../remote/shared.ts'
 import type { Transport } from '../remote/transport.ts'
 import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
+import { requestsAsWritten } from './url-form.ts'
 import { type AskOptions, fetchKeepingUnclaimed, notFetched, unclaimedCache } from './waiting.ts'
 
 /** Tekton's maxResponseBodySize. */
@@ -53,10 +54,18 @@ export function httpRequest(params: Map<string, string>): Request {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return { error: `http resolver: url ${url} is not a valid http(s) url` }
   if (secret !== undefined)
     return { unresolved: `http: param "http-password-secret" names a Secret; stepsplice never reads Secrets a request names`, resolver: 'http' }
-  // The URL as fetched: the WHATWG form, dot segments (`..`, `%2e%2e`) resolved, the host in lower case, a default
-  // port dropped. It is what the cache, the provenance and the sources policies see, so a spelling that fetches the
-  // same document is the same source, and `myorg/../evil/x.yaml` is recorded and judged as `evil/x.yaml`.
+  // The URL as fetched, recorded and judged: the WHATWG form. Tekton's Go client sends the path as written, so a URL
+  // whose form differs in what is asked (dot segments, escapes, spaces, user info) could fetch another document
+  // there: it is left for Tekton, never fetched in a form Tekton would not ask for.
   const fetched = parsed.href
+  // Go sends the user info as basic auth; stepsplice sends no credentials, and repeating them in a warning is no better.
+  if (parsed.username !== '' || parsed.password !== '')
+    return { unresolved: 'http: the url names a user (credentials before the host); stepsplice sends none, so it is left for Tekton', resolver: 'http' }
+  if (!requestsAsWritten(url, parsed))
+    return {
+      unresolved: `http: url ${JSON.stringify(url)} is not written as it is requested (${fetched}); Tekton requests it as written, so it is left for Tekton`,
+      resolver: 'http',
+    }
   const digestText = params.get('digest')
   if (digestText === undefined) return { url: fetched }
   const digest = parseDigest(digestText)
