@@ -443,6 +443,39 @@ t.test('a registry slower than the deadline: the step is left for Tekton, and th
   t.equal(registry.count('blob', 'bundles/slow'), pulls, 'not pulled again')
 })
 
+t.test('an object over what stepsplice reads is left for Tekton, saying so, and not pulled again', async (t) => {
+  const certs = await mintCerts(t)
+  const registry = await startFixtureRegistry(t, { certs })
+  const pushed = await pushBundle(registry, 'bundles/large', 'v1', objects)
+  const size = Buffer.byteLength(stepAction('echo'))
+  const resolverWith = (maxObjectBytes: number): BundlesResolver =>
+    new BundlesResolver({
+      client: clientFor({ certs }),
+      cache: new BoundedCache<Read>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
+      fetches: new SharedFetches<PulledEntry>(new Limiter(4)),
+      ttlMs: 60_000,
+      maxObjectBytes,
+    })
+  const ref: StepReference = {
+    namespace: 'team-a',
+    resolver: 'bundles',
+    params: [
+      { name: 'bundle', value: pushed.reference },
+      { name: 'name', value: 'echo' },
+      { name: 'kind', value: 'StepAction' },
+    ],
+  }
+  const small = resolverWith(size - 1)
+  t.same(await small.resolve(ref), {
+    unresolved: `bundles: StepAction/echo in ${pushed.reference} is ${size} bytes, more than stepsplice reads (${size - 1}): Tekton keeps what it resolves in a ResolutionRequest, which the cluster's storage may refuse`,
+    resolver: 'bundles',
+  })
+  const pulls = registry.count('blob', 'bundles/large')
+  t.match(await small.resolve(ref), { unresolved: /more than stepsplice reads/ })
+  t.equal(registry.count('blob', 'bundles/large'), pulls, 'the answer was kept: not pulled again')
+  t.match(await resolverWith(size).resolve(ref), { definition: { name: 'echo' } }, 'an object of the limit exactly is read')
+})
+
 t.test('bearer tokens: fetched on a challenge, kept per repository until they expire, never sent to blob storage on another host', async (t) => {
   const certs = await mintCerts(t)
   const registry = await startFixtureRegistry(t, { certs, auth: 'bearer', redirectBlobs: true })

@@ -20,7 +20,19 @@ export interface BundlesResolverOptions {
   cache: BoundedCache<Read>
   fetches: SharedFetches<PulledEntry>
   ttlMs: number
+  /** The largest object read (default bundleObjectBytes). */
+  maxObjectBytes?: number
 }
+
+/**
+ * The largest object of a bundle stepsplice reads: 1 MiB, as a file from git
+ * and Tekton's own limit for an http body. Tekton sets no limit of its own
+ * here, but it keeps what a resolver read in a ResolutionRequest's status,
+ * base64, and etcd's default request limit (1.5 MiB) refuses that past about
+ * 1.1 MiB: whether Tekton resolves a larger one depends on the cluster, so
+ * it is left for Tekton.
+ */
+export const bundleObjectBytes = 1024 * 1024
 
 type Request = { bundle: string; name: string; kind: string; pinned: boolean } | Resolution
 
@@ -80,6 +92,16 @@ export class BundlesResolver {
       )
     } catch (err) {
       return notFetched('bundles', err)
+    }
+    const max = this.#options.maxObjectBytes ?? bundleObjectBytes
+    if ('data' in pulled && pulled.data.length > max) {
+      // What the bundle holds decides it, as a definite answer would: kept, so the next request pulls nothing.
+      const tooLarge: Read = {
+        unresolved: `bundles: ${kind}/${name} in ${bundle} is ${pulled.data.length} bytes, more than stepsplice reads (${max}): Tekton keeps what it resolves in a ResolutionRequest, which the cluster's storage may refuse`,
+        resolver: 'bundles',
+      }
+      this.#options.cache.set(key, tooLarge, 1024, pinned ? undefined : this.#options.ttlMs)
+      return tooLarge
     }
     const resolution = await this.#read(bundle, kind, name, pulled)
     if (!('unresolved' in resolution)) {
