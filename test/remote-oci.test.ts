@@ -411,17 +411,23 @@ t.test('pulls an entry from a bundle by tag and by digest (docker-registry when 
   })
 })
 
+/** A bundles resolver over the fixture registry's certificates, with a cache and fetches of its own unless given. */
+function bundlesResolver(certs: Certs, options: { fetches?: SharedFetches<PulledEntry>; maxObjectBytes?: number } = {}): BundlesResolver {
+  return new BundlesResolver({
+    client: clientFor({ certs }),
+    cache: new BoundedCache<Read>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
+    fetches: options.fetches ?? new SharedFetches<PulledEntry>(new Limiter(4)),
+    ttlMs: 60_000,
+    ...(options.maxObjectBytes === undefined ? {} : { maxObjectBytes: options.maxObjectBytes }),
+  })
+}
+
 t.test('a registry slower than the deadline: the step is left for Tekton, and the next request gets what the pull brought', async (t) => {
   const certs = await mintCerts(t)
   const registry = await startFixtureRegistry(t, { certs })
   const pushed = await pushBundle(registry, 'bundles/slow', 'v1', objects)
   const fetches = new SharedFetches<PulledEntry>(new Limiter(4))
-  const resolver = new BundlesResolver({
-    client: clientFor({ certs }),
-    cache: new BoundedCache<Read>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
-    fetches,
-    ttlMs: 60_000,
-  })
+  const resolver = bundlesResolver(certs, { fetches })
   const ref: StepReference = {
     namespace: 'team-a',
     resolver: 'bundles',
@@ -448,14 +454,7 @@ t.test('an object over what stepsplice reads is left for Tekton, saying so, and 
   const registry = await startFixtureRegistry(t, { certs })
   const pushed = await pushBundle(registry, 'bundles/large', 'v1', objects)
   const size = Buffer.byteLength(stepAction('echo'))
-  const resolverWith = (maxObjectBytes: number): BundlesResolver =>
-    new BundlesResolver({
-      client: clientFor({ certs }),
-      cache: new BoundedCache<Read>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
-      fetches: new SharedFetches<PulledEntry>(new Limiter(4)),
-      ttlMs: 60_000,
-      maxObjectBytes,
-    })
+  const resolverWith = (maxObjectBytes: number): BundlesResolver => bundlesResolver(certs, { maxObjectBytes })
   const ref: StepReference = {
     namespace: 'team-a',
     resolver: 'bundles',
