@@ -25,23 +25,13 @@ import type { Read } from '../src/resolvers/document.ts'
 import { GitResolver, gitRequest } from '../src/resolvers/git.ts'
 import { HttpResolver, httpMaxBytes, httpRequest } from '../src/resolvers/http.ts'
 import { startGitServer } from './helpers/git-server.ts'
+import { failureOf } from './helpers/fetch-failure.ts'
 import { startFileServer } from './helpers/https-files.ts'
 import { mintCerts, tempDir, until } from './helpers/server.ts'
 
 const certs = await mintCerts(t)
 const extraCa = readFileSync(certs.caFile, 'utf8')
 const transport = new Transport({ extraCa })
-
-/** What `run` failed with, whether it threw at once or rejected; fails the test when it did not fail with a FetchFailure. */
-async function failureOf(run: () => Promise<unknown>): Promise<FetchFailure> {
-  try {
-    await run()
-  } catch (err) {
-    if (err instanceof FetchFailure) return err
-    throw new Error(`failed with something other than a FetchFailure: ${String(err)}`)
-  }
-  throw new Error('did not fail')
-}
 
 /** What Transport.check threw; fails the test when it allowed the URL. */
 function refusalOf(tr: Transport, url: string): FetchFailure {
