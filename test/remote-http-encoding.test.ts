@@ -6,7 +6,7 @@
 // returns any other encoding as sent; and the http resolver reads, digests
 // and limits the decoded body, leaving one that does not decode for Tekton.
 
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import zlib from 'node:zlib'
 import t from 'tap'
@@ -20,7 +20,7 @@ import { HttpResolver, httpMaxBytes } from '../src/resolvers/http.ts'
 import { failureOf } from './helpers/fetch-failure.ts'
 import { startFileServer } from './helpers/https-files.ts'
 import { serveLoopback } from './helpers/loopback.ts'
-import { mintCerts } from './helpers/server.ts'
+import { mintCerts, until } from './helpers/server.ts'
 
 const certs = await mintCerts(t)
 const transport = new Transport({ extraCa: readFileSync(certs.caFile, 'utf8') })
@@ -282,6 +282,21 @@ t.test("redirects: each hop asks for gzip; a failure's body is decoded, or left 
   const broken = await httpGet(`${files.url}/gone-broken`, transport, get)
   t.equal(broken.status, 404, "a failure's body that does not decode: the status still answers")
   t.equal(broken.body.length, 0, 'the body left out')
+})
+
+t.test("a failure's body past what is read of it, which the server never ends: the connection is closed, not held", async (t) => {
+  // Go closes a body it does not read to the end, which drops the connection; a socket left paused or draining would
+  // stay out of the pool for good, one per such answer (a registry's 401, a 404).
+  // Bytes that do not compress: the gzip body is as long, past the cap and the slack read of an encoded body.
+  const noise = randomBytes(120_000)
+  files.put('/held.gz', gzip(noise), { ...gzipped, status: 404, omitLength: true, neverEnds: true })
+  files.put('/held', noise, { status: 404, omitLength: true, neverEnds: true })
+  for (const path of ['/held.gz', '/held']) {
+    const res = await httpGet(`${files.url}${path}`, transport, { ...get, maxBytes: 16 * 1024 })
+    t.equal(res.status, 404, `${path}: the status answers`)
+    await until(`${path}: the connection closed`, () => files.hungUp.includes(path), 5000)
+    t.pass(`${path}: the client hung up`)
+  }
 })
 
 t.test('the http resolver reads, digests and limits the decoded body', async (t) => {

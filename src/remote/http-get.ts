@@ -100,7 +100,13 @@ function getOnce(target: URL, transport: Transport, options: GetOptions, deadlin
       const success = status >= 200 && status < 300
       // A redirect's or a failure's body is never needed past a little: enough to say what went wrong.
       const cap = success ? options.maxBytes : Math.min(options.maxBytes, 64 * 1024)
-      const answer = (body: Buffer, headers: http.IncomingHttpHeaders): void => finish(undefined, { status, headers, body, url: target.toString() })
+      const answer = (body: Buffer, headers: http.IncomingHttpHeaders): void => {
+        finish(undefined, { status, headers, body, url: target.toString() })
+        // Answered before the body ended (a failure's body past what is read of it): the rest is never read, so the
+        // connection goes, as Go's Close of an unread body drops it; left paused or draining, a server that never
+        // ends it would hold the socket for good.
+        if (!res.complete) request.destroy()
+      }
       if (askGzip && gzipEncoded(res, status)) {
         readGzipped(res, target, cap, stopped.signal).then(
           (body) => answer(body, decodedHeaders(res.headers)),

@@ -22,6 +22,8 @@ export interface FileOptions {
   redirectTo?: string
   /** No Content-Length: the body is chunked, so a client learns its size only by reading it. */
   omitLength?: boolean
+  /** The body is sent and never ended: the response stays open until the client hangs up (hungUp counts it then). */
+  neverEnds?: boolean
 }
 
 export interface FileRequest {
@@ -47,6 +49,8 @@ export interface FileServer {
   setDelay(ms: number): void
   /** While true, requests are accepted and never answered (until teardown). */
   setHang(hang: boolean): void
+  /** Paths of neverEnds answers the client hung up on, once each. */
+  hungUp: string[]
 }
 
 interface Entry {
@@ -75,6 +79,7 @@ function drainedOrClosed(res: ServerResponse): Promise<void> {
 export async function startFileServer(t: Teardown, options: { certs: Certs }): Promise<FileServer> {
   const files = new Map<string, Entry>()
   const requests: FileRequest[] = []
+  const hungUp: string[] = []
   let closing: AbortSignal | undefined
 
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -103,6 +108,11 @@ export async function startFileServer(t: Teardown, options: { certs: Certs }): P
       if (res.destroyed) return
       if (!res.write(piece)) await drainedOrClosed(res)
       if (trickle && !(await pause(o.trickleMs ?? 0, closing))) return void res.destroy()
+    }
+    if (o.neverEnds === true) {
+      await new Promise((resolve) => res.once('close', resolve))
+      hungUp.push(url.pathname)
+      return
     }
     res.end()
   }
@@ -140,6 +150,7 @@ export async function startFileServer(t: Teardown, options: { certs: Certs }): P
     remove: (path) => void files.delete(path),
     hits: (path) => requests.filter((r) => r.path === path).length,
     requests,
+    hungUp,
     setDelay: loopback.setDelay,
     setHang: loopback.setHang,
   }
