@@ -827,7 +827,7 @@ t.test('gitRequest: params as Tekton reads them', async (t) => {
     t.same(
       gitRequest(params({ url: spelled, revision: 'main', pathInRepo: 'a.yaml' }), none),
       {
-        unresolved: `git: url ${JSON.stringify(spelled)} is not written as it is requested (${url}); Tekton clones it as written, so it is left for Tekton`,
+        unresolved: `git: url ${JSON.stringify(spelled)} is not written as it is requested (${url}): Tekton asks for it as written, so it is left for Tekton`,
         resolver: 'git',
       },
       spelled,
@@ -906,20 +906,44 @@ t.test('httpRequest: params and digests as Tekton reads them', async (t) => {
   t.same(httpRequest(params({ url: 'http://files.example.com:80' })), { url: 'http://files.example.com/' }, 'no path is / to Go and to WHATWG')
   t.same(httpRequest(params({ url: 'https://files.example.com?v=1' })), { url: 'https://files.example.com/?v=1' })
   t.same(httpRequest(params({ url: 'https://files.example.com:8443/a%2Fb.yaml' })), { url: 'https://files.example.com:8443/a%2Fb.yaml' }, 'escapes kept')
-  // Go's client asks for the path as written, which a server need not read as its WHATWG form: left for Tekton.
+  // Go escapes a path that is not validly escaped from its decoded bytes, as the WHATWG form does: one request.
+  for (const [spelled, form] of [
+    ['https://files.example.com/my steps/tâche {1}.yaml', 'https://files.example.com/my%20steps/t%C3%A2che%20%7B1%7D.yaml'],
+    ['https://files.example.com/a%20b c.yaml', 'https://files.example.com/a%20b%20c.yaml'],
+    ['https://files.example.com/a[1].yaml?x=%zz', 'https://files.example.com/a[1].yaml?x=%zz'],
+  ] as const) {
+    t.same(httpRequest(params({ url: spelled })), { url: form }, spelled)
+  }
+  // Go's client asks for the path as written (or escaped again whole), which a server need not read as the WHATWG
+  // form: left for Tekton.
+  const other = (spelled: string, form: string): Resolution => ({
+    unresolved: `http: url ${JSON.stringify(spelled)} is not written as it is requested (${form}): Tekton asks for it as written, so it is left for Tekton`,
+    resolver: 'http',
+  })
   for (const [spelled, form] of [
     ['https://files.example.com/myorg/../a.yaml', url],
     ['https://files.example.com/myorg/%2e%2e/a.yaml', url],
     ['https://files.example.com/./a.yaml', url],
-    ['https://files.example.com/a b.yaml', 'https://files.example.com/a%20b.yaml'],
+    ['https://files.example.com\\a.yaml', url],
+    ['https://files.example.com/a.yaml?q=a b', 'https://files.example.com/a.yaml?q=a%20b'],
+    // `|` makes Go escape the whole path again from its decoded bytes: `%2F` becomes `/`.
+    ['https://files.example.com/steps%2Fa|b.yaml', 'https://files.example.com/steps%2Fa|b.yaml'],
     ['https:files.example.com/a.yaml', url],
     [' https://files.example.com/a.yaml', url],
     ['https://bücher.example/a.yaml', 'https://xn--bcher-kva.example/a.yaml'],
   ] as const) {
+    t.same(httpRequest(params({ url: spelled })), other(spelled, form), spelled)
+  }
+  for (const spelled of [
+    'https://files.example.com/a%zz.yaml',
+    'https://files.example.com/a.yaml%',
+    'https://files.example.com/a.yaml#%zz',
+    'https://files.example.com/a\tb.yaml',
+  ]) {
     t.same(
       httpRequest(params({ url: spelled })),
       {
-        unresolved: `http: url ${JSON.stringify(spelled)} is not written as it is requested (${form}); Tekton requests it as written, so it is left for Tekton`,
+        unresolved: `http: url ${JSON.stringify(spelled)} holds what Go's URL parser refuses (a control character or a % not followed by two hex digits): Tekton fails it, so it is left for Tekton`,
         resolver: 'http',
       },
       spelled,

@@ -17,7 +17,7 @@ import { type GitClient, type GitFile, type GitFiles, isFullCommit } from '../re
 import type { SharedFetches } from '../remote/shared.ts'
 import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
-import { requestsAsWritten } from './url-form.ts'
+import { requestForm, unlikeWritten } from './url-form.ts'
 import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
 
 export interface GitResolverOptions {
@@ -76,10 +76,7 @@ export function gitRequest(params: Map<string, string>, defaults: { defaultRevis
     .filter((segment) => segment !== '' && segment !== '.')
     .join('/')
   const fetched = fetchedUrl(target)
-  if (typeof fetched !== 'string')
-    return leave(
-      `git: url ${JSON.stringify(target)} is not written as it is requested (${fetched.form}); Tekton clones it as written, so it is left for Tekton`,
-    )
+  if (typeof fetched !== 'string') return leave(`git: ${unlikeWritten(target, fetched.href, fetched.form)}, so it is left for Tekton`)
   return { url: fetched, revision, path }
 }
 
@@ -91,7 +88,7 @@ export function gitRequest(params: Map<string, string>, defaults: { defaultRevis
  * it as written, which a host may answer with another repository
  * (url-form.ts). Other forms (`git@host:repo`, ssh, git) are kept as written.
  */
-function fetchedUrl(url: string): string | { form: string } {
+function fetchedUrl(url: string): string | { href: string; form: 'other' | 'refused' } {
   if (!/^https?:\/\//i.test(url)) return url
   let parsed: URL
   try {
@@ -99,7 +96,8 @@ function fetchedUrl(url: string): string | { form: string } {
   } catch {
     return url
   }
-  return requestsAsWritten(url, parsed) ? parsed.href : { form: parsed.href }
+  const form = requestForm(url, parsed)
+  return form === 'same' ? parsed.href : { href: parsed.href, form }
 }
 
 export class GitResolver {

@@ -16,7 +16,7 @@ import type { SharedFetches } from '../remote/shared.ts'
 import type { Transport } from '../remote/transport.ts'
 import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
-import { requestsAsWritten } from './url-form.ts'
+import { requestForm, unlikeWritten } from './url-form.ts'
 import { type AskOptions, fetchKeepingUnclaimed, notFetched, unclaimedCache } from './waiting.ts'
 
 /** Tekton's maxResponseBodySize. */
@@ -61,11 +61,8 @@ export function httpRequest(params: Map<string, string>): Request {
   // Go sends the user info as basic auth; stepsplice sends no credentials, and repeating them in a warning is no better.
   if (parsed.username !== '' || parsed.password !== '')
     return { unresolved: 'http: the url names a user (credentials before the host); stepsplice sends none, so it is left for Tekton', resolver: 'http' }
-  if (!requestsAsWritten(url, parsed))
-    return {
-      unresolved: `http: url ${JSON.stringify(url)} is not written as it is requested (${fetched}); Tekton requests it as written, so it is left for Tekton`,
-      resolver: 'http',
-    }
+  const form = requestForm(url, parsed)
+  if (form !== 'same') return { unresolved: `http: ${unlikeWritten(url, fetched, form)}, so it is left for Tekton`, resolver: 'http' }
   const digestText = params.get('digest')
   if (digestText === undefined) return { url: fetched }
   const digest = parseDigest(digestText)
