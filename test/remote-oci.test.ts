@@ -412,9 +412,12 @@ t.test('pulls an entry from a bundle by tag and by digest (docker-registry when 
 })
 
 /** A bundles resolver over the fixture registry's certificates, with a cache and fetches of its own unless given. */
-function bundlesResolver(certs: Certs, options: { fetches?: SharedFetches<PulledEntry>; maxObjectBytes?: number } = {}): BundlesResolver {
+function bundlesResolver(
+  certs: Certs,
+  options: { fetches?: SharedFetches<PulledEntry>; maxObjectBytes?: number; limits?: Partial<OciLimits> } = {},
+): BundlesResolver {
   return new BundlesResolver({
-    client: clientFor({ certs }),
+    client: clientFor({ certs, ...(options.limits === undefined ? {} : { limits: options.limits }) }),
     cache: new BoundedCache<Read>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
     fetches: options.fetches ?? new SharedFetches<PulledEntry>(new Limiter(4)),
     ttlMs: 60_000,
@@ -473,6 +476,13 @@ t.test('an object over what stepsplice reads is left for Tekton, saying so, and 
   t.match(await small.resolve(ref), { unresolved: /more than stepsplice reads/ })
   t.equal(registry.count('blob', 'bundles/large'), pulls, 'the answer was kept: not pulled again')
   t.match(await resolverWith(size).resolve(ref), { definition: { name: 'echo' } }, 'an object of the limit exactly is read')
+
+  // A layer past what the client uncompresses: the same, kept rather than pulled again for every request.
+  const tight = bundlesResolver(certs, { limits: { uncompressedBytes: 100 } })
+  t.match(await tight.resolve(ref), { unresolved: /uncompresses to more than 100/ })
+  const before = registry.count('blob', 'bundles/large')
+  t.match(await tight.resolve(ref), { unresolved: /uncompresses to more than 100/ })
+  t.equal(registry.count('blob', 'bundles/large'), before, 'not pulled again')
 })
 
 t.test('bearer tokens: fetched on a challenge, kept per repository until they expire, never sent to blob storage on another host', async (t) => {

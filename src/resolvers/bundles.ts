@@ -7,6 +7,7 @@
 
 import type { Resolution, StepReference, TaskResolution } from '../definitions/reference.ts'
 import type { BoundedCache } from '../remote/cache.ts'
+import { FetchFailure } from '../remote/failure.ts'
 import { parseImageReference } from '../remote/image-reference.ts'
 import type { OciClient, PulledEntry } from '../remote/oci.ts'
 import type { SharedFetches } from '../remote/shared.ts'
@@ -91,7 +92,10 @@ export class BundlesResolver {
         `bundles ${bundle.split('/')[0] ?? bundle}`,
       )
     } catch (err) {
-      return notFetched('bundles', err)
+      const answer = notFetched('bundles', err)
+      // A manifest or a layer past what is read: what the bundle holds decides it, as below for an object.
+      if (err instanceof FetchFailure && err.kind === 'too-large') this.#options.cache.set(key, answer, 1024, pinned ? undefined : this.#options.ttlMs)
+      return answer
     }
     const max = this.#options.maxObjectBytes ?? bundleObjectBytes
     if ('data' in pulled && pulled.data.length > max) {
