@@ -822,12 +822,23 @@ t.test('gitRequest: params as Tekton reads them', async (t) => {
     revision: 'main',
     path: 'a.yaml',
   })
-  // Tekton's clone asks for the path as written, which a host need not read as its WHATWG form: left for Tekton.
-  for (const spelled of ['https://git.example.com/org/x/../catalog.git', 'https://git.example.com/org/%2e/catalog.git']) {
+  // The git CLI (Tekton's clone, and stepsplice's) sends the path as written, a bad escape included.
+  t.same(gitRequest(params({ url: 'https://git.example.com/org/cat%zz.git', revision: 'main', pathInRepo: 'a.yaml' }), none), {
+    url: 'https://git.example.com/org/cat%zz.git',
+    revision: 'main',
+    path: 'a.yaml',
+  })
+  // Tekton's clone asks for the path as written, which a host need not read as its WHATWG form (dot segments resolved,
+  // `{` escaped): left for Tekton.
+  for (const [spelled, form] of [
+    ['https://git.example.com/org/x/../catalog.git', url],
+    ['https://git.example.com/org/%2e/catalog.git', url],
+    ['https://git.example.com/org/catalog{x}.git', 'https://git.example.com/org/catalog%7Bx%7D.git'],
+  ] as const) {
     t.same(
       gitRequest(params({ url: spelled, revision: 'main', pathInRepo: 'a.yaml' }), none),
       {
-        unresolved: `git: url ${JSON.stringify(spelled)} is not written as it is requested (${url}): Tekton asks for it as written, so it is left for Tekton`,
+        unresolved: `git: url ${JSON.stringify(spelled)} is not written as it is requested (${form}): Tekton asks for it as written, so it is left for Tekton`,
         resolver: 'git',
       },
       spelled,
@@ -934,11 +945,13 @@ t.test('httpRequest: params and digests as Tekton reads them', async (t) => {
   ] as const) {
     t.same(httpRequest(params({ url: spelled })), other(spelled, form), spelled)
   }
+  // ParseRequestURI, Tekton's check, does not split off a fragment: right after the host, `#` is part of the host.
   for (const spelled of [
     'https://files.example.com/a%zz.yaml',
     'https://files.example.com/a.yaml%',
     'https://files.example.com/a.yaml#%zz',
     'https://files.example.com/a\tb.yaml',
+    'https://files.example.com#a.yaml',
   ]) {
     t.same(
       httpRequest(params({ url: spelled })),

@@ -8,6 +8,7 @@
 
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import https from 'node:https'
 import zlib from 'node:zlib'
 import t from 'tap'
 import type { Resolution, StepReference } from '../src/definitions/reference.ts'
@@ -297,6 +298,20 @@ t.test("a failure's body past what is read of it, which the server never ends: t
     await until(`${path}: the connection closed`, () => files.hungUp.includes(path), 5000)
     t.pass(`${path}: the client hung up`)
   }
+})
+
+t.test("a failure's gzip body that all arrived but was read only in part: the connection is closed, not held", async (t) => {
+  // Just past the slack read of an encoded failure's body (64 KiB + 64 KiB): its last bytes come in the same piece as
+  // the bytes read, so the response has all arrived, and is still never read to its end.
+  const read = 64 * 1024 + 64 * 1024
+  let body = gzip(randomBytes(read))
+  for (let n = read; body.length < read + 100; n += 50) body = gzip(randomBytes(n))
+  files.put('/complete.gz', body, { ...gzipped, status: 404 })
+  const inUse = (): number => Object.values(https.globalAgent.sockets).reduce((n, list) => n + (list?.length ?? 0), 0)
+  const res = await httpGet(`${files.url}/complete.gz`, transport, { ...get, maxBytes: 64 * 1024 })
+  t.equal(res.status, 404)
+  await until('no socket held', () => inUse() === 0, 5000)
+  t.pass('the socket was let go')
 })
 
 t.test('the http resolver reads, digests and limits the decoded body', async (t) => {

@@ -589,14 +589,11 @@ t.test('refusals, timeouts, aborts and caps', async (t) => {
     { name: 'FetchFailure', kind: 'too-large' },
     'a manifest over the cap',
   )
-  await t.rejects(
-    small({ blobBytes: 50 }).pullEntry(pushed.reference, 'stepaction', 'echo'),
-    { name: 'FetchFailure', kind: 'too-large', message: /more than 50/ },
-    'a blob over the cap',
-  )
-  await t.rejects(
-    small({ uncompressedBytes: 1000 }).pullEntry(pushed.reference, 'stepaction', 'echo'),
-    { name: 'FetchFailure', kind: 'too-large', message: /uncompresses to more than 1000/ },
+  // What the bundle holds decides these two (the blob's size by its descriptor, what it uncompresses to): an answer.
+  t.match(await small({ blobBytes: 50 }).pullEntry(pushed.reference, 'stepaction', 'echo'), { tooLarge: /more than 50$/ }, 'a blob over the cap')
+  t.match(
+    await small({ uncompressedBytes: 1000 }).pullEntry(pushed.reference, 'stepaction', 'echo'),
+    { tooLarge: /uncompresses to more than 1000 bytes/ },
     'a layer that uncompresses past the cap',
   )
 

@@ -102,10 +102,10 @@ function getOnce(target: URL, transport: Transport, options: GetOptions, deadlin
       const cap = success ? options.maxBytes : Math.min(options.maxBytes, 64 * 1024)
       const answer = (body: Buffer, headers: http.IncomingHttpHeaders): void => {
         finish(undefined, { status, headers, body, url: target.toString() })
-        // Answered before the body ended (a failure's body past what is read of it): the rest is never read, so the
-        // connection goes, as Go's Close of an unread body drops it; left paused or draining, a server that never
-        // ends it would hold the socket for good.
-        if (!res.complete) request.destroy()
+        // Answered before the body was read to its end (a failure's body past what is read of it, whether or not it
+        // all arrived): the rest is never read, so the connection goes, as Go's Close of an unread body drops it;
+        // left paused or draining, it would never go back to the pool nor close.
+        if (!res.readableEnded) request.destroy()
       }
       if (askGzip && gzipEncoded(res, status)) {
         readGzipped(res, target, cap, stopped.signal).then(

@@ -57,6 +57,8 @@ export type PulledEntry =
       layerDigest: string
     }
   | { found: false; manifestDigest: string; repository: string }
+  /** The layer is past what is read, by its descriptor or by what it uncompresses to: the bundle's content decides it. */
+  | { tooLarge: string; manifestDigest: string; repository: string }
   /** The bundle breaks Tekton's rules; `invalid` is Tekton's text (Tekton prefixes "invalid tekton bundle <ref>, error: "). */
   | { invalid: string; manifestDigest: string; repository: string }
 
@@ -95,9 +97,17 @@ export class OciClient {
     const wanted = kind.toLowerCase()
     const layer = layers.find((l) => l.annotations[bundleAnnotations.kind] === wanted && l.annotations[bundleAnnotations.name] === name)
     if (layer === undefined) return { found: false, ...base }
-    const blob = await this.#blob(ref, layer, signal)
     const layerName = `${what}: layer ${layer.digest}`
-    const bytes = await uncompressLayer(blob, this.#limits.uncompressedBytes, layerName)
+    if (layer.size > this.#limits.blobBytes) return { tooLarge: `${layerName} is ${layer.size} bytes, more than ${this.#limits.blobBytes}`, ...base }
+    const blob = await this.#blob(ref, layer, signal)
+    let bytes: Buffer
+    try {
+      bytes = await uncompressLayer(blob, this.#limits.uncompressedBytes, layerName)
+    } catch (err) {
+      // The blob matched its digest: what it uncompresses to is the bundle's, not a moment's.
+      if (err instanceof FetchFailure && err.kind === 'too-large') return { tooLarge: err.message, ...base }
+      throw err
+    }
     if (signal?.aborted) throw new FetchFailure('aborted', `stopped waiting for ${ref.registry}`)
     const file = readFirstTarEntry(bytes, this.#limits.uncompressedBytes)
     // A copy: the file is a slice of the whole layer, which need not stay in memory with it.

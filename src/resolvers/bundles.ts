@@ -7,7 +7,6 @@
 
 import type { Resolution, StepReference, TaskResolution } from '../definitions/reference.ts'
 import type { BoundedCache } from '../remote/cache.ts'
-import { FetchFailure } from '../remote/failure.ts'
 import { parseImageReference } from '../remote/image-reference.ts'
 import type { OciClient, PulledEntry } from '../remote/oci.ts'
 import type { SharedFetches } from '../remote/shared.ts'
@@ -92,20 +91,16 @@ export class BundlesResolver {
         `bundles ${bundle.split('/')[0] ?? bundle}`,
       )
     } catch (err) {
-      const answer = notFetched('bundles', err)
-      // A manifest or a layer past what is read: what the bundle holds decides it, as below for an object.
-      if (err instanceof FetchFailure && err.kind === 'too-large') this.#options.cache.set(key, answer, 1024, pinned ? undefined : this.#options.ttlMs)
-      return answer
+      return notFetched('bundles', err)
     }
+    if ('tooLarge' in pulled) return this.#tooLarge(key, pinned, pulled.tooLarge)
     const max = this.#options.maxObjectBytes ?? bundleObjectBytes
     if ('data' in pulled && pulled.data.length > max) {
-      // What the bundle holds decides it, as a definite answer would: kept, so the next request pulls nothing.
-      const tooLarge: Read = {
-        unresolved: `bundles: ${kind}/${name} in ${bundle} is ${pulled.data.length} bytes, more than stepsplice reads (${max}): Tekton keeps what it resolves in a ResolutionRequest, which the cluster's storage may refuse`,
-        resolver: 'bundles',
-      }
-      this.#options.cache.set(key, tooLarge, 1024, pinned ? undefined : this.#options.ttlMs)
-      return tooLarge
+      return this.#tooLarge(
+        key,
+        pinned,
+        `${kind}/${name} in ${bundle} is ${pulled.data.length} bytes, more than stepsplice reads (${max}): Tekton keeps what it resolves in a ResolutionRequest, which the cluster's storage may refuse`,
+      )
     }
     const resolution = await this.#read(bundle, kind, name, pulled)
     if (!('unresolved' in resolution)) {
@@ -115,7 +110,17 @@ export class BundlesResolver {
     return resolution
   }
 
-  async #read(bundle: string, kind: string, name: string, pulled: PulledEntry): Promise<Read> {
+  /**
+   * Past what is read (the layer, or the object in it): what the bundle holds decides it, as a definite answer would,
+   * so the answer is kept and the next request pulls nothing.
+   */
+  #tooLarge(key: string, pinned: boolean, why: string): Read {
+    const answer: Read = { unresolved: `bundles: ${why}`, resolver: 'bundles' }
+    this.#options.cache.set(key, answer, 1024, pinned ? undefined : this.#options.ttlMs)
+    return answer
+  }
+
+  async #read(bundle: string, kind: string, name: string, pulled: Exclude<PulledEntry, { tooLarge: string }>): Promise<Read> {
     if ('invalid' in pulled) return { error: `bundles resolver: invalid tekton bundle ${bundle}, error: ${pulled.invalid}` }
     if (!pulled.found) return { error: `bundles resolver: could not find object in image with kind: ${kind} and name: ${name} (${bundle})` }
     const location = `oci://${pulled.repository}@${pulled.manifestDigest}#${kind.toLowerCase()}/${name}`

@@ -17,7 +17,7 @@ import { type GitClient, type GitFile, type GitFiles, isFullCommit } from '../re
 import type { SharedFetches } from '../remote/shared.ts'
 import { type Read, readFetched, stepActionAnswer, taskAnswer } from './document.ts'
 import { paramStrings } from './params.ts'
-import { requestForm, unlikeWritten } from './url-form.ts'
+import { clonedAsWritten, unlikeWritten } from './url-form.ts'
 import { type AskOptions, fetchShared, notFetched } from './waiting.ts'
 
 export interface GitResolverOptions {
@@ -76,7 +76,7 @@ export function gitRequest(params: Map<string, string>, defaults: { defaultRevis
     .filter((segment) => segment !== '' && segment !== '.')
     .join('/')
   const fetched = fetchedUrl(target)
-  if (typeof fetched !== 'string') return leave(`git: ${unlikeWritten(target, fetched.href, fetched.form)}, so it is left for Tekton`)
+  if (typeof fetched !== 'string') return leave(`git: ${unlikeWritten(target, fetched.href, 'other')}, so it is left for Tekton`)
   return { url: fetched, revision, path }
 }
 
@@ -88,7 +88,7 @@ export function gitRequest(params: Map<string, string>, defaults: { defaultRevis
  * it as written, which a host may answer with another repository
  * (url-form.ts). Other forms (`git@host:repo`, ssh, git) are kept as written.
  */
-function fetchedUrl(url: string): string | { href: string; form: 'other' | 'refused' } {
+function fetchedUrl(url: string): string | { href: string } {
   if (!/^https?:\/\//i.test(url)) return url
   let parsed: URL
   try {
@@ -96,8 +96,7 @@ function fetchedUrl(url: string): string | { href: string; form: 'other' | 'refu
   } catch {
     return url
   }
-  const form = requestForm(url, parsed)
-  return form === 'same' ? parsed.href : { href: parsed.href, form }
+  return clonedAsWritten(url, parsed) ? parsed.href : { href: parsed.href }
 }
 
 export class GitResolver {

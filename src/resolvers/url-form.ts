@@ -53,32 +53,44 @@ function goEscapedPath(path: string): string | undefined {
 }
 
 /**
- * How `url` as written compares with its WHATWG form `parsed`: `same` when
- * it asks the same (scheme and host in any letter case, a default port named
- * or not, the same user info, the path Go would send, an empty one `/` to
- * both, and the same query); `refused` when Go's parser refuses it (a
- * control character, a bad `%` escape in the path or fragment); else `other`.
+ * What follows the authority of `url` as written (path, query, fragment),
+ * when its scheme, user info and host are those of its WHATWG form `parsed`
+ * (scheme and host in any letter case, a default port named or not).
  */
-export function requestForm(url: string, parsed: URL): 'same' | 'other' | 'refused' {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is looked for
-  if (/[\u0000-\u001f\u007f]/.test(url)) return 'refused'
-  return requestsAsWritten(url, parsed)
-}
-
-function requestsAsWritten(url: string, parsed: URL): 'same' | 'other' | 'refused' {
+function restAfterAuthority(url: string, parsed: URL): { rest: string; asked: string } | undefined {
   const scheme = `${parsed.protocol}//`
-  if (url.slice(0, scheme.length).toLowerCase() !== scheme) return 'other'
+  if (url.slice(0, scheme.length).toLowerCase() !== scheme) return undefined
   const afterScheme = url.slice(scheme.length)
   const end = afterScheme.search(/[/?#]/)
   const authority = end < 0 ? afterScheme : afterScheme.slice(0, end)
-  const rest = end < 0 ? '' : afterScheme.slice(end)
   const at = authority.lastIndexOf('@')
   const user = authority.slice(0, at + 1)
   const host = authority.slice(at + 1).toLowerCase()
   const href = parsed.href
   const hrefUser = parsed.username === '' && parsed.password === '' ? '' : href.slice(scheme.length, href.indexOf('@', scheme.length) + 1)
-  if (user !== hrefUser) return 'other'
-  if (host !== parsed.host && host !== `${parsed.host}${defaultPorts[parsed.protocol] ?? ''}`) return 'other'
+  if (user !== hrefUser) return undefined
+  if (host !== parsed.host && host !== `${parsed.host}${defaultPorts[parsed.protocol] ?? ''}`) return undefined
+  return { rest: end < 0 ? '' : afterScheme.slice(end), asked: href.slice(scheme.length + hrefUser.length + parsed.host.length) }
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is looked for
+const controlCharacter = /[\u0000-\u001f\u007f]/
+
+/**
+ * How `url` as Tekton's http resolver requests it (Go's net/http) compares
+ * with its WHATWG form `parsed`: `same` when it asks the same (scheme and
+ * host as above, the path Go would send, an empty one `/` to both, and the
+ * same query); `refused` when Go's parser refuses it (a control character;
+ * a bad `%` escape in the path or fragment; a `#` right after the host,
+ * which ParseRequestURI, Tekton's check, reads as part of the host); else
+ * `other`.
+ */
+export function requestForm(url: string, parsed: URL): 'same' | 'other' | 'refused' {
+  if (controlCharacter.test(url)) return 'refused'
+  const split = restAfterAuthority(url, parsed)
+  if (split === undefined) return 'other'
+  const { rest } = split
+  if (rest.startsWith('#')) return 'refused'
   const hash = rest.indexOf('#')
   const beforeHash = hash < 0 ? rest : rest.slice(0, hash)
   // Neither sends the fragment, but Go unescapes it, and fails as for the path.
@@ -90,6 +102,20 @@ function requestsAsWritten(url: string, parsed: URL): 'same' | 'other' | 'refuse
   if ((sent === '' ? '/' : sent) !== parsed.pathname) return 'other'
   // Go sends `?` alone for an empty query, which asks what no query asks.
   return (question < 0 ? '' : beforeHash.slice(question + 1)) === parsed.search.slice(1) ? 'same' : 'other'
+}
+
+/**
+ * Whether `url` as Tekton's git resolver clones it (the git CLI, through
+ * curl, which sends the path as written: no escaping, no dot segments
+ * resolved) asks what its WHATWG form `parsed` asks: the same scheme and
+ * host as above, then path, query and fragment character for character.
+ */
+export function clonedAsWritten(url: string, parsed: URL): boolean {
+  if (controlCharacter.test(url)) return false
+  const split = restAfterAuthority(url, parsed)
+  if (split === undefined) return false
+  const { rest, asked } = split
+  return rest === asked || (!rest.startsWith('/') && `/${rest}` === asked)
 }
 
 /** Why a URL whose form is not `same` is not fetched, for the warning. */
