@@ -972,6 +972,14 @@ t.test('httpRequest: params and digests as Tekton reads them', async (t) => {
     error: 'http resolver: url ftp://files.example.com/a.yaml is not a valid http(s) url',
   })
   t.same(httpRequest(params({ url: 'a.yaml' })), { error: 'http resolver: cannot parse url a.yaml' })
+  // Go reads these (an IPv6 zone, a host ending in a number), the WHATWG parser does not: Tekton may fetch them.
+  for (const spelled of ['http://[fe80::1%25en0]/a.yaml', 'https://files.123/a.yaml']) {
+    t.same(
+      httpRequest(params({ url: spelled })),
+      { unresolved: `http: url ${JSON.stringify(spelled)} is one stepsplice's URL parser cannot read, so it is left for Tekton`, resolver: 'http' },
+      spelled,
+    )
+  }
   t.same(httpRequest(params({ url, digest: `sha256:${hex}` })), { url, digest: { algorithm: 'sha256', hex } })
   t.same(
     httpRequest(params({ url, digest: `sha512:${'CD'.repeat(64)}` })),
