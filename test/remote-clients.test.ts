@@ -369,14 +369,10 @@ t.test('GitClient: the files one fetch reads are bounded all together, in the or
   t.same(third.files.get('dir/inner.txt'), { notRead: 12 }, 'past the bound: not read, and says so')
 })
 
-t.test('GitResolver: a file crowded out of a fetch gathered with other requests is read alone', async (t) => {
-  const cacheDir = await tempDir(t, 'stepsplice-git-cache-')
-  const [commit = ''] = await git.createRepo('crowded', [
-    { files: { 'big-1.yaml': `# ${'x'.repeat(700)}\n`, 'big-2.yaml': `# ${'y'.repeat(700)}\n`, 'small.yaml': stepActionText('small') } },
-  ])
+/** A GitResolver over `client` with caches of its own, and references to paths of `repo` at `commit`. */
+function gitResolverAt(client: GitClient, repo: string, commit: string): { resolver: GitResolver; ref: (path: string) => StepReference } {
   const resolver = new GitResolver({
-    // What one fetch reads: both big files, and nothing past them.
-    client: gitClient(cacheDir, { maxFileBytes: 1000, maxReadBytes: 1500 }),
+    client,
     files: new BoundedCache<Read>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
     revisions: new BoundedCache<string>({ maxBytes: 1024 * 1024, maxEntries: 100 }),
     fetches: new SharedFetches<GitFiles>(new Limiter(4)),
@@ -386,14 +382,38 @@ t.test('GitResolver: a file crowded out of a fetch gathered with other requests 
     namespace: 'team-a',
     resolver: 'git',
     params: [
-      { name: 'url', value: git.repoUrl('crowded') },
+      { name: 'url', value: git.repoUrl(repo) },
       { name: 'revision', value: commit },
       { name: 'pathInRepo', value: path },
     ],
   })
+  return { resolver, ref }
+}
+
+t.test('GitResolver: a file crowded out of a fetch gathered with other requests is read alone', async (t) => {
+  const cacheDir = await tempDir(t, 'stepsplice-git-cache-')
+  const [commit = ''] = await git.createRepo('crowded', [
+    { files: { 'big-1.yaml': `# ${'x'.repeat(700)}\n`, 'big-2.yaml': `# ${'y'.repeat(700)}\n`, 'small.yaml': stepActionText('small') } },
+  ])
+  // What one fetch reads: both big files, and nothing past them.
+  const { resolver, ref } = gitResolverAt(gitClient(cacheDir, { maxFileBytes: 1000, maxReadBytes: 1500 }), 'crowded', commit)
   // Asked in one turn: gathered into one fetch, the big files first.
   const [, , small] = await Promise.all([resolver.resolve(ref('big-1.yaml')), resolver.resolve(ref('big-2.yaml')), resolver.resolve(ref('small.yaml'))])
   t.match(small, { definition: { name: 'small' } }, 'what the others asked for does not decide its answer')
+})
+
+t.test('GitResolver: past the absent paths one fetch looks at, a path is looked at alone, not called missing', async (t) => {
+  const cacheDir = await tempDir(t, 'stepsplice-git-cache-')
+  const [commit = ''] = await git.createRepo('absent', [{ files: { 'dir/a.yaml': stepActionText('a'), linkdir: { symlink: 'dir' } } }])
+  const { resolver, ref } = gitResolverAt(gitClient(cacheDir), 'absent', commit)
+  // Asked in one turn with 20 paths the commit does not hold: gathered into one fetch, the linked path last.
+  const answers = await Promise.all([...Array.from({ length: 20 }, (_, i) => resolver.resolve(ref(`none-${i}.yaml`))), resolver.resolve(ref('linkdir/a.yaml'))])
+  t.match(answers[0], { error: /error opening file "none-0.yaml": file does not exist/ }, 'a path looked at and absent is denied')
+  t.same(
+    answers[20],
+    { unresolved: 'git: linkdir/a.yaml is behind a symbolic link, which stepsplice does not follow', resolver: 'git' },
+    'what the other requests asked for does not make it missing: Tekton follows the link',
+  )
 })
 
 t.test('GitClient: a commit already fetched is not fetched again; a branch is asked again', async (t) => {
@@ -855,6 +875,10 @@ t.test('gitRequest: params as Tekton reads them', async (t) => {
   })
   t.same(gitRequest(params({ org: 'org', repo: 'catalog', revision: 'main', pathInRepo: 'a.yaml' }), none), {
     unresolved: 'git: the SCM API form (org and repo) is left to Tekton',
+    resolver: 'git',
+  })
+  t.same(gitRequest(params({ url, revision: 'main', pathInRepo: 'a.yaml', configKey: 'internal' }), none), {
+    unresolved: 'git: param "configKey" names a section of the git resolver\'s configuration, which is not known here',
     resolver: 'git',
   })
   for (const secret of ['token', 'gitToken']) {

@@ -38,6 +38,9 @@ export interface GitOptions {
 }
 
 /** Disk for one repository and for all of them, and the largest file read: what `serve`, `render` and `pin` use. */
+/** Absent paths of one fetch looked at for a symbolic link on their way. */
+const absentChecked = 20
+
 export const gitBounds = { maxRepoBytes: 256 * 1024 * 1024, maxDiskBytes: 1024 * 1024 * 1024, maxFileBytes: 1024 * 1024 } as const
 
 export type GitFile =
@@ -51,6 +54,8 @@ export type GitFile =
   | { tooLarge: number }
   /** Not read: the files before it in the same fetch came to `maxReadBytes` (the number). */
   | { notRead: number }
+  /** Not in the tree as written, and not looked at further: past the absent paths one fetch checks for a symbolic link. */
+  | { unchecked: true }
 
 export interface GitFiles {
   /** The commit the revision names, in full. */
@@ -175,8 +180,11 @@ export class GitClient {
       else if (entry.type !== 'blob') files.set(path, { notFile: entry.type === 'tree' ? 'a directory' : 'a submodule' })
       else blobs.set(path, entry.oid)
     }
-    // Tekton reads from a checkout, where a symlinked directory on the way leads somewhere: not ours to follow.
-    for (const [i, path] of absent.entries()) files.set(path, i < 20 ? await this.#whyAbsent(dir, commit, path, signal) : { missing: true })
+    // Tekton reads from a checkout, where a symlinked directory on the way leads somewhere: not ours to follow. Each
+    // look costs a git process per directory, so a fetch looks for 20 paths; past them "missing" would be a guess.
+    for (const [i, path] of absent.entries()) {
+      files.set(path, i < absentChecked ? await this.#whyAbsent(dir, commit, path, signal) : { unchecked: true })
+    }
     if (blobs.size > 0) {
       const oids = [...new Set(blobs.values())]
       await this.#git(

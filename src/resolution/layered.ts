@@ -197,13 +197,22 @@ export class LayeredCatalog implements Catalog {
     return notFound(ref.name ?? '', ref.namespace, this.names(ref.namespace, suggestionScope), notes)
   }
 
-  /** Tekton's cluster resolver params: kind (stepaction), name, namespace (default: the object's). */
+  /**
+   * Tekton's cluster resolver params: kind (stepaction), name, namespace. An empty or missing kind or namespace takes
+   * default-kind or default-namespace from the cluster-resolver-config ConfigMap, which stepsplice does not read: left.
+   */
   async #clusterResolver(ref: StepReference, options: ResolveOptions): Promise<Resolution> {
-    const kind = paramText(ref.params, 'kind') ?? 'task'
+    const kind = paramText(ref.params, 'kind') ?? ''
     const name = paramText(ref.params, 'name')
-    const namespace = paramText(ref.params, 'namespace') ?? ref.namespace
-    if (kind !== 'stepaction') return { error: `cluster resolver: kind must be "stepaction" for a step, not ${quoteValue(kind)}` }
+    const namespace = paramText(ref.params, 'namespace') ?? ''
     if (name === undefined || name === '') return { error: 'cluster resolver: missing param "name"' }
+    const configured = (param: string): Resolution => ({
+      unresolved: `cluster: no ${param}, and the default-${param} Tekton uses (cluster-resolver-config) is not known here`,
+      resolver: 'cluster',
+    })
+    if (kind === '') return configured('kind')
+    if (kind !== 'stepaction') return { error: `cluster resolver: kind must be "stepaction" for a step, not ${quoteValue(kind)}` }
+    if (namespace === '') return configured('namespace')
     if (namespace !== ref.namespace && !this.#shared.has(namespace)) {
       // Tekton's own cluster resolver has its own rules on namespaces: not ours to deny.
       return {

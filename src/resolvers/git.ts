@@ -47,6 +47,9 @@ export function gitRequest(params: Map<string, string>, defaults: { defaultRevis
   for (const secret of ['token', 'gitToken']) {
     if ((params.get(secret) ?? '') !== '') return leave(`git: param ${JSON.stringify(secret)} names a Secret; stepsplice never reads Secrets a request names`)
   }
+  // A named section of git-resolver-config brings its own default url and revision, which stepsplice does not read.
+  if ((params.get('configKey') ?? '') !== '')
+    return leave('git: param "configKey" names a section of the git resolver\'s configuration, which is not known here')
   const url = params.get('url') ?? ''
   const repo = params.get('repo') ?? ''
   if (url !== '' && repo !== '') return { error: "git resolver: cannot specify both 'url' and 'repo'" }
@@ -160,10 +163,10 @@ export class GitResolver {
       if (!('unresolved' in resolution)) this.#options.files.set(fileKey(url, fetched.commit, p), resolution, costOf(file))
       if (p === path) mine = resolution
     }
-    // Gathered with other requests' files, which took what one fetch reads: this one's is read alone (its blob is on
-    // disk by now), so what another request asks for never decides this one's answer.
+    // Gathered with other requests' files, which took what one fetch reads or looks at: this one's is read alone (its
+    // blob is on disk by now), so what another request asks for never decides this one's answer.
     const own = fetched.files.get(path)
-    if (own !== undefined && 'notRead' in own && batch.size > 1) {
+    if (own !== undefined && ('notRead' in own || 'unchecked' in own) && batch.size > 1) {
       const commit = fetched.commit
       try {
         const alone = await fetchShared(
@@ -190,6 +193,11 @@ export class GitResolver {
     if ('missing' in file) return { error: `git resolver: error opening file ${JSON.stringify(path)}: file does not exist (at ${where})` }
     if ('notFile' in file) return { error: `git resolver: error opening file ${JSON.stringify(path)}: it is ${file.notFile} (at ${where})` }
     if ('symlink' in file) return { unresolved: `git: ${path} is behind a symbolic link, which stepsplice does not follow`, resolver: 'git' }
+    if ('unchecked' in file)
+      return {
+        unresolved: `git: ${path} is not in the commit's tree as written, and too many files of one fetch were absent to look for a symbolic link on its way`,
+        resolver: 'git',
+      }
     if ('tooLarge' in file) return { unresolved: `git: ${path} is ${file.tooLarge} bytes, more than stepsplice reads`, resolver: 'git' }
     if ('notRead' in file)
       return {

@@ -57,6 +57,16 @@ function checkRef(step: Step, at: string): Problem[] {
       if (resolver === '') out.push(problem(`${refAt}.resolver`, 'missing field(s): resolver'))
     }
     if (resolver !== '' && name !== '' && !isUrlLike(name)) out.push(problem(`${refAt}.name`, `invalid value: invalid URI for request: ${name}`))
+    // Tekton's ValidateParameters: names unique in any letter case. The ref is gone once spliced, so its webhook never
+    // sees the duplicate: refused here as it would refuse it.
+    const seen = new Set<string>()
+    for (const p of Array.isArray(ref.params) ? (ref.params as unknown[]) : []) {
+      const paramName = typeof p === 'object' && p !== null && typeof (p as { name?: unknown }).name === 'string' ? (p as { name: string }).name : undefined
+      if (paramName === undefined) continue
+      const key = paramName.toLowerCase()
+      if (seen.has(key)) out.push(problem(`${refAt}.params[${paramName}].name`, 'expected exactly one, got both'))
+      seen.add(key)
+    }
   } else if (name !== '') {
     if (isUrlLike(name)) out.push(problem(`${refAt}.resolver`, `missing field(s): resolver (the name ${quoteValue(name)} is a URL)`))
     else if (!isQualifiedName(name)) {

@@ -81,6 +81,19 @@ t.test('ref with name and params', async (t) => {
   t.ok(e.problems.every((p) => p.path.startsWith('spec.taskSpec.steps[0].ref') && p.step === 's'))
 })
 
+t.test('ref params named twice, in any letter case: refused as Tekton refuses them', async (t) => {
+  const params = [
+    { name: 'url', value: 'https://example.com/a.yaml' },
+    { name: 'URL', value: 'https://example.com/b.yaml' },
+  ]
+  const e = await expand(refStep({ ref: { resolver: 'http', params } }), sa)
+  t.equal(e.changed, false)
+  t.strictSame(
+    e.problems.map((p) => [p.path, p.message]),
+    [['spec.taskSpec.steps[0].ref.params[URL].name', 'expected exactly one, got both']],
+  )
+})
+
 t.test('ref params without resolver', async (t) => {
   for (const params of [[], [{ name: 'url', value: 'https://example.com/x.yaml' }]]) {
     const e = await expand(refStep({ ref: { params } }), sa)

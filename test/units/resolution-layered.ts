@@ -79,8 +79,21 @@ t.test('the cluster resolver reaches a shared namespace only', async (t) => {
   })
   t.match(required.problems.map(formatProblem), [/is not shared with stepsplice .*; cluster references must resolve at admission \(--require-resolution\)/])
 
-  const own = await spliceObject(run(clusterRef({ kind: 'stepaction', name: 'build' })), 'team-a', { catalog: closed })
+  const own = await spliceObject(run(clusterRef({ kind: 'stepaction', name: 'build', namespace: 'team-a' })), 'team-a', { catalog: closed })
   t.equal(stepOf(own).image, 'cluster/build:1', "the object's own namespace needs no sharing")
+  // Without kind or namespace, Tekton takes default-kind or default-namespace from its ConfigMap (shipped: "task" and
+  // none), never the object's namespace: not known here, so left for Tekton.
+  for (const [param, params] of [
+    ['namespace', { kind: 'stepaction', name: 'build' }],
+    ['namespace', { kind: 'stepaction', name: 'build', namespace: '' }],
+    ['kind', { name: 'build', namespace: 'team-a' }],
+  ] as const) {
+    const left = await spliceObject(run(clusterRef(params)), 'team-a', { catalog: closed })
+    t.same(left.problems, [], `no ${param}: nothing denied`)
+    t.same(left.warnings, [
+      `spec.taskSpec.steps[0].ref (step "s"): left for Tekton to resolve: cluster: no ${param}, and the default-${param} Tekton uses (cluster-resolver-config) is not known here`,
+    ])
+  }
 
   const wrongKind = await spliceObject(run(clusterRef({ kind: 'task', name: 'build' })), 'team-a', { catalog: open })
   t.match(wrongKind.problems.map(formatProblem), [/cluster resolver: kind must be "stepaction" for a step, not "task"/])
