@@ -877,6 +877,13 @@ t.test('gitRequest: params as Tekton reads them', async (t) => {
     unresolved: 'git: the SCM API form (org and repo) is left to Tekton',
     resolver: 'git',
   })
+  t.same(gitRequest(params({ url: 'example.com/x.git', org: 'team', revision: 'main', pathInRepo: 'a.yaml' }), none), {
+    unresolved: 'git: url "example.com/x.git" is not one stepsplice clones (an org is given, so Tekton does not check it)',
+    resolver: 'git',
+  })
+  t.match(gitRequest(params({ url: 'example.com/x.git', revision: 'main', pathInRepo: 'a.yaml' }), none), {
+    error: 'git resolver: invalid git repository url: example.com/x.git',
+  })
   t.same(gitRequest(params({ url, revision: 'main', pathInRepo: 'a.yaml', configKey: 'internal' }), none), {
     unresolved: 'git: param "configKey" names a section of the git resolver\'s configuration, which is not known here',
     resolver: 'git',

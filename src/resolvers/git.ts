@@ -70,7 +70,12 @@ export function gitRequest(params: Map<string, string>, defaults: { defaultRevis
   // An empty revision given on purpose takes a path through Tekton's resolver that is its own business.
   if (revision === '') return leave('git: the revision is empty')
   if (revision.startsWith('-')) return { error: `git resolver: invalid revision ${JSON.stringify(revision)}: must not begin with '-'` }
-  if (!repoUrlPattern.test(target)) return { error: `git resolver: invalid git repository url: ${target}` }
+  if (!repoUrlPattern.test(target)) {
+    // Tekton checks the URL only when no org is given: with one, it goes on to clone whatever was written.
+    if ((params.get('org') ?? '') !== '')
+      return leave(`git: url ${JSON.stringify(target)} is not one stepsplice clones (an org is given, so Tekton does not check it)`)
+    return { error: `git resolver: invalid git repository url: ${target}` }
+  }
   const raw = params.get('pathInRepo') ?? ''
   if (raw.split('/').includes('..')) return { error: `git resolver: invalid path ${JSON.stringify(raw)}: must not contain '..' components` }
   // Tekton reads filepath.Join(checkout, path), which cleans it: `./a//b/` is `a/b`.
