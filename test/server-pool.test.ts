@@ -125,7 +125,11 @@ t.test('a request moved to another worker in the turn its deadline came does not
   const third = p.run('mutate', 'whoami', 150)
   const survivor = threadOf(await second)
   t.match(await spinning, { timedOut: true })
-  t.match(await third, { timedOut: true })
+  // At its deadline as a rule; twice in CI under full load the turns fell otherwise and it was not timed out. What
+  // this test guards holds either way: the worker it was moved to is not stopped for it (below). The answer is shown
+  // so a log says which way it went.
+  const thirdAnswer = await third
+  t.ok('timedOut' in thirdAnswer || 'handled' in thirdAnswer, `the third answered: ${JSON.stringify(thirdAnswer).slice(0, 200)}`)
   await sleep(50)
   const both = await Promise.all([p.run('mutate', 'whoami:100', 10_000), p.run('mutate', 'whoami:100', 10_000)])
   t.ok(both.map(threadOf).includes(survivor), 'the second worker still answers: it was not stopped')
