@@ -411,6 +411,19 @@ t.test('pulls an entry from a bundle by tag and by digest (docker-registry when 
   })
 })
 
+/** A step's reference to the object `echo` of `kind` in the bundle `reference`, from namespace team-a. */
+function bundleRef(reference: string, kind: string): StepReference {
+  return {
+    namespace: 'team-a',
+    resolver: 'bundles',
+    params: [
+      { name: 'bundle', value: reference },
+      { name: 'name', value: 'echo' },
+      { name: 'kind', value: kind },
+    ],
+  }
+}
+
 /** A bundles resolver over the fixture registry's certificates, with a cache and fetches of its own unless given. */
 function bundlesResolver(
   certs: Certs,
@@ -431,15 +444,7 @@ t.test('a registry slower than the deadline: the step is left for Tekton, and th
   const pushed = await pushBundle(registry, 'bundles/slow', 'v1', objects)
   const fetches = new SharedFetches<PulledEntry>(new Limiter(4))
   const resolver = bundlesResolver(certs, { fetches })
-  const ref: StepReference = {
-    namespace: 'team-a',
-    resolver: 'bundles',
-    params: [
-      { name: 'bundle', value: pushed.reference },
-      { name: 'name', value: 'echo' },
-      { name: 'kind', value: 'stepaction' },
-    ],
-  }
+  const ref = bundleRef(pushed.reference, 'stepaction')
   const nameOf = (r: Resolution): string | undefined => ('definition' in r ? r.definition.name : undefined)
   // Each of the pull's requests (manifest, blob) waits this long: the pull outlives the first request's deadline.
   registry.setDelay(300)
@@ -458,15 +463,7 @@ t.test('an object over what stepsplice reads is left for Tekton, saying so, and 
   const pushed = await pushBundle(registry, 'bundles/large', 'v1', objects)
   const size = Buffer.byteLength(stepAction('echo'))
   const resolverWith = (maxObjectBytes: number): BundlesResolver => bundlesResolver(certs, { maxObjectBytes })
-  const ref: StepReference = {
-    namespace: 'team-a',
-    resolver: 'bundles',
-    params: [
-      { name: 'bundle', value: pushed.reference },
-      { name: 'name', value: 'echo' },
-      { name: 'kind', value: 'StepAction' },
-    ],
-  }
+  const ref = bundleRef(pushed.reference, 'StepAction')
   const small = resolverWith(size - 1)
   t.same(await small.resolve(ref), {
     unresolved: `bundles: StepAction/echo in ${pushed.reference} is ${size} bytes, more than stepsplice reads (${size - 1}): Tekton keeps what it resolves in a ResolutionRequest, which the cluster's storage may refuse`,

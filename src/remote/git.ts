@@ -37,10 +37,10 @@ export interface GitOptions {
   git?: string
 }
 
-/** Disk for one repository and for all of them, and the largest file read: what `serve`, `render` and `pin` use. */
 /** Absent paths of one fetch looked at for a symbolic link on their way. */
 const absentChecked = 20
 
+/** Disk for one repository and for all of them, and the largest file read: what `serve`, `render` and `pin` use. */
 export const gitBounds = { maxRepoBytes: 256 * 1024 * 1024, maxDiskBytes: 1024 * 1024 * 1024, maxFileBytes: 1024 * 1024 } as const
 
 export type GitFile =

@@ -58,9 +58,10 @@ export function httpRequest(params: Map<string, string>): Request {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return { error: `http resolver: url ${url} is not a valid http(s) url` }
   if (secret !== undefined)
     return { unresolved: `http: param "http-password-secret" names a Secret; stepsplice never reads Secrets a request names`, resolver: 'http' }
-  // The URL as fetched, recorded and judged: the WHATWG form. Tekton's Go client sends the path as written, so a URL
-  // whose form differs in what is asked (dot segments, escapes, spaces, user info) could fetch another document
-  // there: it is left for Tekton, never fetched in a form Tekton would not ask for.
+  // The URL as fetched, recorded and judged: the WHATWG form. Tekton's Go client sends the path as written (or escaped
+  // again whole), so a URL whose form asks otherwise (dot segments, `\`, a query with characters to escape) could
+  // fetch another document there: it is left for Tekton, never fetched in a form Tekton would not ask for
+  // (url-form.ts).
   const fetched = parsed.href
   // Go sends the user info as basic auth; stepsplice sends no credentials, and repeating them in a warning is no better.
   if (parsed.username !== '' || parsed.password !== '')
