@@ -3,7 +3,7 @@
 // the same messages, wherever it is written.
 
 import { type Definition, definitionId } from '../definitions/definition.ts'
-import type { Resolution } from '../definitions/reference.ts'
+import { type Resolution, resolverOf } from '../definitions/reference.ts'
 import type { Budget } from '../limits/budget.ts'
 import { formatProblem, problem, type Problem, stepLabel } from '../problems/problem.ts'
 import type { ParamSpec, Step } from '../types/tekton.ts'
@@ -143,7 +143,7 @@ function resolvedDefinition(
     return { problems: [problem(`${path}.ref`, resolution?.error ?? 'reference was not resolved', { step: name })] }
   }
   if ('unresolved' in resolution) {
-    const required = policy.require?.has(resolution.resolver) === true || policy.require?.has('all') === true
+    const required = requires(policy, resolution.resolver)
     if (policy.always === true) return { problems: [problem(`${path}.ref`, resolution.unresolved, { step: name })] }
     if (required) {
       return {
@@ -159,9 +159,36 @@ function resolvedDefinition(
   const d = resolution.definition
   if (d.problems.length > 0) {
     const context = contextOf(name, d, namespace)
+    if (readUnvalidated(step, d) && policy.always !== true && !requires(policy, 'local')) {
+      return { deferred: { path: `${path}.ref`, step: name, reason: unvalidatedReason(context.definition, d) } }
+    }
     return { problems: d.problems.map((p) => problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, context)) }
   }
   return { definition: d }
+}
+
+function requires(policy: UnresolvedPolicy, kind: string): boolean {
+  return policy.require?.has(kind) === true || policy.require?.has('all') === true
+}
+
+/**
+ * Whether Tekton takes this definition as it is stored, without validating
+ * it: a StepAction named by the step (no resolver) and read from the
+ * cluster, which Tekton's LocalStepActionRefResolver gets and expands as it
+ * decodes (an unknown field dropped, a missing one left empty). A resolver's
+ * answer, the cluster resolver's included, is dry-run created first, so
+ * Tekton refuses what its webhook refuses, as stepsplice does; a catalog
+ * directory's definition has no Tekton behind it.
+ */
+function readUnvalidated(step: Step, d: Definition): boolean {
+  return d.source.kind === 'cluster' && resolverOf(step.ref ?? {}) === 'local'
+}
+
+/** Why an invalid StepAction in the cluster is left to Tekton: first what is wrong, as a warning is cut at 256 characters. */
+function unvalidatedReason(definition: string, d: Definition): string {
+  const [first, ...rest] = d.problems
+  const more = rest.length === 0 ? '' : ` (and ${rest.length} more)`
+  return `StepAction ${definition} in the cluster is invalid: ${first === undefined ? '' : formatProblem(first)}${more}; Tekton expands a StepAction it reads by name from the cluster without validating it, so stepsplice leaves the step to Tekton`
 }
 
 /** What a problem of this step names: the step, the definition, and the file it was read from. */
