@@ -109,6 +109,9 @@ export const stepActionSchema = {
   },
 }
 
+/** The message of a field the schema does not know: what Tekton's Go types drop as they decode an object. */
+export const unknownField = 'unknown field'
+
 const ajv = new Ajv({ allErrors: true, strict: true })
 const validate = ajv.compile(stepActionSchema)
 
@@ -120,7 +123,7 @@ function describe(e: ErrorObject): Problem {
     case 'required':
       return problem(join(String(p.missingProperty)), 'missing field')
     case 'additionalProperties':
-      return problem(join(String(p.additionalProperty)), 'unknown field')
+      return problem(join(String(p.additionalProperty)), unknownField)
     case 'enum':
       return problem(at, `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`)
     case 'const':

@@ -175,7 +175,7 @@ export async function spliceObject(sent: KubeObject, namespace: string, deps: Sp
   const injection = judgedTask.injected.length === 0 && judgedTask.problems.length === 0 ? { ...judgedTask, object: obj } : judgedTask
   // The steps a group brought move with the required steps added before them, as verified entries do.
   const groupEntries = groups.entries.map((e) => ({ ...e, path: movedBy(e.path, injection.shifted) }))
-  const spliced = await spliceUnchecked(injection.object, namespace, deps, options, task, groupEntries)
+  const spliced = await spliceUnchecked(injection.object, namespace, deps, policies.length > 0 ? { ...options, judged: true } : options, task, groupEntries)
   // A denial is about the object as sent; an injected step left for Tekton (or a run left unexpanded) is still a change, and so is a merged group.
   const added = injection.injected.length > 0 || groups.changed
   const expansion: Expansion =
@@ -329,6 +329,11 @@ async function groupsOf(obj: KubeObject, namespace: string, deps: SpliceDeps, op
   return expandGroups(obj, namespace, deps.catalog, options)
 }
 
+interface UncheckedOptions extends SpliceOptions {
+  /** Step policies judge what comes out (steps/reference.ts, UnresolvedPolicy.judged). */
+  judged?: boolean
+}
+
 /**
  * `task`: what the TaskRun's taskRef was found to be, when the caller looked
  * it up already; `entries`: the provenance of steps merged in from TaskGroups.
@@ -337,7 +342,7 @@ async function spliceUnchecked(
   obj: KubeObject,
   namespace: string,
   deps: SpliceDeps,
-  options: SpliceOptions,
+  options: UncheckedOptions,
   task?: TaskResolution,
   entries?: readonly ProvenanceEntry[],
 ): Promise<Expansion> {
@@ -363,7 +368,14 @@ async function spliceUnchecked(
       expansion = expandRun(run, plan, namespace, resolutions, {
         budget,
         ...(options.oldObject === undefined ? {} : { stored: options.oldObject }),
-        ...(deps.requireResolution === undefined ? {} : { unresolved: { require: deps.requireResolution } }),
+        ...(deps.requireResolution === undefined && options.judged !== true
+          ? {}
+          : {
+              unresolved: {
+                ...(deps.requireResolution === undefined ? {} : { require: deps.requireResolution }),
+                ...(options.judged === true ? { judged: true } : {}),
+              },
+            }),
         ...(entries === undefined || entries.length === 0 ? {} : { entries }),
       })
       // A denial or a change is about the object as sent; the Task written into it is part of the change.

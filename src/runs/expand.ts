@@ -73,7 +73,8 @@ function deferBeforeSplice(site: TaskSite, steps: readonly StepSite[], namespace
   if (fromParams !== undefined) return fromParams
   for (const s of steps) {
     const resolved = resolutions.get(stepReferenceKey(s, namespace))
-    const spec = resolved !== undefined && 'definition' in resolved ? resolved.definition.spec : undefined
+    // An invalid definition is reported or left for Tekton step by step (steps/reference.ts): its spec may not even have the shape read here.
+    const spec = resolved !== undefined && 'definition' in resolved && resolved.definition.problems.length === 0 ? resolved.definition.spec : undefined
     const reason = spec === undefined ? undefined : (deferForDefinition(spec, site) ?? deferForRuntimeObject(s.step, spec, site))
     if (reason !== undefined) return `step ${quoteValue(typeof s.step.name === 'string' ? s.step.name : '')}: ${reason}`
   }

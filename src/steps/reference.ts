@@ -3,6 +3,7 @@
 // the same messages, wherever it is written.
 
 import { type Definition, definitionId } from '../definitions/definition.ts'
+import { unknownField } from '../definitions/schema.ts'
 import { type Resolution, resolverOf } from '../definitions/reference.ts'
 import type { Budget } from '../limits/budget.ts'
 import { formatProblem, problem, type Problem, stepLabel } from '../problems/problem.ts'
@@ -29,6 +30,12 @@ export interface UnresolvedPolicy {
   require?: ReadonlySet<string>
   /** Pods: nothing resolves a step later, so every unresolved reference denies. */
   always?: boolean
+  /**
+   * Step policies judge the object. A step left for Tekton is one they cannot
+   * see; a definition stepsplice found invalid, which Tekton might still run,
+   * is then denied rather than left behind them (leftInvalid).
+   */
+  judged?: boolean
 }
 
 export type ExpandedReference =
@@ -159,10 +166,15 @@ function resolvedDefinition(
   const d = resolution.definition
   if (d.problems.length > 0) {
     const context = contextOf(name, d, namespace)
-    if (readUnvalidated(step, d) && policy.always !== true && !requires(policy, 'local')) {
-      return { deferred: { path: `${path}.ref`, step: name, reason: unvalidatedReason(context.definition, d) } }
-    }
-    return { problems: d.problems.map((p) => problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, context)) }
+    const problems = d.problems.map((p) =>
+      problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, p.limit === undefined ? context : { ...context, limit: p.limit }),
+    )
+    // Past one of stepsplice's own limits, not Tekton's: the run is left for Tekton as a whole, a Pod denied (pipeline/splice.ts#limitOutcome).
+    if (problems.some((p) => p.limit !== undefined) || !leftInvalid(step, d, policy)) return { problems }
+    // What the step passes is checked against what the definition declares, when that much of it is well-formed: Tekton checks it too.
+    const wrongParams = paramsReadable(d) ? checkProvidedParams(step.params, d.spec.params ?? [], nearestNames) : []
+    if (wrongParams.length > 0) return { problems: wrongParams.map((m) => problem(`${path}.params`, m, context)) }
+    return { deferred: { path: `${path}.ref`, step: name, reason: invalidReason(context.definition, d) } }
   }
   return { definition: d }
 }
@@ -172,23 +184,35 @@ function requires(policy: UnresolvedPolicy, kind: string): boolean {
 }
 
 /**
- * Whether Tekton takes this definition as it is stored, without validating
- * it: a StepAction named by the step (no resolver) and read from the
- * cluster, which Tekton's LocalStepActionRefResolver gets and expands as it
- * decodes (an unknown field dropped, a missing one left empty). A resolver's
- * answer, the cluster resolver's included, is dry-run created first, so
- * Tekton refuses what its webhook refuses, as stepsplice does; a catalog
- * directory's definition has no Tekton behind it.
+ * Whether Tekton runs what it takes of an invalid definition, so it is left
+ * to Tekton rather than denied: a StepAction read from the cluster, which
+ * Tekton decodes into its Go types (an unknown field dropped) and, named by
+ * the step (no resolver), expands without validating it
+ * (LocalStepActionRefResolver); through `resolver: cluster` it validates what
+ * is left after decoding (a dry-run create), so there only unknown fields
+ * are left to it. A directory's definition has no Tekton behind it; a Pod has
+ * no Tekton at all; and where step policies judge the object, a step they
+ * could not see is not left behind them.
  */
-function readUnvalidated(step: Step, d: Definition): boolean {
-  return d.source.kind === 'cluster' && resolverOf(step.ref ?? {}) === 'local'
+function leftInvalid(step: Step, d: Definition, policy: UnresolvedPolicy): boolean {
+  if (d.source.kind !== 'cluster' || policy.always === true || policy.judged === true) return false
+  const kind = resolverOf(step.ref ?? {})
+  if (requires(policy, kind)) return false
+  return kind === 'local' || (kind === 'cluster' && d.problems.every((p) => p.message === unknownField))
 }
 
-/** Why an invalid StepAction in the cluster is left to Tekton: first what is wrong, as a warning is cut at 256 characters. */
-function unvalidatedReason(definition: string, d: Definition): string {
+/** Whether the definition's params are as Tekton's types read them: nothing wrong at or under `spec.params`. */
+function paramsReadable(d: Definition): boolean {
+  return (
+    Array.isArray(d.spec.params) && !d.problems.some((p) => p.path === 'spec.params' || p.path.startsWith('spec.params.') || p.path.startsWith('spec.params['))
+  )
+}
+
+/** Why an invalid StepAction in the cluster is left to Tekton: the reason first, as a warning is cut at 256 characters. */
+function invalidReason(definition: string, d: Definition): string {
   const [first, ...rest] = d.problems
   const more = rest.length === 0 ? '' : ` (and ${rest.length} more)`
-  return `StepAction ${definition} in the cluster is invalid: ${first === undefined ? '' : formatProblem(first)}${more}; Tekton expands a StepAction it reads by name from the cluster without validating it, so stepsplice leaves the step to Tekton`
+  return `StepAction ${definition} in the cluster is invalid, and Tekton takes it as its types decode it: ${first === undefined ? '' : formatProblem(first)}${more}`
 }
 
 /** What a problem of this step names: the step, the definition, and the file it was read from. */
