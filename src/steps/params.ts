@@ -225,6 +225,11 @@ export function taskReplacements(taskParams: readonly ParamSpec[], runParams: re
     runParams.map((p) => ({ name: p.name, value: parseParamValue(p.value) })),
     budget,
   )
+  // Tekton merges a run's object value member by member: an empty one adds
+  // nothing, not even the param, unless a default put it there already.
+  run.objects.forEach((value, key) => {
+    if (Object.keys(value).length === 0 && !r.objects.has(key)) run.objects.delete(key)
+  })
   mergeInto(r, run, budget)
   return r
 }

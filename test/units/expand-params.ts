@@ -45,6 +45,23 @@ const passThrough = [
   { name: 'object-param', value: '$(params.objectparam[*])' },
 ]
 
+t.test("an empty object a TaskRun passes adds nothing to the task's params, as Tekton merges it member by member", async (t) => {
+  // Tekton's getTaskParameters: a run's object value is copied key by key, so `{}` never makes `params.obj` a key.
+  const passed = [{ name: 's', value: '$(params.obj[*])' }]
+  t.strictSame(await argsOf(t, probe([{ name: 's' }], ['$(params.s)']), passed, {}, [{ name: 'obj', value: {} }]), ['$(params.obj[*])'])
+  t.strictSame(await argsOf(t, probe([{ name: 's' }], ['$(params.s)']), passed, { params: [{ name: 'obj', type: 'object' }] }, [{ name: 'obj', value: {} }]), [
+    '$(params.obj[*])',
+  ])
+  // With a default the key is there already: the empty value merges over it, changing nothing.
+  const withDefault = { params: [{ name: 'obj', type: 'object', properties: { k: {} }, default: { k: 'd' } }] }
+  t.strictSame(
+    await argsOf(t, probe([{ name: 'o', type: 'object', properties: { k: {} } }], ['$(params.o.k)']), [{ name: 'o', value: '$(params.obj[*])' }], withDefault, [
+      { name: 'obj', value: {} },
+    ]),
+    ['d'],
+  )
+})
+
 t.test('task params reach the StepAction through step params', async (t) => {
   t.test('from TaskRun params (Tekton: params propagated from taskrun)', async (t) => {
     const args = await argsOf(t, probe(threeParams, threeArgs), passThrough, {}, [
