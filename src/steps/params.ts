@@ -380,10 +380,15 @@ function resolveReferencingDefaults(params: CompiledParams, processed: NamedValu
   }
   const unresolved = [...pending.keys()].filter((name) => !values.has(name))
   if (unresolved.length === 0) return []
+  // As Tekton judges a default it cannot resolve: by the first of its
+  // references that is not resolved (applyStepActionParameters records only
+  // that one); undeclared, it is named, else the default is in a cycle. A
+  // default stuck on a cycle is a cycle even if a later reference is undeclared.
   const unknown: string[] = []
   for (const name of unresolved) {
-    for (const ref of pending.get(name) ?? [])
-      if (!params.declaredSet.has(ref)) unknown.push(`parameter ${quoteValue(name)} references non-existent parameter ${quoteValue(ref)}`)
+    const first = (pending.get(name) ?? []).find((ref) => !values.has(ref))
+    if (first !== undefined && !params.declaredSet.has(first))
+      unknown.push(`parameter ${quoteValue(name)} references non-existent parameter ${quoteValue(first)}`)
   }
   if (unknown.length > 0) return unknown
   return [`circular dependency detected in parameter references: ${unresolved.join(', ')}`]
@@ -391,6 +396,14 @@ function resolveReferencingDefaults(params: CompiledParams, processed: NamedValu
 
 const stepExpressionHelp =
   'must be one of the form 1). "steps.<stepName>.results.<resultName>"; 2). "steps.<stepName>.results.<objectResultName>.<individualAttribute>"'
+/** What Tekton says of an expression shaped like a step result's but with more parts (resultref.parseExpression): all four forms. */
+const resultExpressionHelp =
+  'must be one of the form 1). "tasks.<taskName>.results.<resultName>"; 2). "tasks.<taskName>.results.<objectResultName>.<individualAttribute>"; 3). "steps.<stepName>.results.<resultName>"; 4). "steps.<stepName>.results.<objectResultName>.<individualAttribute>"'
+
+/** `steps.<name>.results.…` with at least four parts (Tekton's looksLikeStepResultRef). */
+function looksLikeStepResult(parts: readonly string[]): boolean {
+  return parts.length >= 4 && parts[0] === 'steps' && parts[2] === 'results'
+}
 
 interface StepResultRef {
   step: string
@@ -399,7 +412,7 @@ interface StepResultRef {
 
 function parseStepResultReference(expression: string): StepResultRef | undefined {
   const parts = expression.split('.')
-  if (parts.length < 4 || parts[0] !== 'steps' || parts[2] !== 'results') return undefined
+  if (!looksLikeStepResult(parts)) return undefined
   if (parts.length !== 4 && parts.length !== 5) return undefined
   const result = parts.length === 4 ? (parts[3] ?? '').replace(/\[([0-9])*\*?\]/g, '') : (parts[3] ?? '')
   return { step: parts[1] ?? '', result }
@@ -428,9 +441,12 @@ function stepResultReplacements(step: Step, provided: readonly NamedValue[], par
   for (const [i, p] of provided.entries()) {
     const text = stringPart(p.value)
     if (!text.startsWith('$(steps.')) continue
-    const ref = parseStepResultReference(text.replace(/^\$\(/, '').replace(/\)$/, ''))
-    if (ref === undefined)
-      return { message: `invalid step result reference ${quoteValue(text)} in param ${quoteValue(p.name)}: ${stepExpressionHelp}`, param: i }
+    const expression = text.replace(/^\$\(/, '').replace(/\)$/, '')
+    const ref = parseStepResultReference(expression)
+    if (ref === undefined) {
+      const help = looksLikeStepResult(expression.split('.')) ? resultExpressionHelp : stepExpressionHelp
+      return { message: `invalid step result reference ${quoteValue(text)} in param ${quoteValue(p.name)}: ${help}`, param: i }
+    }
     const spec = params.byName.get(p.name)?.spec
     if (spec === undefined) continue
     if (spec.type === 'object') {
@@ -461,7 +477,17 @@ function typeMismatches(r: Replacements): string[] {
     names.add(nameOfKey(key))
   })
   if (names === undefined) return []
-  return [...names].sort().map((n) => `invalid parameter substitution: ${n}. Please check the types of the default value and the passed value`)
+  return [...names].sort().map((n) => `invalid parameter substitution: ${spelledAsTekton(n)}. Please check the types of the default value and the passed value`)
+}
+
+/**
+ * A mismatched param as Tekton's message names it: it takes the first of
+ * the param's keys in sorted order, `inputs.params.<name>`, and cuts the
+ * name out only when it is all word characters (paramNameFromReplacementKey);
+ * a name with `-` or `.` is given as the whole key.
+ */
+function spelledAsTekton(name: string): string {
+  return /^\w+$/.test(name) ? name : `inputs.params.${name}`
 }
 
 /** An array or object StepAction param whose value is a task param known only at run time. */

@@ -611,6 +611,14 @@ t.test('step-result references in step params', async (t) => {
       path: 'spec.taskSpec.steps[0].params[1].value',
       message: /^invalid step result reference "\$\(steps\.build\.outputs\.x\)" in param "b": must be one of the form/,
     })
+    // Shaped like a step result's but with six parts: Tekton's parser lists all four forms it knows.
+    const long = await problemsOf(sa, { name: 'step1', params: [{ name: 'param1', value: '$(steps.a.results.b.c.d)' }] })
+    t.match(long, [
+      {
+        message:
+          'invalid step result reference "$(steps.a.results.b.c.d)" in param "param1": must be one of the form 1). "tasks.<taskName>.results.<resultName>"; 2). "tasks.<taskName>.results.<objectResultName>.<individualAttribute>"; 3). "steps.<stepName>.results.<resultName>"; 4). "steps.<stepName>.results.<objectResultName>.<individualAttribute>"',
+      },
+    ])
   })
 })
 
@@ -718,6 +726,12 @@ t.test('errors', async (t) => {
       problems.map((p) => p.message),
       ['invalid parameter substitution: commands. Please check the types of the default value and the passed value'],
     )
+    // Tekton names the param by its first key in sorted order, cut to the name only when that is all word characters.
+    const dashed = probe([{ name: 'my-commands', type: 'array', default: ['d'] }], ['$(params.my-commands)'])
+    t.strictSame(
+      (await problemsOf(dashed, { params: [{ name: 'my-commands', value: 's' }] })).map((p) => p.message),
+      ['invalid parameter substitution: inputs.params.my-commands. Please check the types of the default value and the passed value'],
+    )
     const reverse = probe([{ name: 'flag', default: 'one' }], ['$(params.flag)'])
     const problems2 = await problemsOf(reverse, { params: [{ name: 'flag', value: ['a', 'b'] }] })
     t.strictSame(
@@ -772,6 +786,29 @@ t.test('errors', async (t) => {
       [/^circular dependency detected in parameter references/],
     )
     t.strictSame(await argsOf(t, sa, [{ name: 'param1', value: 'cut' }]), ['cut', 'cut', 'cut'], 'a step value breaks the cycle')
+    // Tekton judges a stuck default by the first reference it cannot resolve: here a cycle, though a later one is undeclared.
+    const both = probe(
+      [
+        { name: 'p', default: '$(params.q)$(params.zzz)' },
+        { name: 'q', default: '$(params.p)' },
+      ],
+      ['$(params.p)'],
+    )
+    t.match(
+      (await problemsOf(both, {})).map((p) => p.message),
+      [/^circular dependency detected in parameter references/],
+    )
+    const undeclaredFirst = probe(
+      [
+        { name: 'p', default: '$(params.zzz)$(params.q)' },
+        { name: 'q', default: '$(params.p)' },
+      ],
+      ['$(params.p)'],
+    )
+    t.strictSame(
+      (await problemsOf(undeclaredFirst, {})).map((p) => p.message),
+      ['parameter "p" references non-existent parameter "zzz"'],
+    )
   })
   t.test('errors name the step and the definition', async (t) => {
     const sa = probe([{ name: 'a' }], ['$(params.a)'])
