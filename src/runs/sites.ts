@@ -8,8 +8,8 @@ import type { Budget } from '../limits/budget.ts'
 import { substituteParams, taskReplacements } from '../steps/params.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Param, ParamSpec, ParamType, PipelineRun, PipelineTask, Step, TaskRun, TaskSpec } from '../types/tekton.ts'
-import { parseParamValue, rawValueType } from '../variables/param-value.ts'
-import { applyToParamValue, forgetParams, mergeInto, type Replacements, replacementsFromParams } from '../variables/replacements.ts'
+import { type ParamValue, parseParamValue, rawValueType } from '../variables/param-value.ts'
+import { applyToParamValue, forgetParams, mergeInto, paramKeys, type Replacements, replacementsFromParams } from '../variables/replacements.ts'
 import { holdsReference, paramsOf, pipelineTable } from './pipeline-params.ts'
 
 /** An inline task spec and the param values its steps' `params` are substituted with. */
@@ -104,17 +104,49 @@ function taskSiteForPipelineTask(
     budget,
   )
   forgetParams(task, atRunTime)
-  // Task params shadow pipeline params of the same name.
+  // Task params shadow pipeline params of the same name, as Tekton's propagateParams shadows them (shadowAsTekton);
+  // one known only at run time is forgotten, so its references stay for the TaskRun Tekton creates.
   const propagated = replacementsFromParams([])
   mergeInto(propagated, pipeline, budget)
-  forgetParams(
-    propagated,
-    passed.map((p) => p.name),
-  )
+  forgetParams(propagated, atRunTime)
+  shadowAsTekton(propagated, concrete, budget)
   const path = `spec.pipelineSpec.${String(segments[2])}[${String(segments[3])}].taskSpec`
   const shadowed = new Set(passed.map((p) => p.name))
   const propagatedParams = new Map([...pipelineParams].filter(([n]) => !shadowed.has(n)))
   return { path, segments, taskSpec, propagated, task, runtimeParams: [...atRunTime], declared, pipelineParams: propagatedParams }
+}
+
+/**
+ * Tekton's propagateParams: a param the pipeline task passes replaces only
+ * the pipeline's keys that spell its name, each with the part of the value
+ * of that key's type (a string value gives an array key no elements, an
+ * array value a string key ""), and an object adds its members. Keys it
+ * does not spell stay the pipeline's: an element `params.a[0]`, a member the
+ * value lacks.
+ */
+function shadowAsTekton(r: Replacements, passed: readonly { name: string; value: ParamValue }[], budget: Budget): void {
+  for (const { name, value } of passed) {
+    for (const key of paramKeys(name)) {
+      if (r.strings.has(key)) {
+        const text = value.type === 'string' ? value.string : ''
+        budget.spend(key.length + text.length)
+        r.strings.set(key, text)
+      }
+      if (r.arrays.has(key)) {
+        const array = value.type === 'array' ? value.array : []
+        budget.spend(key.length + array.reduce((n, e) => n + e.length, 0))
+        r.arrays.set(key, array)
+      }
+      if (r.objects.has(key)) {
+        const object = value.type === 'object' ? value.object : {}
+        r.objects.set(key, { ...object })
+        for (const [k, v] of Object.entries(object)) {
+          budget.spend(name.length + k.length + v.length)
+          r.strings.set(`params.${name}.${k}`, v)
+        }
+      }
+    }
+  }
 }
 
 function taskSitesForPipelineRun(pr: PipelineRun, budget: Budget): TaskSite[] {
@@ -153,7 +185,8 @@ export function findRefSteps(sites: readonly TaskSite[], budget: Budget): StepSi
       if (!isObject(step) || step.ref == null) return
       const found: StepSite = { site, index, path: `${site.path}.steps[${index}]`, step }
       const params = isObject(step.ref) ? step.ref.params : undefined
-      if (Array.isArray(params)) found.resolverParams = substituteParams(params, [site.propagated, site.task], budget)
+      // Only the task's params, as the TaskRun sees them: Tekton's pipeline pass leaves `ref.params` alone.
+      if (Array.isArray(params)) found.resolverParams = substituteParams(params, [site.task], budget)
       out.push(found)
     })
   }

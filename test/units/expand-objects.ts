@@ -10,6 +10,7 @@ import { spliceObject } from '../../src/pipeline/splice.ts'
 import { provenanceAnnotation } from '../../src/steps/expansion.ts'
 import { limits } from '../../src/limits/limits.ts'
 import type { KubeObject } from '../../src/types/k8s.ts'
+import { LayeredCatalog } from '../../src/resolution/layered.ts'
 import { catalogOf, clusterCatalogOf, expand, expandWith, pipelineRun, pipelineStepsOf, stepAction, stepOf, stepsOf, taskRun } from '../helpers/catalog.ts'
 
 const echo = stepAction('echo', { image: 'alpine', args: ['$(params.msg)'], params: [{ name: 'msg', default: 'hello' }] })
@@ -281,6 +282,99 @@ t.test('PipelineRun: tasks and finally with inline task specs', async (t) => {
       'spec.pipelineSpec.finally[0].taskSpec.steps[0]',
     ],
   )
+})
+
+t.test("PipelineRun: a pipeline task's param shadows the pipeline's keys of its name only, as Tekton's propagateParams does", async (t) => {
+  const arrays = stepAction('arrays', { image: 'alpine', args: ['$(params.xs[*])'], params: [{ name: 'xs', type: 'array' }] })
+  const objects = stepAction('objects', {
+    image: 'alpine',
+    args: ['$(params.o.a)', '$(params.o.b)'],
+    params: [{ name: 'o', type: 'object', properties: { a: {}, b: {} }, default: { a: 'SA-a', b: 'SA-b' } }],
+  })
+  const obj = pipelineRun({
+    params: [
+      { name: 'arr', type: 'array', default: ['P0', 'P1', 'P2'] },
+      { name: 'o', type: 'object', properties: { a: {}, b: {} }, default: { a: 'P-a', b: 'P-b' } },
+      { name: 's', default: 'S' },
+    ],
+    tasks: [
+      {
+        name: 'array',
+        params: [{ name: 'arr', value: ['T0'] }],
+        taskSpec: {
+          params: [{ name: 'arr', type: 'array' }],
+          steps: [
+            // An element is not a key the task param spells: the pipeline's stays.
+            { name: 'element', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.arr[0])' }] },
+            { name: 'whole', ref: { name: 'arrays' }, params: [{ name: 'xs', value: '$(params.arr[*])' }] },
+          ],
+        },
+      },
+      {
+        name: 'object',
+        params: [{ name: 'o', value: { a: 'T-a' } }],
+        taskSpec: {
+          params: [{ name: 'o', type: 'object', properties: { a: {}, b: {} }, default: { a: 'TD-a', b: 'TD-b' } }],
+          steps: [
+            // A member the task's value lacks stays the pipeline's; the whole object is the task's value as passed.
+            { name: 'member', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.o.a)/$(params.o.b)' }] },
+            { name: 'whole', ref: { name: 'objects' }, params: [{ name: 'o', value: '$(params.o[*])' }] },
+          ],
+        },
+      },
+      {
+        name: 'retyped',
+        params: [{ name: 's', value: ['a', 'b'] }],
+        taskSpec: {
+          params: [{ name: 's', type: 'array' }],
+          steps: [
+            // The pipeline's string key takes the string part of an array: "".
+            { name: 'as-string', ref: { name: 'echo' }, params: [{ name: 'msg', value: '<$(params.s)>' }] },
+            { name: 'as-array', ref: { name: 'arrays' }, params: [{ name: 'xs', value: '$(params.s[*])' }] },
+          ],
+        },
+      },
+    ],
+  })
+  const e = await expandWith(obj, catalogOf(echo, arrays, objects))
+  t.strictSame(e.problems, [])
+  t.strictSame(
+    pipelineStepsOf(e, 0).map((s) => s.args),
+    [['P0'], ['T0']],
+  )
+  t.strictSame(
+    pipelineStepsOf(e, 1).map((s) => s.args),
+    [['T-a/P-b'], ['T-a', 'SA-b']],
+  )
+  t.strictSame(
+    pipelineStepsOf(e, 2).map((s) => s.args),
+    [['<>'], ['a', 'b']],
+  )
+})
+
+t.test("PipelineRun: a step's resolver params see the task's params only, as the TaskRun does", async (t) => {
+  const layered = new LayeredCatalog(
+    [{ catalog: clusterCatalogOf({ ...echo, metadata: { name: 'echo-t' } }, { ...echo, metadata: { name: 'echo-p' } }), origin: 'the cluster' }],
+    {
+      shared: [],
+    },
+  )
+  const ref = {
+    resolver: 'cluster',
+    params: [
+      { name: 'kind', value: 'stepaction' },
+      { name: 'name', value: '$(params.which)' },
+      { name: 'namespace', value: 'default' },
+    ],
+  }
+  const obj = pipelineRun({
+    params: [{ name: 'which', default: 'echo-p' }],
+    tasks: [{ name: 't', taskSpec: { params: [{ name: 'which', default: 'echo-t' }], steps: [{ name: 's', ref }] } }],
+  })
+  const e = await expandWith(obj, layered)
+  t.strictSame(e.problems, [])
+  // Tekton's pipeline pass leaves ref.params alone; the TaskRun fills them from the task's default.
+  t.match(e.expanded, [{ definition: 'default/echo-t' }])
 })
 
 t.test('PipelineRun: array and object pipeline params', async (t) => {
