@@ -12,6 +12,7 @@ import type { StepAction, StepActionSpec } from '../types/tekton.ts'
 import { checkStepActionSchema } from './schema.ts'
 import { defaultStepActionSpec } from './defaults.ts'
 import { validateStepActionSpec } from './validate.ts'
+import { decodedAsTekton } from './go-decoded.ts'
 
 /** Where a definition came from: a directory, the cluster's API, or one of Tekton's remote resolvers. */
 export type SourceKind = 'directory' | 'cluster' | 'git' | 'http' | 'bundles'
@@ -63,19 +64,26 @@ export function isStepActionDocument(doc: unknown): boolean {
 
 /** Validates a StepAction exactly as Tekton's admission would: schema, defaults, then semantic rules. */
 export function validateStepAction(doc: unknown): Problem[] {
-  // Size and depth first: the schema check and every rule after it walk the whole document.
-  const measured = checkSizeAndDepth(doc, '', 'the StepAction')
-  if (measured.length > 0) return measured
-  const counted = checkDefinitionLimits(doc)
-  if (counted.length > 0) return counted
-  const structural = checkStepActionSchema(doc)
-  if (structural.length > 0) return structural
-  const sa = doc as StepAction
-  return validateStepActionSpec(defaultStepActionSpec(sa.spec ?? {}), sa.apiVersion ?? '')
+  return checked(doc).problems
 }
 
-export function toDefinition(doc: StepAction, source: DefinitionSource): Definition {
-  const problems = validateStepAction(doc)
+/** The document as Tekton decodes it (go-decoded.ts), once its size and depth allow walking it, and its problems. */
+function checked(doc: unknown): { decoded: unknown; problems: Problem[] } {
+  // Size and depth first: decoding, the schema check and every rule after them walk the whole document.
+  const measured = checkSizeAndDepth(doc, '', 'the StepAction')
+  if (measured.length > 0) return { decoded: doc, problems: measured }
+  const decoded = decodedAsTekton(doc)
+  const counted = checkDefinitionLimits(decoded)
+  if (counted.length > 0) return { decoded, problems: counted }
+  const structural = checkStepActionSchema(decoded)
+  if (structural.length > 0) return { decoded, problems: structural }
+  const sa = decoded as StepAction
+  return { decoded, problems: validateStepActionSpec(defaultStepActionSpec(sa.spec ?? {}), sa.apiVersion ?? '') }
+}
+
+export function toDefinition(written: StepAction, source: DefinitionSource): Definition {
+  const { decoded, problems } = checked(written)
+  const doc = decoded as StepAction
   const meta = doc.metadata ?? {}
   const rawSpec = typeof doc.spec === 'object' && doc.spec !== null ? doc.spec : {}
   const definition: Definition = {

@@ -209,7 +209,8 @@ t.test('toDefinition keeps an invalid StepAction with its problems and never thr
     { kind: 'StepAction', metadata: 'x', spec: 'y' },
     { kind: 'StepAction', apiVersion: 7, metadata: { name: 5, namespace: 6 }, spec: [1, 2] },
     { kind: 'StepAction', metadata: { name: 'p' }, spec: { params: 'all of them', results: [null], env: [7] } },
-    { kind: 'StepAction', apiVersion: 'tekton.dev/v1beta1', metadata: { name: 'x' }, spec: { image: 'i', params: [{ name: 'o', properties: { k: null } }] } },
+    // A null property is a property of no type, as Go decodes it (go-decoded.ts); a string is no property at all.
+    { kind: 'StepAction', apiVersion: 'tekton.dev/v1beta1', metadata: { name: 'x' }, spec: { image: 'i', params: [{ name: 'o', properties: { k: 'x' } }] } },
   ]
   for (const w of weird) {
     let d: ReturnType<typeof toDefinition> | undefined

@@ -5,9 +5,9 @@
 // paths are ours and name the exact element.
 
 import t from 'tap'
-import { validateStepAction } from '../../src/definitions/definition.ts'
+import { toDefinition, validateStepAction } from '../../src/definitions/definition.ts'
 import type { Problem } from '../../src/problems/problem.ts'
-import type { ParamSpec, StepActionSpec } from '../../src/types/tekton.ts'
+import type { ParamSpec, StepAction, StepActionSpec } from '../../src/types/tekton.ts'
 
 function check(spec: StepActionSpec, apiVersion = 'tekton.dev/v1beta1'): Problem[] {
   return validateStepAction({ apiVersion, kind: 'StepAction', metadata: { name: 'sa' }, spec })
@@ -433,4 +433,41 @@ t.test('unrelated problems are all reported together', (t) => {
     ],
   )
   t.end()
+})
+
+t.test('null is no value, as Go decodes it for Tekton: a StepAction with empty YAML keys is valid and reads as written without them', async (t) => {
+  const written = {
+    apiVersion: 'tekton.dev/v1beta1',
+    kind: 'StepAction',
+    metadata: { name: 'sa', labels: { team: null }, annotations: null },
+    spec: {
+      description: null,
+      image: 'alpine',
+      script: null,
+      command: ['echo', null],
+      env: [{ name: 'A', value: null }],
+      securityContext: null,
+      params: [
+        { name: 'req', description: null, default: null },
+        { name: 'opts', type: 'object', properties: { k: null }, default: { k: null } },
+        { name: 'list', type: 'array', default: ['x', null] },
+      ],
+      results: [{ name: 'out', description: null }],
+    },
+  }
+  t.strictSame(validateStepAction(written), [])
+  const d = toDefinition(written as unknown as StepAction, { kind: 'git', location: 'git+https://example.test/repo@abc#sa.yaml' })
+  t.strictSame(d.problems, [])
+  t.strictSame(d.spec.command, ['echo', ''], 'a null element of a list of strings is ""')
+  t.equal(d.spec.script, undefined, 'a null field is absent')
+  t.strictSame(d.spec.env, [{ name: 'A' }])
+  t.equal('securityContext' in d.spec, false)
+  t.match(d.spec.params, [
+    { name: 'req', type: 'string' },
+    { name: 'opts', type: 'object', properties: { k: { type: 'string' } }, default: { k: '' } },
+    { name: 'list', type: 'array', default: ['x', ''] },
+  ])
+  t.equal(d.spec.params?.[0]?.default, undefined, 'a null default is no default: the param is required')
+  // What null does not excuse is still refused: a required field has no value either way.
+  t.match(validateStepAction({ ...written, spec: { ...written.spec, image: null } }), [{ path: 'spec.image', message: /missing field/ }])
 })
