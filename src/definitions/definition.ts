@@ -81,10 +81,23 @@ function checked(doc: unknown): { decoded: unknown; problems: Problem[] } {
   return { decoded, problems: validateStepActionSpec(defaultStepActionSpec(sa.spec ?? {}), sa.apiVersion ?? '') }
 }
 
+/**
+ * What is validated of a fetched StepAction: Tekton dry-run creates it under
+ * a generated name in the run's namespace (DryRunValidate), so whatever name
+ * and namespace it was written with, even none, never fail it.
+ */
+function asDryRun(doc: StepAction): StepAction {
+  const meta = isJsonObject(doc.metadata) ? doc.metadata : {}
+  const { name: _name, namespace: _namespace, ...rest } = meta
+  return { ...doc, metadata: { ...rest, name: 'dry-run' } }
+}
+
 export function toDefinition(written: StepAction, source: DefinitionSource): Definition {
-  const { decoded, problems } = checked(written)
+  const fetched = remoteKinds.has(source.kind) && isJsonObject(written)
+  const { decoded, problems } = checked(fetched ? asDryRun(written) : written)
   const doc = decoded as StepAction
-  const meta = doc.metadata ?? {}
+  // Named as written all the same: a fetched definition is known by where it was fetched from (definitionId).
+  const meta = (fetched ? written.metadata : doc.metadata) ?? {}
   const rawSpec = typeof doc.spec === 'object' && doc.spec !== null ? doc.spec : {}
   const definition: Definition = {
     name: typeof meta.name === 'string' ? meta.name : '',

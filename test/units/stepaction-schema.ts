@@ -285,3 +285,22 @@ spec:
   t.not(reordered.digest, swapped.digest, 'list order matters')
   t.end()
 })
+
+t.test("a fetched StepAction's name and namespace do not make it invalid: Tekton dry-run creates it under a name of its own", (t) => {
+  const spec = { image: 'alpine', command: ['true'] }
+  const metas: unknown[] = [undefined, {}, { name: 'MyStep' }, { name: 'x'.repeat(64) }, { name: 'ok', namespace: 'Bad_NS' }]
+  for (const metadata of metas) {
+    const doc = { apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', ...(metadata === undefined ? {} : { metadata }), spec } as StepAction
+    const fetched = toDefinition(doc, { kind: 'http', location: 'https://example.test/sa.yaml' })
+    t.strictSame(fetched.problems, [], `fetched: ${JSON.stringify(metadata)}`)
+    t.equal(fetched.name, typeof (metadata as { name?: unknown } | undefined)?.name === 'string' ? (metadata as { name: string }).name : '', 'named as written')
+    const read = toDefinition(doc, { kind: 'directory', location: '/catalog/sa.yaml' })
+    t.ok(read.problems.length > 0, `from a directory, a file Tekton would not accept applied: ${JSON.stringify(metadata)}`)
+  }
+  // Everything else about it is still checked.
+  t.match(
+    toDefinition({ apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', spec: { command: ['true'] } } as StepAction, { kind: 'git', location: 'g' }).problems,
+    [{ path: 'spec.image' }],
+  )
+  t.end()
+})
