@@ -10,6 +10,7 @@ import {
   extractExpressions,
   extractVariables,
   type Reference,
+  scanReferencesAsPattern,
   scanReferencesFor,
   trimArrayIndex,
   variablesOf,
@@ -55,12 +56,21 @@ function typeInvalid(field: Field): Problem {
   return problem(field.path, `variable type invalid in ${quoteValue(field.value)}`)
 }
 
+/**
+ * The text without the leading white space Go's strings.TrimSpace removes
+ * (unicode.IsSpace): JavaScript's trim also takes a byte order mark, which Go
+ * keeps, and leaves U+0085, which Go takes.
+ */
+function goTrimStart(s: string): string {
+  return s.replace(/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/, '')
+}
+
 function checkScript(spec: StepActionSpec): Problem[] {
   const out: Problem[] = []
   const script = spec.script
   if (script === undefined || script === '') return out
   if ((spec.command?.length ?? 0) > 0) out.push(problem('spec.script', 'script cannot be used with command'))
-  if (script.trim().startsWith('#!win')) {
+  if (goTrimStart(script).startsWith('#!win')) {
     out.push(problem('spec.script', 'windows script support requires "enable-api-fields" feature gate to be "alpha" but it is "beta"'))
   }
   const refs = extractVariables(script, 'params')
@@ -182,7 +192,7 @@ function checkResults(spec: StepActionSpec, results: StepResult[]): Problem[] {
   if (spec.script !== undefined) {
     const field: Field = { path: 'spec.script', value: spec.script, kind: 'script' }
     for (const prefix of ['step.results', 'results']) {
-      const p = unknownVariables(field, prefix, names)
+      const p = unknownVariables(field, prefix, names, scanReferencesAsPattern(field.value, prefix))
       if (p) out.push(p)
     }
   }

@@ -86,6 +86,36 @@ export function scanReferences(text: string, prefix: string): Reference[] {
 }
 
 /**
+ * scanReferences with `prefix` read as Tekton's regular expression reads it:
+ * Tekton writes the prefix into its pattern unescaped, so each `.` of a
+ * dotted prefix (`step.results`) matches any one character but a newline:
+ * `$(step-results.x.path)` is a reference to it too.
+ */
+export function scanReferencesAsPattern(text: string, prefix: string): Reference[] {
+  const dot = prefix.indexOf('.')
+  if (dot < 0) return scanReferences(text, prefix)
+  const head = `$(${prefix.slice(0, dot)}`
+  const out: Reference[] = []
+  if (!text.includes(head)) return out
+  const t = new Terminators(text)
+  let at = text.indexOf(head)
+  while (at >= 0) {
+    // The rest of the prefix, a `.` standing for one character (a code point, as Go's regexp reads UTF-8).
+    let j = at + head.length
+    for (let k = dot; k < prefix.length && j >= 0; k++) {
+      if (j >= text.length) j = -1
+      else if (prefix[k] !== '.') j = text[j] === prefix[k] ? j + 1 : -1
+      else if (text[j] === '\n') j = -1
+      else j += (text.codePointAt(j) ?? 0) > 0xffff ? 2 : 1
+    }
+    const ref = j < 0 ? undefined : matchAt(text, at, j, t)
+    if (ref !== undefined) out.push(ref)
+    at = text.indexOf(head, ref === undefined ? at + 1 : ref.end)
+  }
+  return out
+}
+
+/**
  * scanReferences(text, base + name) for every name of `names` at once, in
  * one pass: what validation needs to check the keys of every object param
  * in a field without reading the field once per param. Names are object

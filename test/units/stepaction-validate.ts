@@ -83,6 +83,9 @@ t.test('a #!win script needs the alpha feature gate (section 3)', (t) => {
   t.strictSame(check({ image: 'mcr/win', script: '#!win powershell.exe -File\nWrite-Host hi' }), win)
   t.strictSame(check({ image: 'mcr/win', script: '\n  \t#!win pwsh' }), win, 'leading whitespace is trimmed first')
   t.strictSame(check({ image: 'alpine', script: '#!/bin/sh\n#!win' }), [], 'only a leading #!win counts')
+  // Trimmed as Go's strings.TrimSpace trims: a byte order mark stays, U+0085 (NEL) goes.
+  t.strictSame(check({ image: 'mcr/win', script: '\uFEFF#!win pwsh' }), [], 'a byte order mark before it is not space to Go')
+  t.strictSame(check({ image: 'mcr/win', script: '\u0085#!win pwsh' }), win, 'NEL is')
   t.end()
 })
 
@@ -359,6 +362,12 @@ t.test('results referenced in a script must be declared (section 3)', (t) => {
     [nonExistent('spec.script', 'echo > $(step.results.nope.path)')],
     '$(step.results.x.path)',
   )
+  t.strictSame(
+    check({ image: 'i', script: 'echo > $(step-results.x.path)', results }),
+    [nonExistent('spec.script', 'echo > $(step-results.x.path)')],
+    "Tekton's pattern takes the prefix's dot for any character: $(step-results.…) is checked as a step result",
+  )
+  t.strictSame(check({ image: 'i', script: 'echo > $(step\nresults.x.path)', results }), [], 'but not a newline')
   t.strictSame(
     check({ image: 'i', script: 'echo > $(step.results.nope.path); echo > $(results.nope.path)' }),
     [nonExistent('spec.script', 'echo > $(step.results.nope.path); echo > $(results.nope.path)')],
