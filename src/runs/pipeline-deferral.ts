@@ -77,8 +77,13 @@ function known(site: TaskSite, name: string): boolean {
  */
 export function deferBeforeExpansion(site: TaskSite, refSteps: readonly Step[]): string | undefined {
   const later = new Set([...(site.pipelineParams ?? [])].filter(([n, type]) => type !== 'string' && !known(site, n)).map(([n]) => n))
+  const referencing = referencingDefaults(site)
   for (const step of refSteps) {
     for (const text of stringsOf(paramsOf(step.params).map((p) => p.value))) {
+      const fromDefault = paramReference(text, referencing)
+      if (fromDefault !== undefined) {
+        return `a step param uses task param ${JSON.stringify(fromDefault)}, whose default holds a reference only the TaskRun fills`
+      }
       const result = text.includes('$(tasks.') ? scanPlainReferences(text).find((r) => r.startsWith('tasks.')) : undefined
       if (result !== undefined) return `a step param uses $(${result}), which Tekton fills in while the PipelineRun runs`
       const pipelineParam = paramReference(text, later)
@@ -88,6 +93,22 @@ export function deferBeforeExpansion(site: TaskSite, refSteps: readonly Step[]):
     }
   }
   return undefined
+}
+
+/**
+ * The task params whose default the steps see (TaskSite.defaultsUsed) and
+ * that holds a reference. Tekton fills a task's defaults in only in the
+ * TaskRun it creates, after its pipeline pass: a `$(context.pipelineRun.…)`,
+ * `$(tasks.…)`, `$(workspaces.…)` or `$(params.…)` written there stays as
+ * written, or is filled as a TaskRun fills it. Spliced at the PipelineRun's
+ * admission, it would be in the step's fields for the pipeline pass to fill.
+ */
+function referencingDefaults(site: TaskSite): ReadonlySet<string> {
+  const used = new Set(site.defaultsUsed ?? [])
+  const out = new Set<string>()
+  if (used.size === 0) return out
+  for (const p of site.declared) if (used.has(p.name) && stringsOf(p.default).some((text) => text.includes('$('))) out.add(p.name)
+  return out
 }
 
 /**

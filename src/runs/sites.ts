@@ -36,6 +36,12 @@ export interface TaskSite {
    * passes), known at admission or not. Unset for a TaskRun.
    */
   pipelineParams?: ReadonlyMap<string, ParamType>
+  /**
+   * A pipeline task's: the task params whose default its steps see, as the
+   * TaskRun Tekton creates fills them in, after the pipeline pass. Unset for
+   * a TaskRun.
+   */
+  defaultsUsed?: readonly string[]
 }
 
 export interface StepSite {
@@ -113,7 +119,9 @@ function taskSiteForPipelineTask(
   const path = `spec.pipelineSpec.${String(segments[2])}[${String(segments[3])}].taskSpec`
   const shadowed = new Set(passed.map((p) => p.name))
   const propagatedParams = new Map([...pipelineParams].filter(([n]) => !shadowed.has(n)))
-  return { path, segments, taskSpec, propagated, task, runtimeParams: [...atRunTime], declared, pipelineParams: propagatedParams }
+  // A task default reaches a step only for a name neither the pipeline task passes nor a pipeline param propagates.
+  const defaultsUsed = declared.filter((p) => p.default !== undefined && !shadowed.has(p.name) && !pipelineParams.has(p.name)).map((p) => p.name)
+  return { path, segments, taskSpec, propagated, task, runtimeParams: [...atRunTime], declared, pipelineParams: propagatedParams, defaultsUsed }
 }
 
 /**

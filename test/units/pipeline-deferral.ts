@@ -82,6 +82,45 @@ t.test("a definition's own $(context.pipelineRun.…) or pipeline param: left fo
   )
 })
 
+t.test("a task default holding a reference: left for the TaskRun, which fills it after Tekton's pipeline pass", async (t) => {
+  const obj = pipelineRun({
+    params: [{ name: 'shared', default: 'pipeline' }],
+    tasks: [
+      {
+        name: 'ctx',
+        taskSpec: {
+          params: [{ name: 'run', default: '$(context.pipelineRun.name)' }],
+          steps: [{ name: 's', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.run)' }] }],
+        },
+      },
+      // The pipeline's value reaches the step before any default would: nothing waits.
+      {
+        name: 'propagated',
+        taskSpec: {
+          params: [{ name: 'shared', default: '$(context.pipelineRun.name)' }],
+          steps: [{ name: 's', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.shared)' }] }],
+        },
+      },
+      {
+        name: 'passed',
+        params: [{ name: 'run', value: 'given' }],
+        taskSpec: {
+          params: [{ name: 'run', default: '$(context.pipelineRun.name)' }],
+          steps: [{ name: 's', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.run)' }] }],
+        },
+      },
+    ],
+  })
+  const e = await splice(obj)
+  t.same(e.problems, [])
+  t.same(e.warnings, [
+    'spec.pipelineSpec.tasks[0] (task "ctx"): steps left for the TaskRun Tekton creates, expanded when it is admitted: a step param uses task param "run", whose default holds a reference only the TaskRun fills',
+  ])
+  t.match(pipelineStepsOf(e, 0)[0], { ref: { name: 'echo' } }, 'left as written')
+  t.strictSame(pipelineStepsOf(e, 1)[0]?.args, ['pipeline'])
+  t.strictSame(pipelineStepsOf(e, 2)[0]?.args, ['given'])
+})
+
 t.test('values Tekton fills in as strings are exact at PipelineRun admission: expanded', async (t) => {
   const obj = pipelineRun({
     params: [{ name: 'ctx', default: '$(context.pipelineRun.name)' }],
