@@ -26,6 +26,12 @@ export interface TaskSite {
   propagated: Replacements
   /** Task params over their defaults; params known only at run time are absent, so their references stay for Tekton. */
   task: Replacements
+  /**
+   * The task's params as the TaskRun sees them, for resolver params, where
+   * `task` leaves out names Tekton's pipeline pass fills first; unset when
+   * it is `task`.
+   */
+  resolverTask?: Replacements
   /** Names of task params whose value is known only at run time. */
   runtimeParams: string[]
   /** The task's declared params, defaulted: the type and keys of a value known only at run time. */
@@ -121,7 +127,36 @@ function taskSiteForPipelineTask(
   const propagatedParams = new Map([...pipelineParams].filter(([n]) => !shadowed.has(n)))
   // A task default reaches a step only for a name neither the pipeline task passes nor a pipeline param propagates.
   const defaultsUsed = declared.filter((p) => p.default !== undefined && !shadowed.has(p.name) && !pipelineParams.has(p.name)).map((p) => p.name)
-  return { path, segments, taskSpec, propagated, task, runtimeParams: [...atRunTime], declared, pipelineParams: propagatedParams, defaultsUsed }
+  // A pipeline param whose value is known only at run time is filled in by the pipeline pass, before the TaskRun's
+  // defaults could be: its references in step params stay for that pass, whatever the task declares. Resolver params
+  // never see that pass (findRefSteps): for them the TaskRun's table stands.
+  const laterFromPipeline = [...propagatedParams.keys()].filter((n) => !knownIn(propagated, n))
+  const stepTask = laterFromPipeline.length === 0 ? task : withoutParams(task, laterFromPipeline, budget)
+  return {
+    path,
+    segments,
+    taskSpec,
+    propagated,
+    task: stepTask,
+    ...(stepTask === task ? {} : { resolverTask: task }),
+    runtimeParams: [...atRunTime],
+    declared,
+    pipelineParams: propagatedParams,
+    defaultsUsed,
+  }
+}
+
+function knownIn(r: Replacements, name: string): boolean {
+  const key = `params.${name}`
+  return r.strings.has(key) || r.arrays.has(key) || r.objects.has(key)
+}
+
+/** A copy of `r` without the keys of `names`. */
+function withoutParams(r: Replacements, names: readonly string[], budget: Budget): Replacements {
+  const copy = replacementsFromParams([])
+  mergeInto(copy, r, budget)
+  forgetParams(copy, names)
+  return copy
 }
 
 /**
@@ -194,7 +229,7 @@ export function findRefSteps(sites: readonly TaskSite[], budget: Budget): StepSi
       const found: StepSite = { site, index, path: `${site.path}.steps[${index}]`, step }
       const params = isObject(step.ref) ? step.ref.params : undefined
       // Only the task's params, as the TaskRun sees them: Tekton's pipeline pass leaves `ref.params` alone.
-      if (Array.isArray(params)) found.resolverParams = substituteParams(params, [site.task], budget)
+      if (Array.isArray(params)) found.resolverParams = substituteParams(params, [site.resolverTask ?? site.task], budget)
       out.push(found)
     })
   }

@@ -6,6 +6,7 @@
 
 import t from 'tap'
 import { spliceObject } from '../../src/pipeline/splice.ts'
+import { LayeredCatalog } from '../../src/resolution/layered.ts'
 import { formatProblem } from '../../src/problems/problem.ts'
 import type { KubeObject } from '../../src/types/k8s.ts'
 import { catalogOf, clusterCatalogOf, pipelineRun, pipelineStepsOf, stepAction, stepOf } from '../helpers/catalog.ts'
@@ -119,6 +120,61 @@ t.test("a task default holding a reference: left for the TaskRun, which fills it
   t.match(pipelineStepsOf(e, 0)[0], { ref: { name: 'echo' } }, 'left as written')
   t.strictSame(pipelineStepsOf(e, 1)[0]?.args, ['pipeline'])
   t.strictSame(pipelineStepsOf(e, 2)[0]?.args, ['given'])
+})
+
+t.test('a pipeline param known only at run time stays for the pipeline pass, over a task default of its name', async (t) => {
+  const obj = pipelineRun(
+    {
+      params: [{ name: 'x' }],
+      tasks: [
+        {
+          name: 't',
+          taskSpec: {
+            params: [{ name: 'x', default: 'task default' }],
+            steps: [{ name: 's', ref: { name: 'echo' }, params: [{ name: 'msg', value: '$(params.x)' }] }],
+          },
+        },
+      ],
+    },
+    [{ name: 'x', value: '$(context.pipelineRun.name)' }],
+  )
+  const e = await splice(obj)
+  t.same(e.problems, [])
+  // Tekton's pipeline pass puts the run's value there first (and fills the context in); the TaskRun's default never applies.
+  t.strictSame(pipelineStepsOf(e, 0)[0]?.args, ['$(params.x)'])
+  // A resolver param is filled only in the TaskRun, which knows the task's default and not the pipeline's params.
+  const resolved = pipelineRun(
+    {
+      params: [{ name: 'which' }],
+      tasks: [
+        {
+          name: 't',
+          taskSpec: {
+            params: [{ name: 'which', default: 'echo' }],
+            steps: [
+              {
+                name: 's',
+                ref: {
+                  resolver: 'cluster',
+                  params: [
+                    { name: 'kind', value: 'stepaction' },
+                    { name: 'name', value: '$(params.which)' },
+                    { name: 'namespace', value: 'default' },
+                  ],
+                },
+              },
+            ],
+          },
+        },
+      ],
+    },
+    [{ name: 'which', value: '$(context.pipelineRun.name)' }],
+  )
+  const r = await spliceObject(resolved, 'default', {
+    catalog: new LayeredCatalog([{ catalog: clusterCatalogOf(echo), origin: 'the cluster' }], { shared: [] }),
+  })
+  t.same(r.problems, [])
+  t.match(r.expanded, [{ definition: 'default/echo' }])
 })
 
 t.test('values Tekton fills in as strings are exact at PipelineRun admission: expanded', async (t) => {
