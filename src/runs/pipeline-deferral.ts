@@ -15,8 +15,8 @@ import { isJsonObject as isObject } from '../json/values.ts'
 import { deferredTarget, runtimeObjectKeys } from '../steps/params.ts'
 import type { Step, StepActionSpec } from '../types/tekton.ts'
 import { parseParamValue } from '../variables/param-value.ts'
-import { applyLayers } from '../variables/replacements.ts'
-import { isWholeReference, scanPlainReferences, scanReferences, trimArrayIndex } from '../variables/scan.ts'
+import { applyLayers, paramKeys } from '../variables/replacements.ts'
+import { isWholeReference, scanIndexed, scanPlainReferences, scanReferences, trimArrayIndex } from '../variables/scan.ts'
 import { paramsOf } from './pipeline-params.ts'
 import type { TaskSite } from './sites.ts'
 
@@ -154,12 +154,13 @@ function replacedByPipelinePass(text: string, site: TaskSite, own: ReadonlySet<s
 }
 
 /**
- * Why a step that gives one of the definition's object params a task param
- * known only at run time (a task result reaching the task) cannot be spliced
- * before its TaskRun: the definition reads a key of that param the task
- * param neither declares nor defaults. Tekton merges the run-time object
- * over the StepAction's default key by key, so whether such a key comes from
- * the result, from the default, or from neither is known only then.
+ * Why a step that gives one of the definition's array or object params a
+ * task param known only at run time (a task result reaching the task) cannot
+ * be spliced before its TaskRun: the definition reads an element of the
+ * array by index, or a key of the object the task param neither declares nor
+ * defaults. Tekton merges the run-time value over the StepAction's default
+ * element by element or key by key, so whether it comes from the result,
+ * from the default, or from neither is known only then.
  */
 export function deferForRuntimeObject(step: Step, spec: StepActionSpec, site: TaskSite): string | undefined {
   if (site.runtimeParams.length === 0) return undefined
@@ -167,10 +168,22 @@ export function deferForRuntimeObject(step: Step, spec: StepActionSpec, site: Ta
   const given = paramsOf(step.params).filter((p) => typeof p.value === 'string' && isWholeReference(p.value))
   if (given.length === 0) return undefined
   const objects = new Map((spec.params ?? []).filter((s) => s.type === 'object').map((s) => [s.name, s]))
+  const arrays = new Map((spec.params ?? []).filter((s) => s.type === 'array').map((s) => [s.name, s]))
   const layers = [site.propagated, site.task]
   // The definition's object params given a run-time value, and the task param each is given.
   const targets = new Map<string, string>()
   for (const p of given) {
+    const array = arrays.get(p.name)
+    if (array !== undefined) {
+      // How many elements a run-time array has is known only then: an element the definition reads may be the
+      // value's, the default's (Tekton keeps the default's element keys under a shorter value) or none.
+      const target = deferredTarget(applyLayers(parseParamValue(p.value), layers), array, site.declared, site.runtimeParams)
+      const element = target === undefined ? undefined : elementRead(spec, p.name)
+      if (element !== undefined) {
+        return `array param ${JSON.stringify(p.name)} gets $(params.${target}[*]) only at run time, and the definition reads its element ${element}`
+      }
+      continue
+    }
     const own = objects.get(p.name)
     const target = own === undefined ? undefined : deferredTarget(applyLayers(parseParamValue(p.value), layers), own, site.declared, site.runtimeParams)
     if (target !== undefined) targets.set(p.name, target)
@@ -187,6 +200,20 @@ export function deferForRuntimeObject(step: Step, spec: StepActionSpec, site: Ta
     // Short: a warning is cut at 256 characters, and the pipeline task's path and the reason for waiting come first.
     if (!keys.has(key)) {
       return `object param ${JSON.stringify(param)} gets $(params.${target}) only at run time, and the definition reads key ${JSON.stringify(key)}, which task param ${JSON.stringify(target)} does not declare`
+    }
+  }
+  return undefined
+}
+
+/** The first element of array param `name` the definition's fields read by index (`[2]`), in any spelling. */
+function elementRead(spec: StepActionSpec, name: string): string | undefined {
+  for (const [field, value] of Object.entries(spec)) {
+    if (field === 'params') continue
+    for (const text of stringsOf(value)) {
+      for (const base of paramKeys(name)) {
+        const use = scanIndexed(text, base).find((u) => u.digits !== '')
+        if (use !== undefined) return `[${use.digits}]`
+      }
     }
   }
   return undefined

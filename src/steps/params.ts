@@ -542,22 +542,16 @@ export function runtimeObjectKeys(taskParams: readonly ParamSpec[], target: stri
   return new Set([...Object.keys(declared?.properties ?? {}), ...(declaredDefault.type === 'object' ? Object.keys(declaredDefault.object) : [])])
 }
 
-function addDeferredReferences(r: Replacements, derived: Step, d: Deferred): void {
+function addDeferredReferences(r: Replacements, d: Deferred): void {
   const { spec, target } = d
   forgetParams(r, [spec.name])
   if (spec.type === 'array') {
     // Whole-array uses become `$(params.x[*])`, which Tekton expands when it is a whole command/args element, as ours was.
+    // An element read by index is not written: how many elements the value has is known only at run time, so such a
+    // definition leaves its pipeline task for the TaskRun (runs/pipeline-deferral.ts, deferForRuntimeObject).
     for (const key of paramKeys(spec.name)) {
       r.strings.set(key, `$(params.${target}[*])`)
       r.strings.set(`${key}[*]`, `$(params.${target}[*])`)
-    }
-    for (const text of substitutedTexts(derived)) {
-      for (const base of paramKeys(spec.name)) {
-        for (const use of scanIndexed(text, base)) {
-          // Only plain indexes: `[*]` and `[]` were set above, `[2*]` is not an index.
-          if (use.digits !== '' && use.expression.endsWith(`[${use.digits}])`)) r.strings.set(use.expression.slice(2, -1), `$(params.${target}[${use.digits}])`)
-        }
-      }
     }
     return
   }
@@ -672,7 +666,7 @@ export function resolveStepActionParams(
     if (p.fromDefault === true) continue
     addParamValue(r, p.name, p.value, budget, compiledParams.byName.get(p.name)?.keys, true, reads)
   }
-  for (const d of deferred) addDeferredReferences(r, derived, d)
+  for (const d of deferred) addDeferredReferences(r, d)
   const fromResults = stepResultReplacements(derived, provided, compiledParams)
   if (!(fromResults instanceof Map)) return { errors: [fromResults] }
   for (const [k, v] of fromResults) r.strings.set(k, v)
