@@ -27,9 +27,9 @@ export interface TaskSite {
   /** Task params over their defaults; params known only at run time are absent, so their references stay for Tekton. */
   task: Replacements
   /**
-   * The task's params as the TaskRun sees them, for resolver params, where
-   * `task` leaves out names Tekton's pipeline pass fills first; unset when
-   * it is `task`.
+   * The task's params as the TaskRun fills resolver params from them, where
+   * `task` leaves out names Tekton's pipeline pass fills first, or holds an
+   * empty object (resolverView); unset when it is `task`.
    */
   resolverTask?: Replacements
   /** Names of task params whose value is known only at run time. */
@@ -75,17 +75,38 @@ function taskSiteForTaskRun(tr: TaskRun, budget: Budget): TaskSite[] {
   if (!isObject(spec) || !isObject(spec.taskSpec)) return []
   const taskSpec = spec.taskSpec
   const taskParams = paramsOf(taskSpec.params).map(defaultParamSpec)
+  const task = taskReplacements(taskParams, paramsOf(spec.params), budget)
+  const forResolver = resolverView(task, budget)
   return [
     {
       path: 'spec.taskSpec',
       segments: ['spec', 'taskSpec'],
       taskSpec,
       propagated: replacementsFromParams([]),
-      task: taskReplacements(taskParams, paramsOf(spec.params), budget),
+      task,
+      ...(forResolver === task ? {} : { resolverTask: forResolver }),
       runtimeParams: [],
       declared: taskParams,
     },
   ]
+}
+
+/**
+ * The table Tekton fills a step's resolver params from: the task's, but
+ * that ApplyParameterSubstitutionInResolverParams merges object values
+ * member by member (extendObjectReplacements), so an empty object, default
+ * or passed, is no key there, where the step's params see it.
+ */
+function resolverView(task: Replacements, budget: Budget): Replacements {
+  const empty: string[] = []
+  task.objects.forEach((value, key) => {
+    if (Object.keys(value).length === 0) empty.push(key)
+  })
+  if (empty.length === 0) return task
+  const copy = replacementsFromParams([])
+  mergeInto(copy, task, budget)
+  for (const key of empty) copy.objects.delete(key)
+  return copy
 }
 
 function taskSiteForPipelineTask(
@@ -132,13 +153,14 @@ function taskSiteForPipelineTask(
   // never see that pass (findRefSteps): for them the TaskRun's table stands.
   const laterFromPipeline = [...propagatedParams.keys()].filter((n) => !knownIn(propagated, n))
   const stepTask = laterFromPipeline.length === 0 ? task : withoutParams(task, laterFromPipeline, budget)
+  const forResolver = resolverView(task, budget)
   return {
     path,
     segments,
     taskSpec,
     propagated,
     task: stepTask,
-    ...(stepTask === task ? {} : { resolverTask: task }),
+    ...(stepTask === forResolver ? {} : { resolverTask: forResolver }),
     runtimeParams: [...atRunTime],
     declared,
     pipelineParams: propagatedParams,

@@ -11,6 +11,8 @@ import { provenanceAnnotation } from '../../src/steps/expansion.ts'
 import { limits } from '../../src/limits/limits.ts'
 import type { KubeObject } from '../../src/types/k8s.ts'
 import { LayeredCatalog } from '../../src/resolution/layered.ts'
+import { findRefSteps, findTaskSites } from '../../src/runs/sites.ts'
+import { Budget } from '../../src/limits/budget.ts'
 import { catalogOf, clusterCatalogOf, expand, expandWith, pipelineRun, pipelineStepsOf, stepAction, stepOf, stepsOf, taskRun } from '../helpers/catalog.ts'
 
 const echo = stepAction('echo', { image: 'alpine', args: ['$(params.msg)'], params: [{ name: 'msg', default: 'hello' }] })
@@ -350,6 +352,31 @@ t.test("PipelineRun: a pipeline task's param shadows the pipeline's keys of its 
     pipelineStepsOf(e, 2).map((s) => s.args),
     [['<>'], ['a', 'b']],
   )
+})
+
+t.test('resolver params take an empty object as no value, as Tekton merges them member by member', async (t) => {
+  const ref = {
+    resolver: 'git',
+    params: [
+      { name: 'cfg', value: '$(params.o[*])' },
+      { name: 'full', value: '$(params.p[*])' },
+    ],
+  }
+  const run = taskRun(
+    {
+      params: [
+        { name: 'o', type: 'object', properties: {}, default: {} },
+        { name: 'p', type: 'object', properties: { k: {} }, default: { k: 'v' } },
+      ],
+      steps: [{ name: 's', ref, params: [{ name: 'msg', value: '$(params.o[*])' }] }],
+    },
+    [{ name: 'o', value: {} }],
+  )
+  const [step] = findRefSteps(findTaskSites(run, new Budget()), new Budget())
+  t.strictSame(step?.resolverParams, [
+    { name: 'cfg', value: '$(params.o[*])' },
+    { name: 'full', value: { k: 'v' } },
+  ])
 })
 
 t.test("PipelineRun: a step's resolver params see the task's params only, as the TaskRun does", async (t) => {
