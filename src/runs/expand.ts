@@ -10,7 +10,7 @@ import { inStepOrder, type Problem } from '../problems/problem.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
 import { checkMetadata } from '../steps/metadata.ts'
 import { checkReference, type Deferred, deferredWarnings, expandReference, type UnresolvedPolicy } from '../steps/reference.ts'
-import { deferBeforeExpansion, deferForDefinition, deferForRuntimeObject } from './pipeline-deferral.ts'
+import { deferBeforeExpansion, deferForDefinition, deferForRuntimeObject, leftForPipelinePass } from './pipeline-deferral.ts'
 import { checkStepShape } from '../steps/shape.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Step } from '../types/tekton.ts'
@@ -143,21 +143,26 @@ export function expandRun(
   const expandedSteps = new Map<TaskSite, Map<number, Step>>()
   const entries: ProvenanceEntry[] = [...prior]
   const deferred: Deferred[] = []
+  /** A task spec whose steps wait for the TaskRun Tekton creates: what can be checked now is. */
+  const leaveForTaskRun = (site: TaskSite, steps: readonly StepSite[], reason: string): void => {
+    for (const s of steps) {
+      const checked = checkReference(s.step, s.path, namespace, resolutions.get(stepReferenceKey(s, namespace)), options.unresolved)
+      if ('problems' in checked) problems.push(...checked.problems)
+      else if ('deferred' in checked) deferred.push(checked.deferred)
+    }
+    warnings.push(taskDeferredWarning(obj, site, reason))
+  }
   for (const [site, steps] of bySite(refSteps)) {
     const before = site.pipelineParams === undefined ? undefined : deferBeforeSplice(site, steps, namespace, resolutions)
     if (before !== undefined) {
-      // What can be checked now is; the rest waits for the TaskRun Tekton creates.
-      for (const s of steps) {
-        const checked = checkReference(s.step, s.path, namespace, resolutions.get(stepReferenceKey(s, namespace)), options.unresolved)
-        if ('problems' in checked) problems.push(...checked.problems)
-        else if ('deferred' in checked) deferred.push(checked.deferred)
-      }
-      warnings.push(taskDeferredWarning(obj, site, before))
+      leaveForTaskRun(site, steps, before)
       continue
     }
     const taskSteps = new Map<number, Step>()
     const taskEntries: ProvenanceEntry[] = []
     const taskWarnings: string[] = []
+    const taskProblems: Problem[] = []
+    const taskDeferred: Deferred[] = []
     for (const s of steps) {
       const result = expandReference(
         s.step,
@@ -173,12 +178,12 @@ export function expandRun(
         options.unresolved,
       )
       if ('problems' in result) {
-        problems.push(...result.problems)
+        taskProblems.push(...result.problems)
         continue
       }
       // Tekton resolves it when it reconciles the run; the other steps need not wait for it.
       if ('deferred' in result) {
-        deferred.push(result.deferred)
+        taskDeferred.push(result.deferred)
         continue
       }
       taskWarnings.push(...result.warnings)
@@ -191,6 +196,14 @@ export function expandRun(
         ...(s.resolverParams === undefined ? {} : { resolverParams: s.resolverParams }),
       })
     }
+    // Only a task with nothing to deny can still turn out not to be spliceable: its definitions left for the pipeline pass.
+    const after = site.pipelineParams === undefined || taskProblems.length > 0 ? undefined : leftForPipelinePass(site, taskSteps)
+    if (after !== undefined) {
+      leaveForTaskRun(site, steps, after)
+      continue
+    }
+    problems.push(...taskProblems)
+    deferred.push(...taskDeferred)
     warnings.push(...taskWarnings)
     if (taskSteps.size > 0) expandedSteps.set(site, taskSteps)
     entries.push(...taskEntries)

@@ -12,7 +12,7 @@
 // when it reaches the webhook. Exact or hands-off: never an approximation.
 
 import { isJsonObject as isObject } from '../json/values.ts'
-import { deferredTarget, runtimeObjectKeys } from '../steps/params.ts'
+import { deferredTarget, runtimeObjectKeys, substitutedTexts } from '../steps/params.ts'
 import type { Step, StepActionSpec } from '../types/tekton.ts'
 import { parseParamValue } from '../variables/param-value.ts'
 import { applyLayers, paramKeys } from '../variables/replacements.ts'
@@ -89,6 +89,31 @@ export function deferBeforeExpansion(site: TaskSite, refSteps: readonly Step[]):
       const pipelineParam = paramReference(text, later)
       if (pipelineParam !== undefined) {
         return `a step param uses ${site.pipelineParams?.get(pipelineParam) ?? ''} pipeline param ${JSON.stringify(pipelineParam)}, whose value is known only while the PipelineRun runs`
+      }
+    }
+  }
+  return undefined
+}
+
+/**
+ * Why a pipeline task's spliced steps cannot stand: the definition left a
+ * reference to one of its own params as written (a key no value gives, an
+ * index past the array) that Tekton's pipeline pass fills once spliced, with
+ * a pipeline param of the same name; natively the definition is resolved
+ * after that pass and the reference stays. The step's params were
+ * substituted with that pass's table before expansion, so a reference the
+ * table knows can only have come from the definition.
+ */
+export function leftForPipelinePass(site: TaskSite, steps: Iterable<[number, Step]>): string | undefined {
+  const table = site.propagated
+  for (const [, step] of steps) {
+    for (const text of substitutedTexts(step)) {
+      if (!text.includes('$(params')) continue
+      for (const ref of scanReferences(text, 'params')) {
+        const key = ref.form === 'dot' ? `params.${ref.name}` : ref.form === 'double' ? `params["${ref.name}"]` : `params['${ref.name}']`
+        if (table.strings.has(key) || table.objects.has(key) || table.arrays.has(trimArrayIndex(key))) {
+          return `step ${JSON.stringify(typeof step.name === 'string' ? step.name : '')}: the definition leaves $(${key}) as written, which the pipeline pass would fill once spliced`
+        }
       }
     }
   }

@@ -177,6 +177,38 @@ t.test('a pipeline param known only at run time stays for the pipeline pass, ove
   t.match(r.expanded, [{ definition: 'default/echo' }])
 })
 
+t.test('a reference the definition leaves as written, which the pipeline pass would fill once spliced: left for the TaskRun', async (t) => {
+  const cfg = stepAction('cfg', {
+    image: 'alpine',
+    args: ['$(params.cfg.a)', '$(params.cfg.b)'],
+    params: [{ name: 'cfg', type: 'object', properties: { a: {}, b: {} }, default: { a: 'd' } }],
+  })
+  const idx = stepAction('idx', { image: 'alpine', args: ['$(params.xs[0])', '$(params.xs[3])'], params: [{ name: 'xs', type: 'array', default: ['SA0'] }] })
+  const obj = pipelineRun({
+    params: [
+      { name: 'cfg', type: 'object', properties: { a: {}, b: {} }, default: { a: 'P-a', b: 'P-b' } },
+      { name: 'xs', type: 'array', default: ['P0', 'P1', 'P2', 'P3'] },
+    ],
+    tasks: [
+      // The step gives cfg no key b: the reference stays, and the pipeline's cfg.b would fill it.
+      { name: 'key', taskSpec: { steps: [{ name: 'k', ref: { name: 'cfg' }, params: [{ name: 'cfg', value: { a: 'x' } }] }] } },
+      // Index 3 is past the definition's own array: the pipeline's xs[3] would fill it.
+      { name: 'index', taskSpec: { steps: [{ name: 'i', ref: { name: 'idx' } }] } },
+    ],
+  })
+  const e = await spliceObject(obj, 'default', { catalog: catalogOf(cfg, idx) })
+  t.same(e.problems, [])
+  t.same(e.warnings, [
+    'spec.pipelineSpec.tasks[0] (task "key"): steps left for the TaskRun Tekton creates, expanded when it is admitted: step "k": the definition leaves $(params.cfg.b) as written, which the pipeline pass would fill once spliced',
+    'spec.pipelineSpec.tasks[1] (task "index"): steps left for the TaskRun Tekton creates, expanded when it is admitted: step "i": the definition leaves $(params.xs[3]) as written, which the pipeline pass would fill once spliced',
+  ])
+  t.equal(e.changed, false)
+  // No pipeline param of that name: the reference stays as written either way, and the task is spliced.
+  const alone = pipelineRun({ tasks: [{ name: 'index', taskSpec: { steps: [{ name: 'i', ref: { name: 'idx' } }] } }] })
+  const spliced = await spliceObject(alone, 'default', { catalog: catalogOf(cfg, idx) })
+  t.strictSame(pipelineStepsOf(spliced, 0)[0]?.args, ['SA0', '$(params.xs[3])'])
+})
+
 t.test('values Tekton fills in as strings are exact at PipelineRun admission: expanded', async (t) => {
   const obj = pipelineRun({
     params: [{ name: 'ctx', default: '$(context.pipelineRun.name)' }],
