@@ -41,6 +41,21 @@ function pipelineLevelReference(text: string): string | undefined {
   return scanPlainReferences(text).find((r) => pipelineLevel.some((p) => r.startsWith(p)))
 }
 
+/**
+ * `$(workspaces.<name>.bound)` for a workspace of the pipeline: its pass
+ * fills that with whether the PipelineRun binds the pipeline's workspace of
+ * that name, where the TaskRun, resolving the definition natively, fills it
+ * with the task's own workspace of that name, which the pipeline task may
+ * bind to another.
+ */
+function boundReference(text: string, site: TaskSite): string | undefined {
+  const names = site.pipelineWorkspaces
+  if (names === undefined || names.size === 0 || !text.includes('$(workspaces.')) return undefined
+  return scanPlainReferences(text).find(
+    (r) => r.startsWith('workspaces.') && r.endsWith('.bound') && names.has(r.slice('workspaces.'.length, -'.bound'.length)),
+  )
+}
+
 /** The param a `$(params.x…)`, `$(params["x"])` or `$(params['x'])` reference names. */
 function nameOf(ref: { form: string; name: string }): string {
   return ref.form === 'dot' ? (ref.name.split(/[.[]/)[0] ?? '') : ref.name
@@ -149,7 +164,7 @@ export function deferForDefinition(spec: StepActionSpec, site: TaskSite): string
   const own = new Set((spec.params ?? []).map((p) => p.name))
   for (const [field, value] of Object.entries(spec)) {
     for (const text of stringsOf(value)) {
-      const late = pipelineLevelReference(text)
+      const late = pipelineLevelReference(text) ?? boundReference(text, site)
       if (late !== undefined) return `the definition's ${field} uses $(${late}), which Tekton fills in only before the definition is resolved`
       const param = replacedByPipelinePass(text, site, own)
       if (param !== undefined) return `the definition's ${field} uses $(params.${param}), a pipeline param Tekton would fill in only once spliced`

@@ -48,6 +48,8 @@ export interface TaskSite {
    * a TaskRun.
    */
   defaultsUsed?: readonly string[]
+  /** A pipeline task's: the names whose `$(workspaces.<name>.bound)` Tekton's pipeline pass fills in. */
+  pipelineWorkspaces?: ReadonlySet<string>
 }
 
 export interface StepSite {
@@ -224,11 +226,15 @@ function taskSitesForPipelineRun(pr: PipelineRun, budget: Budget): TaskSite[] {
   for (const p of paramsOf(spec.pipelineSpec.params).map(defaultParamSpec))
     if (p.default !== undefined) names.set(p.name, p.type === 'array' || p.type === 'object' ? p.type : 'string')
   for (const p of paramsOf(spec.params)) names.set(p.name, names.get(p.name) ?? rawValueType(p.value))
+  // The workspaces whose `$(workspaces.<name>.bound)` Tekton's pipeline pass fills in (its ApplyWorkspaces).
+  const workspaces = new Set<string>()
+  for (const list of [spec.pipelineSpec.workspaces, spec.workspaces])
+    for (const w of asList<{ name?: unknown }>(list)) if (isObject(w) && typeof w.name === 'string') workspaces.add(w.name)
   const sites: TaskSite[] = []
   for (const field of ['tasks', 'finally'] as const) {
     asList<PipelineTask>(spec.pipelineSpec[field]).forEach((pt, i) => {
       const site = taskSiteForPipelineTask(pt, ['spec', 'pipelineSpec', field, i, 'taskSpec'], table, names, budget)
-      if (site) sites.push(site)
+      if (site) sites.push({ ...site, pipelineWorkspaces: workspaces })
     })
   }
   return sites

@@ -209,6 +209,30 @@ t.test('a reference the definition leaves as written, which the pipeline pass wo
   t.strictSame(pipelineStepsOf(spliced, 0)[0]?.args, ['SA0', '$(params.xs[3])'])
 })
 
+t.test("a definition's $(workspaces.<w>.bound) of a pipeline workspace: left for the TaskRun", async (t) => {
+  const ws = stepAction('ws', { image: 'alpine', args: ['$(workspaces.src.bound)', '$(workspaces.src.path)'] })
+  const pipeline = (workspaces: unknown[]) =>
+    pipelineRun({
+      workspaces,
+      tasks: [
+        {
+          name: 't',
+          workspaces: [{ name: 'src', workspace: 'shared' }],
+          taskSpec: { workspaces: [{ name: 'src' }], steps: [{ name: 's', ref: { name: 'ws' } }] },
+        },
+      ],
+    })
+  // The pipeline pass would fill it with the pipeline's optional, unbound src, where the TaskRun fills it with the task's src, bound to shared.
+  const e = await spliceObject(pipeline([{ name: 'shared' }, { name: 'src', optional: true }]), 'default', { catalog: catalogOf(ws) })
+  t.same(e.warnings, [
+    'spec.pipelineSpec.tasks[0] (task "t"): steps left for the TaskRun Tekton creates, expanded when it is admitted: step "s": the definition\'s args uses $(workspaces.src.bound), which Tekton fills in only before the definition is resolved',
+  ])
+  // No pipeline workspace of that name: the pipeline pass leaves it, and the task is spliced.
+  const spliced = await spliceObject(pipeline([{ name: 'shared' }]), 'default', { catalog: catalogOf(ws) })
+  t.same(spliced.warnings, [])
+  t.strictSame(pipelineStepsOf(spliced, 0)[0]?.args, ['$(workspaces.src.bound)', '$(workspaces.src.path)'])
+})
+
 t.test('values Tekton fills in as strings are exact at PipelineRun admission: expanded', async (t) => {
   const obj = pipelineRun({
     params: [{ name: 'ctx', default: '$(context.pipelineRun.name)' }],
