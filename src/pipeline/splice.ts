@@ -175,7 +175,9 @@ export async function spliceObject(sent: KubeObject, namespace: string, deps: Sp
   const injection = judgedTask.injected.length === 0 && judgedTask.problems.length === 0 ? { ...judgedTask, object: obj } : judgedTask
   // The steps a group brought move with the required steps added before them, as verified entries do.
   const groupEntries = groups.entries.map((e) => ({ ...e, path: movedBy(e.path, injection.shifted) }))
-  const spliced = await spliceUnchecked(injection.object, namespace, deps, policies.length > 0 ? { ...options, judged: true } : options, task, groupEntries)
+  // Only a policy that denies needs to see every step: an Audit policy's verdict is a warning, and a step it cannot see admits as it would.
+  const enforcing = policies.some((p) => p.mode === 'Enforce')
+  const spliced = await spliceUnchecked(injection.object, namespace, deps, enforcing ? { ...options, judged: true } : options, task, groupEntries)
   // A denial is about the object as sent; an injected step left for Tekton (or a run left unexpanded) is still a change, and so is a merged group.
   const added = injection.injected.length > 0 || groups.changed
   const expansion: Expansion =
@@ -330,7 +332,7 @@ async function groupsOf(obj: KubeObject, namespace: string, deps: SpliceDeps, op
 }
 
 interface UncheckedOptions extends SpliceOptions {
-  /** Step policies judge what comes out (steps/reference.ts, UnresolvedPolicy.judged). */
+  /** Enforcing step policies judge what comes out (steps/reference.ts, UnresolvedPolicy.judged). */
   judged?: boolean
 }
 

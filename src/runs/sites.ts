@@ -5,7 +5,7 @@
 import { defaultParamSpec } from '../definitions/defaults.ts'
 import { asList, isJsonObject as isObject } from '../json/values.ts'
 import type { Budget } from '../limits/budget.ts'
-import { substituteParams, taskReplacements } from '../steps/params.ts'
+import { mergeRunValues, substituteParams, taskReplacements } from '../steps/params.ts'
 import type { KubeObject } from '../types/k8s.ts'
 import type { Param, ParamSpec, ParamType, PipelineRun, PipelineTask, Step, TaskRun, TaskSpec } from '../types/tekton.ts'
 import { type ParamValue, parseParamValue, rawValueType } from '../variables/param-value.ts'
@@ -130,7 +130,7 @@ function taskSiteForPipelineTask(
   const concrete = passed.filter((p) => !atRunTime.has(p.name))
   const declared = paramsOf(taskSpec.params).map(defaultParamSpec)
   const task = taskReplacements(declared, [], budget)
-  mergeInto(
+  mergeRunValues(
     task,
     replacementsFromParams(
       concrete.map((p) => ({ name: p.name, value: p.value })),
@@ -140,21 +140,27 @@ function taskSiteForPipelineTask(
   )
   forgetParams(task, atRunTime)
   // Task params shadow pipeline params of the same name, as Tekton's propagateParams shadows them (shadowAsTekton);
-  // one known only at run time is forgotten, so its references stay for the TaskRun Tekton creates.
+  // one known only at run time is forgotten, so its references stay for the TaskRun Tekton creates. A matrix param
+  // shadows nothing: propagateParams reads the pipeline task's params only.
   const propagated = replacementsFromParams([])
   mergeInto(propagated, pipeline, budget)
-  forgetParams(propagated, atRunTime)
+  forgetParams(
+    propagated,
+    passed.filter((p) => atRunTime.has(p.name)).map((p) => p.name),
+  )
   shadowAsTekton(propagated, concrete, budget)
   const path = `spec.pipelineSpec.${String(segments[2])}[${String(segments[3])}].taskSpec`
   const shadowed = new Set(passed.map((p) => p.name))
   const propagatedParams = new Map([...pipelineParams].filter(([n]) => !shadowed.has(n)))
   // A task default reaches a step only for a name neither the pipeline task passes nor a pipeline param propagates.
-  const defaultsUsed = declared.filter((p) => p.default !== undefined && !shadowed.has(p.name) && !pipelineParams.has(p.name)).map((p) => p.name)
+  const defaultsUsed = declared
+    .filter((p) => p.default !== undefined && !shadowed.has(p.name) && !atRunTime.has(p.name) && !pipelineParams.has(p.name))
+    .map((p) => p.name)
   // A pipeline param whose value is known only at run time is filled in by the pipeline pass, before the TaskRun's
   // defaults could be: its references in step params stay for that pass, whatever the task declares. Resolver params
   // never see that pass (findRefSteps): for them the TaskRun's table stands.
   const laterFromPipeline = [...propagatedParams.keys()].filter((n) => !knownIn(propagated, n))
-  const stepTask = laterFromPipeline.length === 0 ? task : withoutParams(task, laterFromPipeline, budget)
+  const stepTask = laterFromPipeline.length === 0 ? task : withoutStrings(task, laterFromPipeline, budget)
   const forResolver = resolverView(task, budget)
   return {
     path,
@@ -175,11 +181,15 @@ function knownIn(r: Replacements, name: string): boolean {
   return r.strings.has(key) || r.arrays.has(key) || r.objects.has(key)
 }
 
-/** A copy of `r` without the keys of `names`. */
-function withoutParams(r: Replacements, names: readonly string[], budget: Budget): Replacements {
+/**
+ * A copy of `r` without the string keys of `names`' four spellings: what a
+ * string pipeline param fills in its pass. Elements, members and the
+ * arrays and objects of a task param of that name are the TaskRun's still.
+ */
+function withoutStrings(r: Replacements, names: readonly string[], budget: Budget): Replacements {
   const copy = replacementsFromParams([])
   mergeInto(copy, r, budget)
-  forgetParams(copy, names)
+  for (const name of names) for (const key of paramKeys(name)) copy.strings.delete(key)
   return copy
 }
 

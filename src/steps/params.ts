@@ -225,13 +225,20 @@ export function taskReplacements(taskParams: readonly ParamSpec[], runParams: re
     runParams.map((p) => ({ name: p.name, value: parseParamValue(p.value) })),
     budget,
   )
-  // Tekton merges a run's object value member by member: an empty one adds
-  // nothing, not even the param, unless a default put it there already.
+  mergeRunValues(r, run, budget)
+  return r
+}
+
+/**
+ * A run's param values merged over a task's defaults as Tekton's
+ * getTaskParameters merges them: an object value member by member, so an
+ * empty one adds nothing, not even the param, unless a default put it there.
+ */
+export function mergeRunValues(r: Replacements, run: Replacements, budget: Budget = Budget.unlimited): void {
   run.objects.forEach((value, key) => {
     if (Object.keys(value).length === 0 && !r.objects.has(key)) run.objects.delete(key)
   })
   mergeInto(r, run, budget)
-  return r
 }
 
 /** `a, b and c`. */

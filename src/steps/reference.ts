@@ -31,9 +31,10 @@ export interface UnresolvedPolicy {
   /** Pods: nothing resolves a step later, so every unresolved reference denies. */
   always?: boolean
   /**
-   * Step policies judge the object. A step left for Tekton is one they cannot
-   * see; a definition stepsplice found invalid, which Tekton might still run,
-   * is then denied rather than left behind them (leftInvalid).
+   * Enforcing step policies judge the object. A step left for Tekton is one
+   * they cannot see; a definition stepsplice found invalid or past a limit,
+   * which Tekton might still run, is then denied rather than left behind them
+   * (leftInvalid).
    */
   judged?: boolean
 }
@@ -166,11 +167,13 @@ function resolvedDefinition(
   const d = resolution.definition
   if (d.problems.length > 0) {
     const context = contextOf(name, d, namespace)
+    // Past one of stepsplice's own limits, not Tekton's: the run is left for Tekton as a whole, a Pod denied
+    // (pipeline/splice.ts#limitOutcome); but where an enforcing policy judges the object, a step it could not see is denied.
+    const keepLimit = policy.judged !== true
     const problems = d.problems.map((p) =>
-      problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, p.limit === undefined ? context : { ...context, limit: p.limit }),
+      problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, p.limit === undefined || !keepLimit ? context : { ...context, limit: p.limit }),
     )
-    // Past one of stepsplice's own limits, not Tekton's: the run is left for Tekton as a whole, a Pod denied (pipeline/splice.ts#limitOutcome).
-    if (problems.some((p) => p.limit !== undefined) || !leftInvalid(step, d, policy)) return { problems }
+    if (d.problems.some((p) => p.limit !== undefined) || !leftInvalid(step, d, policy)) return { problems }
     // What the step passes is checked against what the definition declares, when that much of it is well-formed: Tekton checks it too.
     const wrongParams = paramsReadable(d) ? checkProvidedParams(step.params, d.spec.params ?? [], nearestNames) : []
     if (wrongParams.length > 0) return { problems: wrongParams.map((m) => problem(`${path}.params`, m, context)) }
@@ -204,7 +207,8 @@ function leftInvalid(step: Step, d: Definition, policy: UnresolvedPolicy): boole
 /** Whether the definition's params are as Tekton's types read them: nothing wrong at or under `spec.params`. */
 function paramsReadable(d: Definition): boolean {
   return (
-    Array.isArray(d.spec.params) && !d.problems.some((p) => p.path === 'spec.params' || p.path.startsWith('spec.params.') || p.path.startsWith('spec.params['))
+    (d.spec.params === undefined || Array.isArray(d.spec.params)) &&
+    !d.problems.some((p) => p.path === 'spec.params' || p.path.startsWith('spec.params.') || p.path.startsWith('spec.params['))
   )
 }
 

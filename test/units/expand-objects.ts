@@ -379,6 +379,53 @@ t.test('resolver params take an empty object as no value, as Tekton merges them 
   ])
 })
 
+t.test(
+  'PipelineRun: matrix params shadow no pipeline param; an empty object passed adds nothing; a run-time string pipeline param leaves the array of its name',
+  async (t) => {
+    const echoed = stepAction('echoed', { image: 'alpine', args: ['$(params.msg)'], params: [{ name: 'msg' }] })
+    const items = stepAction('items', { image: 'alpine', args: ['$(params.items[*])', 'first=$(params.items[0])'], params: [{ name: 'items', type: 'array' }] })
+    const obj = pipelineRun(
+      {
+        params: [{ name: 'platform', default: 'linux/amd64' }, { name: 'p' }],
+        tasks: [
+          {
+            // Tekton's propagateParams reads the pipeline task's params, not its matrix: the pipeline's value reaches the step.
+            name: 'matrixed',
+            matrix: { params: [{ name: 'platform', value: ['linux/amd64', 'linux/arm64'] }] },
+            taskSpec: {
+              params: [{ name: 'platform' }],
+              steps: [{ name: 's', ref: { name: 'echoed' }, params: [{ name: 'msg', value: 'on $(params.platform)' }] }],
+            },
+          },
+          {
+            // The TaskRun gets obj: {}, which its getTaskParameters merges member by member: nothing.
+            name: 'empty',
+            params: [{ name: 'obj', value: {} }],
+            taskSpec: {
+              params: [{ name: 'obj', type: 'object', properties: {} }],
+              steps: [{ name: 's', ref: { name: 'echoed' }, params: [{ name: 'msg', value: '$(params.obj[*])' }] }],
+            },
+          },
+          {
+            // p is a string known only at run time: the pipeline pass fills $(params.p), never $(params.p[*]), which the TaskRun fills from its default.
+            name: 'array',
+            taskSpec: {
+              params: [{ name: 'p', type: 'array', default: ['a', 'b'] }],
+              steps: [{ name: 's', ref: { name: 'items' }, params: [{ name: 'items', value: ['$(params.p[*])'] }] }],
+            },
+          },
+        ],
+      },
+      [{ name: 'p', value: '$(context.pipelineRun.name)' }],
+    )
+    const e = await expandWith(obj, catalogOf(echoed, items))
+    t.strictSame(e.problems, [])
+    t.strictSame(pipelineStepsOf(e, 0)[0]?.args, ['on linux/amd64'])
+    t.strictSame(pipelineStepsOf(e, 1)[0]?.args, ['$(params.obj[*])'])
+    t.strictSame(pipelineStepsOf(e, 2)[0]?.args, ['a', 'b', 'first=a'])
+  },
+)
+
 t.test("PipelineRun: a step's resolver params see the task's params only, as the TaskRun does", async (t) => {
   const layered = new LayeredCatalog(
     [{ catalog: clusterCatalogOf({ ...echo, metadata: { name: 'echo-t' } }, { ...echo, metadata: { name: 'echo-p' } }), origin: 'the cluster' }],

@@ -87,6 +87,9 @@ t.test('named from the cluster: left for Tekton with a warning that says why, wh
 })
 
 t.test('named from the cluster, with params it does not declare: denied, as Tekton fails the run for them', async (t) => {
+  // A StepAction with no params at all takes none.
+  const none = await spliceObject(taskRun(byName('no-image', [{ name: 'x', value: 'y' }])), 'team-a', { catalog: cluster })
+  t.match(none.problems, [{ path: 'spec.taskSpec.steps[0].params', message: /^extra params passed by Step to StepAction: \[x\]/ }])
   const e = await spliceObject(taskRun(byName('newer', [{ name: 'msgs', value: 'x' }])), 'team-a', { catalog: cluster })
   t.match(e.problems, [{ path: 'spec.taskSpec.steps[0].params', message: /^extra params passed by Step to StepAction: \[msgs\]; msgs: did you mean msg\?/ }])
   // Params Tekton's types could not read as written are not checked against: left for Tekton.
@@ -148,6 +151,25 @@ t.test('a directory, a Pod, --require-resolution and step policies deny', async 
     [{ message: 'StepAction is invalid: spec.imagePullPolicy: unknown field' }],
     'a step the policies could not see is not left behind them',
   )
+  // An Audit policy's verdict is a warning: a step it cannot see is left for Tekton as without it.
+  const audit = readPolicies(
+    [
+      {
+        apiVersion: 'stepsplice.dev/v1alpha1',
+        kind: 'StepPolicy',
+        metadata: { name: 'watch', namespace: 'team-a' },
+        spec: { mode: 'Audit', images: { allow: ['alpine*'] } },
+      },
+    ],
+    '',
+  ).policies as LoadedPolicy[]
+  const audited = await spliceObject(taskRun(byName('newer')), 'team-a', { catalog: cluster, policies: audit })
+  t.strictSame(audited.problems, [], 'an Audit policy does not deny it')
+  t.match(audited.warnings, [/StepAction team-a\/newer in the cluster is invalid/])
+  // Past a limit, an enforcing policy still must see the step: denied, not left for Tekton.
+  const limited = await spliceObject(taskRun(byName('long-name')), 'team-a', { catalog: cluster, policies: policies as LoadedPolicy[] })
+  t.match(limited.problems, [{ message: /^StepAction is invalid: .*nameLength/ }], 'a definition past a limit is not left behind an enforcing policy')
+  t.equal(limited.problems[0]?.limit, undefined, 'a denial, not a run left for Tekton')
   const elsewhere = await spliceObject({ ...taskRun(byName('newer')), metadata: { name: 'r', namespace: 'team-b' } }, 'team-b', {
     catalog: cluster,
     policies: policies as LoadedPolicy[],

@@ -297,6 +297,11 @@ t.test("a fetched StepAction's name and namespace do not make it invalid: Tekton
     const read = toDefinition(doc, { kind: 'directory', location: '/catalog/sa.yaml' })
     t.ok(read.problems.length > 0, `from a directory, a file Tekton would not accept applied: ${JSON.stringify(metadata)}`)
   }
+  // What Tekton's strict decoder cannot read still fails it.
+  for (const metadata of ['oops', { name: 5 }, { name: ['a'] }, { name: 'ok', namespace: { a: 'b' } }]) {
+    const doc = { apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', metadata, spec } as unknown as StepAction
+    t.ok(toDefinition(doc, { kind: 'http', location: 'https://example.test/sa.yaml' }).problems.length > 0, `fetched, undecodable: ${JSON.stringify(metadata)}`)
+  }
   // Everything else about it is still checked.
   t.match(
     toDefinition({ apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', spec: { command: ['true'] } } as StepAction, { kind: 'git', location: 'g' }).problems,
