@@ -227,6 +227,21 @@ t.test('a worker that computes on after its catalog questions were answered at t
   t.match(await p.run('mutate', 'after', 5000), { handled: { body: '{"answered":"after"}' } }, 'answered by a fresh worker')
 })
 
+t.test('a lookup the worker gave up at its own deadline, read in the turn the deadline acts, is still one the request waited on', async (t) => {
+  const hanging: Catalog = {
+    size: 0,
+    resolve: (_ref, options) => new Promise((resolve) => options?.signal?.addEventListener('abort', () => resolve({ error: 'cancelled' }), { once: true })),
+  }
+  const p = new AdmissionPool({ size: 1, catalog: hanging, settings: { deadlineMs: 300, onTimeout: 'deny' }, workerUrl })
+  t.teardown(() => p.close())
+  await p.started()
+  // The worker gives its question up 300 ms after it started the request, past the pool's deadline; this thread is
+  // held up from 50 ms to 650 ms, so the cancel and the deadline are read in one turn, the cancel first.
+  const answer = p.run('mutate', 'ask-then-cancel:300', 300)
+  setTimeout(() => setImmediate(() => spin(600)), 50)
+  t.match(await answer, { timedOut: true, resolving: true }, 'answered as waiting on the catalog')
+})
+
 t.test('what a worker sends after it was told to stop does not change what it held', async (t) => {
   const p = pool(t)
   await p.started()

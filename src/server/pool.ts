@@ -47,6 +47,12 @@ interface Task {
   expires: number
   fields?: AdmissionFields
   lookups: Map<number, AbortController>
+  /**
+   * A lookup the worker gave up at its own deadline: its cancel can reach this
+   * thread in the turn before #expire runs, and the request was still waiting
+   * on the catalog all the same.
+   */
+  cancelledLate?: boolean
   slot?: Slot
 }
 
@@ -292,7 +298,7 @@ export class AdmissionPool {
       }
       case 'cancel':
         task.lookups.get(message.rid)?.abort(new Error('the request no longer needs it'))
-        task.lookups.delete(message.rid)
+        if (task.lookups.delete(message.rid) && monotonicMs() >= task.expires) task.cancelledLate = true
         return
       case 'done':
         this.#settle(task, { handled: message.handled })
@@ -373,11 +379,12 @@ export class AdmissionPool {
     const queued = this.#queue.indexOf(task)
     if (queued >= 0) this.#queue.splice(queued, 1)
     const slot = task.slot
-    this.#settle(task, { timedOut: true, resolving: pending.length > 0, ...withFields(task) })
+    this.#settle(task, { timedOut: true, resolving: pending.length > 0 || task.cancelledLate === true, ...withFields(task) })
     // Still waiting in the worker: it skips what is past its deadline when it gets there.
     if (slot === undefined || slot.tasks[0] !== task) return
     if (pending.length === 0) {
-      if (mayStop) this.#stop(slot)
+      // A worker that gave up its lookup at its own deadline is finishing, not computing: the stale-head watchdog covers it.
+      if (mayStop && task.cancelledLate !== true) this.#stop(slot)
       else this.#headChanged(slot)
       return
     }
