@@ -87,10 +87,11 @@ function checked(doc: unknown): { decoded: unknown; problems: Problem[] } {
  * and namespace it was written with, even none, never fail it.
  */
 function asDryRun(doc: StepAction): StepAction {
-  // What Tekton's strict decoder cannot read (metadata that is no object, a name or namespace that is no string) still fails it.
-  if (doc.metadata !== undefined && !isJsonObject(doc.metadata)) return doc
+  // What Tekton's strict decoder cannot read (metadata that is no object, a name or namespace that is no string) still
+  // fails it; a null is no value to it (go-decoded.ts).
+  if (doc.metadata != null && !isJsonObject(doc.metadata)) return doc
   const meta: Record<string, unknown> = doc.metadata ?? {}
-  if ((meta.name !== undefined && typeof meta.name !== 'string') || (meta.namespace !== undefined && typeof meta.namespace !== 'string')) return doc
+  if ((meta.name != null && typeof meta.name !== 'string') || (meta.namespace != null && typeof meta.namespace !== 'string')) return doc
   const { name: _name, namespace: _namespace, ...rest } = meta
   return { ...doc, metadata: { ...rest, name: 'dry-run' } }
 }

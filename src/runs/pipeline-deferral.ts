@@ -42,18 +42,29 @@ function pipelineLevelReference(text: string): string | undefined {
 }
 
 /**
- * `$(workspaces.<name>.bound)` for a workspace of the pipeline: its pass
- * fills that with whether the PipelineRun binds the pipeline's workspace of
- * that name, where the TaskRun, resolving the definition natively, fills it
- * with the task's own workspace of that name, which the pipeline task may
- * bind to another.
+ * A `$(workspaces.<w>.…)` in the definition's text that Tekton treats
+ * otherwise once it is spliced into the pipeline's task spec:
+ * - a workspace the pipeline task does not bind: Tekton binds each workspace
+ *   the steps of an embedded task spec name to the pipeline workspace of that
+ *   name (propagateWorkspaces), which it does not do for a definition
+ *   resolved later, in the TaskRun;
+ * - `.bound` of a pipeline workspace the task binds to another one: the
+ *   pipeline pass fills it with the pipeline's workspace, the TaskRun with
+ *   the one the task's is bound to.
  */
-function boundReference(text: string, site: TaskSite): string | undefined {
-  const names = site.pipelineWorkspaces
-  if (names === undefined || names.size === 0 || !text.includes('$(workspaces.')) return undefined
-  return scanPlainReferences(text).find(
-    (r) => r.startsWith('workspaces.') && r.endsWith('.bound') && names.has(r.slice('workspaces.'.length, -'.bound'.length)),
-  )
+function workspaceReference(text: string, site: TaskSite): string | undefined {
+  const bindings = site.workspaceBindings
+  if (bindings === undefined || !text.includes('$(workspaces.')) return undefined
+  return scanPlainReferences(text).find((r) => {
+    if (!r.startsWith('workspaces.')) return false
+    const rest = r.slice('workspaces.'.length)
+    const dot = rest.lastIndexOf('.')
+    if (dot <= 0) return false
+    const name = rest.slice(0, dot)
+    const bound = bindings.get(name)
+    if (bound === undefined) return true
+    return rest.slice(dot + 1) === 'bound' && site.pipelineWorkspaces?.has(name) === true && bound !== name
+  })
 }
 
 /** The param a `$(params.x…)`, `$(params["x"])` or `$(params['x'])` reference names. */
@@ -163,9 +174,15 @@ function referencingDefaults(site: TaskSite): ReadonlySet<string> {
 export function deferForDefinition(spec: StepActionSpec, site: TaskSite): string | undefined {
   const own = new Set((spec.params ?? []).map((p) => p.name))
   for (const [field, value] of Object.entries(spec)) {
-    for (const text of stringsOf(value)) {
-      const late = pipelineLevelReference(text) ?? boundReference(text, site)
+    // Descriptions are never spliced; of the params, only their defaults are.
+    if (field === 'description') continue
+    const read = field === 'params' ? (spec.params ?? []).map((p) => p.default) : value
+    for (const text of stringsOf(read)) {
+      const late = pipelineLevelReference(text)
       if (late !== undefined) return `the definition's ${field} uses $(${late}), which Tekton fills in only before the definition is resolved`
+      const workspace = workspaceReference(text, site)
+      if (workspace !== undefined)
+        return `the definition's ${field} uses $(${workspace}), a workspace Tekton's pipeline pass would bind or fill otherwise once spliced`
       const param = replacedByPipelinePass(text, site, own)
       if (param !== undefined) return `the definition's ${field} uses $(params.${param}), a pipeline param Tekton would fill in only once spliced`
     }

@@ -50,6 +50,8 @@ export interface TaskSite {
   defaultsUsed?: readonly string[]
   /** A pipeline task's: the names whose `$(workspaces.<name>.bound)` Tekton's pipeline pass fills in. */
   pipelineWorkspaces?: ReadonlySet<string>
+  /** A pipeline task's: the workspaces it binds, by the task's name, to the pipeline workspace's. */
+  workspaceBindings?: ReadonlyMap<string, string>
 }
 
 export interface StepSite {
@@ -226,6 +228,16 @@ function shadowAsTekton(r: Replacements, passed: readonly { name: string; value:
   }
 }
 
+/** A pipeline task's workspaces: the task's name of each, and the pipeline workspace it is bound to (its own name when unset). */
+function bindingsOf(pt: PipelineTask): ReadonlyMap<string, string> {
+  const out = new Map<string, string>()
+  for (const w of asList<{ name?: unknown; workspace?: unknown }>(isObject(pt) ? pt.workspaces : undefined)) {
+    if (!isObject(w) || typeof w.name !== 'string') continue
+    out.set(w.name, typeof w.workspace === 'string' && w.workspace !== '' ? w.workspace : w.name)
+  }
+  return out
+}
+
 function taskSitesForPipelineRun(pr: PipelineRun, budget: Budget): TaskSite[] {
   const spec = pr.spec
   if (!isObject(spec) || !isObject(spec.pipelineSpec)) return []
@@ -244,7 +256,7 @@ function taskSitesForPipelineRun(pr: PipelineRun, budget: Budget): TaskSite[] {
   for (const field of ['tasks', 'finally'] as const) {
     asList<PipelineTask>(spec.pipelineSpec[field]).forEach((pt, i) => {
       const site = taskSiteForPipelineTask(pt, ['spec', 'pipelineSpec', field, i, 'taskSpec'], table, names, budget)
-      if (site) sites.push({ ...site, pipelineWorkspaces: workspaces })
+      if (site) sites.push({ ...site, pipelineWorkspaces: workspaces, workspaceBindings: bindingsOf(pt) })
     })
   }
   return sites

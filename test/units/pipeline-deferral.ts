@@ -225,12 +225,33 @@ t.test("a definition's $(workspaces.<w>.bound) of a pipeline workspace: left for
   // The pipeline pass would fill it with the pipeline's optional, unbound src, where the TaskRun fills it with the task's src, bound to shared.
   const e = await spliceObject(pipeline([{ name: 'shared' }, { name: 'src', optional: true }]), 'default', { catalog: catalogOf(ws) })
   t.same(e.warnings, [
-    'spec.pipelineSpec.tasks[0] (task "t"): steps left for the TaskRun Tekton creates, expanded when it is admitted: step "s": the definition\'s args uses $(workspaces.src.bound), which Tekton fills in only before the definition is resolved',
+    'spec.pipelineSpec.tasks[0] (task "t"): steps left for the TaskRun Tekton creates, expanded when it is admitted: step "s": the definition\'s args uses $(workspaces.src.bound), a workspace Tekton\'s pipeline pass would bind or fill otherwise once spliced',
   ])
   // No pipeline workspace of that name: the pipeline pass leaves it, and the task is spliced.
   const spliced = await spliceObject(pipeline([{ name: 'shared' }]), 'default', { catalog: catalogOf(ws) })
   t.same(spliced.warnings, [])
   t.strictSame(pipelineStepsOf(spliced, 0)[0]?.args, ['$(workspaces.src.bound)', '$(workspaces.src.path)'])
+  // The usual binding, a task workspace to the pipeline's of the same name: both passes agree, so it is spliced.
+  const usual = pipelineRun({
+    workspaces: [{ name: 'src' }],
+    tasks: [
+      { name: 't', workspaces: [{ name: 'src', workspace: 'src' }], taskSpec: { workspaces: [{ name: 'src' }], steps: [{ name: 's', ref: { name: 'ws' } }] } },
+    ],
+  })
+  t.same((await spliceObject(usual, 'default', { catalog: catalogOf(ws) })).warnings, [], 'spliced')
+  // A workspace the pipeline task does not bind: Tekton binds the ones an embedded task's steps name (propagateWorkspaces),
+  // which it never does for a definition resolved in the TaskRun.
+  const unbound = pipelineRun({
+    workspaces: [{ name: 'src' }],
+    tasks: [{ name: 't', taskSpec: { workspaces: [{ name: 'src', optional: true }], steps: [{ name: 's', ref: { name: 'ws' } }] } }],
+  })
+  t.match((await spliceObject(unbound, 'default', { catalog: catalogOf(ws) })).warnings, [
+    /left for the TaskRun Tekton creates.*\$\(workspaces\.src\.(bound|path)\), a workspace Tekton's pipeline pass would bind/,
+  ])
+  // A description is never spliced: what it mentions changes nothing.
+  const described = stepAction('described', { image: 'alpine', description: 'names $(context.pipelineRun.name) and $(workspaces.x.bound)', args: ['hi'] })
+  const plain = pipelineRun({ tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', ref: { name: 'described' } }] } }] })
+  t.same((await spliceObject(plain, 'default', { catalog: catalogOf(described) })).warnings, [], 'a description is not read')
 })
 
 t.test('values Tekton fills in as strings are exact at PipelineRun admission: expanded', async (t) => {

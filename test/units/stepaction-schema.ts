@@ -288,7 +288,7 @@ spec:
 
 t.test("a fetched StepAction's name and namespace do not make it invalid: Tekton dry-run creates it under a name of its own", (t) => {
   const spec = { image: 'alpine', command: ['true'] }
-  const metas: unknown[] = [undefined, {}, { name: 'MyStep' }, { name: 'x'.repeat(64) }, { name: 'ok', namespace: 'Bad_NS' }]
+  const metas: unknown[] = [undefined, null, {}, { name: null }, { name: 'MyStep' }, { name: 'x'.repeat(64) }, { name: 'ok', namespace: 'Bad_NS' }]
   for (const metadata of metas) {
     const doc = { apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', ...(metadata === undefined ? {} : { metadata }), spec } as StepAction
     const fetched = toDefinition(doc, { kind: 'http', location: 'https://example.test/sa.yaml' })
