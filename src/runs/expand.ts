@@ -197,7 +197,10 @@ export function expandRun(
       })
     }
     // Only a task with nothing to deny can still turn out not to be spliceable: its definitions left for the pipeline pass.
-    const after = site.pipelineParams === undefined || taskProblems.length > 0 ? undefined : leftForPipelinePass(site, taskSteps)
+    const after =
+      site.pipelineParams === undefined || taskProblems.length > 0
+        ? undefined
+        : leftForPipelinePass(site, taskSteps, new Map(steps.map((s) => [s.index, s.step])))
     if (after !== undefined) {
       leaveForTaskRun(site, steps, after)
       continue

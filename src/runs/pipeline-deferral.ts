@@ -130,14 +130,23 @@ export function deferBeforeExpansion(site: TaskSite, refSteps: readonly Step[]):
  * substituted with that pass's table before expansion, so a reference the
  * table knows can only have come from the definition.
  */
-export function leftForPipelinePass(site: TaskSite, steps: Iterable<[number, Step]>): string | undefined {
+export function leftForPipelinePass(site: TaskSite, steps: Iterable<[number, Step]>, written: ReadonlyMap<number, Step>): string | undefined {
   const table = site.propagated
-  for (const [, step] of steps) {
+  // Pipeline params known only at run time are in no table, yet the pass fills them: a reference to one is the
+  // definition's unless the step's own params hold one to that param, which the pass would have filled there too.
+  const later = new Set([...(site.pipelineParams?.keys() ?? [])].filter((n) => !known(site, n)))
+  for (const [index, step] of steps) {
+    let fromValues: ReadonlySet<string> | undefined
     for (const text of substitutedTexts(step)) {
       if (!text.includes('$(params')) continue
       for (const ref of scanReferences(text, 'params')) {
         const key = ref.form === 'dot' ? `params.${ref.name}` : ref.form === 'double' ? `params["${ref.name}"]` : `params['${ref.name}']`
-        if (table.strings.has(key) || table.objects.has(key) || table.arrays.has(trimArrayIndex(key))) {
+        let filled = table.strings.has(key) || table.objects.has(key) || table.arrays.has(trimArrayIndex(key))
+        if (!filled && later.has(nameOf(ref))) {
+          fromValues ??= new Set(stringsOf(paramsOf(written.get(index)?.params).map((p) => p.value)).flatMap((t) => scanReferences(t, 'params').map(nameOf)))
+          filled = !fromValues.has(nameOf(ref))
+        }
+        if (filled) {
           return `step ${JSON.stringify(typeof step.name === 'string' ? step.name : '')}: the definition leaves $(${key}) as written, which the pipeline pass would fill once spliced`
         }
       }

@@ -203,6 +203,27 @@ t.test('a reference the definition leaves as written, which the pipeline pass wo
     'spec.pipelineSpec.tasks[1] (task "index"): steps left for the TaskRun Tekton creates, expanded when it is admitted: step "i": the definition leaves $(params.xs[3]) as written, which the pipeline pass would fill once spliced',
   ])
   t.equal(e.changed, false)
+  // The same with pipeline values known only at run time: in no table, yet the pass fills them.
+  const later = pipelineRun(
+    {
+      params: [{ name: 'xs', type: 'array' }],
+      tasks: [{ name: 'index', taskSpec: { steps: [{ name: 'i', ref: { name: 'idx' } }] } }],
+    },
+    [{ name: 'xs', value: ['$(context.pipelineRun.name)', 'P1', 'P2', 'P3'] }],
+  )
+  t.match((await spliceObject(later, 'default', { catalog: catalogOf(cfg, idx) })).warnings, [/the definition leaves \$\(params\.xs\[3\]\) as written/])
+  // But a step param that passes such a param on by the same name is the step's: the pass fills it there as it would have in the param.
+  const echoed = stepAction('echoed', { image: 'alpine', args: ['$(params.msg)'], params: [{ name: 'msg' }] })
+  const passedOn = pipelineRun(
+    {
+      params: [{ name: 'msg' }],
+      tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', ref: { name: 'echoed' }, params: [{ name: 'msg', value: '$(params.msg)' }] }] } }],
+    },
+    [{ name: 'msg', value: '$(context.pipelineRun.name)' }],
+  )
+  const kept = await spliceObject(passedOn, 'default', { catalog: catalogOf(echoed) })
+  t.same(kept.warnings, [])
+  t.strictSame(pipelineStepsOf(kept, 0)[0]?.args, ['$(params.msg)'])
   // No pipeline param of that name: the reference stays as written either way, and the task is spliced.
   const alone = pipelineRun({ tasks: [{ name: 'index', taskSpec: { steps: [{ name: 'i', ref: { name: 'idx' } }] } }] })
   const spliced = await spliceObject(alone, 'default', { catalog: catalogOf(cfg, idx) })
