@@ -9,7 +9,7 @@ import { limits } from '../limits/limits.ts'
 import { checkCount, checkSizeAndDepth } from '../limits/measure.ts'
 import { problem, type Problem } from '../problems/problem.ts'
 import type { StepAction, StepActionSpec } from '../types/tekton.ts'
-import { checkStepActionSchema } from './schema.ts'
+import { checkStepActionSchema, unknownField } from './schema.ts'
 import { defaultStepActionSpec } from './defaults.ts'
 import { validateStepActionSpec } from './validate.ts'
 import { decodedAsTekton } from './go-decoded.ts'
@@ -96,10 +96,46 @@ function asDryRun(doc: StepAction): StepAction {
   return { ...doc, metadata: { ...rest, name: 'dry-run' } }
 }
 
+/** The fields of a StepAction object and of its metadata (Kubernetes' ObjectMeta) as Tekton's types know them. */
+const objectFields = new Set(['apiVersion', 'kind', 'metadata', 'spec'])
+const metadataFields = new Set([
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+])
+
+/**
+ * Tekton decodes what a resolver fetched strictly (its resolution codec): a
+ * field its types do not know fails it anywhere, also outside `spec`, where
+ * the schema is open because an object applied to the cluster may carry
+ * them (the API server keeps what it is given there; Tekton's lister drops
+ * it).
+ */
+function strictlyDecoded(doc: StepAction): Problem[] {
+  const out: Problem[] = []
+  for (const key of Object.keys(doc)) if (!objectFields.has(key)) out.push(problem(key, unknownField))
+  const meta = isJsonObject(doc.metadata) ? doc.metadata : {}
+  for (const key of Object.keys(meta)) if (!metadataFields.has(key)) out.push(problem(`metadata.${key}`, unknownField))
+  return out
+}
+
 export function toDefinition(written: StepAction, source: DefinitionSource): Definition {
   const fetched = remoteKinds.has(source.kind) && isJsonObject(written)
-  const { decoded, problems } = checked(fetched ? asDryRun(written) : written)
+  const { decoded, problems: found } = checked(fetched ? asDryRun(written) : written)
   const doc = decoded as StepAction
+  const problems = fetched && found.length === 0 ? strictlyDecoded(doc) : found
   // Named as written all the same: a fetched definition is known by where it was fetched from (definitionId).
   const meta = (fetched ? written.metadata : doc.metadata) ?? {}
   const rawSpec = typeof doc.spec === 'object' && doc.spec !== null ? doc.spec : {}

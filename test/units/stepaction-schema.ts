@@ -302,6 +302,32 @@ t.test("a fetched StepAction's name and namespace do not make it invalid: Tekton
     const doc = { apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', metadata, spec } as unknown as StepAction
     t.ok(toDefinition(doc, { kind: 'http', location: 'https://example.test/sa.yaml' }).problems.length > 0, `fetched, undecodable: ${JSON.stringify(metadata)}`)
   }
+  // Tekton decodes fetched data strictly: a field its types do not know fails it outside spec too.
+  const fetchedWith = (extra: Record<string, unknown>, metadata: Record<string, unknown>) =>
+    toDefinition({ apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', metadata, spec, ...extra } as StepAction, { kind: 'git', location: 'g' })
+  t.strictSame(fetchedWith({ status: {} }, { name: 'x', bogus: 1 }).problems, [
+    { path: 'status', message: 'unknown field' },
+    { path: 'metadata.bogus', message: 'unknown field' },
+  ])
+  const exported = {
+    name: 'x',
+    uid: 'u',
+    resourceVersion: '1',
+    generation: 1,
+    creationTimestamp: '2026-01-01T00:00:00Z',
+    labels: { a: 'b' },
+    annotations: {},
+    managedFields: [],
+  }
+  t.strictSame(fetchedWith({}, exported).problems, [], 'metadata as the API server writes it')
+  t.strictSame(
+    toDefinition({ apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', metadata: { name: 'x', bogus: 1 }, spec, status: {} } as StepAction, {
+      kind: 'directory',
+      location: 'd',
+    }).problems,
+    [],
+    'read from a directory or the cluster, outside spec is open, as the lister decodes it',
+  )
   // Everything else about it is still checked.
   t.match(
     toDefinition({ apiVersion: 'tekton.dev/v1beta1', kind: 'StepAction', spec: { command: ['true'] } } as StepAction, { kind: 'git', location: 'g' }).problems,
