@@ -8,6 +8,7 @@ import { isJsonObject } from '../json/values.ts'
 import { limits } from '../limits/limits.ts'
 import { checkCount, checkSizeAndDepth } from '../limits/measure.ts'
 import { problem, type Problem } from '../problems/problem.ts'
+import { quoteValue } from '../problems/truncate.ts'
 import type { StepAction, StepActionSpec } from '../types/tekton.ts'
 import { checkStepActionSchema, unknownField } from './schema.ts'
 import { defaultStepActionSpec } from './defaults.ts'
@@ -121,13 +122,58 @@ const metadataFields = new Set([
  * field its types do not know fails it anywhere, also outside `spec`, where
  * the schema is open because an object applied to the cluster may carry
  * them (the API server keeps what it is given there; Tekton's lister drops
- * it).
+ * it). Then it dry-run creates it, and the API server checks its metadata.
  */
 function strictlyDecoded(doc: StepAction): Problem[] {
   const out: Problem[] = []
   for (const key of Object.keys(doc)) if (!objectFields.has(key)) out.push(problem(key, unknownField))
   const meta = isJsonObject(doc.metadata) ? doc.metadata : {}
   for (const key of Object.keys(meta)) if (!metadataFields.has(key)) out.push(problem(`metadata.${key}`, unknownField))
+  out.push(...dryRunMetadata(meta))
+  return out
+}
+
+const qualifiedName = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/
+
+/** Kubernetes' qualified name (a label or annotation key): an optional DNS subdomain prefix and `/`, then a name of at most 63. */
+function isQualifiedName(key: string): boolean {
+  const slash = key.indexOf('/')
+  const name = slash < 0 ? key : key.slice(slash + 1)
+  const prefix = slash < 0 ? undefined : key.slice(0, slash)
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !dnsSubdomain.test(prefix))) return false
+  return name.length <= 63 && qualifiedName.test(name)
+}
+
+/**
+ * What the API server refuses of the metadata when Tekton dry-run creates a
+ * fetched StepAction (ValidateObjectMeta): label and annotation keys that
+ * are no qualified names, label values that are no valid label values.
+ */
+function dryRunMetadata(meta: Record<string, unknown>): Problem[] {
+  const out: Problem[] = []
+  for (const field of ['labels', 'annotations'] as const) {
+    const map = meta[field]
+    if (!isJsonObject(map)) continue
+    for (const [key, value] of Object.entries(map)) {
+      if (!isQualifiedName(key)) {
+        out.push(
+          problem(
+            `metadata.${field}`,
+            `invalid key ${quoteValue(key, 80)}: a qualified name, an optional DNS subdomain prefix and '/', then at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character`,
+          ),
+        )
+      } else if (field === 'labels' && typeof value === 'string' && (value.length > 63 || !labelValue.test(value))) {
+        out.push(
+          problem(
+            `metadata.labels.${key}`,
+            `invalid value ${quoteValue(value, 80)}: a label value is empty or at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character`,
+          ),
+        )
+      }
+    }
+  }
   return out
 }
 

@@ -309,6 +309,16 @@ t.test("a fetched StepAction's name and namespace do not make it invalid: Tekton
     { path: 'status', message: 'unknown field' },
     { path: 'metadata.bogus', message: 'unknown field' },
   ])
+  // And what the API server refuses of its metadata when Tekton dry-run creates it.
+  t.match(
+    fetchedWith({}, { name: 'x', labels: { 'bad key!': 'v', ok: 'has space', 'team.example/owner': 'a-b_c.d' }, annotations: { '/x': 'anything' } }).problems,
+    [
+      { path: 'metadata.labels', message: /^invalid key "bad key!"/ },
+      { path: 'metadata.labels.ok', message: /^invalid value "has space"/ },
+      { path: 'metadata.annotations', message: /^invalid key "\/x"/ },
+    ],
+  )
+  t.equal(fetchedWith({}, { name: 'x', labels: { a: 'v'.repeat(64) } }).problems.length, 1, 'a label value of 64 characters')
   const exported = {
     name: 'x',
     uid: 'u',
