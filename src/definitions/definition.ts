@@ -126,11 +126,60 @@ const metadataFields = new Set([
  */
 function strictlyDecoded(doc: StepAction): Problem[] {
   const out: Problem[] = []
+  // Read as written: an unknown key fails the strict decoder whatever its value, null included.
   for (const key of Object.keys(doc)) if (!objectFields.has(key)) out.push(problem(key, unknownField))
   const meta = isJsonObject(doc.metadata) ? doc.metadata : {}
-  for (const key of Object.keys(meta)) if (!metadataFields.has(key)) out.push(problem(`metadata.${key}`, unknownField))
+  for (const [key, value] of Object.entries(meta)) {
+    if (!metadataFields.has(key)) out.push(problem(`metadata.${key}`, unknownField))
+    else if (value !== null && !metadataTypes[key]?.(value))
+      out.push(problem(`metadata.${key}`, `cannot be decoded: ${metadataTypeNames[key] ?? 'wrong type'}`))
+  }
   out.push(...dryRunMetadata(meta))
   return out
+}
+
+const isString = (v: unknown): boolean => typeof v === 'string'
+const isInteger = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v)
+// Go's time.RFC3339, as metav1.Time reads it.
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+const isTime = (v: unknown): boolean => typeof v === 'string' && rfc3339.test(v)
+const listOf =
+  (item: (v: unknown) => boolean) =>
+  (v: unknown): boolean =>
+    Array.isArray(v) && v.every((e) => e === null || item(e))
+const objectWith =
+  (fields: readonly string[]) =>
+  (v: unknown): boolean =>
+    isJsonObject(v) && Object.keys(v).every((k) => fields.includes(k))
+
+/** How Kubernetes' ObjectMeta types its fields, for what a strict decode refuses (labels and annotations: the schema). */
+const metadataTypes: Record<string, (v: unknown) => boolean> = {
+  name: isString,
+  generateName: isString,
+  namespace: isString,
+  selfLink: isString,
+  uid: isString,
+  resourceVersion: isString,
+  generation: isInteger,
+  creationTimestamp: isTime,
+  deletionTimestamp: isTime,
+  deletionGracePeriodSeconds: isInteger,
+  labels: isJsonObject,
+  annotations: isJsonObject,
+  ownerReferences: listOf(objectWith(['apiVersion', 'kind', 'name', 'uid', 'controller', 'blockOwnerDeletion'])),
+  finalizers: listOf(isString),
+  managedFields: listOf(objectWith(['manager', 'operation', 'apiVersion', 'time', 'fieldsType', 'fieldsV1', 'subresource'])),
+}
+const metadataTypeNames: Record<string, string> = {
+  generation: 'an integer',
+  deletionGracePeriodSeconds: 'an integer',
+  creationTimestamp: 'an RFC 3339 time',
+  deletionTimestamp: 'an RFC 3339 time',
+  ownerReferences: 'a list of owner references',
+  finalizers: 'a list of strings',
+  managedFields: 'a list of managed fields entries',
+  labels: 'an object',
+  annotations: 'an object',
 }
 
 const qualifiedName = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
@@ -179,9 +228,10 @@ function dryRunMetadata(meta: Record<string, unknown>): Problem[] {
 
 export function toDefinition(written: StepAction, source: DefinitionSource): Definition {
   const fetched = remoteKinds.has(source.kind) && isJsonObject(written)
-  const { decoded, problems: found } = checked(fetched ? asDryRun(written) : written)
+  const dryRun = fetched ? asDryRun(written) : written
+  const { decoded, problems: found } = checked(dryRun)
   const doc = decoded as StepAction
-  const problems = fetched && found.length === 0 ? strictlyDecoded(doc) : found
+  const problems = fetched && found.length === 0 ? strictlyDecoded(dryRun) : found
   // Named as written all the same: a fetched definition is known by where it was fetched from (definitionId).
   const meta = (fetched ? written.metadata : doc.metadata) ?? {}
   const rawSpec = typeof doc.spec === 'object' && doc.spec !== null ? doc.spec : {}

@@ -319,6 +319,18 @@ t.test("a fetched StepAction's name and namespace do not make it invalid: Tekton
     ],
   )
   t.equal(fetchedWith({}, { name: 'x', labels: { a: 'v'.repeat(64) } }).problems.length, 1, 'a label value of 64 characters')
+  // An unknown key fails whatever its value, null included; ObjectMeta's fields must decode as their types.
+  for (const [extra, metadata] of [
+    [{ status: null }, { name: 'x' }],
+    [{}, { name: 'x', bogus: null }],
+    [{}, { name: 'x', generation: '1' }],
+    [{}, { name: 'x', uid: 5 }],
+    [{}, { name: 'x', creationTimestamp: 'yesterday' }],
+    [{}, { name: 'x', ownerReferences: [{ bogus: 1 }] }],
+  ] as const) {
+    t.ok(fetchedWith(extra, metadata).problems.length > 0, `refused: ${JSON.stringify({ ...extra, metadata })}`)
+  }
+  t.strictSame(fetchedWith({}, { name: 'x', generation: null, creationTimestamp: '2026-01-01T00:00:00.5+01:00' }).problems, [], 'null and a valid time')
   const exported = {
     name: 'x',
     uid: 'u',
