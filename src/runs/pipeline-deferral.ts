@@ -16,7 +16,7 @@ import { deferredTarget, runtimeObjectKeys, substitutedTexts } from '../steps/pa
 import type { Step, StepActionSpec } from '../types/tekton.ts'
 import { parseParamValue } from '../variables/param-value.ts'
 import { applyLayers, paramKeys } from '../variables/replacements.ts'
-import { isWholeReference, scanIndexed, scanPlainReferences, scanReferences, trimArrayIndex } from '../variables/scan.ts'
+import { extractVariables, isWholeReference, scanIndexed, scanPlainReferences, scanReferences, trimArrayIndex } from '../variables/scan.ts'
 import { paramsOf } from './pipeline-params.ts'
 import type { TaskSite } from './sites.ts'
 
@@ -52,7 +52,7 @@ function pipelineLevelReference(text: string): string | undefined {
  *   pipeline pass fills it with the pipeline's workspace, the TaskRun with
  *   the one the task's is bound to.
  */
-function workspaceReference(text: string, site: TaskSite): string | undefined {
+function workspaceReference(text: string, site: TaskSite, usedByTask: () => ReadonlySet<string>): string | undefined {
   const bindings = site.workspaceBindings
   if (bindings === undefined || !text.includes('$(workspaces.')) return undefined
   return scanPlainReferences(text).find((r) => {
@@ -62,9 +62,34 @@ function workspaceReference(text: string, site: TaskSite): string | undefined {
     if (dot <= 0) return false
     const name = rest.slice(0, dot)
     const bound = bindings.get(name)
-    if (bound === undefined) return true
+    // Named already where Tekton looks as written: it is bound either way.
+    if (bound === undefined) return !usedByTask().has(name)
     return rest.slice(dot + 1) === 'bound' && site.pipelineWorkspaces?.has(name) === true && bound !== name
   })
+}
+
+/**
+ * The workspaces Tekton's propagateWorkspaces finds in a task spec as
+ * written (FindWorkspacesUsedByTask): in its steps' scripts, commands, args,
+ * working directories, env values and param values, its sidecars' and its
+ * step template's.
+ */
+function workspacesUsedBy(site: TaskSite): Set<string> {
+  const texts: unknown[] = []
+  const spec = site.taskSpec as Record<string, unknown>
+  const container = (c: unknown, withParams: boolean): void => {
+    if (!isObject(c)) return
+    texts.push(c.script, c.command, c.args, c.workingDir)
+    if (Array.isArray(c.env)) for (const e of c.env) if (isObject(e)) texts.push(e.value)
+    if (withParams) for (const p of paramsOf(c.params)) texts.push(p.value)
+  }
+  for (const step of Array.isArray(spec.steps) ? spec.steps : []) container(step, true)
+  for (const sidecar of Array.isArray(spec.sidecars) ? spec.sidecars : []) container(sidecar, false)
+  // The step template has no script, as Tekton reads it.
+  if (isObject(spec.stepTemplate)) container({ ...spec.stepTemplate, script: undefined }, false)
+  const out = new Set<string>()
+  for (const text of stringsOf(texts)) if (text.includes('$(workspaces.')) for (const name of extractVariables(text, 'workspaces').names) out.add(name)
+  return out
 }
 
 /** The param a `$(params.x…)`, `$(params["x"])` or `$(params['x'])` reference names. */
@@ -182,14 +207,24 @@ function referencingDefaults(site: TaskSite): ReadonlySet<string> {
  */
 export function deferForDefinition(spec: StepActionSpec, site: TaskSite): string | undefined {
   const own = new Set((spec.params ?? []).map((p) => p.name))
+  let used: Set<string> | undefined
+  const usedByTask = (): Set<string> => {
+    used ??= workspacesUsedBy(site)
+    return used
+  }
   for (const [field, value] of Object.entries(spec)) {
     // Descriptions are never spliced; of the params, only their defaults are.
     if (field === 'description') continue
-    const read = field === 'params' ? (spec.params ?? []).map((p) => p.default) : value
+    const read =
+      field === 'params'
+        ? (spec.params ?? []).map((p) => p.default)
+        : field === 'results'
+          ? (spec.results ?? []).map(({ description: _, ...result }) => result)
+          : value
     for (const text of stringsOf(read)) {
       const late = pipelineLevelReference(text)
       if (late !== undefined) return `the definition's ${field} uses $(${late}), which Tekton fills in only before the definition is resolved`
-      const workspace = workspaceReference(text, site)
+      const workspace = workspaceReference(text, site, usedByTask)
       if (workspace !== undefined)
         return `the definition's ${field} uses $(${workspace}), a workspace Tekton's pipeline pass would bind or fill otherwise once spliced`
       const param = replacedByPipelinePass(text, site, own)

@@ -269,8 +269,30 @@ t.test("a definition's $(workspaces.<w>.bound) of a pipeline workspace: left for
   t.match((await spliceObject(unbound, 'default', { catalog: catalogOf(ws) })).warnings, [
     /left for the TaskRun Tekton creates.*\$\(workspaces\.src\.(bound|path)\), a workspace Tekton's pipeline pass would bind/,
   ])
+  // Unless the task as written names it already where Tekton looks (an inline step's script): bound either way.
+  const named = pipelineRun({
+    workspaces: [{ name: 'src' }],
+    tasks: [
+      {
+        name: 't',
+        taskSpec: {
+          workspaces: [{ name: 'src', optional: true }],
+          steps: [
+            { name: 'clone', image: 'alpine', script: 'ls $(workspaces.src.path)' },
+            { name: 's', ref: { name: 'ws' } },
+          ],
+        },
+      },
+    ],
+  })
+  t.same((await spliceObject(named, 'default', { catalog: catalogOf(ws) })).warnings, [], 'named by an inline step: spliced')
   // A description is never spliced: what it mentions changes nothing.
-  const described = stepAction('described', { image: 'alpine', description: 'names $(context.pipelineRun.name) and $(workspaces.x.bound)', args: ['hi'] })
+  const described = stepAction('described', {
+    image: 'alpine',
+    description: 'names $(context.pipelineRun.name) and $(workspaces.x.bound)',
+    args: ['hi'],
+    results: [{ name: 'out', description: 'for $(context.pipelineRun.name)' }],
+  })
   const plain = pipelineRun({ tasks: [{ name: 't', taskSpec: { steps: [{ name: 's', ref: { name: 'described' } }] } }] })
   t.same((await spliceObject(plain, 'default', { catalog: catalogOf(described) })).warnings, [], 'a description is not read')
 })
