@@ -21,6 +21,7 @@ import { expandRun, planRun } from '../runs/expand.ts'
 import { inlinableTaskRef, inlineTask, usesStepRefs } from '../runs/inline.ts'
 import { isTektonRun } from '../runs/sites.ts'
 import { type Expansion, type ProvenanceEntry, provenanceAnnotation } from '../steps/expansion.ts'
+import type { UnresolvedPolicy } from '../steps/reference.ts'
 import { findGroupSites } from '../groups/sites.ts'
 import { expandGroups, groupAsTask, type GroupsOutcome } from './groups.ts'
 import { taskKindOf } from '../definitions/task.ts'
@@ -367,17 +368,14 @@ async function spliceUnchecked(
       const plan = planRun(run, budget)
       if (plan.problems.some((p) => p.limit !== undefined)) return limitOutcome(obj, false, plan.problems)
       const resolutions = await resolveReferences(plan, namespace, deps.catalog, options)
+      const unresolved: UnresolvedPolicy = {
+        ...(deps.requireResolution === undefined ? {} : { require: deps.requireResolution }),
+        ...(options.judged === true ? { judged: true } : {}),
+      }
       expansion = expandRun(run, plan, namespace, resolutions, {
         budget,
         ...(options.oldObject === undefined ? {} : { stored: options.oldObject }),
-        ...(deps.requireResolution === undefined && options.judged !== true
-          ? {}
-          : {
-              unresolved: {
-                ...(deps.requireResolution === undefined ? {} : { require: deps.requireResolution }),
-                ...(options.judged === true ? { judged: true } : {}),
-              },
-            }),
+        unresolved,
         ...(entries === undefined || entries.length === 0 ? {} : { entries }),
       })
       // A denial or a change is about the object as sent; the Task written into it is part of the change.

@@ -18,7 +18,7 @@ import { parseParamValue } from '../variables/param-value.ts'
 import { applyLayers, paramKeys } from '../variables/replacements.ts'
 import { extractVariables, isWholeReference, scanIndexed, scanPlainReferences, scanReferences, trimArrayIndex } from '../variables/scan.ts'
 import { paramsOf } from './pipeline-params.ts'
-import type { TaskSite } from './sites.ts'
+import { knownIn, type TaskSite } from './sites.ts'
 
 /** What Tekton's pipeline-level passes fill in, wherever it appears in an embedded task spec. */
 const pipelineLevel = ['context.pipelineRun.', 'context.pipeline.', 'context.pipelineTask.', 'tasks.']
@@ -105,12 +105,6 @@ function paramReference(text: string, names: ReadonlySet<string>): string | unde
     .find((n) => names.has(n))
 }
 
-/** Whether the pipeline param `name` has a value at admission, in the table propagated into this task. */
-function known(site: TaskSite, name: string): boolean {
-  const key = `params.${name}`
-  return site.propagated.strings.has(key) || site.propagated.arrays.has(key) || site.propagated.objects.has(key)
-}
-
 /**
  * Why a task's ref steps must wait for its TaskRun, judged before expansion
  * from what the user wrote in the steps' params:
@@ -127,7 +121,7 @@ function known(site: TaskSite, name: string): boolean {
  * typed as the task declares them.
  */
 export function deferBeforeExpansion(site: TaskSite, refSteps: readonly Step[]): string | undefined {
-  const later = new Set([...(site.pipelineParams ?? [])].filter(([n, type]) => type !== 'string' && !known(site, n)).map(([n]) => n))
+  const later = new Set([...(site.pipelineParams ?? [])].filter(([n, type]) => type !== 'string' && !knownIn(site.propagated, n)).map(([n]) => n))
   const referencing = referencingDefaults(site)
   for (const step of refSteps) {
     for (const text of stringsOf(paramsOf(step.params).map((p) => p.value))) {
@@ -159,7 +153,7 @@ export function leftForPipelinePass(site: TaskSite, steps: Iterable<[number, Ste
   const table = site.propagated
   // Pipeline params known only at run time are in no table, yet the pass fills them: a reference to one is the
   // definition's unless the step's own params hold one to that param, which the pass would have filled there too.
-  const later = new Set([...(site.pipelineParams?.keys() ?? [])].filter((n) => !known(site, n)))
+  const later = new Set([...(site.pipelineParams?.keys() ?? [])].filter((n) => !knownIn(site.propagated, n)))
   for (const [index, step] of steps) {
     let fromValues: ReadonlySet<string> | undefined
     for (const text of substitutedTexts(step)) {
@@ -247,7 +241,7 @@ function replacedByPipelinePass(text: string, site: TaskSite, own: ReadonlySet<s
   for (const ref of scanReferences(text, 'params')) {
     const name = nameOf(ref)
     if (own.has(name) || !names.has(name)) continue
-    if (!known(site, name)) return name
+    if (!knownIn(site.propagated, name)) return name
     const key = `params.${ref.name}`
     if (table.strings.has(key) || table.objects.has(key) || table.arrays.has(`params.${trimArrayIndex(ref.name)}`)) return name
   }

@@ -107,8 +107,7 @@ function resolverView(task: Replacements, budget: Budget): Replacements {
     if (Object.keys(value).length === 0) empty.push(key)
   })
   if (empty.length === 0) return task
-  const copy = replacementsFromParams([])
-  mergeInto(copy, task, budget)
+  const copy = copied(task, budget)
   for (const key of empty) copy.objects.delete(key)
   return copy
 }
@@ -178,7 +177,8 @@ function taskSiteForPipelineTask(
   }
 }
 
-function knownIn(r: Replacements, name: string): boolean {
+/** Whether a table holds param `name` itself (its dot spelling), of any type: a value known at admission. */
+export function knownIn(r: Replacements, name: string): boolean {
   const key = `params.${name}`
   return r.strings.has(key) || r.arrays.has(key) || r.objects.has(key)
 }
@@ -189,9 +189,15 @@ function knownIn(r: Replacements, name: string): boolean {
  * arrays and objects of a task param of that name are the TaskRun's still.
  */
 function withoutStrings(r: Replacements, names: readonly string[], budget: Budget): Replacements {
+  const copy = copied(r, budget)
+  for (const name of names) for (const key of paramKeys(name)) copy.strings.delete(key)
+  return copy
+}
+
+/** A table of its own with `r`'s entries, to take keys out of while `r` stays as it is. */
+function copied(r: Replacements, budget: Budget): Replacements {
   const copy = replacementsFromParams([])
   mergeInto(copy, r, budget)
-  for (const name of names) for (const key of paramKeys(name)) copy.strings.delete(key)
   return copy
 }
 

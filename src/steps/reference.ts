@@ -169,9 +169,12 @@ function resolvedDefinition(
     const context = contextOf(name, d, namespace)
     // Past one of stepsplice's own limits, not Tekton's: the run is left for Tekton as a whole, a Pod denied
     // (pipeline/splice.ts#limitOutcome); but where an enforcing policy judges the object, a step it could not see is denied.
-    const keepLimit = policy.judged !== true
     const problems = d.problems.map((p) =>
-      problem(`${path}.ref`, `StepAction is invalid: ${formatProblem(p)}`, p.limit === undefined || !keepLimit ? context : { ...context, limit: p.limit }),
+      problem(
+        `${path}.ref`,
+        `StepAction is invalid: ${formatProblem(p)}`,
+        p.limit === undefined || policy.judged === true ? context : { ...context, limit: p.limit },
+      ),
     )
     if (d.problems.some((p) => p.limit !== undefined) || !leftInvalid(step, d, policy)) return { problems }
     // What the step passes is checked against what the definition declares, when that much of it is well-formed: Tekton checks it too.

@@ -1,13 +1,12 @@
 // The shape checks Tekton's admission applies to a step before anything is
 // resolved: what may stand next to `ref`, what a `ref` must hold, and names.
 
+import { isQualifiedName } from '../definitions/kube-names.ts'
 import { problem, type Problem } from '../problems/problem.ts'
 import type { Step } from '../types/tekton.ts'
 import { quoteValue } from '../problems/truncate.ts'
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
-const qualifiedName = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
-const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
 /** Set, as Go's omitempty sees a field: a non-empty list or string, or any other non-null value. */
 export const nonEmpty = (v: unknown): boolean => (Array.isArray(v) ? v.length > 0 : typeof v === 'string' ? v !== '' : v != null)
@@ -34,14 +33,6 @@ const isWordChar = (c: string | undefined): boolean => c !== undefined && /[\w-]
 function isUrlLike(name: string): boolean {
   for (let i = name.indexOf(':/'); i >= 0; i = name.indexOf(':/', i + 1)) if (isWordChar(name[i - 1])) return true
   return false
-}
-
-function isQualifiedName(name: string): boolean {
-  const parts = name.split('/')
-  if (parts.length > 2) return false
-  const [prefix, local] = parts.length === 2 ? parts : [undefined, parts[0] ?? '']
-  if (prefix !== undefined && (prefix === '' || prefix.length > 253 || !dnsSubdomain.test(prefix))) return false
-  return local !== undefined && local.length <= 63 && qualifiedName.test(local)
 }
 
 function checkRef(step: Step, at: string): Problem[] {
